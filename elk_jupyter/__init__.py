@@ -1,0 +1,36 @@
+"""elk-jupyter: stream LLM replies into notebooks through an OpenAI-compatible gateway.
+
+The public surface is small: ``Client`` and ``Reply`` for Python, the error classes, and the
+IPython extension hooks. Heavy modules (requests, IPython, anywidget) load only when needed, so
+``%load_ext elk_jupyter`` stays fast.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["Client", "Reply", "ElkError", "ConfigError", "APIError", "StreamError", "__version__"]
+
+from .errors import APIError, ConfigError, ElkError, StreamError
+
+
+def __getattr__(name: str):
+    # Lazy: importing requests costs ~100 ms, which %load_ext should not pay.
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    if name == "Reply":
+        from .reply import Reply
+
+        return Reply
+    raise AttributeError(f"module 'elk_jupyter' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    from .magics import ElkMagics
+
+    ipython.register_magics(ElkMagics(ipython))
+
+
+def unload_ipython_extension(ipython) -> None:  # magics stay until the kernel restarts
+    pass

@@ -1,0 +1,347 @@
+"""Client: the only module that speaks HTTP (requests). Auth, timeouts, retries, errors, streaming."""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from . import endpoints
+from .endpoints import CHAT, RESPONSES
+from .errors import APIError, ConfigError, StreamError, error_fields
+from .events import Connected, Event
+from .reply import Reply
+from .sse import iter_events
+
+DEFAULT_BASE_URL = "https://api.elkapi.com/v1"
+DEFAULT_MODEL = "gpt-5.5"
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class Client:
+    """A client for an OpenAI-compatible gateway (elkapi by default).
+
+    Each setting comes from its argument or else the environment: ``ELK_API_KEY`` (or the
+    variable named by ``api_key_env``), ``ELK_BASE_URL``, ``ELK_MODEL``.
+
+    >>> client = Client()                                    # doctest: +SKIP
+    >>> reply = client.chat([{"role": "user", "content": "Hi"}], temperature=0)  # doctest: +SKIP
+    >>> reply.text, reply.usage["total_tokens"]              # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key_env: str = "ELK_API_KEY",
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 2,
+        max_retry_after: float = 60.0,
+    ):
+        self._api_key = api_key
+        self.api_key_env = api_key_env
+        self.base_url = (base_url or os.environ.get("ELK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.model = model or os.environ.get("ELK_MODEL") or DEFAULT_MODEL
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
+        self._http = requests.Session()
+        self._http.trust_env = False  # never send the key through a proxy picked up from the env
+
+    # -- settings
+    @property
+    def host(self) -> str:
+        """The base URL's host[:port]: what records and messages name, never credentials."""
+        parts = urlsplit(self.base_url)
+        return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
+
+    def api_key(self) -> str | None:
+        return self._api_key or os.environ.get(self.api_key_env) or None
+
+    def key_fingerprint(self) -> str:
+        key = self.api_key()
+        if not key:
+            return "not set"
+        return f"…{key[-4:]}" if len(key) >= 12 else "set (too short to fingerprint)"
+
+    def __repr__(self) -> str:
+        source = "argument" if self._api_key else f"${self.api_key_env}"
+        return f"Client(base_url={self.host!r}, model={self.model!r}, key={source} {self.key_fingerprint()})"
+
+    # -- the public calls
+    def chat(
+        self,
+        messages: list,
+        model: str | None = None,
+        stream: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+        **params,
+    ) -> Reply:
+        """POST /chat/completions and return the whole Reply (streamed as it arrives)."""
+        body = endpoints.chat_body(messages, model or self.model, stream, **params)
+        return self.send(CHAT, body, on_event)
+
+    def respond(
+        self,
+        input,
+        model: str | None = None,
+        stream: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+        **params,
+    ) -> Reply:
+        """POST /responses and return the whole Reply (streamed as it arrives)."""
+        body = endpoints.responses_body(input, model or self.model, stream, **params)
+        return self.send(RESPONSES, body, on_event)
+
+    def iter_chat(self, messages: list, model: str | None = None, stream: bool = True, **params) -> Iterator[Event]:
+        """The same request as ``chat``, as an iterator of typed events."""
+        return self.iter_send(CHAT, endpoints.chat_body(messages, model or self.model, stream, **params))
+
+    def iter_respond(self, input, model: str | None = None, stream: bool = True, **params) -> Iterator[Event]:
+        """The same request as ``respond``, as an iterator of typed events."""
+        return self.iter_send(RESPONSES, endpoints.responses_body(input, model or self.model, stream, **params))
+
+    def send(self, endpoint: str, body: dict, on_event: Callable[[Event], None] | None = None) -> Reply:
+        """Send a prepared body; on a broken stream the partial Reply rides on the exception."""
+        reply = Reply(endpoint, body)
+        collect(self.iter_send(endpoint, body), reply, on_event)
+        return reply
+
+    def models(self) -> list[dict]:
+        """GET /models: the gateway's model list (``data`` of the response)."""
+        response = self._request("GET", "/models", None)
+        with response:
+            body = _json_or_none(response.content)
+        if not isinstance(body, dict):
+            raise APIError("GET /models did not return JSON", status=response.status_code)
+        return list(body.get("data") or [])
+
+    # -- the stream
+    def iter_send(self, endpoint: str, body: dict) -> Iterator[Event]:
+        started = time.perf_counter()
+        response = self._request("POST", endpoints.PATHS[endpoint], body)
+        request_id = _request_id(response)
+        with response:  # closed on every exit, KeyboardInterrupt and generator close included
+            yield Connected(response.status_code, request_id, response.attempts, time.perf_counter() - started)
+            content_type = response.headers.get("content-type", "").lower()
+            try:
+                if "text/event-stream" in content_type:
+                    parser = endpoints.STREAMS[endpoint]()
+                    for sse in iter_events(_chunks(response, self.timeout)):
+                        yield from parser.feed(sse)
+                        if parser.done:
+                            break
+                    yield from parser.end()
+                else:
+                    yield from _whole_body(endpoint, response, request_id)
+            except StreamError as err:
+                err.request_id = err.request_id or request_id
+                if request_id and "request id" not in err.message:
+                    err.message += f" (request id {request_id})"
+                raise
+
+    def _request(self, method: str, path: str, body: dict | None) -> requests.Response:
+        """One request with bounded retries, only before any byte of the body was read."""
+        url = self.base_url + path
+        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
+        key = self.api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        elif urlsplit(self.base_url).hostname not in LOOPBACK:
+            raise ConfigError(
+                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
+            )
+        for attempt in range(1, self.max_retries + 2):
+            last = attempt > self.max_retries
+            try:
+                response = self._http.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=headers,
+                    stream=True,
+                    timeout=(self.connect_timeout, self.timeout),
+                )
+            except (requests.ConnectionError, requests.Timeout) as err:
+                if last:
+                    raise APIError(f"could not reach {self.host} after {attempt} attempts: {_cause(err)}") from None
+                time.sleep(_backoff(attempt))
+                continue
+            response.attempts = attempt
+            if response.status_code < 400:
+                return response
+            delay = _retry_after(response.headers)
+            should = response.headers.get("x-should-retry")
+            retry = should == "true" or (should != "false" and response.status_code in RETRY_STATUSES)
+            too_long = delay is not None and delay > self.max_retry_after
+            if retry and not last and not too_long:
+                response.close()
+                time.sleep(delay if delay is not None and delay > 0 else _backoff(attempt))
+                continue
+            raise _status_error(response, attempt, delay if too_long else None)
+        raise AssertionError("unreachable")
+
+
+def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], None] | None = None) -> Reply:
+    """Feed events into ``reply``; a break or an interrupt marks it and keeps the partial text."""
+    try:
+        for event in events:
+            reply.add(event)
+            if on_event is not None:
+                on_event(event)
+    except StreamError as err:
+        reply.fail("interrupted", err.message)
+        err.reply = reply
+        raise
+    except APIError as err:
+        reply.fail("error", err.message)
+        err.reply = reply
+        raise
+    except KeyboardInterrupt as err:
+        reply.fail("interrupted", "interrupted by the user")
+        err.reply = reply
+        raise
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # release the connection at once, even on an interrupt
+    return reply
+
+
+def _chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
+    """Body bytes as they arrive, for chunked and close-delimited bodies alike.
+
+    ``iter_content`` waits for EOF on close-delimited bodies (FORMATS.md §2.5); urllib3's
+    ``read1`` returns whatever has arrived.
+    """
+    raw = response.raw
+    try:
+        if hasattr(raw, "read1"):
+            while True:
+                chunk = raw.read1(65536, decode_content=True)
+                if not chunk:
+                    return
+                yield chunk
+        else:  # pragma: no cover - urllib3 < 2
+            yield from response.iter_content(chunk_size=None)
+    except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
+        raise StreamError(f"the stream stalled: no data for {timeout:g} s") from None
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+        raise StreamError(f"the connection broke mid-stream: {_cause(err)}") from None
+
+
+def _whole_body(endpoint: str, response: requests.Response, request_id: str | None) -> Iterator[Event]:
+    """A 200 that is not a stream: a gateway ignoring ``stream``, an error body, or an HTML page."""
+    raw = b"".join(_chunks(response, 0))
+    body = _json_or_none(raw)
+    if not isinstance(body, dict):
+        raise APIError(
+            f"expected JSON or an event stream, got {response.headers.get('content-type') or 'no content type'}: {_excerpt(raw)}",
+            status=response.status_code,
+            request_id=request_id,
+        )
+    fields = error_fields(body)
+    if fields is not None:
+        raise APIError(fields.pop("message"), status=response.status_code, request_id=request_id, **fields)
+    yield from endpoints.FROM_BODY[endpoint](body)
+
+
+def _status_error(response: requests.Response, attempts: int, retry_after: float | None) -> APIError:
+    try:
+        raw = response.content
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
+        raw = b""
+    finally:
+        response.close()
+    body = _json_or_none(raw)
+    fields = error_fields(body) or {"message": _excerpt(raw) or response.reason or "no body"}
+    message = fields.pop("message")
+    if attempts > 1:
+        message += f" (after {attempts} attempts)"
+    if retry_after is not None:
+        message += f"; the server asks to retry after {retry_after:g} s, more than the limit, so not retried"
+    return APIError(
+        message,
+        status=response.status_code,
+        request_id=_request_id(response),
+        retry_after=_retry_after(response.headers),
+        **fields,
+    )
+
+
+def _json_or_none(raw: bytes):
+    import json
+
+    try:
+        # DeepSeek sends blank lines before a non-streamed body; a BOM is possible too.
+        return json.loads(raw.decode("utf-8-sig").strip())
+    except ValueError:
+        return None
+
+
+def _excerpt(raw: bytes, limit: int = 200) -> str:
+    """One line of text from an error body; HTML pages are reduced to their <title> or text."""
+    import re
+
+    text = raw.decode("utf-8", errors="replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    if title:
+        text = title.group(1)
+    else:
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _request_id(response: requests.Response) -> str | None:
+    return response.headers.get("x-request-id") or response.headers.get("request-id")
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds) or ``retry-after`` (HTTP date)."""
+    try:
+        return float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError, TypeError):
+        pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s, less up to 25 %."""
+    return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost reason of a transport error, without the URL (it may carry secrets)."""
+    text = str(err)
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Connection reset",
+        "Name or service not known",
+        "Remote end closed",
+        "IncompleteRead",
+        "Connection aborted",
+        "InvalidChunkLength",
+    ):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return type(err).__name__

@@ -1,0 +1,331 @@
+"""The two endpoints' wire dialects: request bodies, and server data -> typed events. Pure.
+
+Chat Completions streams are data-only chunks ended by ``[DONE]``; Responses streams are typed
+events ended by a terminal ``response.*`` event (FORMATS.md §1.2, §1.5). Each dialect is a small
+stateful parser fed one SSE event at a time, plus a converter for servers that ignore
+``stream: true`` and answer with one JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from .errors import APIError, StreamError, error_fields
+from .events import (
+    ChoiceFinished,
+    Done,
+    Event,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from .sse import ServerSentEvent
+
+CHAT = "chat"
+RESPONSES = "responses"
+PATHS = {CHAT: "/chat/completions", RESPONSES: "/responses"}
+
+
+def chat_body(messages: list, model: str, stream: bool = True, **params) -> dict:
+    """The exact JSON body for POST /chat/completions. ``None`` params mean "not set"."""
+    body = {"model": model, "messages": messages}
+    body.update({k: v for k, v in params.items() if v is not None})
+    body["stream"] = stream
+    if stream:
+        # Ask for the final usage chunk unless the caller decided otherwise.
+        options = dict(body.get("stream_options") or {})
+        options.setdefault("include_usage", True)
+        body["stream_options"] = options
+    else:
+        body.pop("stream_options", None)  # vLLM rejects stream_options without stream
+    return body
+
+
+def responses_body(input, model: str, stream: bool = True, **params) -> dict:
+    """The exact JSON body for POST /responses. ``None`` params mean "not set"."""
+    body = {"model": model, "input": input}
+    body.update({k: v for k, v in params.items() if v is not None})
+    body["stream"] = stream
+    return body
+
+
+def parse_json(data: str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        excerpt = data if len(data) <= 120 else data[:117] + "..."
+        raise StreamError(f"malformed JSON frame from the server: {excerpt!r}") from None
+
+
+def raise_if_error(obj: object, http_status: int | None = None) -> None:
+    fields = error_fields(obj)
+    if fields is not None:
+        raise APIError(fields.pop("message"), status=http_status, **fields)
+
+
+def _first_text(*values) -> str:
+    for value in values:
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+class ChatStream:
+    """Parser for ``chat.completion.chunk`` streams, every choice keyed by its ``index``."""
+
+    endpoint = CHAT
+
+    def __init__(self) -> None:
+        self.done = False
+        self._started = False
+        self._open_choices: set[int] = set()
+        self._finished: set[int] = set()
+
+    def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
+        data = sse.data
+        if data.startswith("[DONE]"):
+            self.done = True
+            yield Done("completed")
+            return
+        if not data.strip():
+            return
+        obj = parse_json(data)
+        if not isinstance(obj, dict):
+            raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
+        _raise_mid_stream(obj)
+        if not self._started and obj.get("id"):  # Azure's first chunk has id "" and choices []
+            self._started = True
+            yield Started(obj.get("id"), obj.get("model"))
+        for choice in obj.get("choices") or ():
+            yield from self._choice(choice)
+        if obj.get("usage"):  # keep the last one: vLLM can send usage on every chunk
+            yield UsageReport(obj["usage"])
+
+    def _choice(self, choice: dict) -> Iterator[Event]:
+        index = choice.get("index") or 0
+        self._open_choices.add(index)
+        delta = choice.get("delta") or choice.get("message") or {}
+        reasoning = _first_text(
+            delta.get("reasoning_content"),
+            delta.get("reasoning"),
+            "".join(
+                d.get("text") or d.get("summary") or ""
+                for d in delta.get("reasoning_details") or ()
+                if isinstance(d, dict)
+            ),
+        )
+        if reasoning:
+            yield ReasoningDelta(reasoning, index)
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            yield TextDelta(content, index)
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            function = call.get("function") or {}
+            yield ToolCallDelta(
+                index=call.get("index", position),
+                arguments=function.get("arguments") or "",
+                id=call.get("id"),
+                name=function.get("name"),
+                type=call.get("type"),
+                choice=index,
+            )
+        if choice.get("finish_reason"):
+            self._finished.add(index)
+            yield ChoiceFinished(index, choice["finish_reason"])
+
+    def end(self) -> Iterator[Event]:
+        """At EOF. Without ``[DONE]`` the reply is whole only if every choice finished."""
+        if self.done:
+            return
+        if self._open_choices and self._open_choices <= self._finished:
+            self.done = True
+            yield Done("completed")
+            return
+        raise StreamError("the stream ended before the reply was complete (no [DONE])")
+
+
+def _raise_mid_stream(obj: dict) -> None:
+    fields = error_fields(obj)
+    if fields is None:
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason") == "error":
+                fields = {"message": "the server reported an error mid-stream (finish_reason error)"}
+    if fields is not None:
+        message = fields.pop("message")
+        tags = ", ".join(str(v) for v in (fields.get("type"), fields.get("code")) if v)
+        raise StreamError(f"error from the server mid-stream{f' [{tags}]' if tags else ''}: {message}", **fields)
+
+
+def chat_events_from_body(obj: dict) -> Iterator[Event]:
+    """A complete ``chat.completion`` object (non-streamed, or a gateway ignoring stream)."""
+    yield Started(obj.get("id"), obj.get("model"))
+    parser = ChatStream()
+    for position, choice in enumerate(obj.get("choices") or ()):
+        choice = dict(choice)
+        choice.setdefault("index", position)
+        message = choice.get("message") or {}
+        calls = [dict(c, index=c.get("index", i)) for i, c in enumerate(message.get("tool_calls") or ())]
+        choice["message"] = dict(message, tool_calls=calls)
+        choice["finish_reason"] = choice.get("finish_reason") or "stop"
+        yield from parser._choice(choice)
+    if obj.get("usage"):
+        yield UsageReport(obj["usage"])
+    yield Done("completed")
+
+
+class ResponsesStream:
+    """Parser for Responses streams: dispatch on the JSON ``type``, never on the SSE ``event:``."""
+
+    endpoint = RESPONSES
+    TERMINAL = ("response.completed", "response.incomplete")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._last_seq = -1
+        self._text_seen = False
+        self._summary_key: tuple | None = None
+        self._tool_index: dict[object, int] = {}
+
+    def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
+        data = sse.data
+        if data.startswith("[DONE]"):  # some gateways add it; the terminal event decides
+            if not self.done:
+                raise StreamError("the stream ended before a terminal response event ([DONE] only)")
+            return
+        if not data.strip():
+            return
+        obj = parse_json(data)
+        if not isinstance(obj, dict):
+            raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
+        seq = obj.get("sequence_number")
+        if isinstance(seq, int):
+            if seq <= self._last_seq:
+                return  # a duplicate (resumed or replayed stream)
+            self._last_seq = seq
+        kind = obj.get("type")
+        if kind in ("error", "response.failed") or (kind is None and obj.get("error")):
+            _raise_mid_stream(obj)
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            yield from handler(self, obj)
+
+    def _started(self, obj):
+        response = obj.get("response") or {}
+        yield Started(response.get("id"), response.get("model"))
+
+    def _text(self, obj):
+        self._text_seen = True
+        if obj.get("delta"):
+            yield TextDelta(obj["delta"])
+
+    def _summary(self, obj):
+        key = (obj.get("item_id"), obj.get("summary_index"))
+        if self._summary_key is not None and key != self._summary_key and obj.get("delta"):
+            yield ReasoningDelta("\n\n")  # a new summary part reads as a new paragraph
+        self._summary_key = key
+        if obj.get("delta"):
+            yield ReasoningDelta(obj["delta"])
+
+    def _reasoning_text(self, obj):
+        if obj.get("delta"):
+            yield ReasoningDelta(obj["delta"])
+
+    def _item_added(self, obj):
+        item = obj.get("item") or {}
+        if item.get("type") == "function_call":
+            index = self._tool_for(item.get("id"), obj.get("output_index"))
+            yield ToolCallDelta(
+                index=index,
+                arguments=item.get("arguments") or "",
+                id=item.get("call_id") or item.get("id"),
+                name=item.get("name"),
+                type="function",
+            )
+
+    def _arguments(self, obj):
+        if obj.get("delta"):
+            index = self._tool_for(obj.get("item_id"), obj.get("output_index"))
+            yield ToolCallDelta(index=index, arguments=obj["delta"])
+
+    def _tool_for(self, item_id, output_index) -> int:
+        key = item_id if item_id is not None else ("output", output_index)
+        return self._tool_index.setdefault(key, len(self._tool_index))
+
+    def _terminal(self, obj):
+        response = obj.get("response") or {}
+        self.done = True
+        if not self._text_seen:
+            # Some servers send only the final object; the text is whole there.
+            text = output_text(response)
+            if text:
+                yield TextDelta(text)
+        if response.get("usage"):
+            yield UsageReport(response["usage"])
+        status = response.get("status") or obj["type"].removeprefix("response.")
+        yield Done(status, response.get("incomplete_details"), response)
+
+    _handlers = {
+        "response.created": _started,
+        "response.output_text.delta": _text,
+        "response.refusal.delta": _text,
+        "response.reasoning_summary_text.delta": _summary,
+        "response.reasoning_text.delta": _reasoning_text,
+        "response.output_item.added": _item_added,
+        "response.function_call_arguments.delta": _arguments,
+        "response.completed": _terminal,
+        "response.incomplete": _terminal,
+    }
+
+    def end(self) -> Iterator[Event]:
+        if not self.done:
+            raise StreamError("the stream ended before a terminal response event (interrupted)")
+        return iter(())
+
+
+def output_text(response: dict) -> str:
+    """All ``output_text`` parts of all ``message`` items, as the SDK's ``output_text`` does."""
+    return "".join(
+        part.get("text") or ""
+        for item in response.get("output") or ()
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in (item.get("content") if isinstance(item.get("content"), list) else ())
+        if isinstance(part, dict) and part.get("type") in ("output_text", "text")
+    )
+
+
+def responses_events_from_body(obj: dict) -> Iterator[Event]:
+    """A complete ``response`` object (non-streamed, or a gateway ignoring stream)."""
+    yield Started(obj.get("id"), obj.get("model"))
+    if obj.get("status") == "failed":
+        raise_if_error({"type": "response.failed", "response": obj})
+    calls = 0
+    for item in obj.get("output") or ():
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "reasoning":
+            parts = [s.get("text", "") for s in item.get("summary") or () if isinstance(s, dict)]
+            parts += [c.get("text", "") for c in item.get("content") or () if isinstance(c, dict)]
+            if any(parts):
+                yield ReasoningDelta("\n\n".join(p for p in parts if p))
+        elif item.get("type") == "function_call":
+            yield ToolCallDelta(
+                index=calls,
+                arguments=item.get("arguments") or "",
+                id=item.get("call_id") or item.get("id"),
+                name=item.get("name"),
+                type="function",
+            )
+            calls += 1
+    text = output_text(obj)
+    if text:
+        yield TextDelta(text)
+    if obj.get("usage"):
+        yield UsageReport(obj["usage"])
+    yield Done(obj.get("status") or "completed", obj.get("incomplete_details"), obj)
+
+
+STREAMS = {CHAT: ChatStream, RESPONSES: ResponsesStream}
+FROM_BODY = {CHAT: chat_events_from_body, RESPONSES: responses_events_from_body}

@@ -1,0 +1,121 @@
+"""The package's one error hierarchy: every failure a user can act on is an ElkError."""
+
+from __future__ import annotations
+
+
+class ElkError(Exception):
+    """Base of every error elk-jupyter raises on purpose.
+
+    ``str(err)`` is one line a user can act on. ``_render_traceback_`` makes IPython print just
+    that line (no 40-line traceback) while the cell still fails, so Run All stops.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self.message}"]
+
+
+class ConfigError(ElkError):
+    """The set-up is wrong: no API key, a bad base URL, an unknown option."""
+
+
+class APIError(ElkError):
+    """The gateway answered with an error: an HTTP status >= 400, or an error body in a 200.
+
+    Every field is optional because gateways disagree on the shape (FORMATS.md §3.1).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.status = status
+        self.type = type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.detail = message
+        super().__init__(_one_line(message, status, type, code, request_id))
+
+
+class StreamError(ElkError):
+    """A stream broke after it started: cut, stalled, malformed, or an error frame mid-stream.
+
+    ``reply`` holds what arrived before the break (status "interrupted" or "error"), so the
+    partial answer is never lost. Never retried: the first bytes may already be on screen.
+    """
+
+    def __init__(self, message: str, *, reply=None, request_id: str | None = None, **fields):
+        self.reply = reply
+        self.request_id = request_id
+        self.fields = fields
+        super().__init__(message if not request_id else f"{message} (request id {request_id})")
+
+
+def _one_line(message, status, type_, code, request_id) -> str:
+    head = f"HTTP {status}" if status is not None else "Gateway error"
+    tags = ", ".join(t for t in (type_, code) if t and t != "None")
+    parts = [head + (f" [{tags}]" if tags else "") + ": " + (message or "no message")]
+    if request_id:
+        parts.append(f"(request id {request_id})")
+    return " ".join(parts)
+
+
+def error_fields(body: object) -> dict | None:
+    """Normalise a gateway error body to ``{message, type, code, param}``, or None if it is none.
+
+    Covers the shapes of FORMATS.md §3.1 and §1.6: OpenAI/vLLM/LiteLLM ``{"error": {...}}`` (code
+    as str, int or the string "None"), old vLLM/SGLang ``{"object": "error", ...}``, a flat
+    Responses ``{"type": "error", ...}``, ``response.failed``, ``{"error": "text"}`` and FastAPI's
+    ``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``.
+    """
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    if body.get("type") == "response.failed":
+        err = (body.get("response") or {}).get("error") or {"message": "the response failed"}
+    elif isinstance(err, str) and err:
+        err = {"message": err}
+    elif not (isinstance(err, dict) and err):
+        if body.get("object") == "error" or body.get("type") == "error":
+            err = body
+        elif "detail" in body and len(body) <= 2:
+            err = {"message": _detail_text(body["detail"])}
+        else:
+            return None
+    return {
+        "message": str(err.get("message") or err.get("msg") or "unknown error"),
+        "type": _clean(err.get("type")) if err is not body or body.get("type") != "error" else None,
+        "code": _clean(err.get("code")),
+        "param": _clean(err.get("param")),
+    }
+
+
+def _clean(value) -> str | None:
+    # LiteLLM stringifies missing values as "None"; vLLM sends the HTTP status as an int code.
+    if value is None or value == "None" or value == "":
+        return None
+    return str(value)
+
+
+def _detail_text(detail) -> str:
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', d)}" if isinstance(d, dict) else str(d)
+            for d in detail
+        )
+    return str(detail)

@@ -1,0 +1,70 @@
+"""The typed events a reply is made of, whatever the endpoint or server dialect. Pure values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The gateway answered 200 (after ``attempts`` tries); the body follows."""
+
+    http_status: int
+    request_id: str | None
+    attempts: int
+    ttfb: float  # seconds from the request to the response headers
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The reply's identity as the server reports it (the model that actually answers)."""
+
+    id: str | None
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of tool call ``index``: id/name come once, ``arguments`` arrives in pieces."""
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    usage: dict  # the server's dict, untouched
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceFinished:
+    choice: int
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The server said the reply is over: ``[DONE]``, or a terminal Responses event."""
+
+    status: str = "completed"  # completed | incomplete
+    incomplete_details: dict | None = None
+    response: dict | None = field(default=None, repr=False)
+
+
+Event = Connected | Started | TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | ChoiceFinished | Done

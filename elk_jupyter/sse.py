@@ -1,0 +1,127 @@
+"""Server-Sent Events over bytes: chunks in, ServerSentEvent out. Knows nothing of JSON or [DONE].
+
+Follows the WHATWG event-stream interpretation rules:
+https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+Lines end in CR, LF or CRLF (a CRLF may be split across two network reads); bytes are kept until a
+line is complete and only then decoded as UTF-8, so a character split across reads is never
+mangled. We never use requests' ``iter_lines`` (spurious blank line on a split CRLF) or
+``decode_unicode`` (ISO-8859-1 for text/event-stream), nor ``str.splitlines`` (splits on U+2028).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Incremental decoder: ``feed(chunk)`` returns the events that chunk completed."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()  # bytes of a line not yet terminated
+        self._skip_lf = False  # the last chunk ended in CR: a leading LF belongs to it
+        self._first_line = True
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._retry: int | None = None
+        self._last_id: str | None = None  # persists across events, per spec
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        start = 0
+        if self._skip_lf and chunk[:1] == b"\n":
+            start = 1
+        self._skip_lf = False
+        n = len(chunk)
+        while start < n:
+            cr = chunk.find(b"\r", start)
+            lf = chunk.find(b"\n", start)
+            if cr < 0 and lf < 0:
+                self._pending += chunk[start:]
+                break
+            end = lf if cr < 0 or (0 <= lf < cr) else cr
+            self._pending += chunk[start:end]
+            line = bytes(self._pending)
+            self._pending.clear()
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+            start = end + 1
+            if chunk[end : end + 1] == b"\r":
+                if start < n:
+                    if chunk[start : start + 1] == b"\n":
+                        start += 1
+                else:
+                    self._skip_lf = True
+        return events
+
+    def finish(self) -> list[ServerSentEvent]:
+        """At EOF: dispatch the last event even without its blank line (or its final newline).
+
+        The spec discards it; we keep it because servers that close right after their last frame
+        (`data: [DONE]` with no trailing newline) exist, and a frame that was really cut mid-line
+        fails JSON decoding later and is reported as a broken stream, not silently lost.
+        """
+        if self._pending:
+            line = bytes(self._pending)
+            self._pending.clear()
+            event = self._line(line)
+            if event is not None:
+                return [event]
+        event = self._dispatch()
+        return [event] if event is not None else []
+
+    def _line(self, raw: bytes) -> ServerSentEvent | None:
+        line = raw.decode("utf-8", errors="replace")
+        if self._first_line:
+            self._first_line = False
+            if line.startswith(_BOM):
+                line = line[1:]
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None  # comment / keep-alive
+        field, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif field == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data:
+            # Per spec an event with no data is not dispatched; reset its type all the same.
+            self._event = None
+            self._retry = None
+            return None
+        event = ServerSentEvent(data="\n".join(self._data), event=self._event, id=self._last_id, retry=self._retry)
+        self._data = []
+        self._event = None
+        self._retry = None
+        return event
+
+
+def iter_events(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Decode a whole byte stream, yielding each event as soon as its chunk arrives."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.finish()
