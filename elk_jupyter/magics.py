@@ -1,0 +1,271 @@
+"""The magics: %%chat, %%respond and %elk. The only module that imports IPython.
+
+Parsing and display live here; the turn itself (request, stream, commit) is run by ``turns``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from traitlets import Enum, Float, Int, Unicode
+
+from . import options
+from .session import usage_numbers
+from .turns import TurnRunner
+
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+
+def _common(func):
+    """Options shared by %%chat and %%respond (applied bottom-up by magic_arguments)."""
+    for decorator in reversed(
+        [
+            argument("-m", "--model", help="model id (default: ElkMagics.model, $ELK_MODEL, gpt-5.5)"),
+            argument("-c", "--conversation", help="conversation name (default: 'default')"),
+            argument("--new", action="store_true", help="start the conversation afresh (history is kept, not sent)"),
+            argument("-t", "--temperature", type=float, help="sampling temperature (0 is sent, not dropped)"),
+            argument("--top-p", type=float, help="nucleus sampling"),
+            argument("--max-tokens", type=int, help="cap on generated tokens (the endpoint's own field)"),
+            argument("-r", "--reasoning-effort", choices=_EFFORTS, help="reasoning effort"),
+            argument("--seed", type=int, help="sampling seed"),
+            argument("--json", action="store_true", help="JSON mode; the parsed object is the cell's value"),
+            argument("--schema", metavar="VAR", help="structured output: a dict JSON schema or pydantic class"),
+            argument("-o", "--output", metavar="NAME", help="store the Reply (or the parsed JSON) in NAME"),
+            argument("--no-stream", action="store_true", help="ask for one JSON body instead of a stream"),
+            argument("--dry-run", action="store_true", help="show the exact request body; send nothing"),
+            argument("-i", "--interpolate", action="store_true", help="substitute $name and ${expr} in the cell"),
+            argument("--no-context", action="store_true", help="send no earlier turns (the turn still joins)"),
+            argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell"),
+            argument(
+                "-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                help="any other request field, JSON value (a.b=1 nests, key=@var takes a variable)",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+@magics_class
+class ElkMagics(Magics):
+    """elk-jupyter magics. Configure with ``%config ElkMagics.<name> = value``."""
+
+    base_url = Unicode(None, allow_none=True, help="gateway base URL (default $ELK_BASE_URL or elkapi)").tag(config=True)
+    model = Unicode(None, allow_none=True, help="default model (default $ELK_MODEL or gpt-5.5)").tag(config=True)
+    api_key_env = Unicode("ELK_API_KEY", help="NAME of the environment variable holding the key").tag(config=True)
+    timeout = Float(600.0, help="read timeout in seconds (time allowed between two chunks)").tag(config=True)
+    retries = Int(2, help="retries before the first byte (connect errors, 408/409/429/5xx)").tag(config=True)
+    default_conversation = Unicode("default", help="conversation used without -c").tag(config=True)
+    context_turns = Int(0, help="send at most this many earlier turns (0: all)").tag(config=True)
+    context_tokens = Int(0, help="drop the oldest turns beyond this many context tokens (0: no cap)").tag(config=True)
+    respond_mode = Enum(["chain", "stateless"], "chain", help="%%respond context: previous_response_id or resend").tag(config=True)
+    max_tokens_field = Enum(["max_tokens", "max_completion_tokens"], "max_tokens", help="chat field for --max-tokens").tag(config=True)
+    replay = Enum(["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only").tag(config=True)
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell, **kwargs)
+        self.runner = TurnRunner(self)
+
+    @magic_arguments()
+    @_common
+    @argument("-s", "--system", help="system prompt for this conversation (kept for later turns)")
+    @argument("-n", type=int, help="number of choices")
+    @argument("--stop", action="append", help="stop sequence (repeatable)")
+    @cell_magic
+    def chat(self, line, cell):
+        """Send the cell to POST /chat/completions and stream the reply.
+
+        Examples::
+
+            %%chat
+            Explain SSE in one sentence.
+
+            %%chat -m gpt-5.5 -t 0 --seed 7 -c review -s "You are terse."
+            Review this: ${code}
+
+            %%chat --json -o data
+            Three primes as {"primes": [...]}
+
+            %%chat --param logit_bias='{"50256": -100}' --dry-run
+            Hello
+        """
+        return self._run("chat", self.chat, line, cell)
+
+    @magic_arguments()
+    @_common
+    @argument("-s", "--instructions", dest="system", help="instructions (re-sent with every turn)")
+    @argument("--summary", choices=("auto", "concise", "detailed"), help="reasoning summary")
+    @argument("--stateless", action="store_true", help="resend the history instead of previous_response_id")
+    @argument("--truncation", choices=("auto", "disabled"), help="truncation strategy")
+    @cell_magic
+    def respond(self, line, cell):
+        """Send the cell to POST /responses and stream the reply.
+
+        By default earlier turns are chained with ``previous_response_id``; ``--stateless``
+        (or ``%config ElkMagics.respond_mode = "stateless"``) re-sends them as input.
+
+        Examples::
+
+            %%respond -r low --summary auto
+            Why is the sky blue?
+
+            %%respond --stateless -c local
+            And at sunset?
+        """
+        return self._run("responses", self.respond, line, cell)
+
+    def _run(self, endpoint, magic, line, cell):
+        try:
+            # POSIX quoting, so -p key='{"a": 1}' is one word (IPython's own split is not POSIX).
+            args = magic.parser.parse_args(shlex.split(line))
+        except ValueError as err:
+            raise UsageError(f"bad quoting in the magic line: {err}") from None
+        try:
+            prompt = cell.strip("\n")
+            if args.interpolate:
+                prompt = options.interpolate(prompt, self.shell.user_ns, self._evaluate)
+            params = self._params(endpoint, args)
+            schema = self._variable(args.schema, "--schema") if args.schema else None
+            params.update(options.structured_fields(endpoint, args.json, schema))
+            extra = [options.parse_param(item, self.shell.user_ns) for item in args.param]
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        if not prompt.strip():
+            raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
+        outcome = self.runner.run(endpoint, args, prompt, params, extra, schema, _UI(self.shell))
+        if outcome is None:  # dry run
+            return None
+        structured = args.json or schema is not None
+        if args.output:
+            self.shell.user_ns[args.output] = outcome.value if structured else outcome.reply
+        return outcome.value if structured else None
+
+    def _params(self, endpoint, args) -> dict:
+        params = {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+        if endpoint == "chat":
+            params.update(n=args.n, stop=args.stop[0] if args.stop and len(args.stop) == 1 else args.stop)
+            params[self.max_tokens_field] = args.max_tokens
+            params["reasoning_effort"] = args.reasoning_effort
+        else:
+            params.update(max_output_tokens=args.max_tokens, truncation=args.truncation)
+            reasoning = {"effort": args.reasoning_effort, "summary": args.summary}
+            reasoning = {k: v for k, v in reasoning.items() if v is not None}
+            params["reasoning"] = reasoning or None
+        return params
+
+    def _variable(self, name, option):
+        if name not in self.shell.user_ns:
+            raise ValueError(f"{option}: variable {name!r} is not defined")
+        return self.shell.user_ns[name]
+
+    def _evaluate(self, expr):
+        return eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 - the user's own notebook
+
+    @line_magic
+    def elk(self, line):
+        """Manage elk-jupyter.
+
+        Subcommands::
+
+            %elk config                      base URL, model, where the key comes from (fingerprint only)
+            %elk list                        conversations with turn counts and usage
+            %elk history [NAME]              a conversation's turns (status, context sent, tokens)
+            %elk reset [NAME | --all]        forget a conversation (or all)
+            %elk fork SOURCE NEW [TURN]      a new conversation continuing SOURCE up to TURN
+            %elk accept TURN                 let an interrupted turn's partial reply join the context
+            %elk models                      GET /models
+            %elk usage                       token totals per conversation and for the notebook
+            %elk restore [PATH]              rebuild conversations from a saved notebook's records
+        """
+        words = shlex.split(line)
+        if not words:
+            raise UsageError("%elk needs a subcommand: " + ", ".join(sorted(self.runner.commands)))
+        command = self.runner.commands.get(words[0])
+        if command is None:
+            raise UsageError(f"unknown %elk subcommand {words[0]!r}; try: " + ", ".join(sorted(self.runner.commands)))
+        try:
+            return command(*words[1:])
+        except TypeError:
+            raise UsageError(f"%elk {words[0]}: wrong arguments; see %elk?") from None
+        except (KeyError, ValueError) as err:
+            raise UsageError(f"%elk {words[0]}: {err}") from None
+
+
+class _UI:
+    """What a turn needs from IPython: the running cell, a view to stream into, a JSON display."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        header = getattr(shell, "parent_header", None) or {}
+        # JupyterLab, Notebook 7 and nbclient send the cell id with each execute request.
+        self.cell = ((header.get("metadata") or {}).get("cellId"), getattr(shell, "execution_count", None))
+
+    def open_view(self, endpoint, conversation, model, context):
+        widgets = getattr(self.shell, "kernel", None) is not None and os.environ.get("ELK_NO_WIDGET") != "1"
+        if widgets:
+            return _WidgetView(endpoint, conversation, model, context)
+        return _TextView(endpoint, conversation, model, context)
+
+    @staticmethod
+    def show_json(body) -> None:
+        """Dry run: the exact request body as text, safe whatever the prompt holds."""
+        display({"text/plain": json.dumps(body, indent=2, ensure_ascii=False)}, raw=True)
+
+
+class _WidgetView:
+    """The live panel; at the end the same output is re-published with its static bundle."""
+
+    def __init__(self, endpoint, conversation, model, context):
+        from .panel import Panel
+
+        self.panel = Panel(endpoint=endpoint, conversation=conversation, model_asked=model, context=context)
+        self.handle = display(self.panel, display_id=True)
+
+    def show(self, reply) -> None:
+        self.panel.show(reply)
+
+    def finish(self, reply, record) -> None:
+        self.panel.finish(reply, record)
+        self.handle.update(self.panel)
+
+    def note(self, text) -> None:
+        print(text)
+
+
+class _TextView:
+    """Terminal IPython: the reply streams as plain text, then one status line."""
+
+    def __init__(self, endpoint, conversation, model, context):
+        self._shown = 0
+        self._reasoning = 0
+        print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
+
+    def show(self, reply) -> None:
+        if len(reply.reasoning) > self._reasoning and not reply.text:
+            sys.stdout.write(reply.reasoning[self._reasoning:])
+            self._reasoning = len(reply.reasoning)
+        if len(reply.text) > self._shown:
+            if self._shown == 0 and self._reasoning:
+                sys.stdout.write("\n---\n")
+            sys.stdout.write(reply.text[self._shown:])
+            self._shown = len(reply.text)
+        sys.stdout.flush()
+
+    def finish(self, reply, record) -> None:
+        self.show(reply)
+        turn = record["turn"]
+        numbers = usage_numbers(reply.usage)
+        total = f"{reply.total:.2f} s" if reply.total is not None else "-"
+        print(f"\n[{turn['id']} {reply.status} · {reply.model or '?'} · {numbers['prompt']} prompt "
+              f"({numbers['cached']} cached) + {numbers['completion']} completion "
+              f"({numbers['reasoning']} reasoning) tokens · {total}]", flush=True)
+
+    def note(self, text) -> None:
+        print(text)
