@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Enum, Float, Int, Unicode, default
 
 from . import options
 from .session import usage_numbers
@@ -67,7 +67,13 @@ class ElkMagics(Magics):
     context_tokens = Int(0, help="drop the oldest turns beyond this many context tokens (0: no cap)").tag(config=True)
     respond_mode = Enum(["chain", "stateless"], "chain", help="%%respond context: previous_response_id or resend").tag(config=True)
     max_tokens_field = Enum(["max_tokens", "max_completion_tokens"], "max_tokens", help="chat field for --max-tokens").tag(config=True)
-    replay = Enum(["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only").tag(config=True)
+    replay = Enum(["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)").tag(config=True)
+
+    @default("replay")
+    def _replay_from_env(self):
+        # The main job runs the quickstart offline with ELK_REPLAY=only when no key is set.
+        mode = os.environ.get("ELK_REPLAY", "auto")
+        return mode if mode in ("auto", "off", "only") else "auto"
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)

@@ -60,7 +60,8 @@ class TurnRunner:
         chain, dropped = conversation.context_for(cell_id)
         history = [] if args.no_context else self._apply_policy(chain)
         model = args.model or client.model
-        body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream)
+        stateless = getattr(args, "stateless", False) or m.respond_mode == "stateless"
+        body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
         for path, value in extra:
             options.set_path(body, path, value)
         if args.dry_run:
@@ -110,12 +111,12 @@ class TurnRunner:
                 history = history[1:]
         return history
 
-    def _body(self, endpoint, conversation, history, prompt, model, params, stream) -> tuple[dict, str | None]:
+    def _body(self, endpoint, conversation, history, prompt, model, params, stream, stateless) -> tuple[dict, str | None]:
         if endpoint == endpoints.CHAT:
             messages = session.chat_messages(conversation.system, history, prompt)
             return endpoints.chat_body(messages, model, stream, **params), None
         params = dict(params, instructions=conversation.system)
-        mode = self.magics.respond_mode
+        mode = "stateless" if stateless else "chain"
         last = history[-1] if history else None
         chainable = last is not None and last.endpoint == endpoints.RESPONSES and last.reply.get("id")
         if mode == "chain" and chainable and not last.replayed:

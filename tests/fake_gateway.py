@@ -1,0 +1,210 @@
+"""A small OpenAI-compatible gateway on 127.0.0.1 that *generates* real SSE for each request.
+
+The byte-exact replays of captured streams live in ``scripted_server``; this one answers any
+prompt (for the magics, kernels and browsers) and records every request body it received.
+Each reply can be shaped with a ``Plan`` queued before the request: text, reasoning, usage,
+a delay between chunks (to watch a stream in a browser), an HTTP error, or a cut mid-stream.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Plan:
+    text: str | None = None  # default: "echo: <last user text>"
+    reasoning: str = ""
+    words_per_chunk: int = 1
+    delay: float = 0.0  # seconds between chunks
+    status: int = 200  # >= 400: answer with this error instead
+    error_body: dict | str | None = None
+    headers: dict = field(default_factory=dict)
+    cut_after: int | None = None  # close the connection after this many content chunks
+    usage: dict | None = None  # default: counted words
+
+
+class FakeGateway:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []  # {"path", "headers", "body"}
+        self.plans: list[Plan] = []
+        self.responses: dict[str, list] = {}  # response id -> full input history
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._server.handle_error = lambda request, address: None  # clients hang up on purpose
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def plan(self, **kwargs) -> None:
+        self.plans.append(Plan(**kwargs))
+
+    def bodies(self, path_end: str = "") -> list[dict]:
+        return [r["body"] for r in self.requests if r["path"].endswith(path_end)]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _last_user_text(body: dict) -> str:
+    if "messages" in body:
+        for message in reversed(body["messages"]):
+            if message.get("role") == "user":
+                return str(message.get("content"))
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    for item in reversed(items or []):
+        if item.get("role") == "user":
+            return str(item.get("content"))
+    return ""
+
+
+def _words(text: str, per_chunk: int) -> list[str]:
+    pieces = text.split(" ")
+    words = [p + " " for p in pieces[:-1]] + [pieces[-1]]
+    return ["".join(words[i : i + per_chunk]) for i in range(0, len(words), per_chunk)]
+
+
+def _handler(gateway: FakeGateway):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_GET(self):
+            if self.path.endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "fake-small", "object": "model"}, {"id": "fake-large", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+        def do_POST(self):
+            length = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            plan = gateway.plans.pop(0) if gateway.plans else Plan()
+            if plan.status >= 400:
+                error = plan.error_body or {"error": {"message": f"planned {plan.status}", "type": "test_error", "code": str(plan.status)}}
+                return self._json(plan.status, error, plan.headers)
+            responses = self.path.endswith("/responses")
+            if responses and body.get("previous_response_id") and body["previous_response_id"] not in gateway.responses:
+                return self._json(400, {"error": {"message": "previous response not found", "type": "invalid_request_error", "code": "previous_response_not_found"}})
+            text = plan.text if plan.text is not None else "echo: " + _last_user_text(body)
+            prompt_tokens = len(json.dumps(body.get("messages") or body.get("input"))) // 4
+            usage = plan.usage
+            if usage is None:
+                completion = len(text.split()) + len(plan.reasoning.split())
+                usage = (
+                    {"input_tokens": prompt_tokens, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": completion,
+                     "output_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())}, "total_tokens": prompt_tokens + completion}
+                    if responses
+                    else {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion,
+                          "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())}}
+                )
+            model = body.get("model", "fake") + "-served"
+            if responses:
+                rid = "resp_" + uuid.uuid4().hex[:12]
+                history = list(gateway.responses.get(body.get("previous_response_id"), []))
+                history += [body.get("input"), text]
+                gateway.responses[rid] = history
+                return self._responses(body, plan, text, usage, model, rid)
+            return self._chat(body, plan, text, usage, model)
+
+        # -- bodies
+        def _json(self, status, obj, headers=None):
+            data = json.dumps(obj).encode() if not isinstance(obj, str) else obj.encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json" if not isinstance(obj, str) else "text/html")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:8])
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _start_stream(self):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:8])
+            self.end_headers()
+
+        def _send(self, text: str):
+            data = text.encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _end(self):
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _chat(self, body, plan, text, usage, model):
+            cid = "chatcmpl-" + uuid.uuid4().hex[:12]
+            if not body.get("stream"):
+                message = {"role": "assistant", "content": text}
+                if plan.reasoning:
+                    message["reasoning_content"] = plan.reasoning
+                return self._json(200, {"id": cid, "object": "chat.completion", "model": model,
+                                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
+            n = body.get("n") or 1
+            self._start_stream()
+
+            def chunk(delta, finish=None, index=0):
+                return "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "model": model,
+                                              "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+            for index in range(n):
+                self._send(chunk({"role": "assistant", "content": ""}, index=index))
+            for piece in _words(plan.reasoning, plan.words_per_chunk) if plan.reasoning else []:
+                self._send(chunk({"content": None, "reasoning_content": piece}))
+                time.sleep(plan.delay)
+            for count, piece in enumerate(_words(text, plan.words_per_chunk)):
+                if plan.cut_after is not None and count >= plan.cut_after:
+                    self.close_connection = True
+                    return  # no terminating chunk: the client sees the stream break
+                for index in range(n):
+                    self._send(chunk({"content": piece if index == 0 else f"[{index}] {piece}"}, index=index))
+                time.sleep(plan.delay)
+            for index in range(n):
+                self._send(chunk({}, "stop", index))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                self._send("data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}) + "\n\n")
+            self._send("data: [DONE]\n\n")
+            self._end()
+
+        def _responses(self, body, plan, text, usage, model, rid):
+            response = {"id": rid, "object": "response", "status": "completed", "model": model,
+                        "output": [{"type": "message", "id": "msg_1", "role": "assistant",
+                                    "content": [{"type": "output_text", "text": text}]}], "usage": usage}
+            if not body.get("stream"):
+                return self._json(200, response)
+            self._start_stream()
+            seq = iter(range(10**6))
+
+            def event(kind, **fields):
+                self._send(f"event: {kind}\ndata: " + json.dumps({"type": kind, "sequence_number": next(seq), **fields}) + "\n\n")
+
+            event("response.created", response={**response, "status": "in_progress", "output": [], "usage": None})
+            for piece in _words(plan.reasoning, plan.words_per_chunk) if plan.reasoning else []:
+                event("response.reasoning_summary_text.delta", item_id="rs_1", output_index=0, summary_index=0, delta=piece)
+                time.sleep(plan.delay)
+            for count, piece in enumerate(_words(text, plan.words_per_chunk)):
+                if plan.cut_after is not None and count >= plan.cut_after:
+                    self.close_connection = True
+                    return
+                event("response.output_text.delta", item_id="msg_1", output_index=1, content_index=0, delta=piece)
+                time.sleep(plan.delay)
+            event("response.completed", response=response)
+            self._end()
+
+    return Handler
