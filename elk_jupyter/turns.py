@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import endpoints, options, session
-from .client import Client, collect
 from .errors import ElkError, StreamError
 from .reply import Reply
 from .session import Notebook, Turn
@@ -26,7 +25,7 @@ class TurnRunner:
     def __init__(self, magics):
         self.magics = magics
         self.notebook = Notebook()
-        self._client: Client | None = None
+        self._client = None
         self._client_key = None
         self.commands = {
             "config": self.show_config, "list": self.list_conversations, "history": self.history,
@@ -36,7 +35,9 @@ class TurnRunner:
 
     # -- configuration
     @property
-    def client(self) -> Client:
+    def client(self):
+        from .client import Client  # requests costs ~50 ms: not at %load_ext time
+
         m = self.magics
         key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries)
         if self._client is None or key != self._client_key:
@@ -72,6 +73,8 @@ class TurnRunner:
         view = ui.open_view(endpoint, name, model, context_note)
         reply = Reply(endpoint, body)
         error: BaseException | None = None
+        from .client import collect
+
         try:
             collect(client.iter_send(endpoint, body), reply, lambda _event: view.show(reply))
         except ElkError as err:
