@@ -24,12 +24,12 @@ def gateway():
 
 
 @pytest.fixture
-def ip(gateway, monkeypatch):
+def ip(gateway, monkeypatch, tmp_path):
     monkeypatch.setenv("ELK_API_KEY", KEY)
     monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
     monkeypatch.setenv("ELK_MODEL", "fake-small")
     monkeypatch.delenv("ELK_REPLAY", raising=False)
-    monkeypatch.setenv("ELK_CACHE_DIR", str(gateway_cache_dir(monkeypatch)))
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     shell = start_ipython() or get_ipython()  # one global test shell per process
     shell.run_line_magic("load_ext", "elk_jupyter")
     magics = ElkMagics(shell)  # a fresh notebook state for every test
@@ -39,12 +39,6 @@ def ip(gateway, monkeypatch):
     shell.parent_header = {}
     yield shell
     shell.parent_header = {}
-
-
-def gateway_cache_dir(monkeypatch):
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="elk-cache-")
 
 
 def run(ip, source, cell_id=None):
