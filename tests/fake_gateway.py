@@ -9,6 +9,8 @@ a delay between chunks (to watch a stream in a browser), an HTTP error, or a cut
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -23,10 +25,12 @@ class Plan:
     words_per_chunk: int = 1
     delay: float = 0.0  # seconds between chunks
     status: int = 200  # >= 400: answer with this error instead
-    error_body: dict | str | None = None
+    error_body: dict | str | None = None  # sent with ``status`` (a 200 + error body too); a str is HTML
     headers: dict = field(default_factory=dict)
-    cut_after: int | None = None  # close the connection after this many content chunks
-    usage: dict | None = None  # default: counted words
+    cut_after: int | None = None  # stop after this many content chunks, then ``ending``
+    ending: str = "close"  # after cut_after: "close" (hang up), "reset" (TCP RST), "stall", "clean" (end the body)
+    frames: list = field(default_factory=list)  # raw SSE text sent at the cut, before the ending
+    usage: dict | None = None  # default: counted words; {} sends no usage at all
 
 
 class FakeGateway:
@@ -93,7 +97,7 @@ def _handler(gateway: FakeGateway):
             body = json.loads(self.rfile.read(length) or b"{}")
             gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             plan = gateway.plans.pop(0) if gateway.plans else Plan()
-            if plan.status >= 400:
+            if plan.status >= 400 or plan.error_body is not None:
                 error = plan.error_body or {"error": {"message": f"planned {plan.status}", "type": "test_error", "code": str(plan.status)}}
                 return self._json(plan.status, error, plan.headers)
             responses = self.path.endswith("/responses")
@@ -148,6 +152,17 @@ def _handler(gateway: FakeGateway):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
+        def _cut(self, plan):
+            for frame in plan.frames:
+                self._send(frame)
+            if plan.ending == "clean":
+                return self._end()
+            if plan.ending == "stall":
+                time.sleep(30)
+            if plan.ending == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+
         def _chat(self, body, plan, text, usage, model):
             cid = "chatcmpl-" + uuid.uuid4().hex[:12]
             if not body.get("stream"):
@@ -170,14 +185,13 @@ def _handler(gateway: FakeGateway):
                 time.sleep(plan.delay)
             for count, piece in enumerate(_words(text, plan.words_per_chunk)):
                 if plan.cut_after is not None and count >= plan.cut_after:
-                    self.close_connection = True
-                    return  # no terminating chunk: the client sees the stream break
+                    return self._cut(plan)
                 for index in range(n):
                     self._send(chunk({"content": piece if index == 0 else f"[{index}] {piece}"}, index=index))
                 time.sleep(plan.delay)
             for index in range(n):
                 self._send(chunk({}, "stop", index))
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if usage and (body.get("stream_options") or {}).get("include_usage"):
                 self._send("data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}) + "\n\n")
             self._send("data: [DONE]\n\n")
             self._end()
@@ -185,7 +199,7 @@ def _handler(gateway: FakeGateway):
         def _responses(self, body, plan, text, usage, model, rid):
             response = {"id": rid, "object": "response", "status": "completed", "model": model,
                         "output": [{"type": "message", "id": "msg_1", "role": "assistant",
-                                    "content": [{"type": "output_text", "text": text}]}], "usage": usage}
+                                    "content": [{"type": "output_text", "text": text}]}], "usage": usage or None}
             if not body.get("stream"):
                 return self._json(200, response)
             self._start_stream()
@@ -200,8 +214,7 @@ def _handler(gateway: FakeGateway):
                 time.sleep(plan.delay)
             for count, piece in enumerate(_words(text, plan.words_per_chunk)):
                 if plan.cut_after is not None and count >= plan.cut_after:
-                    self.close_connection = True
-                    return
+                    return self._cut(plan)
                 event("response.output_text.delta", item_id="msg_1", output_index=1, content_index=0, delta=piece)
                 time.sleep(plan.delay)
             event("response.completed", response=response)
