@@ -14,7 +14,7 @@ import urllib3
 
 from . import endpoints
 from .endpoints import CHAT, RESPONSES
-from .errors import APIError, ConfigError, StreamError, error_fields
+from .errors import APIError, ConfigError, ElkError, StreamError, error_fields
 from .events import Connected, Event
 from .reply import Reply
 from .sse import iter_events
@@ -119,15 +119,35 @@ class Client:
 
     def models(self) -> list[dict]:
         """GET /models: the gateway's model list (``data`` of the response)."""
-        response = self._request("GET", "/models", None)
+        try:
+            response = self._request("GET", "/models", None)
+        except ElkError as err:
+            raise self._redacted(err) from None
         with response:
             body = _json_or_none(response.content)
         if not isinstance(body, dict):
             raise APIError("GET /models did not return JSON", status=response.status_code)
         return list(body.get("data") or [])
 
+    def _redacted(self, err: ElkError) -> ElkError:
+        """Error messages quote the gateway, and some gateways quote the key back: cut it out."""
+        key = self.api_key()
+        if key:
+            for name in ("message", "detail", "request_id"):
+                value = getattr(err, name, None)
+                if isinstance(value, str) and key in value:
+                    setattr(err, name, value.replace(key, "[redacted key]"))
+            err.args = (err.message,)
+        return err
+
     # -- the stream
     def iter_send(self, endpoint: str, body: dict) -> Iterator[Event]:
+        try:
+            yield from self._stream(endpoint, body)
+        except ElkError as err:
+            raise self._redacted(err) from None
+
+    def _stream(self, endpoint: str, body: dict) -> Iterator[Event]:
         started = time.perf_counter()
         response = self._request("POST", endpoints.PATHS[endpoint], body)
         request_id = _request_id(response)

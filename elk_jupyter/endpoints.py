@@ -73,6 +73,26 @@ def _first_text(*values) -> str:
     return ""
 
 
+# Servers send JSON of any shape; a field of the wrong type is ignored, never a crash.
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _index(value, default: int) -> int | None:
+    """A choice or tool-call index: a small non-negative int (n is at most 128 at OpenAI)."""
+    if value is None:
+        return default
+    return value if type(value) is int and 0 <= value < 1024 else None
+
+
 class ChatStream:
     """Parser for ``chat.completion.chunk`` streams, every choice keyed by its ``index``."""
 
@@ -96,43 +116,42 @@ class ChatStream:
         if not isinstance(obj, dict):
             raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
         _raise_mid_stream(obj)
-        if not self._started and obj.get("id"):  # Azure's first chunk has id "" and choices []
+        if not self._started and _str(obj.get("id")):  # Azure's first chunk has id "" and choices []
             self._started = True
-            yield Started(obj.get("id"), obj.get("model"))
-        for choice in obj.get("choices") or ():
+            yield Started(obj["id"], _str(obj.get("model")))
+        for choice in _dicts(obj.get("choices")):
             yield from self._choice(choice)
-        if obj.get("usage"):  # keep the last one: vLLM can send usage on every chunk
+        if _dict(obj.get("usage")):  # keep the last one: vLLM can send usage on every chunk
             yield UsageReport(obj["usage"])
 
     def _choice(self, choice: dict) -> Iterator[Event]:
-        index = choice.get("index") or 0
+        index = _index(choice.get("index"), 0)
+        if index is None:
+            raise StreamError(f"unexpected choice index from the server: {choice.get('index')!r:.40}")
         self._open_choices.add(index)
-        delta = choice.get("delta") or choice.get("message") or {}
+        delta = _dict(choice.get("delta") or choice.get("message"))
         reasoning = _first_text(
             delta.get("reasoning_content"),
             delta.get("reasoning"),
-            "".join(
-                d.get("text") or d.get("summary") or ""
-                for d in delta.get("reasoning_details") or ()
-                if isinstance(d, dict)
-            ),
+            "".join(_first_text(d.get("text"), d.get("summary")) for d in _dicts(delta.get("reasoning_details"))),
         )
         if reasoning:
             yield ReasoningDelta(reasoning, index)
         content = delta.get("content")
         if isinstance(content, str) and content:
             yield TextDelta(content, index)
-        for position, call in enumerate(delta.get("tool_calls") or ()):
-            function = call.get("function") or {}
+        for position, call in enumerate(_dicts(delta.get("tool_calls"))):
+            function = _dict(call.get("function"))
+            tool = _index(call.get("index"), position)
             yield ToolCallDelta(
-                index=call.get("index", position),
-                arguments=function.get("arguments") or "",
-                id=call.get("id"),
-                name=function.get("name"),
-                type=call.get("type"),
+                index=position if tool is None else tool,
+                arguments=_first_text(function.get("arguments")),
+                id=_str(call.get("id")),
+                name=_str(function.get("name")),
+                type=_str(call.get("type")),
                 choice=index,
             )
-        if choice.get("finish_reason"):
+        if _str(choice.get("finish_reason")):
             self._finished.add(index)
             yield ChoiceFinished(index, choice["finish_reason"])
 
@@ -150,8 +169,8 @@ class ChatStream:
 def _raise_mid_stream(obj: dict) -> None:
     fields = error_fields(obj)
     if fields is None:
-        for choice in obj.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("finish_reason") == "error":
+        for choice in _dicts(obj.get("choices")):
+            if choice.get("finish_reason") == "error":
                 fields = {"message": "the server reported an error mid-stream (finish_reason error)"}
     if fields is not None:
         message = fields.pop("message")
@@ -161,17 +180,17 @@ def _raise_mid_stream(obj: dict) -> None:
 
 def chat_events_from_body(obj: dict) -> Iterator[Event]:
     """A complete ``chat.completion`` object (non-streamed, or a gateway ignoring stream)."""
-    yield Started(obj.get("id"), obj.get("model"))
+    yield Started(_str(obj.get("id")), _str(obj.get("model")))
     parser = ChatStream()
-    for position, choice in enumerate(obj.get("choices") or ()):
+    for position, choice in enumerate(_dicts(obj.get("choices"))):
         choice = dict(choice)
         choice.setdefault("index", position)
-        message = choice.get("message") or {}
-        calls = [dict(c, index=c.get("index", i)) for i, c in enumerate(message.get("tool_calls") or ())]
+        message = _dict(choice.get("message"))
+        calls = [dict(c, index=c.get("index", i)) for i, c in enumerate(_dicts(message.get("tool_calls")))]
         choice["message"] = dict(message, tool_calls=calls)
         choice["finish_reason"] = choice.get("finish_reason") or "stop"
         yield from parser._choice(choice)
-    if obj.get("usage"):
+    if _dict(obj.get("usage")):
         yield UsageReport(obj["usage"])
     yield Done("completed")
 
@@ -205,7 +224,7 @@ class ResponsesStream:
             if seq <= self._last_seq:
                 return  # a duplicate (resumed or replayed stream)
             self._last_seq = seq
-        kind = obj.get("type")
+        kind = _str(obj.get("type"))
         if kind in ("error", "response.failed") or (kind is None and obj.get("error")):
             _raise_mid_stream(obj)
         handler = self._handlers.get(kind)
@@ -213,59 +232,62 @@ class ResponsesStream:
             yield from handler(self, obj)
 
     def _started(self, obj):
-        response = obj.get("response") or {}
-        yield Started(response.get("id"), response.get("model"))
+        response = _dict(obj.get("response"))
+        yield Started(_str(response.get("id")), _str(response.get("model")))
 
     def _text(self, obj):
         self._text_seen = True
-        if obj.get("delta"):
+        if _str(obj.get("delta")):
             yield TextDelta(obj["delta"])
 
     def _summary(self, obj):
         key = (obj.get("item_id"), obj.get("summary_index"))
-        if self._summary_key is not None and key != self._summary_key and obj.get("delta"):
+        if not _str(obj.get("delta")):
+            return
+        if self._summary_key is not None and key != self._summary_key:
             yield ReasoningDelta("\n\n")  # a new summary part reads as a new paragraph
         self._summary_key = key
-        if obj.get("delta"):
-            yield ReasoningDelta(obj["delta"])
+        yield ReasoningDelta(obj["delta"])
 
     def _reasoning_text(self, obj):
-        if obj.get("delta"):
+        if _str(obj.get("delta")):
             yield ReasoningDelta(obj["delta"])
 
     def _item_added(self, obj):
-        item = obj.get("item") or {}
+        item = _dict(obj.get("item"))
         if item.get("type") == "function_call":
             index = self._tool_for(item.get("id"), obj.get("output_index"))
             yield ToolCallDelta(
                 index=index,
-                arguments=item.get("arguments") or "",
-                id=item.get("call_id") or item.get("id"),
-                name=item.get("name"),
+                arguments=_first_text(item.get("arguments")),
+                id=_str(item.get("call_id")) or _str(item.get("id")),
+                name=_str(item.get("name")),
                 type="function",
             )
 
     def _arguments(self, obj):
-        if obj.get("delta"):
+        if _str(obj.get("delta")):
             index = self._tool_for(obj.get("item_id"), obj.get("output_index"))
             yield ToolCallDelta(index=index, arguments=obj["delta"])
 
     def _tool_for(self, item_id, output_index) -> int:
-        key = item_id if item_id is not None else ("output", output_index)
+        key = item_id if isinstance(item_id, str) else ("output", _index(output_index, -1))
         return self._tool_index.setdefault(key, len(self._tool_index))
 
     def _terminal(self, obj):
-        response = obj.get("response") or {}
+        response = _dict(obj.get("response"))
         self.done = True
+        if _str(response.get("model")):  # llama-server names the model only here
+            yield Started(_str(response.get("id")), response["model"])
         if not self._text_seen:
             # Some servers send only the final object; the text is whole there.
             text = output_text(response)
             if text:
                 yield TextDelta(text)
-        if response.get("usage"):
+        if _dict(response.get("usage")):
             yield UsageReport(response["usage"])
-        status = response.get("status") or obj["type"].removeprefix("response.")
-        yield Done(status, response.get("incomplete_details"), response)
+        status = _str(response.get("status")) or obj["type"].removeprefix("response.")
+        yield Done(status, _dict(response.get("incomplete_details")) or None, response)
 
     _handlers = {
         "response.created": _started,
@@ -288,43 +310,40 @@ class ResponsesStream:
 def output_text(response: dict) -> str:
     """All ``output_text`` parts of all ``message`` items, as the SDK's ``output_text`` does."""
     return "".join(
-        part.get("text") or ""
-        for item in response.get("output") or ()
-        if isinstance(item, dict) and item.get("type") == "message"
-        for part in (item.get("content") if isinstance(item.get("content"), list) else ())
-        if isinstance(part, dict) and part.get("type") in ("output_text", "text")
+        _first_text(part.get("text"))
+        for item in _dicts(response.get("output"))
+        if item.get("type") == "message"
+        for part in _dicts(item.get("content"))
+        if part.get("type") in ("output_text", "text")
     )
 
 
 def responses_events_from_body(obj: dict) -> Iterator[Event]:
     """A complete ``response`` object (non-streamed, or a gateway ignoring stream)."""
-    yield Started(obj.get("id"), obj.get("model"))
+    yield Started(_str(obj.get("id")), _str(obj.get("model")))
     if obj.get("status") == "failed":
         raise_if_error({"type": "response.failed", "response": obj})
     calls = 0
-    for item in obj.get("output") or ():
-        if not isinstance(item, dict):
-            continue
+    for item in _dicts(obj.get("output")):
         if item.get("type") == "reasoning":
-            parts = [s.get("text", "") for s in item.get("summary") or () if isinstance(s, dict)]
-            parts += [c.get("text", "") for c in item.get("content") or () if isinstance(c, dict)]
+            parts = [_first_text(p.get("text")) for p in _dicts(item.get("summary")) + _dicts(item.get("content"))]
             if any(parts):
                 yield ReasoningDelta("\n\n".join(p for p in parts if p))
         elif item.get("type") == "function_call":
             yield ToolCallDelta(
                 index=calls,
-                arguments=item.get("arguments") or "",
-                id=item.get("call_id") or item.get("id"),
-                name=item.get("name"),
+                arguments=_first_text(item.get("arguments")),
+                id=_str(item.get("call_id")) or _str(item.get("id")),
+                name=_str(item.get("name")),
                 type="function",
             )
             calls += 1
     text = output_text(obj)
     if text:
         yield TextDelta(text)
-    if obj.get("usage"):
+    if _dict(obj.get("usage")):
         yield UsageReport(obj["usage"])
-    yield Done(obj.get("status") or "completed", obj.get("incomplete_details"), obj)
+    yield Done(_str(obj.get("status")) or "completed", _dict(obj.get("incomplete_details")) or None, obj)
 
 
 STREAMS = {CHAT: ChatStream, RESPONSES: ResponsesStream}

@@ -11,6 +11,7 @@ class ElkError(Exception):
     """
 
     def __init__(self, message: str):
+        message = " ".join(message.split())  # one line, even when a gateway's message has several
         super().__init__(message)
         self.message = message
 
@@ -87,7 +88,9 @@ def error_fields(body: object) -> dict | None:
         return None
     err = body.get("error")
     if body.get("type") == "response.failed":
-        err = (body.get("response") or {}).get("error") or {"message": "the response failed"}
+        response = body.get("response")
+        err = response.get("error") if isinstance(response, dict) else None
+        err = err if isinstance(err, dict) and err else {"message": err or "the response failed"}
     elif isinstance(err, str) and err:
         err = {"message": err}
     elif not (isinstance(err, dict) and err):
@@ -113,9 +116,16 @@ def _clean(value) -> str | None:
 
 
 def _detail_text(detail) -> str:
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', d)}" if isinstance(d, dict) else str(d)
-            for d in detail
-        )
-    return str(detail)
+    if not isinstance(detail, list):
+        return str(detail)
+    return "; ".join(_detail_item(d) for d in detail)
+
+
+def _detail_item(item) -> str:
+    # FastAPI 422: {"loc": ["body", "model"], "msg": "field required", "type": "missing"}
+    if not isinstance(item, dict):
+        return str(item)
+    loc = item.get("loc")
+    where = ".".join(map(str, loc)) if isinstance(loc, list) else ("" if loc is None else str(loc))
+    message = item.get("msg", item)
+    return f"{where}: {message}" if where else str(message)

@@ -38,6 +38,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
+        if not chunk:
+            return events  # an empty read must not forget a CR that ended the previous one
         start = 0
         if self._skip_lf and chunk[:1] == b"\n":
             start = 1
@@ -102,7 +104,7 @@ class SSEDecoder:
             if "\0" not in value:
                 self._last_id = value
         elif field == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # ASCII digits only, per spec ("²".isdigit() is True)
                 self._retry = int(value)
         return None
 
