@@ -58,6 +58,10 @@ def state(kernel, conversation) -> dict:
 def first_turn(kernel, gateway, endpoint, conversation):
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nfirst")
     assert result.status == "ok", result.error_text
+    final = result.last_bundle()  # the panel, re-published with its static bundle and record
+    assert "echo: first" in final["data"]["text/markdown"]
+    assert final["metadata"]["elk_jupyter"]["turn"]["status"] == "completed"
+    assert not result.stderr and not result.error
     return state(kernel, conversation)
 
 
@@ -160,7 +164,12 @@ def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, gateway, endpoin
     before = first_turn(kernel, gateway, endpoint, conversation)
     frames = (CHAT_FRAMES if endpoint == "chat" else RESPONSES_FRAMES)[shape]
     gateway.plan(text="alpha beta gamma delta", cut_after=2, frames=frames, ending="clean")
-    line = one_line(kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond"))
+    result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond")
+    line = one_line(result)
+    # the panel shows the partial reply and the error; the saved bundle keeps both
+    final = result.last_bundle()
+    assert "alpha beta" in final["data"]["text/markdown"] and "interrupted" in final["data"]["text/markdown"]
+    assert final["metadata"]["elk_jupyter"]["turn"]["status"] == "interrupted"
     assert "StreamError" in line and EXPECTED_FRAME[shape] in line and "partial reply kept" in line
     failed = state(kernel, conversation)["turns"][-1]
     assert failed[1] == "interrupted" and failed[2] == "alpha beta "

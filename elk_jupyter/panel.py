@@ -1,0 +1,125 @@
+"""Panel: the live view of one turn. The only module that imports anywidget.
+
+Traffic stays linear in the reply's size: each update sends only the text added since the
+previous one (``delta``, with its offset), at most ``MAX_UPDATES_PER_SECOND`` times a second.
+The full text (``text``) is sent as a checkpoint early in the stream, while the front-end code
+may still be loading and could miss deltas, and once at the end, so the final state is exact.
+When the turn ends, the output is re-published with a static Markdown/plain-text bundle and the
+turn record in its metadata, so saved notebooks, nbconvert and GitHub show the reply.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anywidget
+import traitlets as t
+
+from .render import static_markdown, static_text
+
+STATIC = Path(__file__).parent / "static"
+MAX_UPDATES_PER_SECOND = 25
+EARLY_CHECKPOINT_CHARS = 4096  # below this, checkpoints grow 4x each time: a few KB in all
+RECORD_KEY = "elk_jupyter"
+
+
+class _Stream:
+    """One streamed string (answer or reasoning) and what the front-end has of it."""
+
+    def __init__(self) -> None:
+        self.sent = 0  # characters already sent (checkpoint or deltas)
+        self.checkpoint = 0  # length of the last checkpoint
+
+    def changes(self, value: str, final: bool, full_name: str, delta_name: str) -> dict:
+        if len(value) == self.sent and not final:
+            return {}
+        changes = {}
+        early = len(value) <= EARLY_CHECKPOINT_CHARS and len(value) >= 4 * max(self.checkpoint, 16)
+        if final or early:
+            changes[full_name] = value
+            self.checkpoint = len(value)
+        changes[delta_name] = {"offset": self.sent, "text": value[self.sent :]}
+        self.sent = len(value)
+        return changes
+
+
+class Panel(anywidget.AnyWidget):
+    _esm = STATIC / "panel.js"
+    _css = STATIC / "panel.css"
+
+    endpoint = t.Unicode("").tag(sync=True)
+    conversation = t.Unicode("").tag(sync=True)
+    model_asked = t.Unicode("").tag(sync=True)
+    model = t.Unicode("").tag(sync=True)  # the model that answers, as the server says
+    status = t.Unicode("streaming").tag(sync=True)
+    replayed = t.Bool(False).tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    note = t.Unicode("").tag(sync=True)
+    attempts = t.Int(0).tag(sync=True)
+    context = t.Unicode("").tag(sync=True)
+    text = t.Unicode("").tag(sync=True)  # checkpoint of the answer
+    delta = t.Dict({"offset": 0, "text": ""}).tag(sync=True)
+    reasoning = t.Unicode("").tag(sync=True)  # checkpoint of the reasoning
+    reasoning_delta = t.Dict({"offset": 0, "text": ""}).tag(sync=True)
+    usage = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    timing = t.Dict({}).tag(sync=True)
+    tool_calls = t.List([]).tag(sync=True)
+    choices = t.List([]).tag(sync=True)
+
+    def __init__(self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False):
+        super().__init__(endpoint=endpoint, conversation=conversation, model_asked=model_asked or "",
+                         context=context, replayed=replayed)
+        self._text = _Stream()
+        self._reasoning = _Stream()
+        self._last_push = 0.0
+        self._reply = None
+        self._record: dict | None = None
+
+    def show(self, reply) -> None:
+        """Called after every event; pushes at most MAX_UPDATES_PER_SECOND times a second."""
+        now = time.monotonic()
+        if now - self._last_push < 1 / MAX_UPDATES_PER_SECOND:
+            return
+        self._last_push = now
+        self._push(reply, final=False)
+
+    def finish(self, reply, record: dict | None = None) -> None:
+        """The exact final state, and the static bundle for the saved notebook."""
+        self._reply = reply
+        self._record = record
+        self._push(reply, final=True)
+
+    def _push(self, reply, final: bool) -> None:
+        changes = {
+            **self._text.changes(reply.text, final, "text", "delta"),
+            **self._reasoning.changes(reply.reasoning, final, "reasoning", "reasoning_delta"),
+            "status": reply.status,
+            "model": reply.model or "",
+            "attempts": reply.attempts,
+            "usage": reply.usage,
+        }
+        if reply.tool_calls:
+            changes["tool_calls"] = reply.tool_calls
+        if final:
+            changes.update(error=reply.error or "", timing=reply.timing,
+                           choices=[c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [])
+        with self.hold_sync():  # one comm message per update
+            for name, value in changes.items():
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if self._reply is None:
+            return bundle
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        header = {"endpoint": self.endpoint, "conversation": self.conversation,
+                  "model_asked": self.model_asked, "replayed": self.replayed}
+        data = dict(data or {})
+        metadata = dict(metadata or {})
+        data["text/markdown"] = static_markdown(self._reply, header)
+        data["text/plain"] = static_text(self._reply, header)
+        if self._record is not None:
+            metadata[RECORD_KEY] = self._record
+        return data, metadata

@@ -1,0 +1,47 @@
+"""The quickstart notebook runs end to end in a real kernel (nbclient) against a local server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.fake_gateway import FakeGateway
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+KEY = "sk-elk-QUICKSTART-distinctive-77aa"
+
+
+@pytest.fixture
+def executed(tmp_path, monkeypatch):
+    gateway = FakeGateway()
+    monkeypatch.setenv("ELK_API_KEY", KEY)
+    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
+    monkeypatch.setenv("ELK_MODEL", "fake-small")
+    monkeypatch.setenv("ELK_REPLAY", "off")
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "quickstart-executed.ipynb"
+    nbformat.write(nb, path)
+    yield nb, path, gateway
+    gateway.close()
+
+
+def test_quickstart_runs_and_leaves_readable_outputs(executed):
+    nb, path, gateway = executed
+    magic_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(("%%chat", "%%respond"))]
+    sent = [c for c in magic_cells if "--dry-run" not in c.source]
+    assert len(gateway.requests) == len(sent) >= 4
+    for cell in sent:
+        bundles = [o for o in cell.outputs if o.get("output_type") == "display_data"]
+        assert bundles, cell.source
+        data = bundles[-1]["data"]
+        assert "echo:" in data["text/markdown"] and "echo:" in data["text/plain"]
+        assert bundles[-1]["metadata"]["elk_jupyter"]["turn"]["status"] == "completed"
+    assert KEY not in path.read_text()
