@@ -213,11 +213,10 @@ class _UI:
         # JupyterLab, Notebook 7 and nbclient send the cell id with each execute request.
         self.cell = ((header.get("metadata") or {}).get("cellId"), getattr(shell, "execution_count", None))
 
-    def open_view(self, endpoint, conversation, model, context):
+    def open_view(self, endpoint, conversation, model, context, replayed=False):
         widgets = getattr(self.shell, "kernel", None) is not None and os.environ.get("ELK_NO_WIDGET") != "1"
-        if widgets:
-            return _WidgetView(endpoint, conversation, model, context)
-        return _TextView(endpoint, conversation, model, context)
+        view = _WidgetView if widgets else _TextView
+        return view(endpoint, conversation, model, context, replayed)
 
     @staticmethod
     def show_json(body) -> None:
@@ -228,10 +227,11 @@ class _UI:
 class _WidgetView:
     """The live panel; at the end the same output is re-published with its static bundle."""
 
-    def __init__(self, endpoint, conversation, model, context):
+    def __init__(self, endpoint, conversation, model, context, replayed):
         from .panel import Panel
 
-        self.panel = Panel(endpoint=endpoint, conversation=conversation, model_asked=model, context=context)
+        self.panel = Panel(endpoint=endpoint, conversation=conversation, model_asked=model, context=context,
+                           replayed=replayed)
         self.handle = display(self.panel, display_id=True)
 
     def show(self, reply) -> None:
@@ -248,9 +248,10 @@ class _WidgetView:
 class _TextView:
     """Terminal IPython: the reply streams as plain text, then one status line."""
 
-    def __init__(self, endpoint, conversation, model, context):
+    def __init__(self, endpoint, conversation, model, context, replayed):
         self._shown = 0
         self._reasoning = 0
+        self._replayed = replayed
         print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
 
     def show(self, reply) -> None:
@@ -269,7 +270,8 @@ class _TextView:
         turn = record["turn"]
         numbers = usage_numbers(reply.usage)
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
-        print(f"\n[{turn['id']} {reply.status} · {reply.model or '?'} · {numbers['prompt']} prompt "
+        status = "replayed" if self._replayed else reply.status
+        print(f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
               f"({numbers['cached']} cached) + {numbers['completion']} completion "
               f"({numbers['reasoning']} reasoning) tokens · {total}]", flush=True)
 

@@ -17,11 +17,11 @@ import anywidget
 import traitlets as t
 
 from .render import static_markdown, static_text
+from .session import RECORD_KEY
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPDATES_PER_SECOND = 25
 EARLY_CHECKPOINT_CHARS = 4096  # below this, checkpoints grow 4x each time: a few KB in all
-RECORD_KEY = "elk_jupyter"
 
 
 class _Stream:

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 RECORD_VERSION = 1
+RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,19 @@ def context_cost(history: list[Turn]) -> int:
     if numbers["prompt"] or numbers["completion"]:
         return numbers["prompt"] + numbers["completion"]
     return sum(estimate_tokens(t.prompt) + estimate_tokens(t.text) for t in history)
+
+
+def record_of(turn: Turn) -> dict:
+    """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
+    from . import __version__
+
+    return {"version": RECORD_VERSION, "package": __version__, "turn": turn.to_dict()}
+
+
+def request_key(body: dict, host: str | None) -> str:
+    """Identity of a request for replay: its canonical JSON (sorted keys) and the host."""
+    import hashlib
+    import json
+
+    canonical = json.dumps({"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import endpoints, options, session
+from .cache import Replays
 from .errors import ElkError, StreamError
 from .reply import Reply
 from .session import Notebook, Turn
@@ -26,6 +27,8 @@ class TurnRunner:
         self.magics = magics
         self.notebook = Notebook()
         self._client = None
+        self.replays = Replays()
+        self._notebook_indexed = False
         self._client_key = None
         self.commands = {
             "config": self.show_config, "list": self.list_conversations, "history": self.history,
@@ -70,26 +73,30 @@ class TurnRunner:
             return None
         turn_id = self.notebook.new_turn_id()
         context_note = self._context_note(history, chain, dropped, mode)
-        view = ui.open_view(endpoint, name, model, context_note)
-        reply = Reply(endpoint, body)
-        error: BaseException | None = None
-        from .client import collect
-
-        try:
-            collect(client.iter_send(endpoint, body), reply, lambda _event: view.show(reply))
-        except ElkError as err:
-            error = err
-        except KeyboardInterrupt:
-            error = StreamError("interrupted by the user")
+        replay_mode = args.replay or m.replay
+        key = session.request_key(body, client.host)
+        recorded = self._recorded(key) if replay_mode != "off" else None
+        if recorded is None and replay_mode == "only":
+            raise ElkError(
+                f"replay is 'only' and no recorded reply matches this request ({endpoint}, conversation {name!r}, "
+                f"model {model!r}, host {client.host}): use --replay auto or %config ElkMagics.replay = 'auto' to run it live"
+            )
+        view = ui.open_view(endpoint, name, model, context_note, replayed=recorded is not None)
+        if recorded is not None:
+            reply, error = Reply.from_dict(recorded, body), None
+        else:
+            reply, error = self._live(client, endpoint, body, view)
         turn = Turn(
             id=turn_id, conversation=name, endpoint=endpoint, prompt=prompt, request=body,
             reply=reply.to_dict(), status=reply.status, parent=chain[-1].id if chain else None,
             context=tuple(t.id for t in history), context_tokens=session.context_cost(history),
             cell_id=cell_id, execution_count=execution_count, system=conversation.system, mode=mode,
-            host=client.host,
+            host=client.host, replayed=recorded is not None,
         )
+        if recorded is None and turn.ok:
+            self.replays.store(key, client.host, body, turn.reply)
         conversation.commit(turn)
-        view.finish(reply, record_of(turn))
+        view.finish(reply, session.record_of(turn))
         if dropped:
             view.note(f"Re-ran this cell: turn {dropped[0].id} replaced"
                       + (f"; {', '.join(t.id for t in dropped[1:])} dropped from the context" if len(dropped) > 1 else ""))
@@ -105,6 +112,39 @@ class TurnRunner:
             except ValueError as err:
                 raise StreamError(str(err)) from None
         return Outcome(reply, turn, value)
+
+    @staticmethod
+    def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
+        """Stream from the gateway into the view; a failure is returned with the partial reply."""
+        from .client import collect
+
+        reply = Reply(endpoint, body)
+        try:
+            collect(client.iter_send(endpoint, body), reply, lambda _event: view.show(reply))
+        except ElkError as err:
+            return reply, err
+        except KeyboardInterrupt:  # the kernel's interrupt: stop at once, keep what arrived
+            return reply, StreamError("interrupted by the user")
+        return reply, None
+
+    def _recorded(self, key: str) -> dict | None:
+        """A reply recorded for this request: this notebook's saved records, then the cache."""
+        if not self._notebook_indexed:
+            self._notebook_indexed = True
+            from . import record
+
+            path = record.current_notebook(self.magics.shell.user_ns)
+            if path is not None:
+                try:
+                    self._index(record.load_turns(path))
+                except ElkError:
+                    pass  # an unreadable notebook file only means nothing to replay from it
+        return self.replays.lookup(key)
+
+    def _index(self, turns) -> None:
+        for turn in turns:
+            if turn.ok:
+                self.replays.remember(session.request_key(turn.request, turn.host), turn.reply)
 
     def _apply_policy(self, chain: list[Turn]) -> list[Turn]:
         m = self.magics
@@ -122,7 +162,7 @@ class TurnRunner:
         mode = "stateless" if stateless else "chain"
         last = history[-1] if history else None
         chainable = last is not None and last.endpoint == endpoints.RESPONSES and last.reply.get("id")
-        if mode == "chain" and chainable and not last.replayed:
+        if mode == "chain" and chainable:
             params["previous_response_id"] = last.reply["id"]
             return endpoints.responses_body(prompt, model, stream, **params), "chain"
         if mode == "chain" and history:
@@ -196,18 +236,22 @@ class TurnRunner:
                   f"  completion {t.get('completion', 0):>7} (reasoning {t.get('reasoning', 0)})  total {t.get('total', 0)}")
 
     def restore(self, path=None):
-        raise ElkError("%elk restore arrives with the records issue")
+        """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""
+        from . import record
+
+        path = path or record.current_notebook(self.magics.shell.user_ns)
+        if path is None:
+            raise ValueError("which notebook? The front-end did not say (no JPY_SESSION_NAME): give its path")
+        turns = record.load_turns(path)
+        for turn in turns:
+            self.notebook.add_restored(turn)
+        self._index(turns)
+        names = sorted({t.conversation for t in turns})
+        print(f"restored {len(turns)} turns in {len(names)} conversations from {path}: {', '.join(names) or 'none'}")
 
     def _conversation(self, name):
         name = name or self.magics.default_conversation
         if name not in self.notebook.conversations:
             raise KeyError(f"no conversation named {name!r}")
         return self.notebook.conversations[name]
-
-
-def record_of(turn: Turn) -> dict:
-    """The versioned record stored in the output's metadata."""
-    from . import __version__
-
-    return {"version": session.RECORD_VERSION, "package": __version__, "turn": turn.to_dict()}
 

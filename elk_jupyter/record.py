@@ -1,0 +1,106 @@
+"""Turn records in saved notebooks: the only module that imports nbformat.
+
+A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``"elk_jupyter"``
+(schema in docs/record.md). From a saved .ipynb this module reads the turns back in cell
+order, checks each record against the schema, and finds the notebook a kernel is running.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import nbformat
+
+from .errors import ElkError
+from .session import RECORD_KEY, RECORD_VERSION, Turn
+
+# Required keys and their JSON types; optional keys may also be null.
+TURN_SCHEMA = {
+    "id": str, "conversation": str, "endpoint": str, "prompt": str, "request": dict, "reply": dict,
+    "status": str, "context": list, "created_at": (int, float),
+}
+TURN_OPTIONAL = {
+    "parent": str, "context_tokens": int, "cell_id": str, "execution_count": int, "system": str,
+    "mode": str, "host": str, "replayed": bool,
+}
+REPLY_SCHEMA = {"endpoint": str, "status": str, "text": str, "reasoning": str, "tool_calls": list, "attempts": int, "timing": dict}
+REPLY_OPTIONAL = {
+    "id": str, "model": str, "finish_reason": str, "incomplete_details": dict, "error": str, "choices": list,
+    "usage": dict, "request_id": str, "started_at": (int, float),
+}
+
+
+def validate(record: object) -> list[str]:
+    """Every way ``record`` departs from the schema (empty when it is valid)."""
+    if not isinstance(record, Mapping):
+        return ["the record is not an object"]
+    problems = []
+    if record.get("version") != RECORD_VERSION:
+        problems.append(f"version is {record.get('version')!r}, expected {RECORD_VERSION}")
+    if not isinstance(record.get("package"), str):
+        problems.append("package (the elk-jupyter version) is missing")
+    turn = record.get("turn")
+    if not isinstance(turn, Mapping):
+        return [*problems, "turn is missing"]
+    problems += _check(turn, TURN_SCHEMA, TURN_OPTIONAL, "turn")
+    if isinstance(turn.get("reply"), Mapping):
+        problems += _check(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
+    if turn.get("endpoint") not in ("chat", "responses"):
+        problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
+    return problems
+
+
+def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[str]:
+    problems = []
+    for key, kind in required.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool) and kind is not bool:
+            problems.append(f"{where}.{key} should be {_name(kind)}, got {type(data.get(key)).__name__}")
+    for key, kind in optional.items():
+        value = data.get(key)
+        if value is not None and not isinstance(value, kind):
+            problems.append(f"{where}.{key} should be {_name(kind)} or null, got {type(value).__name__}")
+    return problems
+
+
+def _name(kind) -> str:
+    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+
+
+def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
+    """Read a notebook, or raise an ElkError that says what is wrong with the file."""
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except FileNotFoundError:
+        raise ElkError(f"{path}: no such file") from None
+    except (ValueError, KeyError, TypeError, AttributeError, nbformat.ValidationError, nbformat.reader.NotJSONError) as err:
+        raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
+
+
+def iter_records(nb) -> Iterator[dict]:
+    """Each turn record in cell order (a cell re-run in place keeps only its last output)."""
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else ():
+            record = (output.get("metadata") or {}).get(RECORD_KEY)
+            if record is not None:
+                yield record
+
+
+def load_turns(path: str | os.PathLike) -> list[Turn]:
+    """The turns recorded in a saved notebook; a record that fails the schema is an error."""
+    turns = []
+    for number, record in enumerate(iter_records(read_notebook(path)), 1):
+        problems = validate(record)
+        if problems:
+            raise ElkError(f"{path}: record {number} is invalid: {'; '.join(problems[:3])}")
+        turns.append(Turn.from_dict(record["turn"]))
+    return turns
+
+
+def current_notebook(user_ns: Mapping) -> Path | None:
+    """The notebook this kernel serves, as the front-end tells it (JupyterLab, VS Code)."""
+    for candidate in (user_ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+        if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
+            return Path(candidate)
+    return None

@@ -1,0 +1,168 @@
+"""Records in saved notebooks: schema, restore after a restart, offline replay, the local cache.
+
+Notebooks run in real kernels (nbclient) against a real local gateway; the saved files are read back
+with nbformat exactly as a later session would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import nbformat
+import pytest
+from IPython import get_ipython
+from IPython.testing.globalipapp import start_ipython
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from elk_jupyter import record
+from elk_jupyter.magics import ElkMagics
+from tests.fake_gateway import FakeGateway
+
+KEY = "sk-elk-RECORDS-distinctive-4c2d"
+
+CELLS = [
+    "%load_ext elk_jupyter",
+    "%%chat -s 'Be brief.'\nFirst question",
+    "%%chat\nSecond question",
+    "%%respond -c r\nChained one",
+    "%%respond -c r\nChained two",
+    "%%chat -c other -t 0\nAnother conversation",
+]
+
+
+def notebook(cells) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def execute(nb, env: dict, path=None):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if path is not None:
+        nbformat.write(nb, path)
+    return nb
+
+
+@pytest.fixture
+def env(tmp_path):
+    gateway = FakeGateway()
+    values = {"ELK_API_KEY": KEY, "ELK_BASE_URL": gateway.base_url, "ELK_MODEL": "fake-small", "ELK_REPLAY": "auto",
+              "ELK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    yield gateway, values
+    gateway.close()
+
+
+@pytest.fixture
+def recorded(env, tmp_path):
+    gateway, values = env
+    path = tmp_path / "experiment.ipynb"
+    execute(notebook(CELLS), values, path)
+    return path, gateway, values
+
+
+def replies(nb) -> list[str]:
+    return [r["turn"]["reply"]["text"] for r in record.iter_records(nb)]
+
+
+def test_every_turn_leaves_a_valid_complete_record(recorded):
+    path, gateway, _ = recorded
+    records = list(record.iter_records(record.read_notebook(path)))
+    assert len(records) == 5 == len(gateway.requests)
+    for rec, sent in zip(records, gateway.requests, strict=True):
+        assert record.validate(rec) == []
+        turn = rec["turn"]
+        assert turn["request"] == sent["body"]  # the exact body the server received
+        assert turn["host"] == gateway.base_url.split("/")[2]
+        assert turn["reply"]["model"] == "fake-small-served" and turn["reply"]["id"]
+        assert turn["reply"]["usage"] and turn["reply"]["timing"]["total"] is not None
+        assert rec["package"] and rec["version"] == 1
+    first, second, r1, r2, other = (r["turn"] for r in records)
+    assert second["parent"] == first["id"] and second["context"] == [first["id"]]
+    assert r2["mode"] == "chain" and r2["request"]["previous_response_id"] == r1["reply"]["id"]
+    assert other["conversation"] == "other" and other["request"]["temperature"] == 0
+    assert KEY not in path.read_text()
+
+
+def test_validate_names_what_is_wrong():
+    assert record.validate([]) == ["the record is not an object"]
+    problems = record.validate({"version": 9, "turn": {"id": 1, "endpoint": "x", "reply": {"text": None}}})
+    assert "version is 9, expected 1" in problems
+    assert any(p.startswith("turn.id should be str") for p in problems)
+    assert "turn.endpoint is 'x'" in problems and any(p.startswith("turn.reply.text") for p in problems)
+
+
+def test_only_mode_replays_the_saved_notebook_offline_identically(recorded, tmp_path):
+    path, gateway, values = recorded
+    gateway.close()  # the server is gone: any network use would fail the run
+    offline = dict(values, ELK_REPLAY="only", ELK_CACHE_DIR=str(tmp_path / "empty-cache"), JPY_SESSION_NAME=str(path))
+    replayed = execute(record.read_notebook(path), offline, tmp_path / "replayed.ipynb")
+    assert replies(replayed) == replies(record.read_notebook(path))
+    assert all(r["turn"]["replayed"] for r in record.iter_records(replayed))
+    markdown = [o["data"]["text/markdown"] for c in replayed.cells for o in c.get("outputs", []) if "data" in o and "text/markdown" in o["data"]]
+    assert all("replayed" in m.splitlines()[0] for m in markdown) and len(markdown) == 5
+
+
+def test_only_mode_refuses_an_unrecorded_request(recorded, tmp_path):
+    path, gateway, values = recorded
+    nb = record.read_notebook(path)
+    nb.cells.append(nbformat.v4.new_code_cell("%%chat\nA new question"))
+    offline = dict(values, ELK_REPLAY="only", ELK_CACHE_DIR=str(tmp_path / "empty"), JPY_SESSION_NAME=str(path))
+    sent = len(gateway.requests)
+    with pytest.raises(CellExecutionError) as info:
+        execute(nb, offline)
+    assert "replay is 'only' and no recorded reply matches this request" in str(info.value)
+    assert len(gateway.requests) == sent
+
+
+def test_restore_after_a_restart_continues_the_conversation(recorded, tmp_path):
+    path, gateway, values = recorded
+    fresh = notebook(["%load_ext elk_jupyter", f"%elk restore {path}", "%%chat\nThird question", "%%respond -c r\nChained three"])
+    execute(fresh, dict(values, ELK_REPLAY="off"))
+    assert "restored 5 turns in 3 conversations" in fresh.cells[1].outputs[0]["text"]
+    chat, respond = gateway.bodies()[-2:]
+    assert [m["content"] for m in chat["messages"]] == [
+        "Be brief.", "First question", "echo: First question", "Second question", "echo: Second question", "Third question"]
+    last_r = list(record.iter_records(record.read_notebook(path)))[3]["turn"]
+    assert respond["previous_response_id"] == last_r["reply"]["id"]
+    assert [r["turn"]["id"] for r in record.iter_records(fresh)] == ["t6", "t7"]  # ids continue
+
+
+def test_cache_replays_identical_requests_with_zero_network(env, tmp_path, monkeypatch):
+    gateway, values = env
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    ip = start_ipython() or get_ipython()
+    ip.run_line_magic("load_ext", "elk_jupyter")
+    for _ in range(2):  # a new notebook state each time; the cache file persists
+        ip.register_magics(ElkMagics(ip))
+        assert ip.run_cell("%%chat -o r\nCache me").success
+    assert len(gateway.requests) == 1
+    assert ip.user_ns["r"].text == "echo: Cache me"
+    turn = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    assert turn.replayed
+    assert ip.run_cell("%%chat --replay off\nCache me").success  # off: always live
+    assert len(gateway.requests) == 2
+    cache_file = tmp_path / "cache" / "cache.sqlite3"
+    assert cache_file.exists() and KEY.encode() not in cache_file.read_bytes()
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    (tmp_path / "bad.ipynb").write_text("not json")
+    (tmp_path / "odd.ipynb").write_text(json.dumps({"hello": 1}))
+    for name in ("bad.ipynb", "odd.ipynb", "missing.ipynb"):
+        with pytest.raises(Exception) as info:
+            record.load_turns(tmp_path / name)
+        assert type(info.value).__name__ == "ElkError" and name in str(info.value)
