@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -86,3 +87,28 @@ def llmock():
         pytest.skip("llmock is not installed")
     with llmock_server() as base_url:
         yield base_url
+
+
+# -- a notebook recorded through a real kernel (shared by the records and CLI tests)
+@pytest.fixture
+def recording_env(tmp_path):
+    from tests.fake_gateway import FakeGateway
+    from tests.test_records import KEY
+
+    gateway = FakeGateway()
+    values = {"ELK_API_KEY": KEY, "ELK_BASE_URL": gateway.base_url, "ELK_MODEL": "fake-small", "ELK_REPLAY": "auto",
+              "ELK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    yield gateway, values
+    gateway.close()
+
+
+@pytest.fixture
+def recorded(recording_env, tmp_path):
+    gateway, values = recording_env
+    path = tmp_path / "experiment.ipynb"
+    from tests.test_records import CELLS, execute, notebook
+
+    execute(notebook(CELLS), values, path)
+    return path, gateway, values
+
+

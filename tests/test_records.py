@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import nbformat
 import pytest
@@ -19,7 +18,6 @@ from nbclient.exceptions import CellExecutionError
 
 from elk_jupyter import record
 from elk_jupyter.magics import ElkMagics
-from tests.fake_gateway import FakeGateway
 
 KEY = "sk-elk-RECORDS-distinctive-4c2d"
 
@@ -54,23 +52,6 @@ def execute(nb, env: dict, path=None):
     if path is not None:
         nbformat.write(nb, path)
     return nb
-
-
-@pytest.fixture
-def env(tmp_path):
-    gateway = FakeGateway()
-    values = {"ELK_API_KEY": KEY, "ELK_BASE_URL": gateway.base_url, "ELK_MODEL": "fake-small", "ELK_REPLAY": "auto",
-              "ELK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
-    yield gateway, values
-    gateway.close()
-
-
-@pytest.fixture
-def recorded(env, tmp_path):
-    gateway, values = env
-    path = tmp_path / "experiment.ipynb"
-    execute(notebook(CELLS), values, path)
-    return path, gateway, values
 
 
 def replies(nb) -> list[str]:
@@ -140,8 +121,8 @@ def test_restore_after_a_restart_continues_the_conversation(recorded, tmp_path):
     assert [r["turn"]["id"] for r in record.iter_records(fresh)] == ["t6", "t7"]  # ids continue
 
 
-def test_cache_replays_identical_requests_with_zero_network(env, tmp_path, monkeypatch):
-    gateway, values = env
+def test_cache_replays_identical_requests_with_zero_network(recording_env, tmp_path, monkeypatch):
+    gateway, values = recording_env
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     ip = start_ipython() or get_ipython()

@@ -1,0 +1,186 @@
+"""``elk-jupyter``: inspect, export and replay the turns recorded in saved notebooks.
+
+Input notebooks are only read. Every failure is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+from . import record, session
+from .errors import ElkError
+from .options import set_path
+from .session import Turn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="elk-jupyter", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    inspect = commands.add_parser("inspect", help="conversations, turns and usage totals of a notebook")
+    inspect.add_argument("notebook")
+    export = commands.add_parser("export", help="a conversation as OpenAI messages (json), turns (jsonl) or Markdown")
+    export.add_argument("notebook")
+    export.add_argument("-c", "--conversation", default="default")
+    export.add_argument("-f", "--format", choices=("json", "jsonl", "markdown"), default="json")
+    export.add_argument("-o", "--output", help="write here instead of stdout")
+    replay = commands.add_parser("replay", help="re-run a notebook's prompts live and write a new notebook")
+    replay.add_argument("notebook")
+    replay.add_argument("-o", "--output", required=True, help="the new notebook (never the input)")
+    replay.add_argument("-m", "--model", help="send every turn to this model instead")
+    replay.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a request field (JSON value)")
+    args = parser.parse_args(argv)
+    try:
+        {"inspect": run_inspect, "export": run_export, "replay": run_replay}[args.command](args)
+    except (ElkError, ValueError) as err:
+        print(f"elk-jupyter: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _turns(path: str) -> list[Turn]:
+    turns = record.load_turns(path)
+    if not turns:
+        raise ElkError(f"{path}: no elk-jupyter records in this notebook")
+    return turns
+
+
+def run_inspect(args) -> None:
+    turns = _turns(args.notebook)
+    conversations: dict[str, list[Turn]] = {}
+    for turn in turns:
+        conversations.setdefault(turn.conversation, []).append(turn)
+    print(f"{args.notebook}: {len(turns)} turns in {len(conversations)} conversations")
+    totals = dict.fromkeys(("prompt", "cached", "completion", "reasoning", "total"), 0)
+    for name, items in conversations.items():
+        print(f"\n[{name}]")
+        for turn in items:
+            numbers = session.usage_numbers(turn.reply.get("usage"))
+            for key in totals:
+                totals[key] += numbers[key]
+            flag = " (replayed)" if turn.replayed else ""
+            print(f"  {turn.id:<5} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
+                  f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}")
+    print(f"\nusage: {totals['prompt']} prompt ({totals['cached']} cached), {totals['completion']} completion "
+          f"({totals['reasoning']} reasoning), {totals['total']} total")
+
+
+def _short(text: str, width: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def conversation_chain(turns: list[Turn], name: str) -> list[Turn]:
+    """The conversation's context as it ended: the last successful turn and its ancestors."""
+    mine = [t for t in turns if t.conversation == name]
+    if not mine:
+        known = ", ".join(sorted({t.conversation for t in turns}))
+        raise ElkError(f"no conversation named {name!r} (the notebook has: {known})")
+    by_id = {t.id: t for t in mine}
+    last = next((t for t in reversed(mine) if t.ok), None)
+    chain = []
+    while last is not None:
+        chain.append(last)
+        last = by_id.get(last.parent) if last.parent else None
+    return chain[::-1]
+
+
+def run_export(args) -> None:
+    turns = _turns(args.notebook)
+    chain = conversation_chain(turns, args.conversation)
+    if args.format == "json":
+        system = next((t.system for t in reversed(chain) if t.system), None)
+        text = json.dumps(session.chat_messages(system, chain[:-1], chain[-1].prompt)
+                          + [{"role": "assistant", "content": chain[-1].text}], indent=2, ensure_ascii=False)
+    elif args.format == "jsonl":
+        text = "\n".join(json.dumps(t.to_dict(), ensure_ascii=False) for t in turns if t.conversation == args.conversation)
+    else:
+        parts = [f"# Conversation `{args.conversation}`"]
+        for turn in chain:
+            parts += [f"\n## {turn.id} · user\n", turn.prompt, f"\n## {turn.id} · assistant ({turn.reply.get('model') or '?'})\n", turn.text]
+        text = "\n".join(parts)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+
+
+def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict) -> dict:
+    """The turn's recorded body with earlier replies swapped for their re-run versions."""
+    body = copy.deepcopy(turn.request)
+    context = list(turn.context)
+    assistants = [m for m in body.get("messages") or (body["input"] if isinstance(body.get("input"), list) else [])
+                  if isinstance(m, dict) and m.get("role") == "assistant"]
+    for message, turn_id in zip(assistants, context, strict=False):
+        if turn_id in new:
+            message["content"] = new[turn_id]["text"]
+    if body.get("previous_response_id") and turn.parent in new:
+        body["previous_response_id"] = new[turn.parent]["id"]
+    for path, value in overrides.items():
+        set_path(body, path.split("."), value)
+    return body
+
+
+def run_replay(args) -> None:
+    from .client import Client
+    from .options import parse_param
+    from .reply import Reply
+
+    source, target = Path(args.notebook), Path(args.output)
+    if target.resolve() == source.resolve():
+        raise ElkError("the output must be a new file: the input notebook is never modified")
+    nb = record.read_notebook(source)
+    turns = _turns(args.notebook)
+    overrides = {".".join(path): value for path, value in (parse_param(item, {}) for item in args.param)}
+    if args.model:
+        overrides["model"] = args.model
+    client = Client()
+    new: dict[str, dict] = {}
+    rows = []
+    for turn in turns:
+        body = rebuilt_request(turn, new, overrides)
+        reply = Reply(turn.endpoint, body)
+        try:
+            reply = client.send(turn.endpoint, body)
+        except ElkError as err:  # keep going: the summary shows which turns failed
+            reply = getattr(err, "reply", None) or reply
+            if reply.status == "streaming":
+                reply.fail("error", err.message)
+        new[turn.id] = reply.to_dict()
+        rows.append((turn, reply))
+    _write_replayed(nb, turns, rows, client.host, target)
+    print(f"{'turn':<6} {'old model':<22} {'new model':<22} {'old tok':>7} {'new tok':>7}  old -> new")
+    for turn, reply in rows:
+        old_total = session.usage_numbers(turn.reply.get("usage"))["total"]
+        new_total = session.usage_numbers(reply.usage)["total"]
+        same = "=" if reply.text == turn.text else "≠"
+        print(f"{turn.id:<6} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
+              f"{_short(turn.text, 30)!r} {same} {_short(reply.text, 30)!r}" + ("" if reply.ok else f" [{reply.status}]"))
+    print(f"wrote {target}")
+
+
+def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
+    import nbformat
+
+    from .render import static_markdown, static_text
+
+    by_old = {turn.id: (turn, reply) for turn, reply in rows}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else ():
+            rec = (output.get("metadata") or {}).get(session.RECORD_KEY)
+            if not rec or rec["turn"]["id"] not in by_old:
+                continue
+            old, reply = by_old[rec["turn"]["id"]]
+            turn = Turn(**{**old.to_dict(), "context": tuple(old.context), "request": reply.request,
+                           "reply": reply.to_dict(), "status": reply.status, "host": host, "replayed": False})
+            header = {"endpoint": old.endpoint, "conversation": old.conversation, "model_asked": reply.request.get("model")}
+            output["data"] = {"text/markdown": static_markdown(reply, header), "text/plain": static_text(reply, header)}
+            output["metadata"] = {session.RECORD_KEY: session.record_of(turn)}
+    nbformat.write(nb, str(target))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
