@@ -8,7 +8,7 @@ IPython extension hooks. Heavy modules (requests, IPython, anywidget) load only 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Client", "Reply", "ElkError", "ConfigError", "APIError", "StreamError", "__version__"]
+__all__ = ["Client", "Reply", "sweep", "ElkError", "ConfigError", "APIError", "StreamError", "__version__"]
 
 from .errors import APIError, ConfigError, ElkError, StreamError
 
@@ -19,6 +19,10 @@ def __getattr__(name: str):
         from .client import Client
 
         return Client
+    if name == "sweep":
+        from .sweeps import sweep
+
+        return sweep
     if name == "Reply":
         from .reply import Reply
 

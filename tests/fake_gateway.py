@@ -38,6 +38,9 @@ class FakeGateway:
         self.requests: list[dict] = []  # {"path", "headers", "body"}
         self.plans: list[Plan] = []
         self.responses: dict[str, list] = {}  # response id -> full input history
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests served at once
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # clients hang up on purpose
@@ -93,6 +96,16 @@ def _handler(gateway: FakeGateway):
                 self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
         def do_POST(self):
+            with gateway._lock:
+                gateway.in_flight += 1
+                gateway.max_in_flight = max(gateway.max_in_flight, gateway.in_flight)
+            try:
+                self._post()
+            finally:
+                with gateway._lock:
+                    gateway.in_flight -= 1
+
+        def _post(self):
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
