@@ -52,9 +52,12 @@ def responses_body(input, model: str, stream: bool = True, **params) -> dict:
     return body
 
 
+_decode = json.JSONDecoder().decode  # json.loads minus its per-call type checks (hot path)
+
+
 def parse_json(data: str) -> object:
     try:
-        return json.loads(data)
+        return _decode(data)
     except ValueError:
         excerpt = data if len(data) <= 120 else data[:117] + "..."
         raise StreamError(f"malformed JSON frame from the server: {excerpt!r}") from None
@@ -104,56 +107,61 @@ class ChatStream:
         self._open_choices: set[int] = set()
         self._finished: set[int] = set()
 
-    def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
+    def feed(self, sse: ServerSentEvent) -> list[Event]:
+        # Lists, not generators: this runs once per chunk, tens of thousands of times a reply.
         data = sse.data
         if data.startswith("[DONE]"):
             self.done = True
-            yield Done("completed")
-            return
+            return [Done("completed")]
         if not data.strip():
-            return
+            return []
         obj = parse_json(data)
         if not isinstance(obj, dict):
             raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
         _raise_mid_stream(obj)
+        events: list[Event] = []
         if not self._started and _str(obj.get("id")):  # Azure's first chunk has id "" and choices []
             self._started = True
-            yield Started(obj["id"], _str(obj.get("model")))
+            events.append(Started(obj["id"], _str(obj.get("model"))))
         for choice in _dicts(obj.get("choices")):
-            yield from self._choice(choice)
+            self._choice(choice, events)
         if _dict(obj.get("usage")):  # keep the last one: vLLM can send usage on every chunk
-            yield UsageReport(obj["usage"])
+            events.append(UsageReport(obj["usage"]))
+        return events
 
-    def _choice(self, choice: dict) -> Iterator[Event]:
+    def _choice(self, choice: dict, events: list) -> None:
         index = _index(choice.get("index"), 0)
         if index is None:
             raise StreamError(f"unexpected choice index from the server: {choice.get('index')!r:.40}")
         self._open_choices.add(index)
         delta = _dict(choice.get("delta") or choice.get("message"))
-        reasoning = _first_text(
-            delta.get("reasoning_content"),
-            delta.get("reasoning"),
-            "".join(_first_text(d.get("text"), d.get("summary")) for d in _dicts(delta.get("reasoning_details"))),
-        )
-        if reasoning:
-            yield ReasoningDelta(reasoning, index)
+        if "reasoning_content" in delta or "reasoning" in delta or "reasoning_details" in delta:
+            reasoning = _first_text(
+                delta.get("reasoning_content"),
+                delta.get("reasoning"),
+                "".join(_first_text(d.get("text"), d.get("summary")) for d in _dicts(delta.get("reasoning_details"))),
+            )
+            if reasoning:
+                events.append(ReasoningDelta(reasoning, index))
         content = delta.get("content")
         if isinstance(content, str) and content:
-            yield TextDelta(content, index)
-        for position, call in enumerate(_dicts(delta.get("tool_calls"))):
+            events.append(TextDelta(content, index))
+        for position, call in enumerate(_dicts(delta.get("tool_calls")) if "tool_calls" in delta else ()):
             function = _dict(call.get("function"))
             tool = _index(call.get("index"), position)
-            yield ToolCallDelta(
+            events.append(ToolCallDelta(
                 index=position if tool is None else tool,
                 arguments=_first_text(function.get("arguments")),
                 id=_str(call.get("id")),
                 name=_str(function.get("name")),
                 type=_str(call.get("type")),
                 choice=index,
-            )
+            ))
         if _str(choice.get("finish_reason")):
+            if choice["finish_reason"] == "error":  # OpenRouter's mid-stream error
+                raise StreamError("error from the server mid-stream: the server reported an error (finish_reason error)")
             self._finished.add(index)
-            yield ChoiceFinished(index, choice["finish_reason"])
+            events.append(ChoiceFinished(index, choice["finish_reason"]))
 
     def end(self) -> Iterator[Event]:
         """At EOF. Without ``[DONE]`` the reply is whole only if every choice finished."""
@@ -167,11 +175,10 @@ class ChatStream:
 
 
 def _raise_mid_stream(obj: dict) -> None:
+    # A cheap look first: this runs on every frame, and error frames are rare.
+    if not ("error" in obj or "detail" in obj or obj.get("object") == "error" or obj.get("type") in ("error", "response.failed")):
+        return
     fields = error_fields(obj)
-    if fields is None:
-        for choice in _dicts(obj.get("choices")):
-            if choice.get("finish_reason") == "error":
-                fields = {"message": "the server reported an error mid-stream (finish_reason error)"}
     if fields is not None:
         message = fields.pop("message")
         tags = ", ".join(str(v) for v in (fields.get("type"), fields.get("code")) if v)
@@ -189,7 +196,9 @@ def chat_events_from_body(obj: dict) -> Iterator[Event]:
         calls = [dict(c, index=c.get("index", i)) for i, c in enumerate(_dicts(message.get("tool_calls")))]
         choice["message"] = dict(message, tool_calls=calls)
         choice["finish_reason"] = choice.get("finish_reason") or "stop"
-        yield from parser._choice(choice)
+        events: list[Event] = []
+        parser._choice(choice, events)
+        yield from events
     if _dict(obj.get("usage")):
         yield UsageReport(obj["usage"])
     yield Done("completed")

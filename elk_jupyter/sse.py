@@ -44,6 +44,8 @@ class SSEDecoder:
         if self._skip_lf and chunk[:1] == b"\n":
             start = 1
         self._skip_lf = False
+        if b"\r" not in chunk:
+            return self._feed_lf(chunk[start:] if start else chunk, events)
         n = len(chunk)
         while start < n:
             cr = chunk.find(b"\r", start)
@@ -67,6 +69,20 @@ class SSEDecoder:
                     self._skip_lf = True
         return events
 
+    def _feed_lf(self, chunk: bytes, events: list) -> list[ServerSentEvent]:
+        """The common case, a chunk with LF endings only: split in C, not byte by byte."""
+        lines = chunk.split(b"\n")
+        if self._pending:
+            lines[0] = bytes(self._pending) + lines[0]
+            self._pending.clear()
+        self._pending += lines.pop()  # after the last LF: an unfinished line
+        line = self._line
+        for raw in lines:
+            event = line(raw)
+            if event is not None:
+                events.append(event)
+        return events
+
     def finish(self) -> list[ServerSentEvent]:
         """At EOF: dispatch the last event even without its blank line (or its final newline).
 
@@ -84,6 +100,9 @@ class SSEDecoder:
         return [event] if event is not None else []
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
+        if raw[:6] == b"data: " and not self._first_line:  # the hot path: one data line
+            self._data.append(raw[6:].decode("utf-8", errors="replace"))
+            return None
         line = raw.decode("utf-8", errors="replace")
         if self._first_line:
             self._first_line = False
