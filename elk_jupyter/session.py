@@ -83,12 +83,16 @@ class Conversation:
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)  # every turn ever, failed ones included
     active: list[str] = field(default_factory=list)  # ids of the turns that form the context
+    _by_id: dict = field(init=False, repr=False, compare=False)  # keeps long conversations linear
+
+    def __post_init__(self) -> None:
+        self._by_id = {turn.id: turn for turn in self.turns}
 
     def turn(self, turn_id: str) -> Turn:
-        for turn in self.turns:
-            if turn.id == turn_id:
-                return turn
-        raise KeyError(turn_id)
+        return self._by_id[turn_id]
+
+    def __contains__(self, turn_id: str) -> bool:
+        return turn_id in self._by_id
 
     def context_for(self, cell_id: str | None) -> tuple[list[Turn], list[Turn]]:
         """(the turns to send, the turns a re-run of ``cell_id`` drops from the context)."""
@@ -110,7 +114,12 @@ class Conversation:
     def commit(self, turn: Turn) -> None:
         """Add a finished turn; only a successful one joins the context (after its parent)."""
         self.turns.append(turn)
-        if turn.ok:
+        self._by_id[turn.id] = turn
+        if not turn.ok:
+            return
+        if turn.parent is not None and self.active and self.active[-1] == turn.parent:
+            self.active.append(turn.id)  # the usual case: it continues the current context
+        else:
             self.active = [*self.chain_to(turn.parent), turn.id]
 
     def accept(self, turn_id: str) -> Turn:
@@ -120,6 +129,7 @@ class Conversation:
             return turn
         accepted = replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
         self.turns[self.turns.index(turn)] = accepted
+        self._by_id[turn_id] = accepted
         self.active = [*self.chain_to(turn.parent), turn.id]
         return accepted
 
@@ -180,7 +190,7 @@ class Notebook:
     def add_restored(self, turn: Turn) -> None:
         """Rebuild state from a saved record (``%elk restore``): same ids, same context."""
         conversation = self.conversation(turn.conversation)
-        if any(t.id == turn.id for t in conversation.turns):
+        if turn.id in conversation:
             return
         conversation.system = turn.system or conversation.system
         conversation.commit(turn)

@@ -16,8 +16,9 @@ class Execution:
     stdout: str = ""
     stderr: str = ""
     outputs: list = field(default_factory=list)  # display_data / execute_result / update_display_data
-    comm_msgs: int = 0
+    comm_msgs: int = 0  # updates after the widget exists
     comm_bytes: int = 0
+    comm_open_bytes: int = 0  # widget creation: initial state, front-end code included
 
     @property
     def error_text(self) -> str:
@@ -69,9 +70,11 @@ class Kernel:
                 result.outputs.append({"msg_type": kind, "content": content})
             elif kind == "error":
                 result.error = content
-            elif kind in ("comm_msg", "comm_open"):
+            elif kind == "comm_msg":
                 result.comm_msgs += 1
                 result.comm_bytes += len(json.dumps(content["data"]))
+            elif kind == "comm_open":
+                result.comm_open_bytes += len(json.dumps(content["data"]))
             elif kind == "status" and content["execution_state"] == "idle":
                 break
         reply = self.client.get_shell_msg(timeout=10)

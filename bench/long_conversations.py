@@ -1,0 +1,88 @@
+"""Long conversations stay linear: building the request for turn N, and restoring N turns from a
+saved notebook, at 10 / 100 / 1,000 turns. Time per turn should stay flat.
+
+    .venv/bin/python bench/long_conversations.py [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import machine, table  # noqa: E402
+from elk_jupyter import endpoints, record, session  # noqa: E402
+from elk_jupyter.events import Done, TextDelta  # noqa: E402
+from elk_jupyter.reply import Reply  # noqa: E402
+from elk_jupyter.session import Notebook, Turn  # noqa: E402
+
+
+def conversation(n: int) -> Notebook:
+    notebook = Notebook()
+    parent = None
+    for i in range(n):
+        reply = Reply("chat")
+        reply.add(TextDelta(f"answer {i} " * 60))
+        reply.add(Done())
+        turn = Turn(id=notebook.new_turn_id(), conversation="default", endpoint="chat", prompt=f"question {i} " * 20,
+                    request={"model": "m", "messages": []}, reply=reply.to_dict(),
+                    status="completed", parent=parent, cell_id=f"cell-{i}")
+        notebook.conversation("default").commit(turn)
+        parent = turn.id
+    return notebook
+
+
+def build_request(notebook: Notebook) -> dict:
+    conv = notebook.conversation("default")
+    history, _ = conv.context_for("a-new-cell")
+    return endpoints.chat_body(session.chat_messages("system", history, "next"), "m", True)
+
+
+def saved_notebook(notebook: Notebook, path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    for turn in notebook.conversation("default").turns:
+        output = nbformat.v4.new_output("display_data", data={"text/plain": turn.text},
+                                        metadata={session.RECORD_KEY: session.record_of(turn)})
+        nb.cells.append(nbformat.v4.new_code_cell("%%chat\n" + turn.prompt, outputs=[output]))
+    nbformat.write(nb, path)
+
+
+def restore(path: Path) -> Notebook:
+    notebook = Notebook()
+    for turn in record.load_turns(path):
+        notebook.add_restored(turn)
+    return notebook
+
+
+def timed(func, *args) -> float:
+    start = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", action="store_true")
+    sizes = (10, 100) if parser.parse_args().small else (10, 100, 1000)
+    print(f"long conversations · {machine()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            notebook = conversation(n)
+            build = min(timed(build_request, notebook) for _ in range(5))
+            path = Path(tmp) / f"n{n}.ipynb"
+            saved_notebook(notebook, path)
+            restored = min(timed(restore, path) for _ in range(3))
+            assert restore(path).conversation("default").active == notebook.conversation("default").active
+            rows.append([n, f"{build * 1000:.2f} ms", f"{build / n * 1e6:.1f} µs", f"{restored * 1000:.1f} ms", f"{restored / n * 1e6:.0f} µs"])
+    print(table(rows, ["turns", "build request", "per turn", "restore notebook", "per turn"]))
+    print("linear = the per-turn columns stay flat as turns grow")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Run every benchmark (CI passes --small so they never rot; no timing is asserted anywhere)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["stream_consumption.py", "load_time.py", "frontend_traffic.py", "long_conversations.py"]
+
+if __name__ == "__main__":
+    for script in SCRIPTS:
+        print(f"\n== {script}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)
