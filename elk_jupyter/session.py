@@ -223,11 +223,12 @@ def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:
     """Stateless Responses input: the earlier turns re-sent as messages (or just the prompt)."""
     if not history:
         return prompt
+    # "type": "message" is optional in OpenAI's spec but required by llama-server.
     items: list[dict] = []
     for turn in history:
-        items.append({"role": "user", "content": turn.prompt})
-        items.append({"role": "assistant", "content": turn.text})
-    items.append({"role": "user", "content": prompt})
+        items.append({"type": "message", "role": "user", "content": turn.prompt})
+        items.append({"type": "message", "role": "assistant", "content": turn.text})
+    items.append({"type": "message", "role": "user", "content": prompt})
     return items
 
 

@@ -119,9 +119,9 @@ def test_respond_stateless_resends_the_history(ip, gateway):
     second = gateway.bodies("/responses")[-1]
     assert "previous_response_id" not in second
     assert second["input"] == [
-        {"role": "user", "content": "One"},
-        {"role": "assistant", "content": "echo: One"},
-        {"role": "user", "content": "Two"},
+        {"type": "message", "role": "user", "content": "One"},
+        {"type": "message", "role": "assistant", "content": "echo: One"},
+        {"type": "message", "role": "user", "content": "Two"},
     ]
 
 

@@ -45,3 +45,23 @@ def test_quickstart_runs_and_leaves_readable_outputs(executed):
         assert "echo:" in data["text/markdown"] and "echo:" in data["text/plain"]
         assert bundles[-1]["metadata"]["elk_jupyter"]["turn"]["status"] == "completed"
     assert KEY not in path.read_text()
+
+
+def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch):
+    """The main job's offline path: the committed outputs, recorded from a real llama-server, replay
+    exactly with no server at all (nothing listens on the recorded address)."""
+    from elk_jupyter import record
+
+    committed = record.read_notebook(NOTEBOOK)
+    recorded = [r["turn"]["reply"]["text"] for r in record.iter_records(committed)]
+    assert len(recorded) == 5 and all(recorded)
+    monkeypatch.delenv("ELK_API_KEY", raising=False)
+    for key, value in {"ELK_REPLAY": "only", "ELK_BASE_URL": "http://127.0.0.1:8080/v1", "ELK_MODEL": "smollm2",
+                       "JPY_SESSION_NAME": str(NOTEBOOK), "ELK_CACHE_DIR": str(tmp_path / "empty"),
+                       "PYTHONPATH": os.pathsep.join(sys.path)}.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    replayed = list(record.iter_records(nb))
+    assert [r["turn"]["reply"]["text"] for r in replayed] == recorded
+    assert all(r["turn"]["replayed"] for r in replayed)
