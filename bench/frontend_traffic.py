@@ -38,8 +38,15 @@ def main() -> None:
     words = chars // 5  # "wxyz " = 5 chars, about one token each
     text = "".join(f"w{i % 1000:03d} " for i in range(words))
     gateway = FakeGateway()
-    env = dict(os.environ, ELK_API_KEY="sk-bench", ELK_BASE_URL=gateway.base_url, ELK_MODEL="m", ELK_REPLAY="off",
-               ELK_CACHE_DIR=str(Path("/tmp") / "elk-bench-cache"), PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        ELK_API_KEY="sk-bench",
+        ELK_BASE_URL=gateway.base_url,
+        ELK_MODEL="m",
+        ELK_REPLAY="off",
+        ELK_CACHE_DIR=str(Path("/tmp") / "elk-bench-cache"),
+        PYTHONPATH=str(ROOT),
+    )
     kernel = Kernel(env)
     try:
         kernel.execute("%load_ext elk_jupyter")
@@ -57,12 +64,26 @@ def main() -> None:
     reply_bytes = len(text.encode())
     print(f"front-end traffic: {chars:,}-char reply at 5,000 tokens/s · {machine()}")
     rows = [
-        ["elk Panel (deltas)", elk.comm_msgs, f"{elk.comm_msgs / elapsed:.1f}", f"{elk.comm_bytes:,}", f"{elk.comm_bytes / reply_bytes:.2f}x"],
-        ["resend whole text", resend.comm_msgs, f"{resend.comm_msgs / elapsed:.1f}", f"{resend.comm_bytes:,}", f"{resend.comm_bytes / reply_bytes:.2f}x"],
+        [
+            "elk Panel (deltas)",
+            elk.comm_msgs,
+            f"{elk.comm_msgs / elapsed:.1f}",
+            f"{elk.comm_bytes:,}",
+            f"{elk.comm_bytes / reply_bytes:.2f}x",
+        ],
+        [
+            "resend whole text",
+            resend.comm_msgs,
+            f"{resend.comm_msgs / elapsed:.1f}",
+            f"{resend.comm_bytes:,}",
+            f"{resend.comm_bytes / reply_bytes:.2f}x",
+        ],
     ]
     print(table(rows, ["view", "comm msgs", "msgs/s", "update bytes", "bytes / reply"]))
-    print(f"(one-time widget creation, not counted above: elk {elk.comm_open_bytes:,} bytes incl. the front-end code, "
-          f"resend {resend.comm_open_bytes:,} bytes)")
+    print(
+        f"(one-time widget creation, not counted above: elk {elk.comm_open_bytes:,} bytes incl. the front-end code, "
+        f"resend {resend.comm_open_bytes:,} bytes)"
+    )
     print(f"stream took {elapsed:.2f} s; final text length in the kernel: {exact} (sent {len(text.rstrip(' '))})")
     print("targets: at most 30 messages/s and at most 3x the reply's bytes, final text exact")
 

@@ -1,6 +1,6 @@
 """Load time: `%load_ext elk_jupyter` in a fresh IPython process, against bare IPython and `import openai`.
 
-    .venv/bin/python bench/load_time.py [--small]
+.venv/bin/python bench/load_time.py [--small]
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def main() -> None:
         except subprocess.CalledProcessError:
             rows.append([name, "not installed", ""])
             continue
-        rows.append([name, f"{medians[name] * 1000:.1f} ms", f"+{(medians[name] - medians['bare IPython']) * 1000:.1f} ms"])
+        rows.append(
+            [name, f"{medians[name] * 1000:.1f} ms", f"+{(medians[name] - medians['bare IPython']) * 1000:.1f} ms"]
+        )
     print(table(rows, ["what", "median", "added"]))
     print("target: %load_ext adds at most 150 ms")
 

@@ -29,9 +29,17 @@ def conversation(n: int) -> Notebook:
         reply = Reply("chat")
         reply.add(TextDelta(f"answer {i} " * 60))
         reply.add(Done())
-        turn = Turn(id=notebook.new_turn_id(), conversation="default", endpoint="chat", prompt=f"question {i} " * 20,
-                    request={"model": "m", "messages": []}, reply=reply.to_dict(),
-                    status="completed", parent=parent, cell_id=f"cell-{i}")
+        turn = Turn(
+            id=notebook.new_turn_id(),
+            conversation="default",
+            endpoint="chat",
+            prompt=f"question {i} " * 20,
+            request={"model": "m", "messages": []},
+            reply=reply.to_dict(),
+            status="completed",
+            parent=parent,
+            cell_id=f"cell-{i}",
+        )
         notebook.conversation("default").commit(turn)
         parent = turn.id
     return notebook
@@ -46,8 +54,9 @@ def build_request(notebook: Notebook) -> dict:
 def saved_notebook(notebook: Notebook, path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     for turn in notebook.conversation("default").turns:
-        output = nbformat.v4.new_output("display_data", data={"text/plain": turn.text},
-                                        metadata={session.RECORD_KEY: session.record_of(turn)})
+        output = nbformat.v4.new_output(
+            "display_data", data={"text/plain": turn.text}, metadata={session.RECORD_KEY: session.record_of(turn)}
+        )
         nb.cells.append(nbformat.v4.new_code_cell("%%chat\n" + turn.prompt, outputs=[output]))
     nbformat.write(nb, path)
 
@@ -79,7 +88,15 @@ def main() -> None:
             saved_notebook(notebook, path)
             restored = min(timed(restore, path) for _ in range(3))
             assert restore(path).conversation("default").active == notebook.conversation("default").active
-            rows.append([n, f"{build * 1000:.2f} ms", f"{build / n * 1e6:.1f} µs", f"{restored * 1000:.1f} ms", f"{restored / n * 1e6:.0f} µs"])
+            rows.append(
+                [
+                    n,
+                    f"{build * 1000:.2f} ms",
+                    f"{build / n * 1e6:.1f} µs",
+                    f"{restored * 1000:.1f} ms",
+                    f"{restored / n * 1e6:.0f} µs",
+                ]
+            )
     print(table(rows, ["turns", "build request", "per turn", "restore notebook", "per turn"]))
     print("linear = the per-turn columns stay flat as turns grow")
 

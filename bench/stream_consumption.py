@@ -20,23 +20,73 @@ from elk_jupyter import Client  # noqa: E402
 
 
 def chat_stream(n: int) -> bytes:
-    lines = [json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m",
-                         "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}]})
-             for i in range(n)]
-    lines.append(json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m",
-                             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-    lines.append(json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [],
-                             "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}}))
+    lines = [
+        json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}],
+            }
+        )
+        for i in range(n)
+    ]
+    lines.append(
+        json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
+    )
+    lines.append(
+        json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
+            }
+        )
+    )
     return ("".join(f"data: {line}\n\n" for line in lines) + "data: [DONE]\n\n").encode()
 
 
 def responses_stream(n: int) -> bytes:
-    events = [{"type": "response.created", "sequence_number": 0, "response": {"id": "r1", "model": "m", "status": "in_progress"}}]
-    events += [{"type": "response.output_text.delta", "sequence_number": i + 1, "item_id": "m1", "output_index": 0,
-                "content_index": 0, "delta": f"tok{i} "} for i in range(n)]
-    events.append({"type": "response.completed", "sequence_number": n + 1,
-                   "response": {"id": "r1", "model": "m", "status": "completed", "output": [],
-                                "usage": {"input_tokens": 5, "output_tokens": n, "total_tokens": n + 5}}})
+    events = [
+        {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": {"id": "r1", "model": "m", "status": "in_progress"},
+        }
+    ]
+    events += [
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": i + 1,
+            "item_id": "m1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": f"tok{i} ",
+        }
+        for i in range(n)
+    ]
+    events.append(
+        {
+            "type": "response.completed",
+            "sequence_number": n + 1,
+            "response": {
+                "id": "r1",
+                "model": "m",
+                "status": "completed",
+                "output": [],
+                "usage": {"input_tokens": 5, "output_tokens": n, "total_tokens": n + 5},
+            },
+        }
+    )
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
 
 
@@ -66,7 +116,10 @@ def main() -> None:
         openai = None
     print(f"stream consumption: {n} chunks, median of {repeats} · {machine()}")
     rows = []
-    for name, stream, path in (("chat", chat_stream(n), "/chat/completions"), ("responses", responses_stream(n), "/responses")):
+    for name, stream, path in (
+        ("chat", chat_stream(n), "/chat/completions"),
+        ("responses", responses_stream(n), "/responses"),
+    ):
         server = ByteServer(stream)
         client = Client("sk-bench", base_url=server.base_url, model="m")
         text = "".join(f"tok{i} " for i in range(n))
@@ -77,24 +130,39 @@ def main() -> None:
             elk = lambda: client.respond("x")  # noqa: E731
             body = {"model": "m", "input": "x", "stream": True}
         assert elk().text == text  # the same, exact result each time
-        timings = {"raw (requests + json.loads)": median_time(lambda: raw_baseline(server.base_url + path, body), repeats),
-                   "elk_jupyter.Client": median_time(elk, repeats)}
+        timings = {
+            "raw (requests + json.loads)": median_time(lambda: raw_baseline(server.base_url + path, body), repeats),
+            "elk_jupyter.Client": median_time(elk, repeats),
+        }
         if openai is not None:
             sdk = openai.OpenAI(api_key="sk-bench", base_url=server.base_url, max_retries=0)
             if name == "chat":
+
                 def consume():
-                    for _chunk in sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True):
+                    for _chunk in sdk.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": "x"}], stream=True
+                    ):
                         pass
             else:
+
                 def consume():
                     for _event in sdk.responses.create(model="m", input="x", stream=True):
                         pass
+
             timings[f"openai {openai.__version__}"] = median_time(consume, repeats)
         raw = timings["raw (requests + json.loads)"]
         sdk_time = next((v for k, v in timings.items() if k.startswith("openai")), None)
         for who, seconds in timings.items():
-            rows.append([name, who, f"{seconds * 1000:.1f} ms", f"{n / seconds:,.0f}", f"{seconds / raw:.2f}x",
-                         f"{seconds / sdk_time:.2f}x" if sdk_time else "-"])
+            rows.append(
+                [
+                    name,
+                    who,
+                    f"{seconds * 1000:.1f} ms",
+                    f"{n / seconds:,.0f}",
+                    f"{seconds / raw:.2f}x",
+                    f"{seconds / sdk_time:.2f}x" if sdk_time else "-",
+                ]
+            )
         server.close()
     print(table(rows, ["stream", "consumer", "median", "events/s", "vs raw", "vs openai"]))
     print("targets: elk within 1.2x of raw, faster than openai")

@@ -40,7 +40,13 @@ class Cache:
     def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
         self._connect().execute(
             "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-            (key, host or "", json.dumps(request, ensure_ascii=False), json.dumps(reply, ensure_ascii=False), time.time()),
+            (
+                key,
+                host or "",
+                json.dumps(request, ensure_ascii=False),
+                json.dumps(reply, ensure_ascii=False),
+                time.time(),
+            ),
         )
 
     def __len__(self) -> int:

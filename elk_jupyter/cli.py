@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("notebook")
     replay.add_argument("-o", "--output", required=True, help="the new notebook (never the input)")
     replay.add_argument("-m", "--model", help="send every turn to this model instead")
-    replay.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a request field (JSON value)")
+    replay.add_argument(
+        "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a request field (JSON value)"
+    )
     args = parser.parse_args(argv)
     try:
         {"inspect": run_inspect, "export": run_export, "replay": run_replay}[args.command](args)
@@ -62,10 +64,14 @@ def run_inspect(args) -> None:
             for key in totals:
                 totals[key] += numbers[key]
             flag = " (replayed)" if turn.replayed else ""
-            print(f"  {turn.id:<5} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
-                  f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}")
-    print(f"\nusage: {totals['prompt']} prompt ({totals['cached']} cached), {totals['completion']} completion "
-          f"({totals['reasoning']} reasoning), {totals['total']} total")
+            print(
+                f"  {turn.id:<5} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
+                f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
+            )
+    print(
+        f"\nusage: {totals['prompt']} prompt ({totals['cached']} cached), {totals['completion']} completion "
+        f"({totals['reasoning']} reasoning), {totals['total']} total"
+    )
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -93,14 +99,25 @@ def run_export(args) -> None:
     chain = conversation_chain(turns, args.conversation)
     if args.format == "json":
         system = next((t.system for t in reversed(chain) if t.system), None)
-        text = json.dumps(session.chat_messages(system, chain[:-1], chain[-1].prompt)
-                          + [{"role": "assistant", "content": chain[-1].text}], indent=2, ensure_ascii=False)
+        text = json.dumps(
+            session.chat_messages(system, chain[:-1], chain[-1].prompt)
+            + [{"role": "assistant", "content": chain[-1].text}],
+            indent=2,
+            ensure_ascii=False,
+        )
     elif args.format == "jsonl":
-        text = "\n".join(json.dumps(t.to_dict(), ensure_ascii=False) for t in turns if t.conversation == args.conversation)
+        text = "\n".join(
+            json.dumps(t.to_dict(), ensure_ascii=False) for t in turns if t.conversation == args.conversation
+        )
     else:
         parts = [f"# Conversation `{args.conversation}`"]
         for turn in chain:
-            parts += [f"\n## {turn.id} · user\n", turn.prompt, f"\n## {turn.id} · assistant ({turn.reply.get('model') or '?'})\n", turn.text]
+            parts += [
+                f"\n## {turn.id} · user\n",
+                turn.prompt,
+                f"\n## {turn.id} · assistant ({turn.reply.get('model') or '?'})\n",
+                turn.text,
+            ]
         text = "\n".join(parts)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -112,8 +129,11 @@ def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict) -> dict:
     """The turn's recorded body with earlier replies swapped for their re-run versions."""
     body = copy.deepcopy(turn.request)
     context = list(turn.context)
-    assistants = [m for m in body.get("messages") or (body["input"] if isinstance(body.get("input"), list) else [])
-                  if isinstance(m, dict) and m.get("role") == "assistant"]
+    assistants = [
+        m
+        for m in body.get("messages") or (body["input"] if isinstance(body.get("input"), list) else [])
+        if isinstance(m, dict) and m.get("role") == "assistant"
+    ]
     for message, turn_id in zip(assistants, context, strict=False):
         if turn_id in new:
             message["content"] = new[turn_id]["text"]
@@ -157,8 +177,10 @@ def run_replay(args) -> None:
         old_total = session.usage_numbers(turn.reply.get("usage"))["total"]
         new_total = session.usage_numbers(reply.usage)["total"]
         same = "=" if reply.text == turn.text else "≠"
-        print(f"{turn.id:<6} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
-              f"{_short(turn.text, 30)!r} {same} {_short(reply.text, 30)!r}" + ("" if reply.ok else f" [{reply.status}]"))
+        print(
+            f"{turn.id:<6} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
+            f"{_short(turn.text, 30)!r} {same} {_short(reply.text, 30)!r}" + ("" if reply.ok else f" [{reply.status}]")
+        )
     print(f"wrote {target}")
 
 
@@ -174,9 +196,22 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
             if not rec or rec["turn"]["id"] not in by_old:
                 continue
             old, reply = by_old[rec["turn"]["id"]]
-            turn = Turn(**{**old.to_dict(), "context": tuple(old.context), "request": reply.request,
-                           "reply": reply.to_dict(), "status": reply.status, "host": host, "replayed": False})
-            header = {"endpoint": old.endpoint, "conversation": old.conversation, "model_asked": reply.request.get("model")}
+            turn = Turn(
+                **{
+                    **old.to_dict(),
+                    "context": tuple(old.context),
+                    "request": reply.request,
+                    "reply": reply.to_dict(),
+                    "status": reply.status,
+                    "host": host,
+                    "replayed": False,
+                }
+            )
+            header = {
+                "endpoint": old.endpoint,
+                "conversation": old.conversation,
+                "model_asked": reply.request.get("model"),
+            }
             output["data"] = {"text/markdown": static_markdown(reply, header), "text/plain": static_text(reply, header)}
             output["metadata"] = {session.RECORD_KEY: session.record_of(turn)}
     nbformat.write(nb, str(target))

@@ -149,17 +149,21 @@ class ChatStream:
         for position, call in enumerate(_dicts(delta.get("tool_calls")) if "tool_calls" in delta else ()):
             function = _dict(call.get("function"))
             tool = _index(call.get("index"), position)
-            events.append(ToolCallDelta(
-                index=position if tool is None else tool,
-                arguments=_first_text(function.get("arguments")),
-                id=_str(call.get("id")),
-                name=_str(function.get("name")),
-                type=_str(call.get("type")),
-                choice=index,
-            ))
+            events.append(
+                ToolCallDelta(
+                    index=position if tool is None else tool,
+                    arguments=_first_text(function.get("arguments")),
+                    id=_str(call.get("id")),
+                    name=_str(function.get("name")),
+                    type=_str(call.get("type")),
+                    choice=index,
+                )
+            )
         if _str(choice.get("finish_reason")):
             if choice["finish_reason"] == "error":  # OpenRouter's mid-stream error
-                raise StreamError("error from the server mid-stream: the server reported an error (finish_reason error)")
+                raise StreamError(
+                    "error from the server mid-stream: the server reported an error (finish_reason error)"
+                )
             self._finished.add(index)
             events.append(ChoiceFinished(index, choice["finish_reason"]))
 
@@ -176,7 +180,12 @@ class ChatStream:
 
 def _raise_mid_stream(obj: dict) -> None:
     # A cheap look first: this runs on every frame, and error frames are rare.
-    if not ("error" in obj or "detail" in obj or obj.get("object") == "error" or obj.get("type") in ("error", "response.failed")):
+    if not (
+        "error" in obj
+        or "detail" in obj
+        or obj.get("object") == "error"
+        or obj.get("type") in ("error", "response.failed")
+    ):
         return
     fields = error_fields(obj)
     if fields is not None:

@@ -44,7 +44,11 @@ def _common(func):
             argument("--no-context", action="store_true", help="send no earlier turns (the turn still joins)"),
             argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell"),
             argument(
-                "-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                "-p",
+                "--param",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
                 help="any other request field, JSON value (a.b=1 nests, key=@var takes a variable)",
             ),
         ]
@@ -57,7 +61,9 @@ def _common(func):
 class ElkMagics(Magics):
     """elk-jupyter magics. Configure with ``%config ElkMagics.<name> = value``."""
 
-    base_url = Unicode(None, allow_none=True, help="gateway base URL (default $ELK_BASE_URL or elkapi)").tag(config=True)
+    base_url = Unicode(None, allow_none=True, help="gateway base URL (default $ELK_BASE_URL or elkapi)").tag(
+        config=True
+    )
     model = Unicode(None, allow_none=True, help="default model (default $ELK_MODEL or gpt-5.5)").tag(config=True)
     api_key_env = Unicode("ELK_API_KEY", help="NAME of the environment variable holding the key").tag(config=True)
     timeout = Float(600.0, help="read timeout in seconds (time allowed between two chunks)").tag(config=True)
@@ -65,9 +71,15 @@ class ElkMagics(Magics):
     default_conversation = Unicode("default", help="conversation used without -c").tag(config=True)
     context_turns = Int(0, help="send at most this many earlier turns (0: all)").tag(config=True)
     context_tokens = Int(0, help="drop the oldest turns beyond this many context tokens (0: no cap)").tag(config=True)
-    respond_mode = Enum(["chain", "stateless"], "chain", help="%%respond context: previous_response_id or resend").tag(config=True)
-    max_tokens_field = Enum(["max_tokens", "max_completion_tokens"], "max_tokens", help="chat field for --max-tokens").tag(config=True)
-    replay = Enum(["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)").tag(config=True)
+    respond_mode = Enum(["chain", "stateless"], "chain", help="%%respond context: previous_response_id or resend").tag(
+        config=True
+    )
+    max_tokens_field = Enum(
+        ["max_tokens", "max_completion_tokens"], "max_tokens", help="chat field for --max-tokens"
+    ).tag(config=True)
+    replay = Enum(
+        ["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)"
+    ).tag(config=True)
 
     @default("replay")
     def _replay_from_env(self):
@@ -230,8 +242,9 @@ class _WidgetView:
     def __init__(self, endpoint, conversation, model, context, replayed):
         from .panel import Panel
 
-        self.panel = Panel(endpoint=endpoint, conversation=conversation, model_asked=model, context=context,
-                           replayed=replayed)
+        self.panel = Panel(
+            endpoint=endpoint, conversation=conversation, model_asked=model, context=context, replayed=replayed
+        )
         self.handle = display(self.panel, display_id=True)
 
     def show(self, reply) -> None:
@@ -256,12 +269,12 @@ class _TextView:
 
     def show(self, reply) -> None:
         if len(reply.reasoning) > self._reasoning and not reply.text:
-            sys.stdout.write(reply.reasoning[self._reasoning:])
+            sys.stdout.write(reply.reasoning[self._reasoning :])
             self._reasoning = len(reply.reasoning)
         if len(reply.text) > self._shown:
             if self._shown == 0 and self._reasoning:
                 sys.stdout.write("\n---\n")
-            sys.stdout.write(reply.text[self._shown:])
+            sys.stdout.write(reply.text[self._shown :])
             self._shown = len(reply.text)
         sys.stdout.flush()
 
@@ -271,9 +284,12 @@ class _TextView:
         numbers = usage_numbers(reply.usage)
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
-        print(f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
-              f"({numbers['cached']} cached) + {numbers['completion']} completion "
-              f"({numbers['reasoning']} reasoning) tokens · {total}]", flush=True)
+        print(
+            f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
+            f"({numbers['cached']} cached) + {numbers['completion']} completion "
+            f"({numbers['reasoning']} reasoning) tokens · {total}]",
+            flush=True,
+        )
 
     def note(self, text) -> None:
         print(text)

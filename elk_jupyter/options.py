@@ -91,7 +91,12 @@ def structured_fields(endpoint: str, json_mode: bool, schema) -> dict:
         name, body = schema_format(schema)
         name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output"
         if endpoint == "chat":
-            return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": body, "strict": True}}}
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "schema": body, "strict": True},
+                }
+            }
         return {"text": {"format": {"type": "json_schema", "name": name, "schema": body, "strict": True}}}
     if json_mode:
         if endpoint == "chat":

@@ -67,9 +67,16 @@ class Panel(anywidget.AnyWidget):
     tool_calls = t.List([]).tag(sync=True)
     choices = t.List([]).tag(sync=True)
 
-    def __init__(self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False):
-        super().__init__(endpoint=endpoint, conversation=conversation, model_asked=model_asked or "",
-                         context=context, replayed=replayed)
+    def __init__(
+        self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False
+    ):
+        super().__init__(
+            endpoint=endpoint,
+            conversation=conversation,
+            model_asked=model_asked or "",
+            context=context,
+            replayed=replayed,
+        )
         self._text = _Stream()
         self._reasoning = _Stream()
         self._last_push = 0.0
@@ -102,8 +109,11 @@ class Panel(anywidget.AnyWidget):
         if reply.tool_calls:
             changes["tool_calls"] = reply.tool_calls
         if final:
-            changes.update(error=reply.error or "", timing=reply.timing,
-                           choices=[c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [])
+            changes.update(
+                error=reply.error or "",
+                timing=reply.timing,
+                choices=[c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [],
+            )
         with self.hold_sync():  # one comm message per update
             for name, value in changes.items():
                 if getattr(self, name) != value:
@@ -114,8 +124,12 @@ class Panel(anywidget.AnyWidget):
         if self._reply is None:
             return bundle
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        header = {"endpoint": self.endpoint, "conversation": self.conversation,
-                  "model_asked": self.model_asked, "replayed": self.replayed}
+        header = {
+            "endpoint": self.endpoint,
+            "conversation": self.conversation,
+            "model_asked": self.model_asked,
+            "replayed": self.replayed,
+        }
         data = dict(data or {})
         metadata = dict(metadata or {})
         data["text/markdown"] = static_markdown(self._reply, header)

@@ -18,17 +18,45 @@ from .session import RECORD_KEY, RECORD_VERSION, Turn
 
 # Required keys and their JSON types; optional keys may also be null.
 TURN_SCHEMA = {
-    "id": str, "conversation": str, "endpoint": str, "prompt": str, "request": dict, "reply": dict,
-    "status": str, "context": list, "created_at": (int, float),
+    "id": str,
+    "conversation": str,
+    "endpoint": str,
+    "prompt": str,
+    "request": dict,
+    "reply": dict,
+    "status": str,
+    "context": list,
+    "created_at": (int, float),
 }
 TURN_OPTIONAL = {
-    "parent": str, "context_tokens": int, "cell_id": str, "execution_count": int, "system": str,
-    "mode": str, "host": str, "replayed": bool,
+    "parent": str,
+    "context_tokens": int,
+    "cell_id": str,
+    "execution_count": int,
+    "system": str,
+    "mode": str,
+    "host": str,
+    "replayed": bool,
 }
-REPLY_SCHEMA = {"endpoint": str, "status": str, "text": str, "reasoning": str, "tool_calls": list, "attempts": int, "timing": dict}
+REPLY_SCHEMA = {
+    "endpoint": str,
+    "status": str,
+    "text": str,
+    "reasoning": str,
+    "tool_calls": list,
+    "attempts": int,
+    "timing": dict,
+}
 REPLY_OPTIONAL = {
-    "id": str, "model": str, "finish_reason": str, "incomplete_details": dict, "error": str, "choices": list,
-    "usage": dict, "request_id": str, "started_at": (int, float),
+    "id": str,
+    "model": str,
+    "finish_reason": str,
+    "incomplete_details": dict,
+    "error": str,
+    "choices": list,
+    "usage": dict,
+    "request_id": str,
+    "started_at": (int, float),
 }
 
 
@@ -74,7 +102,14 @@ def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
         return nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
         raise ElkError(f"{path}: no such file") from None
-    except (ValueError, KeyError, TypeError, AttributeError, nbformat.ValidationError, nbformat.reader.NotJSONError) as err:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        nbformat.ValidationError,
+        nbformat.reader.NotJSONError,
+    ) as err:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
 
 

@@ -30,7 +30,7 @@ def inert_markdown(text: str) -> str:
         if code is None:
             opening = _FENCE.match(line)
             if opening:
-                marker, info = opening.group(1), line[opening.end():].strip()
+                marker, info = opening.group(1), line[opening.end() :].strip()
                 code = []
             else:
                 out.append(_escape(line))
@@ -61,7 +61,10 @@ def usage_line(reply) -> str:
     parts = []
     if reply.usage:
         parts.append(f"{numbers['prompt']} prompt" + (f" ({numbers['cached']} cached)" if numbers["cached"] else ""))
-        parts.append(f"{numbers['completion']} completion" + (f" ({numbers['reasoning']} reasoning)" if numbers["reasoning"] else ""))
+        parts.append(
+            f"{numbers['completion']} completion"
+            + (f" ({numbers['reasoning']} reasoning)" if numbers["reasoning"] else "")
+        )
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     if reply.total is not None:
@@ -85,7 +88,12 @@ def static_markdown(reply, header: dict) -> str:
         parts += ["", f"**choice {choice.index}**", "", inert_markdown(choice.text)]
     for call in reply.tool_calls:
         name = _escape(call["function"].get("name") or "?")
-        parts += ["", f"**tool call** `{name}`", "", *_fenced(call["function"].get("arguments", "").split("\n"), "json")]
+        parts += [
+            "",
+            f"**tool call** `{name}`",
+            "",
+            *_fenced(call["function"].get("arguments", "").split("\n"), "json"),
+        ]
     if reply.error:
         parts += ["", f"**{_escape(reply.status)}:** {_escape(reply.error)}"]
     line = usage_line(reply)

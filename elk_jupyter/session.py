@@ -258,5 +258,7 @@ def request_key(body: dict, host: str | None) -> str:
     import hashlib
     import json
 
-    canonical = json.dumps({"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()

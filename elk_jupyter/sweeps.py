@@ -56,7 +56,19 @@ def cost(usage: dict | None, price: dict | None) -> float | None:
 class SweepTable:
     """The comparison table: one row per run, rendered as HTML in a notebook (model text escaped)."""
 
-    COLUMNS = ("model", "params", "repeat", "status", "finish", "prompt", "completion", "latency", "cost", "replayed", "text")
+    COLUMNS = (
+        "model",
+        "params",
+        "repeat",
+        "status",
+        "finish",
+        "prompt",
+        "completion",
+        "latency",
+        "cost",
+        "replayed",
+        "text",
+    )
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
@@ -67,7 +79,8 @@ class SweepTable:
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in self.COLUMNS) + "</tr>" for row in self.rows
+            "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in self.COLUMNS) + "</tr>"
+            for row in self.rows
         )
         return f"<table class='elk-sweep'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -87,10 +100,22 @@ def _cell(value) -> str:
     return str(value)
 
 
-def sweep(prompt, models=None, grid: dict | None = None, repeats: int = 1, endpoint: str = "chat", *,
-          concurrency: int = 4, client=None, prices: dict | None = None, budget: float | None = None,
-          completion_estimate: int = 512, replay: str = "auto", replays: Replays | None = None,
-          progress=sys.stdout) -> SweepTable:
+def sweep(
+    prompt,
+    models=None,
+    grid: dict | None = None,
+    repeats: int = 1,
+    endpoint: str = "chat",
+    *,
+    concurrency: int = 4,
+    client=None,
+    prices: dict | None = None,
+    budget: float | None = None,
+    completion_estimate: int = 512,
+    replay: str = "auto",
+    replays: Replays | None = None,
+    progress=sys.stdout,
+) -> SweepTable:
     """Run ``prompt`` (a string, or chat messages) over models × grid × repeats; return the table.
 
     ``prices`` maps model -> {"input": USD per 1M tokens, "output": USD per 1M tokens}.
@@ -105,7 +130,9 @@ def sweep(prompt, models=None, grid: dict | None = None, repeats: int = 1, endpo
     if budget is not None:
         estimate = estimate_cost(runs, session.estimate_tokens(str(messages)), prices or {}, completion_estimate)
         if estimate > budget:
-            raise ConfigError(f"this sweep could cost up to ${estimate:.4f} ({len(runs)} runs), over the budget of ${budget:.4f}")
+            raise ConfigError(
+                f"this sweep could cost up to ${estimate:.4f} ({len(runs)} runs), over the budget of ${budget:.4f}"
+            )
     replays = replays or Replays()
     local = threading.local()
     done = [0]
@@ -115,7 +142,9 @@ def sweep(prompt, models=None, grid: dict | None = None, repeats: int = 1, endpo
         if endpoint == endpoints.CHAT:
             body = endpoints.chat_body(messages, run.model, True, **run.params)
         else:
-            body = endpoints.responses_body(prompt if isinstance(prompt, str) else messages, run.model, True, **run.params)
+            body = endpoints.responses_body(
+                prompt if isinstance(prompt, str) else messages, run.model, True, **run.params
+            )
         key = session.request_key({**body, "elk_repeat": run.repeat}, base.host)
         recorded = replays.lookup(key) if replay != "off" else None
         if recorded is None and replay == "only":
@@ -124,8 +153,14 @@ def sweep(prompt, models=None, grid: dict | None = None, repeats: int = 1, endpo
             reply = Reply.from_dict(recorded, body)
         else:
             if not hasattr(local, "client"):  # a requests session per thread
-                local.client = Client(base._api_key, base_url=base.base_url, model=base.model, api_key_env=base.api_key_env,
-                                      timeout=base.timeout, max_retries=base.max_retries)
+                local.client = Client(
+                    base._api_key,
+                    base_url=base.base_url,
+                    model=base.model,
+                    api_key_env=base.api_key_env,
+                    timeout=base.timeout,
+                    max_retries=base.max_retries,
+                )
             try:
                 reply = local.client.send(endpoint, body)
                 replays.store(key, base.host, body, reply.to_dict())
@@ -140,11 +175,19 @@ def sweep(prompt, models=None, grid: dict | None = None, repeats: int = 1, endpo
                 progress.flush()
         numbers = session.usage_numbers(reply.usage)
         return {
-            "model": run.model, "params": run.params, "repeat": run.repeat, "status": reply.status,
+            "model": run.model,
+            "params": run.params,
+            "repeat": run.repeat,
+            "status": reply.status,
             "finish": reply.finish_reason or (reply.incomplete_details or {}).get("reason"),
-            "prompt": numbers["prompt"], "completion": numbers["completion"], "latency": reply.total,
-            "cost": cost(reply.usage, (prices or {}).get(run.model)), "replayed": recorded is not None,
-            "text": reply.text, "error": reply.error, "model_returned": reply.model,
+            "prompt": numbers["prompt"],
+            "completion": numbers["completion"],
+            "latency": reply.total,
+            "cost": cost(reply.usage, (prices or {}).get(run.model)),
+            "replayed": recorded is not None,
+            "text": reply.text,
+            "error": reply.error,
+            "model_returned": reply.model,
         }
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -31,9 +31,15 @@ class TurnRunner:
         self._notebook_indexed = False
         self._client_key = None
         self.commands = {
-            "config": self.show_config, "list": self.list_conversations, "history": self.history,
-            "reset": self.reset, "fork": self.fork, "accept": self.accept, "models": self.models,
-            "usage": self.usage, "restore": self.restore,
+            "config": self.show_config,
+            "list": self.list_conversations,
+            "history": self.history,
+            "reset": self.reset,
+            "fork": self.fork,
+            "accept": self.accept,
+            "models": self.models,
+            "usage": self.usage,
+            "restore": self.restore,
         }
 
     # -- configuration
@@ -44,8 +50,9 @@ class TurnRunner:
         m = self.magics
         key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries)
         if self._client is None or key != self._client_key:
-            self._client = Client(base_url=m.base_url, model=m.model, api_key_env=m.api_key_env,
-                                  timeout=m.timeout, max_retries=m.retries)
+            self._client = Client(
+                base_url=m.base_url, model=m.model, api_key_env=m.api_key_env, timeout=m.timeout, max_retries=m.retries
+            )
             self._client_key = key
         return self._client
 
@@ -87,19 +94,32 @@ class TurnRunner:
         else:
             reply, error = self._live(client, endpoint, body, view)
         turn = Turn(
-            id=turn_id, conversation=name, endpoint=endpoint, prompt=prompt, request=body,
-            reply=reply.to_dict(), status=reply.status, parent=chain[-1].id if chain else None,
-            context=tuple(t.id for t in history), context_tokens=session.context_cost(history),
-            cell_id=cell_id, execution_count=execution_count, system=conversation.system, mode=mode,
-            host=client.host, replayed=recorded is not None,
+            id=turn_id,
+            conversation=name,
+            endpoint=endpoint,
+            prompt=prompt,
+            request=body,
+            reply=reply.to_dict(),
+            status=reply.status,
+            parent=chain[-1].id if chain else None,
+            context=tuple(t.id for t in history),
+            context_tokens=session.context_cost(history),
+            cell_id=cell_id,
+            execution_count=execution_count,
+            system=conversation.system,
+            mode=mode,
+            host=client.host,
+            replayed=recorded is not None,
         )
         if recorded is None and turn.ok:
             self.replays.store(key, client.host, body, turn.reply)
         conversation.commit(turn)
         view.finish(reply, session.record_of(turn))
         if dropped:
-            view.note(f"Re-ran this cell: turn {dropped[0].id} replaced"
-                      + (f"; {', '.join(t.id for t in dropped[1:])} dropped from the context" if len(dropped) > 1 else ""))
+            view.note(
+                f"Re-ran this cell: turn {dropped[0].id} replaced"
+                + (f"; {', '.join(t.id for t in dropped[1:])} dropped from the context" if len(dropped) > 1 else "")
+            )
         if error is not None:
             kept = f"; partial reply kept in turn {turn.id} ({len(reply.text)} chars, not in the context: %elk accept {turn.id} to use it)"
             if isinstance(error, StreamError) or reply.text:
@@ -148,13 +168,15 @@ class TurnRunner:
 
     def _apply_policy(self, chain: list[Turn]) -> list[Turn]:
         m = self.magics
-        history = chain[-m.context_turns:] if m.context_turns > 0 else list(chain)
+        history = chain[-m.context_turns :] if m.context_turns > 0 else list(chain)
         if m.context_tokens > 0:
             while history and session.context_cost(history) > m.context_tokens:
                 history = history[1:]
         return history
 
-    def _body(self, endpoint, conversation, history, prompt, model, params, stream, stateless) -> tuple[dict, str | None]:
+    def _body(
+        self, endpoint, conversation, history, prompt, model, params, stream, stateless
+    ) -> tuple[dict, str | None]:
         if endpoint == endpoints.CHAT:
             messages = session.chat_messages(conversation.system, history, prompt)
             return endpoints.chat_body(messages, model, stream, **params), None
@@ -185,19 +207,23 @@ class TurnRunner:
     def show_config(self):
         client = self.client
         source = f"${client.api_key_env}" + ("" if client.api_key() else " (not set)")
-        print(f"base URL   {client.base_url if '@' not in client.base_url else client.host}\n"
-              f"model      {client.model}\nkey        from {source}, fingerprint {client.key_fingerprint()}\n"
-              f"timeout    {client.timeout:g} s, retries {client.max_retries}\n"
-              f"context    turns {self.magics.context_turns or 'all'}, tokens {self.magics.context_tokens or 'no cap'}\n"
-              f"respond    {self.magics.respond_mode}\nreplay     {self.magics.replay}")
+        print(
+            f"base URL   {client.base_url if '@' not in client.base_url else client.host}\n"
+            f"model      {client.model}\nkey        from {source}, fingerprint {client.key_fingerprint()}\n"
+            f"timeout    {client.timeout:g} s, retries {client.max_retries}\n"
+            f"context    turns {self.magics.context_turns or 'all'}, tokens {self.magics.context_tokens or 'no cap'}\n"
+            f"respond    {self.magics.respond_mode}\nreplay     {self.magics.replay}"
+        )
 
     def list_conversations(self):
         if not self.notebook.conversations:
             print("no conversations yet")
         for name, conversation in self.notebook.conversations.items():
             totals = conversation.usage_totals()
-            print(f"{name:<16} {len(conversation.turns):>3} turns, {len(conversation.active):>3} in context, "
-                  f"{totals['total']} tokens")
+            print(
+                f"{name:<16} {len(conversation.turns):>3} turns, {len(conversation.active):>3} in context, "
+                f"{totals['total']} tokens"
+            )
 
     def history(self, name=None):
         conversation = self._conversation(name)
@@ -207,8 +233,10 @@ class TurnRunner:
             marker = "*" if turn.id in conversation.active else " "
             numbers = session.usage_numbers(turn.reply.get("usage"))
             text = " ".join(turn.text.split())
-            print(f"{marker}{turn.id:<5} {turn.status:<11} {turn.endpoint:<9} sent [{', '.join(turn.context)}] "
-                  f"{numbers['total']} tok | {' '.join(turn.prompt.split())[:40]!r} -> {text[:60]!r}")
+            print(
+                f"{marker}{turn.id:<5} {turn.status:<11} {turn.endpoint:<9} sent [{', '.join(turn.context)}] "
+                f"{numbers['total']} tok | {' '.join(turn.prompt.split())[:40]!r} -> {text[:60]!r}"
+            )
         print("(* = in the context of the next turn)")
 
     def reset(self, name=None):
@@ -232,8 +260,10 @@ class TurnRunner:
         rows = [(name, c.usage_totals()) for name, c in self.notebook.conversations.items()]
         rows.append(("(notebook)", self.notebook.usage_totals() or {}))
         for name, t in rows:
-            print(f"{name:<16} turns {t.get('turns', 0):>3}  prompt {t.get('prompt', 0):>7} (cached {t.get('cached', 0)})"
-                  f"  completion {t.get('completion', 0):>7} (reasoning {t.get('reasoning', 0)})  total {t.get('total', 0)}")
+            print(
+                f"{name:<16} turns {t.get('turns', 0):>3}  prompt {t.get('prompt', 0):>7} (cached {t.get('cached', 0)})"
+                f"  completion {t.get('completion', 0):>7} (reasoning {t.get('reasoning', 0)})  total {t.get('total', 0)}"
+            )
 
     def restore(self, path=None):
         """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""
@@ -254,4 +284,3 @@ class TurnRunner:
         if name not in self.notebook.conversations:
             raise KeyError(f"no conversation named {name!r}")
         return self.notebook.conversations[name]
-

@@ -96,8 +96,14 @@ def recording_env(tmp_path):
     from tests.test_records import KEY
 
     gateway = FakeGateway()
-    values = {"ELK_API_KEY": KEY, "ELK_BASE_URL": gateway.base_url, "ELK_MODEL": "fake-small", "ELK_REPLAY": "auto",
-              "ELK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    values = {
+        "ELK_API_KEY": KEY,
+        "ELK_BASE_URL": gateway.base_url,
+        "ELK_MODEL": "fake-small",
+        "ELK_REPLAY": "auto",
+        "ELK_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     yield gateway, values
     gateway.close()
 
@@ -110,5 +116,3 @@ def recorded(recording_env, tmp_path):
 
     execute(notebook(CELLS), values, path)
     return path, gateway, values
-
-

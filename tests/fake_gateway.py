@@ -91,7 +91,13 @@ def _handler(gateway: FakeGateway):
 
         def do_GET(self):
             if self.path.endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake-small", "object": "model"}, {"id": "fake-large", "object": "model"}]})
+                self._json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": "fake-small", "object": "model"}, {"id": "fake-large", "object": "model"}],
+                    },
+                )
             else:
                 self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
@@ -111,22 +117,43 @@ def _handler(gateway: FakeGateway):
             gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             plan = gateway.plans.pop(0) if gateway.plans else Plan()
             if plan.status >= 400 or plan.error_body is not None:
-                error = plan.error_body or {"error": {"message": f"planned {plan.status}", "type": "test_error", "code": str(plan.status)}}
+                error = plan.error_body or {
+                    "error": {"message": f"planned {plan.status}", "type": "test_error", "code": str(plan.status)}
+                }
                 return self._json(plan.status, error, plan.headers)
             responses = self.path.endswith("/responses")
             if responses and body.get("previous_response_id") and body["previous_response_id"] not in gateway.responses:
-                return self._json(400, {"error": {"message": "previous response not found", "type": "invalid_request_error", "code": "previous_response_not_found"}})
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "previous response not found",
+                            "type": "invalid_request_error",
+                            "code": "previous_response_not_found",
+                        }
+                    },
+                )
             text = plan.text if plan.text is not None else "echo: " + _last_user_text(body)
             prompt_tokens = len(json.dumps(body.get("messages") or body.get("input"))) // 4
             usage = plan.usage
             if usage is None:
                 completion = len(text.split()) + len(plan.reasoning.split())
                 usage = (
-                    {"input_tokens": prompt_tokens, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": completion,
-                     "output_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())}, "total_tokens": prompt_tokens + completion}
+                    {
+                        "input_tokens": prompt_tokens,
+                        "input_tokens_details": {"cached_tokens": 0},
+                        "output_tokens": completion,
+                        "output_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())},
+                        "total_tokens": prompt_tokens + completion,
+                    }
                     if responses
-                    else {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion,
-                          "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())}}
+                    else {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion,
+                        "total_tokens": prompt_tokens + completion,
+                        "prompt_tokens_details": {"cached_tokens": 0},
+                        "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())},
+                    }
                 )
             model = body.get("model", "fake") + "-served"
             if responses:
@@ -182,14 +209,32 @@ def _handler(gateway: FakeGateway):
                 message = {"role": "assistant", "content": text}
                 if plan.reasoning:
                     message["reasoning_content"] = plan.reasoning
-                return self._json(200, {"id": cid, "object": "chat.completion", "model": model,
-                                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
+                return self._json(
+                    200,
+                    {
+                        "id": cid,
+                        "object": "chat.completion",
+                        "model": model,
+                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                        "usage": usage,
+                    },
+                )
             n = body.get("n") or 1
             self._start_stream()
 
             def chunk(delta, finish=None, index=0):
-                return "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "model": model,
-                                              "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+                return (
+                    "data: "
+                    + json.dumps(
+                        {
+                            "id": cid,
+                            "object": "chat.completion.chunk",
+                            "model": model,
+                            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+                        }
+                    )
+                    + "\n\n"
+                )
 
             for index in range(n):
                 self._send(chunk({"role": "assistant", "content": ""}, index=index))
@@ -205,25 +250,53 @@ def _handler(gateway: FakeGateway):
             for index in range(n):
                 self._send(chunk({}, "stop", index))
             if usage and (body.get("stream_options") or {}).get("include_usage"):
-                self._send("data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}) + "\n\n")
+                self._send(
+                    "data: "
+                    + json.dumps(
+                        {"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}
+                    )
+                    + "\n\n"
+                )
             self._send("data: [DONE]\n\n")
             self._end()
 
         def _responses(self, body, plan, text, usage, model, rid):
-            response = {"id": rid, "object": "response", "status": "completed", "model": model,
-                        "output": [{"type": "message", "id": "msg_1", "role": "assistant",
-                                    "content": [{"type": "output_text", "text": text}]}], "usage": usage or None}
+            response = {
+                "id": rid,
+                "object": "response",
+                "status": "completed",
+                "model": model,
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_1",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": text}],
+                    }
+                ],
+                "usage": usage or None,
+            }
             if not body.get("stream"):
                 return self._json(200, response)
             self._start_stream()
             seq = iter(range(10**6))
 
             def event(kind, **fields):
-                self._send(f"event: {kind}\ndata: " + json.dumps({"type": kind, "sequence_number": next(seq), **fields}) + "\n\n")
+                self._send(
+                    f"event: {kind}\ndata: "
+                    + json.dumps({"type": kind, "sequence_number": next(seq), **fields})
+                    + "\n\n"
+                )
 
             event("response.created", response={**response, "status": "in_progress", "output": [], "usage": None})
             for piece in _words(plan.reasoning, plan.words_per_chunk) if plan.reasoning else []:
-                event("response.reasoning_summary_text.delta", item_id="rs_1", output_index=0, summary_index=0, delta=piece)
+                event(
+                    "response.reasoning_summary_text.delta",
+                    item_id="rs_1",
+                    output_index=0,
+                    summary_index=0,
+                    delta=piece,
+                )
                 time.sleep(plan.delay)
             for count, piece in enumerate(_words(text, plan.words_per_chunk)):
                 if plan.cut_after is not None and count >= plan.cut_after:

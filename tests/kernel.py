@@ -26,7 +26,9 @@ class Execution:
 
     def last_bundle(self) -> dict:
         """The final state of the (last) displayed output, updates applied."""
-        bundles = [o for o in self.outputs if o["msg_type"] in ("display_data", "update_display_data", "execute_result")]
+        bundles = [
+            o for o in self.outputs if o["msg_type"] in ("display_data", "update_display_data", "execute_result")
+        ]
         return bundles[-1]["content"] if bundles else {}
 
 
@@ -38,12 +40,20 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def execute(self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None) -> Execution:
+    def execute(
+        self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None
+    ) -> Execution:
         """Run ``code`` like a notebook cell and collect what the front-end would receive."""
         import json
 
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": True}
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
         # JupyterLab sends the cell id in the request's metadata; so do we.
         request = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
         self.client.shell_channel.send(request)

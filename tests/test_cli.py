@@ -15,8 +15,9 @@ CLI = [str(Path(sys.executable).with_name("elk-jupyter"))]
 
 
 def cli(*args, env_vars=None):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env_vars or {})})
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=60, env={**os.environ, **(env_vars or {})}
+    )
 
 
 def test_inspect_lists_conversations_turns_and_usage(recorded):
@@ -36,8 +37,10 @@ def test_export_as_messages_jsonl_and_markdown(recorded, tmp_path):
     messages = json.loads(cli("export", path, "-f", "json").stdout)
     assert messages == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "First question"}, {"role": "assistant", "content": "echo: First question"},
-        {"role": "user", "content": "Second question"}, {"role": "assistant", "content": "echo: Second question"},
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": "echo: First question"},
+        {"role": "user", "content": "Second question"},
+        {"role": "assistant", "content": "echo: Second question"},
     ]
     lines = cli("export", path, "-c", "r", "-f", "jsonl").stdout.strip().splitlines()
     assert [json.loads(line)["prompt"] for line in lines] == ["Chained one", "Chained two"]
@@ -68,8 +71,12 @@ def test_bad_files_fail_with_one_line_and_status_2(tmp_path):
     (tmp_path / "bad.ipynb").write_text("{nope")
     empty = tmp_path / "empty.ipynb"
     empty.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    for args in (("inspect", tmp_path / "bad.ipynb"), ("inspect", tmp_path / "none.ipynb"), ("export", empty),
-                 ("replay", empty, "-o", empty)):
+    for args in (
+        ("inspect", tmp_path / "bad.ipynb"),
+        ("inspect", tmp_path / "none.ipynb"),
+        ("export", empty),
+        ("replay", empty, "-o", empty),
+    ):
         result = cli(*args)
         assert result.returncode == 2 and result.stderr.startswith("elk-jupyter: error: ")
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

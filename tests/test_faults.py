@@ -18,8 +18,14 @@ from tests.kernel import Kernel
 KEY = "sk-elk-FAULTS-distinctive-5b1e"
 MAGIC = {"chat": "%%chat", "responses": "%%respond"}
 
-OPENAI_400 = {"error": {"message": "Unsupported parameter: 'max_tokens'", "type": "invalid_request_error",
-                        "param": "max_tokens", "code": "unsupported_parameter"}}
+OPENAI_400 = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens'",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
 HTML_502 = "<!DOCTYPE html><html><head><title>api.example.com | 502: Bad gateway</title></head><body><h1>Bad</h1></body></html>"
 
 
@@ -32,9 +38,15 @@ def gateway():
 
 @pytest.fixture(scope="module")
 def kernel(gateway, tmp_path_factory):
-    env = dict(os.environ, ELK_API_KEY=KEY, ELK_BASE_URL=gateway.base_url, ELK_MODEL="fake-small",
-               ELK_REPLAY="off", ELK_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-               PYTHONPATH=os.pathsep.join(sys.path))
+    env = dict(
+        os.environ,
+        ELK_API_KEY=KEY,
+        ELK_BASE_URL=gateway.base_url,
+        ELK_MODEL="fake-small",
+        ELK_REPLAY="off",
+        ELK_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
+        PYTHONPATH=os.pathsep.join(sys.path),
+    )
     k = Kernel(env)
     setup = k.execute("%load_ext elk_jupyter\n%config ElkMagics.timeout = 1.5\n%config ElkMagics.retries = 2")
     assert setup.status == "ok", setup.error_text
@@ -87,20 +99,44 @@ def one_line(result) -> str:
 
 
 ERROR_CASES = {
-    "400": (dict(status=400, error_body=OPENAI_400),
-            "APIError: HTTP 400 [invalid_request_error, unsupported_parameter]: Unsupported parameter: 'max_tokens'"),
-    "401-litellm": (dict(status=401, error_body={"error": {"message": "Authentication Error", "type": "auth_error", "param": "None", "code": "401"}}),
-                    "APIError: HTTP 401 [auth_error, 401]: Authentication Error"),
-    "403-int-code": (dict(status=403, error_body={"error": {"code": 403, "message": "Model not allowed"}}),
-                     "APIError: HTTP 403 [403]: Model not allowed"),
+    "400": (
+        dict(status=400, error_body=OPENAI_400),
+        "APIError: HTTP 400 [invalid_request_error, unsupported_parameter]: Unsupported parameter: 'max_tokens'",
+    ),
+    "401-litellm": (
+        dict(
+            status=401,
+            error_body={
+                "error": {"message": "Authentication Error", "type": "auth_error", "param": "None", "code": "401"}
+            },
+        ),
+        "APIError: HTTP 401 [auth_error, 401]: Authentication Error",
+    ),
+    "403-int-code": (
+        dict(status=403, error_body={"error": {"code": 403, "message": "Model not allowed"}}),
+        "APIError: HTTP 403 [403]: Model not allowed",
+    ),
     "404-fastapi": (dict(status=404, error_body={"detail": "Not Found"}), "APIError: HTTP 404: Not Found"),
-    "422-fastapi-list": (dict(status=422, error_body={"detail": [{"loc": ["body", "temperature"], "msg": "too hot", "type": "value_error"}]}),
-                         "APIError: HTTP 422: body.temperature: too hot"),
-    "429-too-long": (dict(status=429, error_body={"error": {"message": "slow down", "type": "rate_limit_error"}}, headers={"Retry-After": "3600"}),
-                     "not retried"),
+    "422-fastapi-list": (
+        dict(
+            status=422,
+            error_body={"detail": [{"loc": ["body", "temperature"], "msg": "too hot", "type": "value_error"}]},
+        ),
+        "APIError: HTTP 422: body.temperature: too hot",
+    ),
+    "429-too-long": (
+        dict(
+            status=429,
+            error_body={"error": {"message": "slow down", "type": "rate_limit_error"}},
+            headers={"Retry-After": "3600"},
+        ),
+        "not retried",
+    ),
     "502-html": (dict(status=502, error_body=HTML_502), "APIError: HTTP 502: api.example.com | 502: Bad gateway"),
-    "200-error-json": (dict(status=200, error_body={"error": {"message": "quota exceeded", "type": "insufficient_quota"}}),
-                       "APIError: HTTP 200 [insufficient_quota]: quota exceeded"),
+    "200-error-json": (
+        dict(status=200, error_body={"error": {"message": "quota exceeded", "type": "insufficient_quota"}}),
+        "APIError: HTTP 200 [insufficient_quota]: quota exceeded",
+    ),
 }
 
 
@@ -138,20 +174,33 @@ def test_retried_then_succeeds(kernel, gateway, endpoint, status, headers):
 
 CHAT_FRAMES = {
     "openai": ['data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n'],
-    "vllm": ['data: {"error": {"message": "bad logits", "type": "BadRequestError", "param": null, "code": 400}}\n\n', "data: [DONE]\n\n"],
-    "vllm-old": ['data: {"object": "error", "message": "old style", "type": "BadRequestError", "param": null, "code": 400}\n\n'],
+    "vllm": [
+        'data: {"error": {"message": "bad logits", "type": "BadRequestError", "param": null, "code": 400}}\n\n',
+        "data: [DONE]\n\n",
+    ],
+    "vllm-old": [
+        'data: {"object": "error", "message": "old style", "type": "BadRequestError", "param": null, "code": 400}\n\n'
+    ],
     "litellm": ['data: {"error": {"message": "proxy broke", "type": "None", "param": "None", "code": "500"}}\n\n'],
     "malformed": ["data: {not json\n\n"],
 }
 RESPONSES_FRAMES = {
-    "error-event": ['event: error\ndata: {"type": "error", "code": "ERR_X", "message": "went wrong", "param": null}\n\n'],
-    "failed": ['data: {"type": "response.failed", "response": {"id": "r", "status": "failed", "error": {"code": "server_error", "message": "model failed"}}}\n\n'],
+    "error-event": [
+        'event: error\ndata: {"type": "error", "code": "ERR_X", "message": "went wrong", "param": null}\n\n'
+    ],
+    "failed": [
+        'data: {"type": "response.failed", "response": {"id": "r", "status": "failed", "error": {"code": "server_error", "message": "model failed"}}}\n\n'
+    ],
     "malformed": ["data: {not json\n\n"],
 }
 EXPECTED_FRAME = {
-    "openai": "[server_error]: The server had an error", "vllm": "[BadRequestError, 400]: bad logits",
-    "vllm-old": "[BadRequestError, 400]: old style", "litellm": "[500]: proxy broke", "malformed": "malformed JSON frame",
-    "error-event": "[ERR_X]: went wrong", "failed": "[server_error]: model failed",
+    "openai": "[server_error]: The server had an error",
+    "vllm": "[BadRequestError, 400]: bad logits",
+    "vllm-old": "[BadRequestError, 400]: old style",
+    "litellm": "[500]: proxy broke",
+    "malformed": "malformed JSON frame",
+    "error-event": "[ERR_X]: went wrong",
+    "failed": "[server_error]: model failed",
 }
 
 
@@ -179,8 +228,12 @@ def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, gateway, endpoin
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
 @pytest.mark.parametrize(
     "ending,expected",
-    [("close", "the connection broke mid-stream"), ("reset", "the connection broke mid-stream"),
-     ("stall", "the stream stalled: no data for 1.5 s"), ("clean", "the stream ended before")],
+    [
+        ("close", "the connection broke mid-stream"),
+        ("reset", "the connection broke mid-stream"),
+        ("stall", "the stream stalled: no data for 1.5 s"),
+        ("clean", "the stream ended before"),
+    ],
 )
 def test_broken_streams_keep_the_partial_reply(kernel, gateway, endpoint, ending, expected):
     conversation = f"broken-{ending}-{endpoint}"
@@ -233,9 +286,11 @@ def test_missing_usage_and_a_megabyte_reply(kernel, gateway, endpoint):
 
 @pytest.mark.parametrize(
     "line,expected",
-    [("%%chat --temperature hot", "argument -t/--temperature: invalid float value: 'hot'"),
-     ("%%chat -p 'logit_bias={\"1\": oops}'", "--param logit_bias: bad JSON value"),
-     ("%%respond --summary loud", "invalid choice: 'loud'")],
+    [
+        ("%%chat --temperature hot", "argument -t/--temperature: invalid float value: 'hot'"),
+        ("%%chat -p 'logit_bias={\"1\": oops}'", "--param logit_bias: bad JSON value"),
+        ("%%respond --summary loud", "invalid choice: 'loud'"),
+    ],
 )
 def test_invalid_options(kernel, gateway, line, expected):
     sent = len(gateway.requests)

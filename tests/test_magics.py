@@ -104,8 +104,13 @@ def test_respond_options_and_previous_response_id_chaining(ip, gateway):
     assert run(ip, "%%respond\nTwo").success
     first, second = gateway.bodies("/responses")
     assert first == {
-        "model": "fake-small", "input": "One", "instructions": "Be kind.", "max_output_tokens": 9,
-        "truncation": "auto", "reasoning": {"effort": "high", "summary": "auto"}, "stream": True,
+        "model": "fake-small",
+        "input": "One",
+        "instructions": "Be kind.",
+        "max_output_tokens": 9,
+        "truncation": "auto",
+        "reasoning": {"effort": "high", "summary": "auto"},
+        "stream": True,
     }
     previous = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
     assert second["previous_response_id"] == previous.reply["id"] and second["input"] == "Two"
@@ -146,7 +151,9 @@ def test_schema_from_a_pydantic_class(ip, gateway):
     assert result.success, result.error_in_exec
     assert result.result == City(name="Oslo", population=700000)
     fmt = gateway.bodies()[-1]["text"]["format"]
-    assert fmt["type"] == "json_schema" and fmt["name"] == "City" and fmt["schema"]["required"] == ["name", "population"]
+    assert (
+        fmt["type"] == "json_schema" and fmt["name"] == "City" and fmt["schema"]["required"] == ["name", "population"]
+    )
 
 
 def test_output_stores_the_reply(ip, gateway):
@@ -167,8 +174,16 @@ def test_dry_run_sends_nothing_and_shows_the_body(ip, gateway, capsys):
 
 
 def test_bad_options_raise_usage_errors_and_send_nothing(ip, gateway, capsys):
-    for line in ("%%chat --bogus", "%%chat -t hot", "%%chat -p 'x={bad'", "%%chat -p novalue", "%%chat --schema nope",
-                 "%%chat -p x=@missing", "%%respond --summary loud", "%%chat --api-key sk-1"):
+    for line in (
+        "%%chat --bogus",
+        "%%chat -t hot",
+        "%%chat -p 'x={bad'",
+        "%%chat -p novalue",
+        "%%chat --schema nope",
+        "%%chat -p x=@missing",
+        "%%respond --summary loud",
+        "%%chat --api-key sk-1",
+    ):
         result = run(ip, line + "\nHi")
         assert not result.success
         assert type(result.error_in_exec).__name__ == "UsageError", line
@@ -200,7 +215,9 @@ def test_rerunning_a_cell_replaces_its_turn_and_drops_later_ones(ip, gateway, ca
 
 def test_failed_turn_is_kept_but_never_sent(ip, gateway, capsys):
     run(ip, "%%chat\nA")
-    gateway.plan(status=400, error_body={"error": {"message": "bad things", "type": "invalid_request_error", "code": "bad"}})
+    gateway.plan(
+        status=400, error_body={"error": {"message": "bad things", "type": "invalid_request_error", "code": "bad"}}
+    )
     result = run(ip, "%%chat\nB")
     err = result.error_in_exec
     assert type(err).__name__ == "APIError" and err.status == 400

@@ -42,7 +42,9 @@ def updates(channel: RecordingComm) -> list[dict]:
     return [m["data"] for _, m in channel.sent if m["msg_type"] == "comm_msg" and m["data"]["method"] == "update"]
 
 
-def stream_into(panel: Panel, reply: Reply, text: str, chars_per_token: int, tokens_per_second: float, reasoning: str = ""):
+def stream_into(
+    panel: Panel, reply: Reply, text: str, chars_per_token: int, tokens_per_second: float, reasoning: str = ""
+):
     reply.add(Connected(200, "req_1", 1, 0.01))
     reply.add(Started("id1", "served-model"))
     start = time.monotonic()
@@ -56,7 +58,15 @@ def stream_into(panel: Panel, reply: Reply, text: str, chars_per_token: int, tok
         pause = start + (n + 1) / tokens_per_second - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    reply.add(UsageReport({"prompt_tokens": 10, "completion_tokens": len(events), "completion_tokens_details": {"reasoning_tokens": len(pieces)}}))
+    reply.add(
+        UsageReport(
+            {
+                "prompt_tokens": 10,
+                "completion_tokens": len(events),
+                "completion_tokens_details": {"reasoning_tokens": len(pieces)},
+            }
+        )
+    )
     reply.add(Done())
     panel.finish(reply, {"version": 1, "turn": {"id": "t1"}})
 
@@ -117,7 +127,9 @@ def test_bundle_after_finish_has_static_fallbacks_and_the_record(comms):
     panel = Panel(endpoint="chat", conversation="default", model_asked="m")
     assert "text/markdown" not in (panel._repr_mimebundle_() or {})
     reply = Reply("chat")
-    stream_into(panel, reply, "Hi <img src=x onerror=alert(1)>", chars_per_token=5, tokens_per_second=1000, reasoning="hmm")
+    stream_into(
+        panel, reply, "Hi <img src=x onerror=alert(1)>", chars_per_token=5, tokens_per_second=1000, reasoning="hmm"
+    )
     data, metadata = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     assert "Hi \\<img src=x onerror=alert(1)>" in data["text/markdown"]

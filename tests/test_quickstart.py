@@ -56,9 +56,14 @@ def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch)
     recorded = [r["turn"]["reply"]["text"] for r in record.iter_records(committed)]
     assert len(recorded) == 5 and all(recorded)
     monkeypatch.delenv("ELK_API_KEY", raising=False)
-    for key, value in {"ELK_REPLAY": "only", "ELK_BASE_URL": "http://127.0.0.1:8080/v1", "ELK_MODEL": "smollm2",
-                       "JPY_SESSION_NAME": str(NOTEBOOK), "ELK_CACHE_DIR": str(tmp_path / "empty"),
-                       "PYTHONPATH": os.pathsep.join(sys.path)}.items():
+    for key, value in {
+        "ELK_REPLAY": "only",
+        "ELK_BASE_URL": "http://127.0.0.1:8080/v1",
+        "ELK_MODEL": "smollm2",
+        "JPY_SESSION_NAME": str(NOTEBOOK),
+        "ELK_CACHE_DIR": str(tmp_path / "empty"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -92,7 +92,12 @@ def test_only_mode_replays_the_saved_notebook_offline_identically(recorded, tmp_
     replayed = execute(record.read_notebook(path), offline, tmp_path / "replayed.ipynb")
     assert replies(replayed) == replies(record.read_notebook(path))
     assert all(r["turn"]["replayed"] for r in record.iter_records(replayed))
-    markdown = [o["data"]["text/markdown"] for c in replayed.cells for o in c.get("outputs", []) if "data" in o and "text/markdown" in o["data"]]
+    markdown = [
+        o["data"]["text/markdown"]
+        for c in replayed.cells
+        for o in c.get("outputs", [])
+        if "data" in o and "text/markdown" in o["data"]
+    ]
     assert all("replayed" in m.splitlines()[0] for m in markdown) and len(markdown) == 5
 
 
@@ -110,12 +115,20 @@ def test_only_mode_refuses_an_unrecorded_request(recorded, tmp_path):
 
 def test_restore_after_a_restart_continues_the_conversation(recorded, tmp_path):
     path, gateway, values = recorded
-    fresh = notebook(["%load_ext elk_jupyter", f"%elk restore {path}", "%%chat\nThird question", "%%respond -c r\nChained three"])
+    fresh = notebook(
+        ["%load_ext elk_jupyter", f"%elk restore {path}", "%%chat\nThird question", "%%respond -c r\nChained three"]
+    )
     execute(fresh, dict(values, ELK_REPLAY="off"))
     assert "restored 5 turns in 3 conversations" in fresh.cells[1].outputs[0]["text"]
     chat, respond = gateway.bodies()[-2:]
     assert [m["content"] for m in chat["messages"]] == [
-        "Be brief.", "First question", "echo: First question", "Second question", "echo: Second question", "Third question"]
+        "Be brief.",
+        "First question",
+        "echo: First question",
+        "Second question",
+        "echo: Second question",
+        "Third question",
+    ]
     last_r = list(record.iter_records(record.read_notebook(path)))[3]["turn"]
     assert respond["previous_response_id"] == last_r["reply"]["id"]
     assert [r["turn"]["id"] for r in record.iter_records(fresh)] == ["t6", "t7"]  # ids continue

@@ -70,8 +70,16 @@ def test_static_markdown_has_everything_and_only_inert_model_text():
     reply.add(ReasoningDelta("think <script>alert(1)</script>"))
     reply.add(TextDelta("Answer <img src=x onerror=alert(1)>"))
     reply.add(ToolCallDelta(index=0, id="call_1", name="get<x>", arguments='{"a": 1}'))
-    reply.add(UsageReport({"prompt_tokens": 12, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 4},
-                           "completion_tokens_details": {"reasoning_tokens": 3}}))
+    reply.add(
+        UsageReport(
+            {
+                "prompt_tokens": 12,
+                "completion_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 3},
+            }
+        )
+    )
     reply.add(Done())
     md = static_markdown(reply, {"endpoint": "chat", "conversation": "default", "model_asked": "m"})
     assert md.startswith("*chat · default · m · done*")

@@ -25,20 +25,43 @@ def test_grid_runs_concurrently_and_replays_offline(gateway, tmp_path):
     for _ in range(8):
         gateway.plan(text="answer <b>bold</b>", delay=0.05)
     out = io.StringIO()
-    table = sweep("Hi", models=["a", "b"], grid={"temperature": [0, 1]}, repeats=2, client=client, concurrency=3,
-                  replays=replays, prices={"a": {"input": 1.0, "output": 2.0}}, progress=out)
+    table = sweep(
+        "Hi",
+        models=["a", "b"],
+        grid={"temperature": [0, 1]},
+        repeats=2,
+        client=client,
+        concurrency=3,
+        replays=replays,
+        prices={"a": {"input": 1.0, "output": 2.0}},
+        progress=out,
+    )
     bodies = gateway.bodies()
     assert sorted((b["model"], b["temperature"]) for b in bodies) == sorted([(m, t) for m in "ab" for t in (0, 1)] * 2)
     assert 1 < gateway.max_in_flight <= 3
-    assert [(r["model"], r["params"], r["repeat"]) for r in table.rows][:3] == [("a", {"temperature": 0}, 0), ("a", {"temperature": 0}, 1), ("a", {"temperature": 1}, 0)]
-    assert all(r["status"] == "completed" and r["text"] == "answer <b>bold</b>" and r["latency"] > 0 for r in table.rows)
+    assert [(r["model"], r["params"], r["repeat"]) for r in table.rows][:3] == [
+        ("a", {"temperature": 0}, 0),
+        ("a", {"temperature": 0}, 1),
+        ("a", {"temperature": 1}, 0),
+    ]
+    assert all(
+        r["status"] == "completed" and r["text"] == "answer <b>bold</b>" and r["latency"] > 0 for r in table.rows
+    )
     assert table.rows[0]["cost"] == pytest.approx((table.rows[0]["prompt"] * 1 + table.rows[0]["completion"] * 2) / 1e6)
     assert table.rows[-1]["cost"] is None  # no price for b
     assert "answer &lt;b&gt;bold&lt;/b&gt;" in table._repr_html_() and "<b>bold" not in table._repr_html_()
     assert "sweep: 8/8 runs" in out.getvalue()
     gateway.close()  # offline from here on
-    again = sweep("Hi", models=["a", "b"], grid={"temperature": [0, 1]}, repeats=2, client=client, replays=replays,
-                  replay="only", progress=None)
+    again = sweep(
+        "Hi",
+        models=["a", "b"],
+        grid={"temperature": [0, 1]},
+        repeats=2,
+        client=client,
+        replays=replays,
+        replay="only",
+        progress=None,
+    )
     assert [r["text"] for r in again.rows] == [r["text"] for r in table.rows] and all(r["replayed"] for r in again.rows)
 
 
@@ -53,8 +76,17 @@ def test_budget_guard_refuses_to_start(gateway, tmp_path):
     client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")
     prices = {"a": {"input": 10.0, "output": 30.0}}
     with pytest.raises(ConfigError, match=r"could cost up to \$0\.3.* over the budget of \$0\.0100"):
-        sweep("Hi", models=["a"], grid={"max_tokens": [1000]}, repeats=10, client=client, prices=prices, budget=0.01,
-              replays=Replays(Cache(tmp_path / "c.sqlite3")), progress=None)
+        sweep(
+            "Hi",
+            models=["a"],
+            grid={"max_tokens": [1000]},
+            repeats=10,
+            client=client,
+            prices=prices,
+            budget=0.01,
+            replays=Replays(Cache(tmp_path / "c.sqlite3")),
+            progress=None,
+        )
     with pytest.raises(ConfigError, match="no price for model 'b'"):
         sweep("Hi", models=["b"], client=client, prices=prices, budget=1.0, progress=None)
     assert gateway.requests == []
