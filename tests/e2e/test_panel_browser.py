@@ -1,0 +1,236 @@
+"""The panel in JupyterLab 4 and Notebook 7 (Debian's headless Chromium): it streams, folds the
+reasoning, shows exact usage and errors, runs nothing a model writes, and survives a reopen."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, REPO
+
+NB = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # hidden Lab tabs keep their DOM
+UIS = {"lab": "/lab/tree/{}?reset", "notebook7": "/notebooks/{}"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+USAGE = {
+    "prompt_tokens": 123,
+    "completion_tokens": 45,
+    "total_tokens": 168,
+    "prompt_tokens_details": {"cached_tokens": 67},
+    "completion_tokens_details": {"reasoning_tokens": 8},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 123,
+    "output_tokens": 45,
+    "total_tokens": 168,
+    "input_tokens_details": {"cached_tokens": 67},
+    "output_tokens_details": {"reasoning_tokens": 8},
+}
+HOSTILE = (
+    'Look: <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> '
+    'and [click me](javascript:window.__pwned=3) and <a href="javascript:window.__pwned=4">this</a>'
+)
+KERNEL_READY = """(NB) => {
+  const ind = document.querySelector(NB + ' .jp-Notebook-ExecutionIndicator');
+  const name = document.querySelector(NB + ' .jp-Toolbar-kernelName');
+  return !!ind && ind.dataset.status === 'idle' && !!name && !/no kernel/i.test(name.textContent) && name.textContent.trim() !== '';
+}"""
+OBSERVE = """(NB) => {
+  window.__states = []; window.__reasoningOpenWhileThinking = false;
+  const rec = () => {
+    const answer = document.querySelector(NB + ' .elk-answer');
+    const details = document.querySelector(NB + ' details.elk-reasoning');
+    if (!answer) return;
+    const text = answer.textContent;
+    if (details && !details.hidden && details.open && !text) window.__reasoningOpenWhileThinking = true;
+    if (window.__states[window.__states.length - 1] !== text) window.__states.push(text);
+  };
+  new MutationObserver(rec).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def write(root, name, source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)], metadata={"kernelspec": KERNELSPEC})
+    nbformat.write(nb, str(root / name))
+
+
+def open_and_run(page, jupyter, ui, name):
+    page.goto(jupyter["url"] + UIS[ui].format(name))
+    page.wait_for_selector(f"{NB} .jp-Cell .cm-content", timeout=90_000)
+    page.wait_for_function(KERNEL_READY, arg=NB, timeout=90_000)
+    page.evaluate(OBSERVE, NB)
+    for _ in range(3):  # the kernel-ready race: retry while the prompt still reads [ ]
+        page.locator(f"{NB} .jp-Cell .cm-content").first.click()
+        page.keyboard.press("Control+Enter")
+        try:
+            page.wait_for_function(
+                "(NB) => /\\[(\\*|\\d+)\\]/.test(document.querySelector(NB + ' .jp-InputPrompt')?.textContent || '')",
+                arg=NB,
+                timeout=5_000,
+            )
+            return
+        except Exception:
+            continue
+    raise AssertionError("the cell never started")
+
+
+def finished(page, status):
+    page.wait_for_selector(f"{NB} .elk-panel[data-status='{status}']", timeout=60_000)
+    page.wait_for_timeout(300)  # one more animation frame for the last paint
+
+
+def stat(page, name):
+    return page.locator(f"{NB} .elk-stat[data-stat='{name}'] .elk-stat-value").first.inner_text()
+
+
+@pytest.mark.parametrize("ui", list(UIS))
+@pytest.mark.parametrize("magic", ["chat", "respond"])
+def test_reply_streams_reasoning_folds_and_usage_is_exact(page, jupyter, gateway, ui, magic):
+    words = " ".join(f"word{i}" for i in range(40))
+    gateway.plan(
+        text=words,
+        reasoning="thinking about it step by step now",
+        delay=0.08,
+        usage=USAGE if magic == "chat" else RESPONSES_USAGE,
+    )
+    name = f"stream_{magic}_{ui}.ipynb"
+    write(
+        jupyter["root"],
+        name,
+        f"%load_ext elk_jupyter\nget_ipython().run_cell_magic({magic!r}, '-c browser', 'Stream please')",
+    )
+    open_and_run(page, jupyter, ui, name)
+    finished(page, "completed")
+    states = page.evaluate("window.__states")
+    assert len([s for s in states if s]) >= 5, states  # several distinct states mid-stream
+    assert page.locator(f"{NB} .elk-answer").first.inner_text().strip() == words
+    assert page.evaluate("window.__reasoningOpenWhileThinking") is True
+    assert page.evaluate("(NB) => document.querySelector(NB + ' details.elk-reasoning').open", NB) is False
+    assert "thinking about it step by step now" in page.locator(f"{NB} .elk-reasoning-body").first.text_content()
+    assert stat(page, "prompt") == "123 (67 cached)" and stat(page, "completion") == "45 (8 reasoning)"
+    assert "8 tokens" in page.locator(f"{NB} details.elk-reasoning summary").first.inner_text()
+    header = page.locator(f"{NB} .elk-header").first.inner_text()
+    assert "browser" in header and "fake-small-served" in header
+
+
+@pytest.mark.parametrize("ui", list(UIS))
+def test_error_shows_in_the_panel(page, jupyter, gateway, ui):
+    gateway.plan(status=401, error_body={"error": {"message": "Invalid key for this project", "type": "auth_error"}})
+    name = f"error_{ui}.ipynb"
+    write(jupyter["root"], name, "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '', 'Hi')")
+    open_and_run(page, jupyter, ui, name)
+    finished(page, "error")
+    assert "HTTP 401 [auth_error]: Invalid key for this project" in page.locator(f"{NB} .elk-error").first.inner_text()
+    page.wait_for_selector(
+        f"{NB} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", timeout=30_000
+    )
+
+
+def assert_inert(page):
+    """Nothing the model wrote ran: no flag set, no dialog, no script link or handler in the page."""
+    assert page.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    assert page.evaluate("() => document.querySelectorAll('a[href^=\"javascript\" i], [onerror]').length") == 0
+
+
+@pytest.mark.parametrize("ui", list(UIS))
+def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
+    gateway.plan(text=HOSTILE)
+    name = f"hostile_{ui}.ipynb"
+    write(jupyter["root"], name, "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '', 'Be evil')")
+    open_and_run(page, jupyter, ui, name)
+    finished(page, "completed")
+    link = page.locator(f"{NB} .elk-answer a", has_text="click me")
+    if link.count():
+        link.first.click()
+    page.wait_for_timeout(500)
+    assert_inert(page)
+    assert "Look:" in page.locator(f"{NB} .elk-answer").first.inner_text()
+
+
+@pytest.fixture(scope="module")
+def saved(jupyter, gateway):
+    """A notebook executed headless (nbclient) and saved: reply, reasoning, usage, hostile text."""
+    from nbclient import NotebookClient
+
+    gateway.plan(text="Saved answer. " + HOSTILE, reasoning="saved reasoning here", usage=USAGE)
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("%load_ext elk_jupyter"), nbformat.v4.new_code_cell("%%chat\nRemember this")],
+        metadata={"kernelspec": KERNELSPEC},
+    )
+    import os
+
+    old = {k: os.environ.get(k) for k in jupyter["env"]}
+    os.environ.update({k: v for k, v in jupyter["env"].items() if k.startswith(("ELK_", "PYTHONPATH"))})
+    try:
+        # Saved as JupyterLab saves by default: outputs yes, widget state no (saveState is off).
+        NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=False).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    path = jupyter["root"] / "saved.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.mark.parametrize("ui", list(UIS))
+def test_saved_notebook_reopened_shows_reply_reasoning_and_usage(page, jupyter, saved, ui):
+    page.goto(jupyter["url"] + UIS[ui].format(saved.name))
+    markdown = page.locator(f"{NB} .jp-OutputArea .jp-RenderedMarkdown").first
+    markdown.wait_for(timeout=90_000)
+    text = markdown.inner_text()
+    assert "Saved answer." in text and "Reasoning" in text and "123 prompt (67 cached)" in text
+    assert "45 completion (8 reasoning)" in text
+    body = page.locator(f"{NB}").first.inner_text()
+    assert "Panel(" not in body and "model not found" not in body.lower() and "Error displaying widget" not in body
+    page.locator(f"{NB} .jp-RenderedMarkdown summary").first.click()  # the reasoning unfolds
+    assert "saved reasoning here" in page.locator(f"{NB} .jp-RenderedMarkdown").first.inner_text()
+    link = page.locator(f"{NB} .jp-RenderedMarkdown a", has_text="click me")
+    if link.count():
+        link.first.click()
+    page.wait_for_timeout(500)
+    assert_inert(page)
+
+
+def test_nbconvert_html_shows_the_reply_inert(saved, tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(saved)],
+        check=True,
+        capture_output=True,
+    )
+    html = (tmp_path / "saved.html").read_text()
+    assert "Saved answer." in html and "123 prompt (67 cached)" in html
+    assert not re.search(r"<img[^>]*onerror", html) and "<script>window.__pwned" not in html
+    assert not re.search(r"href=\"javascript:", html, re.I)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_screenshots(page, jupyter, gateway, theme):
+    themes = jupyter["settings"] / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+    themes.write_text('{"theme": "JupyterLab Dark"}' if theme == "dark" else '{"theme": "JupyterLab Light"}')
+    gateway.plan(
+        text="Server-Sent Events keep **one HTTP response open** and push `data:` lines:\n\n"
+        "- the reply streams as it is generated\n- the reasoning folds away once the answer starts\n\n"
+        "```python\nfor event in client.iter_chat(messages):\n    print(event)\n```",
+        reasoning="The user asks about SSE. Explain briefly, with a short example.",
+        delay=0.01,
+        usage=USAGE,
+    )
+    name = f"screenshot_{theme}.ipynb"
+    write(
+        jupyter["root"],
+        name,
+        "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '-t 0', 'What are Server-Sent Events?')",
+    )
+    open_and_run(page, jupyter, "lab", name)
+    finished(page, "completed")
+    (REPO / "docs").mkdir(exist_ok=True)
+    page.locator(f"{NB} .elk-panel").first.screenshot(path=str(REPO / "docs" / f"panel-{theme}.png"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    themes.unlink()
