@@ -94,3 +94,13 @@ class Kernel:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+def run_notebook(nb, env: dict, timeout: float = 60, **options):
+    """Execute ``nb`` headless (nbclient) in a kernel whose environment adds ``env``."""
+    import os
+
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, kernel_name="python3", timeout=timeout, **options).execute(env={**os.environ, **env})
+    return nb

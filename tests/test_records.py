@@ -7,17 +7,16 @@ with nbformat exactly as a later session would.
 from __future__ import annotations
 
 import json
-import os
 
 import nbformat
 import pytest
 from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from elk_jupyter import record
 from elk_jupyter.magics import ElkMagics
+from tests.kernel import run_notebook
 
 KEY = "sk-elk-RECORDS-distinctive-4c2d"
 
@@ -39,16 +38,7 @@ def notebook(cells) -> nbformat.NotebookNode:
 
 
 def execute(nb, env: dict, path=None):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, kernel_name="python3", timeout=60).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    run_notebook(nb, env)
     if path is not None:
         nbformat.write(nb, path)
     return nb

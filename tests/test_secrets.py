@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 from elk_jupyter import Client
 from tests.fake_gateway import FakeGateway
+from tests.kernel import run_notebook
 
 KEY = "sk-elk-SECRET-9f3a-distinctive-key-0042"
 
@@ -42,8 +42,6 @@ def test_the_key_is_nowhere(tmp_path):
         "ELK_CACHE_DIR": str(tmp_path / "cache"),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     # the second request: a gateway that quotes the key in its error (as OpenAI's 401 does)
     gateway.plan()
     gateway.plan(
@@ -56,14 +54,7 @@ def test_the_key_is_nowhere(tmp_path):
         frames=[f'data: {{"error": {{"message": "bad key {KEY}"}}}}\n\n'],
         ending="clean",
     )
-    try:
-        NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    run_notebook(nb, env, allow_errors=True)
     path = tmp_path / "secrets.ipynb"
     nbformat.write(nb, path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.fake_gateway import FakeGateway
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,14 +109,6 @@ def jupyter(tmp_path_factory, gateway):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

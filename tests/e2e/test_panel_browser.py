@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, REPO
+from tests.kernel import run_notebook
 
 NB = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # hidden Lab tabs keep their DOM
 UIS = {"lab": "/lab/tree/{}?reset", "notebook7": "/notebooks/{}"}
@@ -154,26 +155,14 @@ def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
 @pytest.fixture(scope="module")
 def saved(jupyter, gateway):
     """A notebook executed headless (nbclient) and saved: reply, reasoning, usage, hostile text."""
-    from nbclient import NotebookClient
-
     gateway.plan(text="Saved answer. " + HOSTILE, reasoning="saved reasoning here", usage=USAGE)
     nb = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell("%load_ext elk_jupyter"), nbformat.v4.new_code_cell("%%chat\nRemember this")],
         metadata={"kernelspec": KERNELSPEC},
     )
-    import os
-
-    old = {k: os.environ.get(k) for k in jupyter["env"]}
-    os.environ.update({k: v for k, v in jupyter["env"].items() if k.startswith(("ELK_", "PYTHONPATH"))})
-    try:
-        # Saved as JupyterLab saves by default: outputs yes, widget state no (saveState is off).
-        NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=False).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # Saved as JupyterLab saves by default: outputs yes, widget state no (saveState is off).
+    env = {k: v for k, v in jupyter["env"].items() if k.startswith(("ELK_", "PYTHONPATH"))}
+    run_notebook(nb, env, store_widget_state=False)
     path = jupyter["root"] / "saved.ipynb"
     nbformat.write(nb, str(path))
     return path
