@@ -185,8 +185,6 @@ def run_replay(args) -> None:
 
 
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
-    import nbformat
-
     from .render import static_markdown, static_text
 
     by_old = {turn.id: (turn, reply) for turn, reply in rows}
@@ -214,7 +212,7 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
             }
             output["data"] = {"text/markdown": static_markdown(reply, header), "text/plain": static_text(reply, header)}
             output["metadata"] = {session.RECORD_KEY: session.record_of(turn)}
-    nbformat.write(nb, str(target))
+    record.write_notebook(nb, target)
 
 
 if __name__ == "__main__":  # pragma: no cover

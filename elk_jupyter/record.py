@@ -113,6 +113,10 @@ def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
 
 
+def write_notebook(nb, path: str | os.PathLike) -> None:
+    nbformat.write(nb, str(path))
+
+
 def iter_records(nb) -> Iterator[dict]:
     """Each turn record in cell order (a cell re-run in place keeps only its last output)."""
     for cell in nb.get("cells", []):

@@ -1,0 +1,69 @@
+"""JSON frames from any server, read defensively: a field of the wrong type is ignored, never a crash.
+
+Shared by both dialects (``endpoints`` for Chat Completions, ``responses`` for the Responses API).
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errors import APIError, StreamError, error_fields
+
+_decode = json.JSONDecoder().decode  # json.loads minus its per-call type checks (hot path)
+
+
+def parse_json(data: str) -> object:
+    try:
+        return _decode(data)
+    except ValueError:
+        excerpt = data if len(data) <= 120 else data[:117] + "..."
+        raise StreamError(f"malformed JSON frame from the server: {excerpt!r}") from None
+
+
+def raise_if_error(obj: object, http_status: int | None = None) -> None:
+    fields = error_fields(obj)
+    if fields is not None:
+        raise APIError(fields.pop("message"), status=http_status, **fields)
+
+
+def first_text(*values) -> str:
+    for value in values:
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+# Servers send JSON of any shape; a field of the wrong type is ignored, never a crash.
+def as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def as_str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_index(value, default: int) -> int | None:
+    """A choice or tool-call index: a small non-negative int (n is at most 128 at OpenAI)."""
+    if value is None:
+        return default
+    return value if type(value) is int and 0 <= value < 1024 else None
+
+
+def raise_mid_stream(obj: dict) -> None:
+    # A cheap look first: this runs on every frame, and error frames are rare.
+    if not (
+        "error" in obj
+        or "detail" in obj
+        or obj.get("object") == "error"
+        or obj.get("type") in ("error", "response.failed")
+    ):
+        return
+    fields = error_fields(obj)
+    if fields is not None:
+        message = fields.pop("message")
+        tags = ", ".join(str(v) for v in (fields.get("type"), fields.get("code")) if v)
+        raise StreamError(f"error from the server mid-stream{f' [{tags}]' if tags else ''}: {message}", **fields)

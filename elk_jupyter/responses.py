@@ -1,0 +1,165 @@
+"""The Responses API dialect: typed events (dispatched on the JSON ``type``) -> our events. Pure.
+
+Streams end with a terminal ``response.completed`` / ``response.incomplete`` (``response.failed``
+and ``error`` raise); EOF without one is an interrupted stream (FORMATS.md §1.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .errors import StreamError
+from .events import Done, Event, ReasoningDelta, Started, TextDelta, ToolCallDelta, UsageReport
+from .frames import as_dict, as_index, as_str, dicts, first_text, parse_json, raise_if_error, raise_mid_stream
+from .sse import ServerSentEvent
+
+
+class ResponsesStream:
+    """Parser for Responses streams: dispatch on the JSON ``type``, never on the SSE ``event:``."""
+
+    endpoint = "responses"
+    TERMINAL = ("response.completed", "response.incomplete")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._last_seq = -1
+        self._text_seen = False
+        self._summary_key: tuple | None = None
+        self._tool_index: dict[object, int] = {}
+
+    def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
+        data = sse.data
+        if data.startswith("[DONE]"):  # some gateways add it; the terminal event decides
+            if not self.done:
+                raise StreamError("the stream ended before a terminal response event ([DONE] only)")
+            return
+        if not data.strip():
+            return
+        obj = parse_json(data)
+        if not isinstance(obj, dict):
+            raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
+        seq = obj.get("sequence_number")
+        if isinstance(seq, int):
+            if seq <= self._last_seq:
+                return  # a duplicate (resumed or replayed stream)
+            self._last_seq = seq
+        kind = as_str(obj.get("type"))
+        if kind in ("error", "response.failed") or (kind is None and obj.get("error")):
+            raise_mid_stream(obj)
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            yield from handler(self, obj)
+
+    def _started(self, obj):
+        response = as_dict(obj.get("response"))
+        yield Started(as_str(response.get("id")), as_str(response.get("model")))
+
+    def _text(self, obj):
+        self._text_seen = True
+        if as_str(obj.get("delta")):
+            yield TextDelta(obj["delta"])
+
+    def _summary(self, obj):
+        key = (obj.get("item_id"), obj.get("summary_index"))
+        if not as_str(obj.get("delta")):
+            return
+        if self._summary_key is not None and key != self._summary_key:
+            yield ReasoningDelta("\n\n")  # a new summary part reads as a new paragraph
+        self._summary_key = key
+        yield ReasoningDelta(obj["delta"])
+
+    def _reasoning_text(self, obj):
+        if as_str(obj.get("delta")):
+            yield ReasoningDelta(obj["delta"])
+
+    def _item_added(self, obj):
+        item = as_dict(obj.get("item"))
+        if item.get("type") == "function_call":
+            index = self._tool_for(item.get("id"), obj.get("output_index"))
+            yield ToolCallDelta(
+                index=index,
+                arguments=first_text(item.get("arguments")),
+                id=as_str(item.get("call_id")) or as_str(item.get("id")),
+                name=as_str(item.get("name")),
+                type="function",
+            )
+
+    def _arguments(self, obj):
+        if as_str(obj.get("delta")):
+            index = self._tool_for(obj.get("item_id"), obj.get("output_index"))
+            yield ToolCallDelta(index=index, arguments=obj["delta"])
+
+    def _tool_for(self, item_id, output_index) -> int:
+        key = item_id if isinstance(item_id, str) else ("output", as_index(output_index, -1))
+        return self._tool_index.setdefault(key, len(self._tool_index))
+
+    def _terminal(self, obj):
+        response = as_dict(obj.get("response"))
+        self.done = True
+        if as_str(response.get("model")):  # llama-server names the model only here
+            yield Started(as_str(response.get("id")), response["model"])
+        if not self._text_seen:
+            # Some servers send only the final object; the text is whole there.
+            text = output_text(response)
+            if text:
+                yield TextDelta(text)
+        if as_dict(response.get("usage")):
+            yield UsageReport(response["usage"])
+        status = as_str(response.get("status")) or obj["type"].removeprefix("response.")
+        yield Done(status, as_dict(response.get("incomplete_details")) or None, response)
+
+    _handlers = {
+        "response.created": _started,
+        "response.output_text.delta": _text,
+        "response.refusal.delta": _text,
+        "response.reasoning_summary_text.delta": _summary,
+        "response.reasoning_text.delta": _reasoning_text,
+        "response.output_item.added": _item_added,
+        "response.function_call_arguments.delta": _arguments,
+        "response.completed": _terminal,
+        "response.incomplete": _terminal,
+    }
+
+    def end(self) -> Iterator[Event]:
+        if not self.done:
+            raise StreamError("the stream ended before a terminal response event (interrupted)")
+        return iter(())
+
+
+def output_text(response: dict) -> str:
+    """All ``output_text`` parts of all ``message`` items, as the SDK's ``output_text`` does."""
+    return "".join(
+        first_text(part.get("text"))
+        for item in dicts(response.get("output"))
+        if item.get("type") == "message"
+        for part in dicts(item.get("content"))
+        if part.get("type") in ("output_text", "text")
+    )
+
+
+def responses_events_from_body(obj: dict) -> Iterator[Event]:
+    """A complete ``response`` object (non-streamed, or a gateway ignoring stream)."""
+    yield Started(as_str(obj.get("id")), as_str(obj.get("model")))
+    if obj.get("status") == "failed":
+        raise_if_error({"type": "response.failed", "response": obj})
+    calls = 0
+    for item in dicts(obj.get("output")):
+        if item.get("type") == "reasoning":
+            parts = [first_text(p.get("text")) for p in dicts(item.get("summary")) + dicts(item.get("content"))]
+            if any(parts):
+                yield ReasoningDelta("\n\n".join(p for p in parts if p))
+        elif item.get("type") == "function_call":
+            yield ToolCallDelta(
+                index=calls,
+                arguments=first_text(item.get("arguments")),
+                id=as_str(item.get("call_id")) or as_str(item.get("id")),
+                name=as_str(item.get("name")),
+                type="function",
+            )
+            calls += 1
+    text = output_text(obj)
+    if text:
+        yield TextDelta(text)
+    if as_dict(obj.get("usage")):
+        yield UsageReport(obj["usage"])
+    yield Done(as_str(obj.get("status")) or "completed", as_dict(obj.get("incomplete_details")) or None, obj)

@@ -1,0 +1,55 @@
+"""The layering of STYLE.md, checked on the source: each third-party library lives in one module,
+data flows one way, and nothing imports the magics."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "elk_jupyter"
+# library -> the only modules allowed to import it
+OWNERS = {
+    "requests": {"client"},
+    "urllib3": {"client"},
+    "IPython": {"magics"},
+    "anywidget": {"panel"},
+    "ipywidgets": {"panel"},
+    "nbformat": {"record"},
+    "traitlets": {"magics", "panel"},
+}
+PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add(("." * node.level) + (node.module or ""))
+    return found
+
+
+def test_each_library_lives_in_one_module():
+    for path in PACKAGE.glob("*.py"):
+        for name in imports(path):
+            top = name.split(".")[0]
+            if top in OWNERS:
+                assert path.stem in OWNERS[top], f"{path.name} imports {name}"
+
+
+def test_pure_modules_do_no_io_and_nothing_imports_the_magics():
+    for path in PACKAGE.glob("*.py"):
+        names = imports(path)
+        if path.stem != "__init__":
+            assert ".magics" not in names, f"{path.name} imports the magics"
+        if path.stem in PURE:
+            assert not {n.split(".")[0] for n in names} & {
+                "requests",
+                "urllib3",
+                "IPython",
+                "anywidget",
+                "nbformat",
+                "sqlite3",
+            }, path.name
+            assert ".client" not in names and ".panel" not in names and ".record" not in names, path.name
