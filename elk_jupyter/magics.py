@@ -17,6 +17,7 @@ from IPython.display import display
 from traitlets import Enum, Float, Int, Unicode, default
 
 from . import options
+from .commands import Commands
 from .session import usage_numbers
 from .turns import TurnRunner
 
@@ -90,6 +91,7 @@ class ElkMagics(Magics):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
         self.runner = TurnRunner(self)
+        self.commands = Commands(self.runner)
 
     @magic_arguments()
     @_common
@@ -204,10 +206,10 @@ class ElkMagics(Magics):
         """
         words = shlex.split(line)
         if not words:
-            raise UsageError("%elk needs a subcommand: " + ", ".join(sorted(self.runner.commands)))
-        command = self.runner.commands.get(words[0])
+            raise UsageError("%elk needs a subcommand: " + ", ".join(sorted(self.commands.table)))
+        command = self.commands.table.get(words[0])
         if command is None:
-            raise UsageError(f"unknown %elk subcommand {words[0]!r}; try: " + ", ".join(sorted(self.runner.commands)))
+            raise UsageError(f"unknown %elk subcommand {words[0]!r}; try: " + ", ".join(sorted(self.commands.table)))
         try:
             return command(*words[1:])
         except TypeError:

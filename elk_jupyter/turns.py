@@ -1,4 +1,4 @@
-"""One turn from prompt to record: pick the context, build the body, stream, commit. And %elk.
+"""One turn from prompt to record: pick the context, build the body, stream or replay, commit.
 
 Display goes through the view the magics hand over, so this module imports neither IPython
 nor anywidget and is driven the same way from a kernel, a terminal or a test.
@@ -12,7 +12,42 @@ from . import endpoints, options, session
 from .cache import Replays
 from .errors import ElkError, StreamError
 from .reply import Reply
-from .session import Notebook, Turn
+from .session import Conversation, Notebook, Turn
+
+
+@dataclass
+class Plan:
+    """A turn about to be sent: its conversation, context and exact body."""
+
+    conversation: Conversation
+    chain: list[Turn]  # the conversation's context before this turn
+    dropped: list[Turn]  # turns a re-run of this cell takes out of the context
+    history: list[Turn]  # the earlier turns actually sent (after the context policy)
+    model: str
+    body: dict
+    mode: str | None  # responses: chain | stateless
+    note: str  # what the panel says about the context
+    cell: tuple  # (cell id, execution count)
+
+    def turn(self, turn_id, endpoint, prompt, reply, host, replayed) -> Turn:
+        return Turn(
+            id=turn_id,
+            conversation=self.conversation.name,
+            endpoint=endpoint,
+            prompt=prompt,
+            request=self.body,
+            reply=reply.to_dict(),
+            status=reply.status,
+            parent=self.chain[-1].id if self.chain else None,
+            context=tuple(t.id for t in self.history),
+            context_tokens=session.context_cost(self.history),
+            cell_id=self.cell[0],
+            execution_count=self.cell[1],
+            system=self.conversation.system,
+            mode=self.mode,
+            host=host,
+            replayed=replayed,
+        )
 
 
 @dataclass
@@ -30,17 +65,6 @@ class TurnRunner:
         self.replays = Replays()
         self._notebook_indexed = False
         self._client_key = None
-        self.commands = {
-            "config": self.show_config,
-            "list": self.list_conversations,
-            "history": self.history,
-            "reset": self.reset,
-            "fork": self.fork,
-            "accept": self.accept,
-            "models": self.models,
-            "usage": self.usage,
-            "restore": self.restore,
-        }
 
     # -- configuration
     @property
@@ -59,71 +83,42 @@ class TurnRunner:
     # -- a turn
     def run(self, endpoint: str, args, prompt: str, params: dict, extra: list, schema, ui) -> Outcome | None:
         """``ui`` gives ``cell`` (id, execution count), ``open_view(...)`` and ``show_json(body)``."""
-        m = self.magics
         client = self.client
-        name = args.conversation or m.default_conversation
-        conversation = self.notebook.conversation(name)
-        if args.new:
-            conversation.active = []
-        if args.system is not None:
-            conversation.system = args.system
-        cell_id, execution_count = ui.cell
-        chain, dropped = conversation.context_for(cell_id)
-        history = [] if args.no_context else self._apply_policy(chain)
-        model = args.model or client.model
-        stateless = getattr(args, "stateless", False) or m.respond_mode == "stateless"
-        body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
-        for path, value in extra:
-            options.set_path(body, path, value)
+        plan = self._plan(endpoint, args, prompt, params, extra, ui.cell)
         if args.dry_run:
-            ui.show_json(body)
+            ui.show_json(plan.body)
             return None
-        turn_id = self.notebook.new_turn_id()
-        context_note = self._context_note(history, chain, dropped, mode)
-        replay_mode = args.replay or m.replay
-        key = session.request_key(body, client.host)
+        key = session.request_key(plan.body, client.host)
+        replay_mode = args.replay or self.magics.replay
         recorded = self._recorded(key) if replay_mode != "off" else None
         if recorded is None and replay_mode == "only":
             raise ElkError(
-                f"replay is 'only' and no recorded reply matches this request ({endpoint}, conversation {name!r}, "
-                f"model {model!r}, host {client.host}): use --replay auto or %config ElkMagics.replay = 'auto' to run it live"
+                f"replay is 'only' and no recorded reply matches this request ({endpoint}, conversation "
+                f"{plan.conversation.name!r}, model {plan.model!r}, host {client.host}): use --replay auto "
+                "or %config ElkMagics.replay = 'auto' to run it live"
             )
-        view = ui.open_view(endpoint, name, model, context_note, replayed=recorded is not None)
+        view = ui.open_view(endpoint, plan.conversation.name, plan.model, plan.note, replayed=recorded is not None)
         if recorded is not None:
-            reply, error = Reply.from_dict(recorded, body), None
+            reply, error = Reply.from_dict(recorded, plan.body), None
         else:
-            reply, error = self._live(client, endpoint, body, view)
-        turn = Turn(
-            id=turn_id,
-            conversation=name,
-            endpoint=endpoint,
-            prompt=prompt,
-            request=body,
-            reply=reply.to_dict(),
-            status=reply.status,
-            parent=chain[-1].id if chain else None,
-            context=tuple(t.id for t in history),
-            context_tokens=session.context_cost(history),
-            cell_id=cell_id,
-            execution_count=execution_count,
-            system=conversation.system,
-            mode=mode,
-            host=client.host,
-            replayed=recorded is not None,
-        )
+            reply, error = self._live(client, endpoint, plan.body, view)
+        turn = plan.turn(self.notebook.new_turn_id(), endpoint, prompt, reply, client.host, recorded is not None)
         if recorded is None and turn.ok:
-            self.replays.store(key, client.host, body, turn.reply)
-        conversation.commit(turn)
+            self.replays.store(key, client.host, plan.body, turn.reply)
+        plan.conversation.commit(turn)
         view.finish(reply, session.record_of(turn))
-        if dropped:
+        if plan.dropped:
+            later = ", ".join(t.id for t in plan.dropped[1:])
             view.note(
-                f"Re-ran this cell: turn {dropped[0].id} replaced"
-                + (f"; {', '.join(t.id for t in dropped[1:])} dropped from the context" if len(dropped) > 1 else "")
+                f"Re-ran this cell: turn {plan.dropped[0].id} replaced"
+                + (f"; {later} dropped from the context" if later else "")
             )
         if error is not None:
-            kept = f"; partial reply kept in turn {turn.id} ({len(reply.text)} chars, not in the context: %elk accept {turn.id} to use it)"
             if isinstance(error, StreamError) or reply.text:
-                error.message += kept
+                error.message += (
+                    f"; partial reply kept in turn {turn.id} ({len(reply.text)} chars, not in the "
+                    f"context: %elk accept {turn.id} to use it)"
+                )
             raise error
         value = None
         if args.json or schema is not None:
@@ -132,6 +127,24 @@ class TurnRunner:
             except ValueError as err:
                 raise StreamError(str(err)) from None
         return Outcome(reply, turn, value)
+
+    def _plan(self, endpoint, args, prompt, params, extra, cell) -> Plan:
+        """Which conversation, which earlier turns, and the exact body to send."""
+        m = self.magics
+        conversation = self.notebook.conversation(args.conversation or m.default_conversation)
+        if args.new:
+            conversation.active = []
+        if args.system is not None:
+            conversation.system = args.system
+        chain, dropped = conversation.context_for(cell[0])
+        history = [] if args.no_context else self._apply_policy(chain)
+        model = args.model or self.client.model
+        stateless = getattr(args, "stateless", False) or m.respond_mode == "stateless"
+        body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
+        for path, value in extra:
+            options.set_path(body, path, value)
+        note = self._context_note(history, chain, mode)
+        return Plan(conversation, chain, dropped, history, model, body, mode, note, cell)
 
     @staticmethod
     def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
@@ -156,12 +169,13 @@ class TurnRunner:
             path = record.current_notebook(self.magics.shell.user_ns)
             if path is not None:
                 try:
-                    self._index(record.load_turns(path))
+                    self.index_records(record.load_turns(path))
                 except ElkError:
                     pass  # an unreadable notebook file only means nothing to replay from it
         return self.replays.lookup(key)
 
-    def _index(self, turns) -> None:
+    def index_records(self, turns) -> None:
+        """Make these turns' replies replayable (from a restored or saved notebook)."""
         for turn in turns:
             if turn.ok:
                 self.replays.remember(session.request_key(turn.request, turn.host), turn.reply)
@@ -191,7 +205,7 @@ class TurnRunner:
             mode = "stateless"  # the last turn has no server-side id to chain from
         return endpoints.responses_body(session.responses_input(history, prompt), model, stream, **params), mode
 
-    def _context_note(self, history, chain, dropped, mode) -> str:
+    def _context_note(self, history, chain, mode) -> str:
         if not history:
             note = "no earlier turns"
         else:
@@ -202,85 +216,3 @@ class TurnRunner:
         if mode:
             note += f" · {'previous_response_id' if mode == 'chain' else 'stateless resend'}"
         return note
-
-    # -- %elk subcommands (each returns None and prints, or returns a value to show)
-    def show_config(self):
-        client = self.client
-        source = f"${client.api_key_env}" + ("" if client.api_key() else " (not set)")
-        print(
-            f"base URL   {client.base_url if '@' not in client.base_url else client.host}\n"
-            f"model      {client.model}\nkey        from {source}, fingerprint {client.key_fingerprint()}\n"
-            f"timeout    {client.timeout:g} s, retries {client.max_retries}\n"
-            f"context    turns {self.magics.context_turns or 'all'}, tokens {self.magics.context_tokens or 'no cap'}\n"
-            f"respond    {self.magics.respond_mode}\nreplay     {self.magics.replay}"
-        )
-
-    def list_conversations(self):
-        if not self.notebook.conversations:
-            print("no conversations yet")
-        for name, conversation in self.notebook.conversations.items():
-            totals = conversation.usage_totals()
-            print(
-                f"{name:<16} {len(conversation.turns):>3} turns, {len(conversation.active):>3} in context, "
-                f"{totals['total']} tokens"
-            )
-
-    def history(self, name=None):
-        conversation = self._conversation(name)
-        if not conversation.turns:
-            print(f"conversation {conversation.name!r} has no turns")
-        for turn in conversation.turns:
-            marker = "*" if turn.id in conversation.active else " "
-            numbers = session.usage_numbers(turn.reply.get("usage"))
-            text = " ".join(turn.text.split())
-            print(
-                f"{marker}{turn.id:<5} {turn.status:<11} {turn.endpoint:<9} sent [{', '.join(turn.context)}] "
-                f"{numbers['total']} tok | {' '.join(turn.prompt.split())[:40]!r} -> {text[:60]!r}"
-            )
-        print("(* = in the context of the next turn)")
-
-    def reset(self, name=None):
-        names = self.notebook.reset(None if name == "--all" else (name or self.magics.default_conversation))
-        print(f"reset: {', '.join(names) or 'nothing'}")
-
-    def fork(self, source, target, upto=None):
-        forked = self.notebook.fork(source, target, upto)
-        print(f"forked {source!r} into {target!r} with {len(forked.active)} turns in context")
-
-    def accept(self, turn_id):
-        conversation, _ = self.notebook.find(turn_id)
-        conversation.accept(turn_id)
-        print(f"turn {turn_id} now joins the context of {conversation.name!r}")
-
-    def models(self):
-        for model in self.client.models():
-            print(model.get("id"))
-
-    def usage(self):
-        rows = [(name, c.usage_totals()) for name, c in self.notebook.conversations.items()]
-        rows.append(("(notebook)", self.notebook.usage_totals() or {}))
-        for name, t in rows:
-            print(
-                f"{name:<16} turns {t.get('turns', 0):>3}  prompt {t.get('prompt', 0):>7} (cached {t.get('cached', 0)})"
-                f"  completion {t.get('completion', 0):>7} (reasoning {t.get('reasoning', 0)})  total {t.get('total', 0)}"
-            )
-
-    def restore(self, path=None):
-        """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""
-        from . import record
-
-        path = path or record.current_notebook(self.magics.shell.user_ns)
-        if path is None:
-            raise ValueError("which notebook? The front-end did not say (no JPY_SESSION_NAME): give its path")
-        turns = record.load_turns(path)
-        for turn in turns:
-            self.notebook.add_restored(turn)
-        self._index(turns)
-        names = sorted({t.conversation for t in turns})
-        print(f"restored {len(turns)} turns in {len(names)} conversations from {path}: {', '.join(names) or 'none'}")
-
-    def _conversation(self, name):
-        name = name or self.magics.default_conversation
-        if name not in self.notebook.conversations:
-            raise KeyError(f"no conversation named {name!r}")
-        return self.notebook.conversations[name]
