@@ -139,7 +139,9 @@ def assert_inert(page):
 
 @pytest.mark.parametrize("ui", list(UIS))
 def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
-    gateway.plan(text=HOSTILE)
+    huge = "x" * 20_000  # one unbroken line
+    nested = ">" * 60 + " deep " + "\n" + "".join("  " * i + "- level\n" for i in range(40))
+    gateway.plan(text=HOSTILE + "\n\n" + huge + "\n\n" + nested, words_per_chunk=50)
     name = f"hostile_{ui}.ipynb"
     write(jupyter["root"], name, "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '', 'Be evil')")
     open_and_run(page, jupyter, ui, name)
@@ -149,7 +151,13 @@ def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
         link.first.click()
     page.wait_for_timeout(500)
     assert_inert(page)
-    assert "Look:" in page.locator(f"{NB} .elk-answer").first.inner_text()
+    answer = page.locator(f"{NB} .elk-answer").first
+    assert "Look:" in answer.inner_text() and huge in answer.inner_text().replace("\n", "")
+    # readable: the huge line wraps inside the panel instead of widening it
+    assert page.evaluate(
+        "(NB) => { const p = document.querySelector(NB + ' .elk-panel'); return p.scrollWidth <= p.clientWidth + 2; }",
+        NB,
+    )
 
 
 @pytest.fixture(scope="module")
