@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 
+_CREDENTIAL_FIELDS = {"api_key", "apikey", "key", "authorization", "access_token", "token"}
 _PLACEHOLDER = re.compile(r"\$(?:\$|\{([^{}]+)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -45,6 +46,9 @@ def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"--param expects key=value, got {item!r}")
+    if key.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
+        # It would be sent in the body and saved in the notebook's record: refuse it.
+        raise ValueError(f"--param {key}: the API key is read from the environment only (ELK_API_KEY), never the magic line")
     if raw.startswith("@") and raw[1:].isidentifier():
         if raw[1:] not in namespace:
             raise ValueError(f"--param {key}: variable {raw[1:]!r} is not defined")

@@ -183,6 +183,8 @@ def test_bad_options_raise_usage_errors_and_send_nothing(ip, gateway, capsys):
         "%%chat -p x=@missing",
         "%%respond --summary loud",
         "%%chat --api-key sk-1",
+        "%%chat -p api_key=sk-1",
+        "%%chat -p Authorization=Bearer",
     ):
         result = run(ip, line + "\nHi")
         assert not result.success
