@@ -75,14 +75,7 @@ class ResponsesStream:
     def _item_added(self, obj):
         item = as_dict(obj.get("item"))
         if item.get("type") == "function_call":
-            index = self._tool_for(item.get("id"), obj.get("output_index"))
-            yield ToolCallDelta(
-                index=index,
-                arguments=first_text(item.get("arguments")),
-                id=as_str(item.get("call_id")) or as_str(item.get("id")),
-                name=as_str(item.get("name")),
-                type="function",
-            )
+            yield function_call(item, self._tool_for(item.get("id"), obj.get("output_index")))
 
     def _arguments(self, obj):
         if as_str(obj.get("delta")):
@@ -126,6 +119,17 @@ class ResponsesStream:
         return iter(())
 
 
+def function_call(item: dict, index: int) -> ToolCallDelta:
+    """A ``function_call`` output item as the start (or whole) of tool call ``index``."""
+    return ToolCallDelta(
+        index=index,
+        arguments=first_text(item.get("arguments")),
+        id=as_str(item.get("call_id")) or as_str(item.get("id")),
+        name=as_str(item.get("name")),
+        type="function",
+    )
+
+
 def output_text(response: dict) -> str:
     """All ``output_text`` parts of all ``message`` items, as the SDK's ``output_text`` does."""
     return "".join(
@@ -149,13 +153,7 @@ def responses_events_from_body(obj: dict) -> Iterator[Event]:
             if any(parts):
                 yield ReasoningDelta("\n\n".join(p for p in parts if p))
         elif item.get("type") == "function_call":
-            yield ToolCallDelta(
-                index=calls,
-                arguments=first_text(item.get("arguments")),
-                id=as_str(item.get("call_id")) or as_str(item.get("id")),
-                name=as_str(item.get("name")),
-                type="function",
-            )
+            yield function_call(item, calls)
             calls += 1
     text = output_text(obj)
     if text:
