@@ -48,7 +48,9 @@ def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:
         raise ValueError(f"--param expects key=value, got {item!r}")
     if key.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
         # It would be sent in the body and saved in the notebook's record: refuse it.
-        raise ValueError(f"--param {key}: the API key is read from the environment only (ELK_API_KEY), never the magic line")
+        raise ValueError(
+            f"--param {key}: the API key is read from the environment only (ELK_API_KEY), never the magic line"
+        )
     if raw.startswith("@") and raw[1:].isidentifier():
         if raw[1:] not in namespace:
             raise ValueError(f"--param {key}: variable {raw[1:]!r} is not defined")
