@@ -185,7 +185,7 @@ def run_replay(args) -> None:
 
 
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
-    from .render import static_markdown, static_text
+    from .turn_output import turn_bundle
 
     by_old = {turn.id: (turn, reply) for turn, reply in rows}
     for cell in nb.cells:
@@ -210,8 +210,7 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
                 "conversation": old.conversation,
                 "model_asked": reply.request.get("model"),
             }
-            output["data"] = {"text/markdown": static_markdown(reply, header), "text/plain": static_text(reply, header)}
-            output["metadata"] = {session.RECORD_KEY: session.record_of(turn)}
+            output["data"], output["metadata"] = turn_bundle(reply, header, session.record_of(turn))
     record.write_notebook(nb, target)
 
 

@@ -239,11 +239,18 @@ class _UI:
 
 
 class _WidgetView:
-    """The live panel; at the end the same output is re-published with its static bundle."""
+    """The live panel while the turn streams; then the finished bundle, which needs no widget."""
 
     def __init__(self, endpoint, conversation, model, context, replayed):
         from .panel import Panel
 
+        self.header = {
+            "endpoint": endpoint,
+            "conversation": conversation,
+            "model_asked": model,
+            "context": context,
+            "replayed": replayed,
+        }
         self.panel = Panel(
             endpoint=endpoint, conversation=conversation, model_asked=model, context=context, replayed=replayed
         )
@@ -252,12 +259,15 @@ class _WidgetView:
     def show(self, reply) -> None:
         self.panel.show(reply)
 
-    def finish(self, reply, record) -> None:
-        self.panel.finish(reply, record)
-        self.handle.update(self.panel)
+    def finish(self, reply, record, note="") -> None:
+        from .turn_output import turn_bundle
 
-    def note(self, text) -> None:
-        print(text)
+        self.panel.finish(reply)
+        data, metadata = turn_bundle(reply, {**self.header, "note": note}, record)
+        # Replace the widget's output, then free its comm: a saved notebook keeps no widget view
+        # (JupyterLab would show "model not found" on reopen) and no widget state.
+        self.handle.update(data, metadata=metadata, raw=True)
+        self.panel.close()
 
 
 class _TextView:
@@ -280,7 +290,7 @@ class _TextView:
             self._shown = len(reply.text)
         sys.stdout.flush()
 
-    def finish(self, reply, record) -> None:
+    def finish(self, reply, record, note="") -> None:
         self.show(reply)
         turn = record["turn"]
         numbers = usage_numbers(reply.usage)
@@ -292,6 +302,5 @@ class _TextView:
             f"({numbers['reasoning']} reasoning) tokens · {total}]",
             flush=True,
         )
-
-    def note(self, text) -> None:
-        print(text)
+        if note:
+            print(note)

@@ -4,8 +4,8 @@ Traffic stays linear in the reply's size: each update sends only the text added 
 previous one (``delta``, with its offset), at most ``MAX_UPDATES_PER_SECOND`` times a second.
 The full text (``text``) is sent as a checkpoint early in the stream, while the front-end code
 may still be loading and could miss deltas, and once at the end, so the final state is exact.
-When the turn ends, the output is re-published with a static Markdown/plain-text bundle and the
-turn record in its metadata, so saved notebooks, nbconvert and GitHub show the reply.
+When the turn ends the magics replace this widget's output by ``turn_output.turn_bundle`` and
+close it, so nothing in a saved notebook depends on a live widget.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from pathlib import Path
 
 import anywidget
 import traitlets as t
-
-from .render import static_markdown, static_text
-from .session import RECORD_KEY
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPDATES_PER_SECOND = 25
@@ -80,8 +77,6 @@ class Panel(anywidget.AnyWidget):
         self._text = _Stream()
         self._reasoning = _Stream()
         self._last_push = 0.0
-        self._reply = None
-        self._record: dict | None = None
 
     def show(self, reply) -> None:
         """Called after every event; pushes at most MAX_UPDATES_PER_SECOND times a second."""
@@ -91,10 +86,8 @@ class Panel(anywidget.AnyWidget):
         self._last_push = now
         self._push(reply, final=False)
 
-    def finish(self, reply, record: dict | None = None) -> None:
-        """The exact final state, and the static bundle for the saved notebook."""
-        self._reply = reply
-        self._record = record
+    def finish(self, reply) -> None:
+        """The exact final state (until the magics replace the view by the finished bundle)."""
         self._push(reply, final=True)
 
     def _push(self, reply, final: bool) -> None:
@@ -118,22 +111,3 @@ class Panel(anywidget.AnyWidget):
             for name, value in changes.items():
                 if getattr(self, name) != value:
                     setattr(self, name, value)
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if self._reply is None:
-            return bundle
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        header = {
-            "endpoint": self.endpoint,
-            "conversation": self.conversation,
-            "model_asked": self.model_asked,
-            "replayed": self.replayed,
-        }
-        data = dict(data or {})
-        metadata = dict(metadata or {})
-        data["text/markdown"] = static_markdown(self._reply, header)
-        data["text/plain"] = static_text(self._reply, header)
-        if self._record is not None:
-            metadata[RECORD_KEY] = self._record
-        return data, metadata

@@ -82,7 +82,8 @@ class TurnRunner:
 
     # -- a turn
     def run(self, endpoint: str, args, prompt: str, params: dict, extra: list, schema, ui) -> Outcome | None:
-        """``ui`` gives ``cell`` (id, execution count), ``open_view(...)`` and ``show_json(body)``."""
+        """``ui`` gives ``cell`` (id, execution count), ``open_view(...)`` and ``show_json(body)``; the
+        view it opens takes ``show(reply)`` per event and ``finish(reply, record, note)`` once."""
         client = self.client
         plan = self._plan(endpoint, args, prompt, params, extra, ui.cell)
         if args.dry_run:
@@ -106,13 +107,7 @@ class TurnRunner:
         if recorded is None and turn.ok:
             self.replays.store(key, client.host, plan.body, turn.reply)
         plan.conversation.commit(turn)
-        view.finish(reply, session.record_of(turn))
-        if plan.dropped:
-            later = ", ".join(t.id for t in plan.dropped[1:])
-            view.note(
-                f"Re-ran this cell: turn {plan.dropped[0].id} replaced"
-                + (f"; {later} dropped from the context" if later else "")
-            )
+        view.finish(reply, session.record_of(turn), _rerun_note(plan.dropped))
         if error is not None:
             if isinstance(error, StreamError) or reply.text:
                 error.message += (
@@ -216,3 +211,11 @@ class TurnRunner:
         if mode:
             note += f" · {'previous_response_id' if mode == 'chain' else 'stateless resend'}"
         return note
+
+
+def _rerun_note(dropped: list[Turn]) -> str:
+    """What a re-run of a cell did to the context ('' when the cell ran for the first time)."""
+    if not dropped:
+        return ""
+    later = ", ".join(t.id for t in dropped[1:])
+    return f"Re-ran this cell: turn {dropped[0].id} replaced" + (f"; {later} dropped from the context" if later else "")

@@ -17,7 +17,19 @@ OWNERS = {
     "nbformat": {"record"},
     "traitlets": {"magics", "panel"},
 }
-PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
+PURE = {
+    "errors",
+    "sse",
+    "events",
+    "frames",
+    "endpoints",
+    "responses",
+    "reply",
+    "session",
+    "options",
+    "render",
+    "turn_output",
+}
 
 
 def imports(path: Path) -> set[str]:

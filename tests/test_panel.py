@@ -12,6 +12,7 @@ from comm.base_comm import BaseComm
 from elk_jupyter.events import Connected, Done, ReasoningDelta, Started, TextDelta, UsageReport
 from elk_jupyter.panel import MAX_UPDATES_PER_SECOND, Panel
 from elk_jupyter.reply import Reply
+from elk_jupyter.turn_output import TURN_MIME, turn_bundle
 
 
 class RecordingComm(BaseComm):
@@ -68,7 +69,7 @@ def stream_into(
         )
     )
     reply.add(Done())
-    panel.finish(reply, {"version": 1, "turn": {"id": "t1"}})
+    panel.finish(reply)
 
 
 def rebuild(messages: list[dict]) -> str:
@@ -123,17 +124,25 @@ def test_reasoning_streams_separately_and_usage_reaches_the_footer_traits(comms)
     assert set(panel.timing) == {"ttfb", "ttft", "total"}
 
 
-def test_bundle_after_finish_has_static_fallbacks_and_the_record(comms):
+def test_finished_bundle_needs_no_widget_and_carries_view_copies_and_record(comms):
     panel = Panel(endpoint="chat", conversation="default", model_asked="m")
-    assert "text/markdown" not in (panel._repr_mimebundle_() or {})
     reply = Reply("chat")
     stream_into(
         panel, reply, "Hi <img src=x onerror=alert(1)>", chars_per_token=5, tokens_per_second=1000, reasoning="hmm"
     )
-    data, metadata = panel._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in data
-    assert "Hi \\<img src=x onerror=alert(1)>" in data["text/markdown"]
+    header = {"endpoint": "chat", "conversation": "default", "model_asked": "m", "note": "Re-ran this cell"}
+    data, metadata = turn_bundle(reply, header, {"version": 1, "turn": {"id": "t1"}})
+    assert set(data) == {TURN_MIME, "text/markdown", "text/plain"}  # no widget-view entry
+    view = data[TURN_MIME]
+    assert (view["version"], view["text"], view["reasoning"], view["note"]) == (
+        1,
+        "Hi <img src=x onerror=alert(1)>",
+        "hmm",
+        "Re-ran this cell",
+    )
+    assert view["usage"]["prompt_tokens"] == 10 and view["status"] == "completed" and view["model"] == "served-model"
     assert "<details><summary>Reasoning</summary>" in data["text/markdown"]
     assert "10 prompt" in data["text/markdown"]
     assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done]"
     assert metadata["elk_jupyter"] == {"version": 1, "turn": {"id": "t1"}}
+    json.dumps(data, allow_nan=False)  # the bundle is plain JSON, as a notebook stores it

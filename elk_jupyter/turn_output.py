@@ -1,0 +1,56 @@
+"""The finished turn's output: one mime bundle that needs no live widget. Pure.
+
+A widget view in a saved notebook shows "Error displaying widget: model not found" once its
+kernel is gone, and JupyterLab prefers that entry whenever it trusts the notebook (it trusts
+every notebook it saved itself; ipywidgets #3331). So when a turn ends its output is replaced by
+this bundle and the widget is closed:
+
+- ``TURN_MIME``: the data the panel's view needs, rendered by the prebuilt JupyterLab extension
+  (``labextension/``) with the live panel's own front-end code, trusted or not, with no kernel;
+- ``text/markdown``: an inert copy for every other front-end (VS Code, Colab, GitHub, nbconvert);
+- ``text/plain``; and the turn's record in the output's metadata (docs/record.md).
+"""
+
+from __future__ import annotations
+
+from .render import static_markdown, static_text
+from .session import RECORD_KEY
+
+# Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
+TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
+VIEW_VERSION = 1
+
+
+def view_data(reply, header: dict) -> dict:
+    """What the panel shows at the end of a turn: the same names as the Panel's synced traits."""
+    choices = [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else []
+    return {
+        "version": VIEW_VERSION,
+        "endpoint": header.get("endpoint") or reply.endpoint,
+        "conversation": header.get("conversation") or "",
+        "model_asked": header.get("model_asked") or "",
+        "model": reply.model or "",
+        "status": reply.status,
+        "replayed": bool(header.get("replayed")),
+        "error": reply.error or "",
+        "note": header.get("note") or "",
+        "attempts": reply.attempts,
+        "context": header.get("context") or "",
+        "text": reply.text,
+        "reasoning": reply.reasoning,
+        "usage": reply.usage if isinstance(reply.usage, dict) else None,
+        "timing": reply.timing,
+        "tool_calls": list(reply.tool_calls),
+        "choices": choices,
+    }
+
+
+def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:
+    """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
+    data = {
+        TURN_MIME: view_data(reply, header),
+        "text/markdown": static_markdown(reply, header),
+        "text/plain": static_text(reply, header),
+    }
+    metadata = {RECORD_KEY: record} if record is not None else {}
+    return data, metadata
