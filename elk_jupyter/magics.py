@@ -267,7 +267,7 @@ class _WidgetView:
         # Replace the widget's output, then free its comm: a saved notebook keeps no widget view
         # (JupyterLab would show "model not found" on reopen) and no widget state.
         self.handle.update(data, metadata=metadata, raw=True)
-        self.panel.close()
+        self.panel.retire()
 
 
 class _TextView:

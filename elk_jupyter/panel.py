@@ -90,6 +90,18 @@ class Panel(anywidget.AnyWidget):
         """The exact final state (until the magics replace the view by the finished bundle)."""
         self._push(reply, final=True)
 
+    def retire(self) -> None:
+        """Empty the heavy state, then close: once the output no longer shows this widget, a
+        front-end that keeps the state of closed widgets (nbclient and papermill do) saves no
+        front-end code (~97 KB) and no second copy of the reply in the notebook."""
+        with self.hold_sync():
+            self._esm, self._css = "", ""
+            self.text = self.reasoning = ""
+            self.delta = self.reasoning_delta = {"offset": 0, "text": ""}
+            self.tool_calls, self.choices = [], []
+        self.layout.close()
+        self.close()
+
     def _push(self, reply, final: bool) -> None:
         changes = {
             **self._text.changes(reply.text, final, "text", "delta"),

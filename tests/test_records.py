@@ -150,3 +150,14 @@ def test_bad_files_give_clear_errors(tmp_path):
         with pytest.raises(Exception) as info:
             record.load_turns(tmp_path / name)
         assert type(info.value).__name__ == "ElkError" and name in str(info.value)
+
+
+def test_a_notebook_saved_with_widget_state_keeps_no_front_end_code(recorded):
+    """nbclient (and papermill) keep the state of closed widgets: it must hold no bundle and no reply copy."""
+    path, _, _ = recorded
+    nb = json.loads(path.read_text())
+    outputs = [o for cell in nb["cells"] for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    state = json.dumps(nb["metadata"].get("widgets", {}))
+    assert len(state) < 3_000 * 5, len(state)  # five turns; the front-end code alone was ~97 KB each
+    assert "echo: First question" not in state

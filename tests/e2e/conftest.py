@@ -4,6 +4,7 @@ is missing; CI installs both."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,48 +50,48 @@ def gateway():
     server.close()
 
 
-@pytest.fixture(scope="session")
-def jupyter(tmp_path_factory, gateway):
-    root = tmp_path_factory.mktemp("nbroot")
-    home = tmp_path_factory.mktemp("jhome")
+LABEXTENSION = REPO / "elk_jupyter" / "labextension"  # the prebuilt renderer, as the wheel ships it
+LAB_ARGS = [
+    "--no-browser",
+    "--ServerApp.ip=127.0.0.1",
+    "--ServerApp.port_retries=0",
+    "--IdentityProvider.token=",
+    "--ServerApp.password=",
+    "--ServerApp.disable_check_xsrf=True",
+    "--allow-root",
+    "--LabApp.news_url=None",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+]
+
+
+def lab_home(home: Path, data: Path) -> dict:
+    """An isolated Jupyter home: config, settings, workspaces; ``data`` holds the notary (trust) and
+    the renderer extension, so two servers sharing ``data`` trust the same notebooks."""
     settings = home / "settings"
     notify = settings / "@jupyterlab" / "apputils-extension"
-    notify.mkdir(parents=True)
+    notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    env = dict(
-        os.environ,
+    extension = data / "labextensions" / "elk-jupyter-renderer"
+    if LABEXTENSION.is_dir() and not extension.exists():
+        shutil.copytree(LABEXTENSION, extension)
+    return dict(
         JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(data),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
         IPYTHONDIR=str(home / "ipython"),
-        ELK_API_KEY=KEY,
-        ELK_BASE_URL=gateway.base_url,
-        ELK_MODEL="fake-small",
-        ELK_REPLAY="off",
-        ELK_CACHE_DIR=str(home / "cache"),
-        PYTHONPATH=str(REPO),
     )
+
+
+@contextlib.contextmanager
+def lab_server(root: Path, env: dict, *args: str, log_name: str = "jupyter-server.log"):
+    """``jupyter lab`` on a free port of 127.0.0.1 (it serves Notebook 7 too), until the block ends."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        "--ServerApp.disable_check_xsrf=True",
-        "--allow-root",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "jupyter-server.log", "w")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(ARTIFACTS / log_name, "w")
+    cmd = [sys.executable, "-m", "jupyterlab", *LAB_ARGS, f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}"]
+    proc = subprocess.Popen([*cmd, *args], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -101,7 +102,7 @@ def jupyter(tmp_path_factory, gateway):
                 break
             except OSError:
                 time.sleep(0.1)
-        yield {"url": base, "root": root, "settings": settings, "env": env}
+        yield base
     finally:
         proc.terminate()
         try:
@@ -109,6 +110,25 @@ def jupyter(tmp_path_factory, gateway):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def jupyter(tmp_path_factory, gateway):
+    root = tmp_path_factory.mktemp("nbroot")
+    home = tmp_path_factory.mktemp("jhome")
+    data = tmp_path_factory.mktemp("jdata")
+    env = dict(
+        os.environ,
+        **lab_home(home, data),
+        ELK_API_KEY=KEY,
+        ELK_BASE_URL=gateway.base_url,
+        ELK_MODEL="fake-small",
+        ELK_REPLAY="off",
+        ELK_CACHE_DIR=str(home / "cache"),
+        PYTHONPATH=str(REPO),
+    )
+    with lab_server(root, env) as base:
+        yield {"url": base, "root": root, "settings": home / "settings", "env": env, "data": data}
 
 
 @pytest.fixture(scope="session")

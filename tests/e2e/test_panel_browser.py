@@ -11,11 +11,9 @@ import nbformat
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, REPO
+from tests.e2e.lab import KERNELSPEC, NB, UIS, finished, open_and_run, write
 from tests.kernel import run_notebook
 
-NB = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # hidden Lab tabs keep their DOM
-UIS = {"lab": "/lab/tree/{}?reset", "notebook7": "/notebooks/{}"}
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 USAGE = {
     "prompt_tokens": 123,
     "completion_tokens": 45,
@@ -34,53 +32,6 @@ HOSTILE = (
     'Look: <img src=x onerror="window.__pwned=1"> and <script>window.__pwned=2</script> '
     'and [click me](javascript:window.__pwned=3) and <a href="javascript:window.__pwned=4">this</a>'
 )
-KERNEL_READY = """(NB) => {
-  const ind = document.querySelector(NB + ' .jp-Notebook-ExecutionIndicator');
-  const name = document.querySelector(NB + ' .jp-Toolbar-kernelName');
-  return !!ind && ind.dataset.status === 'idle' && !!name && !/no kernel/i.test(name.textContent) && name.textContent.trim() !== '';
-}"""
-OBSERVE = """(NB) => {
-  window.__states = []; window.__reasoningOpenWhileThinking = false;
-  const rec = () => {
-    const answer = document.querySelector(NB + ' .elk-answer');
-    const details = document.querySelector(NB + ' details.elk-reasoning');
-    if (!answer) return;
-    const text = answer.textContent;
-    if (details && !details.hidden && details.open && !text) window.__reasoningOpenWhileThinking = true;
-    if (window.__states[window.__states.length - 1] !== text) window.__states.push(text);
-  };
-  new MutationObserver(rec).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-}"""
-
-
-def write(root, name, source):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)], metadata={"kernelspec": KERNELSPEC})
-    nbformat.write(nb, str(root / name))
-
-
-def open_and_run(page, jupyter, ui, name):
-    page.goto(jupyter["url"] + UIS[ui].format(name))
-    page.wait_for_selector(f"{NB} .jp-Cell .cm-content", timeout=90_000)
-    page.wait_for_function(KERNEL_READY, arg=NB, timeout=90_000)
-    page.evaluate(OBSERVE, NB)
-    for _ in range(3):  # the kernel-ready race: retry while the prompt still reads [ ]
-        page.locator(f"{NB} .jp-Cell .cm-content").first.click()
-        page.keyboard.press("Control+Enter")
-        try:
-            page.wait_for_function(
-                "(NB) => /\\[(\\*|\\d+)\\]/.test(document.querySelector(NB + ' .jp-InputPrompt')?.textContent || '')",
-                arg=NB,
-                timeout=5_000,
-            )
-            return
-        except Exception:
-            continue
-    raise AssertionError("the cell never started")
-
-
-def finished(page, status):
-    page.wait_for_selector(f"{NB} .elk-panel[data-status='{status}']", timeout=60_000)
-    page.wait_for_timeout(300)  # one more animation frame for the last paint
 
 
 def stat(page, name):
