@@ -46,12 +46,12 @@ export function safeUrl(raw, schemes, decode = (s) => s) {
 }
 
 function imagePlaceholder(src, alt) {
-  const label = escapeHtml(alt.trim() || "image");
+  const named = alt.trim() ? ` “${escapeHtml(alt.trim())}”` : "";
   if (!src) {
-    return `<button type="button" class="elk-image elk-image-blocked" disabled title="Not loadable: only http(s) images are">🖼 ${label} · not loadable</button>`;
+    return `<button type="button" class="elk-image elk-image-blocked" disabled title="Only http(s) images can be loaded">Image${named} not loadable</button>`;
   }
   const host = escapeHtml(new URL(src).host);
-  return `<button type="button" class="elk-image" data-elk-src="${escapeHtml(src)}" title="Load ${escapeHtml(src)}">🖼 ${label} · load image from ${host}</button>`;
+  return `<button type="button" class="elk-image" data-elk-src="${escapeHtml(src)}" data-elk-alt="${escapeHtml(alt.trim())}" title="Load ${escapeHtml(src)}">Load image${named} from ${host}</button>`;
 }
 
 // Raw HTML must not change how the text around it is read: marked's tag tokenizer flags `<pre>`, `<code>`, `<a>`
@@ -91,7 +91,8 @@ function markdownParser(decode) {
 const PURIFY_CONFIG = {
   ALLOWED_TAGS: ["a", "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre",
     "code", "em", "strong", "del", "table", "thead", "tbody", "tr", "th", "td", "span", "div", "button"],
-  ALLOWED_ATTR: ["href", "title", "class", "align", "start", "type", "disabled", "data-elk-src", "target", "rel"],
+  ALLOWED_ATTR: ["href", "title", "class", "align", "start", "type", "disabled", "data-elk-src", "data-elk-alt", "target",
+    "rel"],
   ALLOW_DATA_ATTR: false,
   ALLOW_ARIA_ATTR: false,
   ALLOWED_URI_REGEXP: /^(?:https?|mailto):/i,
@@ -127,7 +128,7 @@ function loadImageOnClick(event) {
   const img = button.ownerDocument.createElement("img");
   img.className = "elk-loaded-image";
   img.referrerPolicy = "no-referrer";
-  img.alt = button.textContent;
+  img.alt = button.getAttribute("data-elk-alt") || "";
   img.src = src;
   button.replaceWith(img);
 }

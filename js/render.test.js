@@ -124,13 +124,15 @@ test("an image loads only when its placeholder is clicked: one <img>, http(s) on
   const buttons = [...div.querySelectorAll("button.elk-image")];
   assert.equal(buttons.length, 5);
   assert.equal(div.querySelector("img"), null);
-  assert.match(buttons[0].textContent, new RegExp(`cat · load image from 127\\.0\\.0\\.1:${PORT}`));
+  assert.equal(buttons[0].textContent, `Load image “cat” from 127.0.0.1:${PORT}`);
+  assert.equal(buttons[2].textContent, "Image “x” not loadable");
   assert.deepEqual(buttons.map((b) => b.disabled), [false, false, true, true, true]);
   for (const button of buttons) button.click();
   buttons[0].click(); // a second click on a consumed placeholder does nothing
   assert.deepEqual([...div.querySelectorAll("img")].map((img) => img.getAttribute("src")), [`http://127.0.0.1:${PORT}/cat.png`, "https://example.com/dog.png"]);
   assert.equal(div.querySelectorAll("button.elk-image").length, 3);
   for (const img of div.querySelectorAll("img")) assert.equal(img.referrerPolicy, "no-referrer");
+  assert.deepEqual([...div.querySelectorAll("img")].map((img) => img.alt), ["cat", "dog"]);
 });
 
 test("a placeholder pointed elsewhere after rendering still loads nothing", () => {

@@ -31,7 +31,7 @@ test("a saved VIEW renders header, answer, reasoning, tools, choices, note and f
   assert.equal(root.querySelector(".elk-header .elk-status").textContent, "done");
   assert.equal(root.querySelector(".elk-answer strong").textContent, "42");
   assert.equal(root.querySelector(".elk-answer code").textContent, "x < 5 && y");
-  assert.match(root.querySelector(".elk-answer button.elk-image").textContent, /plot · load image from example\.com/);
+  assert.equal(root.querySelector(".elk-answer button.elk-image").textContent, "Load image “plot” from example.com");
   assert.equal(root.querySelector(".elk-reasoning-body").textContent, "think first");
   assert.equal(root.querySelector(".elk-reasoning").open, false); // folded: the answer is there
   assert.equal(root.querySelector(".elk-tool-name").textContent, "tool call: lookup (call_1)");
