@@ -96,6 +96,8 @@ const PURIFY_CONFIG = {
   ALLOW_DATA_ATTR: false,
   ALLOW_ARIA_ATTR: false,
   ALLOWED_URI_REGEXP: /^(?:https?|mailto):/i,
+  // DOMPurify checks every other allowed attribute's value against ALLOWED_URI_REGEXP: these hold no URL.
+  ADD_URI_SAFE_ATTR: ["type", "start", "data-elk-alt", "target", "rel"],
   RETURN_DOM_FRAGMENT: true,
 };
 

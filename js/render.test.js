@@ -165,4 +165,6 @@ test("markdown still renders code blocks, lists, tables and task items", () => {
   assert.equal(div.querySelector(".elk-task").textContent, "☑");
   assert.equal(div.querySelector("pre code").textContent, "x = 1 < 2\n");
   assert.equal(div.querySelectorAll("td").length, 2);
+  assert.equal(render("3. three\n4. four").querySelector("ol").getAttribute("start"), "3");
+  assert.equal(render("![a](https://example.com/a.png)").querySelector("button").getAttribute("type"), "button");
 });
