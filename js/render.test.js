@@ -50,13 +50,21 @@ function assertInert(div, name) {
 }
 
 // The model's code, as an independent CommonMark/GFM lexer (marked's own, without our extensions) reads it.
+// An image's alt text is plain text (no <code> inside), so its tokens are skipped.
 function expectedCode(md) {
   const found = [];
-  marked.walkTokens(marked.lexer(md, { gfm: true }), (token) => {
-    if (token.type === "codespan") found.push(token.text);
-    // marked keeps the final newline of an indented block in its text, not of a fenced one: as its renderer does
-    if (token.type === "code") found.push(token.text ? `${token.text.replace(/\n$/, "")}\n` : "");
-  });
+  const walk = (tokens) => {
+    for (const token of tokens || []) {
+      if (token.type === "image") continue;
+      if (token.type === "codespan") found.push(token.text);
+      // marked keeps the final newline of an indented block in its text, not of a fenced one: as its renderer does
+      if (token.type === "code") found.push(token.text ? `${token.text.replace(/\n$/, "")}\n` : "");
+      walk(token.tokens);
+      if (token.type === "list") walk(token.items);
+      if (token.type === "table") for (const cell of [...token.header, ...token.rows.flat()]) walk(cell.tokens);
+    }
+  };
+  walk(marked.lexer(md, { gfm: true }));
   return found;
 }
 
