@@ -1,0 +1,77 @@
+// The values a turn's view shows, read defensively. The same fields come from the live widget's traits or from a
+// saved VIEW (`application/vnd.elk-jupyter.turn.v1+json`, written by elk_jupyter/panel.py), and a saved one may be
+// hand-edited or hostile: every field is coerced to its type, clipped, or replaced by its empty value. No DOM here.
+
+export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";
+export const VIEW_VERSION = 1;
+// The fields other than the streamed ones (text, reasoning), in the order the Panel declares them.
+export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "replayed", "error", "note",
+  "attempts", "context", "usage", "timing", "tool_calls", "choices"];
+
+const MAX_LIST = 64; // tool calls or choices shown
+const CLIP = { endpoint: 64, conversation: 200, model_asked: 200, model: 200, status: 32, error: 20_000, note: 2_000,
+  context: 2_000 };
+
+export const clip = (value, limit) => (value.length > limit ? `${value.slice(0, limit)}…` : value);
+const str = (value, limit = Infinity) => (typeof value === "string" ? clip(value, limit) : "");
+const num = (value) => (typeof value === "number" && Number.isFinite(value) ? value : null);
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+// Only finite numbers survive, at the top level and in the *_details objects: what state.js's usageNumbers reads.
+function readUsage(usage) {
+  if (!isObject(usage)) return null;
+  const clean = {};
+  for (const [key, value] of Object.entries(usage)) {
+    if (num(value) !== null) clean[key] = value;
+    else if (key.endsWith("_details") && isObject(value)) {
+      clean[key] = Object.fromEntries(Object.entries(value).filter(([, v]) => num(v) !== null));
+    }
+  }
+  return clean;
+}
+
+function readToolCall(call) {
+  const fn = isObject(call) && isObject(call.function) ? call.function : {};
+  return { id: str(call?.id, 200), function: { name: str(fn.name, 200), arguments: str(fn.arguments, 200_000) } };
+}
+
+function readChoice(choice) {
+  choice = isObject(choice) ? choice : {};
+  const index = Number.isInteger(choice.index) ? choice.index : "?";
+  return { index, text: str(choice.text), finish_reason: str(choice.finish_reason, 64) };
+}
+
+const READERS = {
+  status: (value) => (typeof value === "string" && /^[a-z_]{1,32}$/.test(value) ? value : "unknown"),
+  replayed: (value) => value === true,
+  attempts: (value) => (Number.isInteger(value) && value >= 0 ? value : 0),
+  usage: readUsage,
+  timing: (value) => (isObject(value) ? { ttft: num(value.ttft), total: num(value.total) } : {}),
+  tool_calls: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readToolCall) : []),
+  choices: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readChoice) : []),
+  gap: (value) => value === true,
+  text: (value) => str(value),
+  reasoning: (value) => str(value),
+};
+
+// One field of a view, as the DOM view may use it.
+export function readField(name, value) {
+  const reader = READERS[name];
+  if (reader) return reader(value);
+  return str(value, CLIP[name] ?? 2_000);
+}
+
+// True for a VIEW this code knows how to draw (anything else is shown as its bundle's plain text).
+export function isKnownView(view) {
+  return isObject(view) && view.version === VIEW_VERSION;
+}
+
+// A view source over saved data: fixed values, so subscribing does nothing.
+export function staticSource(view) {
+  const data = isObject(view) ? view : {};
+  return {
+    get: (name) => (Object.hasOwn(data, name) ? data[name] : undefined),
+    on() {},
+    off() {},
+  };
+}

@@ -1,0 +1,142 @@
+// The turn view driven by a saved VIEW (as the JupyterLab renderer does) and by a live widget model (as the panel
+// does): same DOM, hostile data drawn as text, cleanup unsubscribes.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { JSDOM } from "jsdom";
+import { liveSource } from "./panel.js";
+import { readField, staticSource, VIEW_FIELDS } from "./view-data.js";
+import { renderTurn } from "./view.js";
+
+const { window } = new JSDOM("<!DOCTYPE html><body></body>", { pretendToBeVisual: true });
+const host = () => window.document.body.appendChild(window.document.createElement("div"));
+const nextFrame = () => new Promise((resolve) => window.requestAnimationFrame(() => setTimeout(resolve, 0)));
+const texts = (root, selector) => [...root.querySelectorAll(selector)].map((node) => node.textContent);
+
+test("the view's fields are the Panel's synced traits (elk_jupyter/panel.py), streamed ones aside", () => {
+  const source = readFileSync(new URL("../elk_jupyter/panel.py", import.meta.url), "utf8");
+  const traits = [...source.matchAll(/^ {4}(\w+) = t\.\w+\(.*\.tag\(sync=True\)/gm)].map((m) => m[1]);
+  const streamed = ["text", "delta", "reasoning", "reasoning_delta"];
+  assert.deepEqual(traits.filter((name) => !streamed.includes(name)), VIEW_FIELDS);
+  assert.deepEqual(traits.filter((name) => streamed.includes(name)), streamed);
+});
+
+const VIEW = {
+  version: 1, endpoint: "chat", conversation: "default", model_asked: "gpt-x", model: "gpt-x-2026", status: "completed",
+  replayed: false, error: "", note: "turn t3 replaced", attempts: 2, context: "2 earlier turns",
+  text: "The answer is **42**: `x < 5 && y`.\n\n![plot](https://example.com/p.png)", reasoning: "think first",
+  usage: { prompt_tokens: 100, completion_tokens: 50, prompt_tokens_details: { cached_tokens: 20 } },
+  timing: { ttft: 0.5, total: 1.5 },
+  tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"a"}' } }],
+  choices: [{ index: 0, text: "first", finish_reason: "stop" }, { index: 1, text: "second *choice*", finish_reason: "length" }],
+};
+
+test("a saved VIEW renders header, answer, reasoning, tools, choices, note and footer", () => {
+  const el = host();
+  renderTurn(el, staticSource(VIEW));
+  const root = el.querySelector(".elk-panel");
+  assert.equal(root.dataset.status, "completed");
+  assert.deepEqual(texts(root, ".elk-header .elk-tag"), ["chat", "default", "gpt-x → gpt-x-2026", "1 retry"]);
+  assert.equal(root.querySelector(".elk-header .elk-status").textContent, "done");
+  assert.equal(root.querySelector(".elk-answer strong").textContent, "42");
+  assert.equal(root.querySelector(".elk-answer code").textContent, "x < 5 && y");
+  assert.equal(root.querySelector(".elk-answer button.elk-image").textContent, "Load image “plot” from example.com");
+  assert.equal(root.querySelector(".elk-reasoning-body").textContent, "think first");
+  assert.equal(root.querySelector(".elk-reasoning").open, false); // folded: the answer is there
+  assert.equal(root.querySelector(".elk-tool-name").textContent, "tool call: lookup (call_1)");
+  assert.equal(root.querySelector(".elk-tool-args").textContent, '{\n  "q": "a"\n}');
+  assert.deepEqual(texts(root, ".elk-choice-title"), ["choice 1 · length"]);
+  assert.equal(root.querySelector(".elk-choice-body em").textContent, "choice");
+  assert.equal(root.querySelector(".elk-note").textContent, "turn t3 replaced");
+  assert.equal(root.querySelector(".elk-error").hidden, true);
+  assert.deepEqual(texts(root, ".elk-footer .elk-stat").map((t) => t.replace(/\s+/g, " ")),
+    ["prompt100 (20 cached)", "completion50", "first token0.50 s", "total1.50 s", "speed50.0 tok/s", "context2 earlier turns"]);
+});
+
+test("a replayed turn shows as replayed", () => {
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, replayed: true }));
+  assert.equal(el.querySelector(".elk-status").textContent, "replayed");
+});
+
+const HTML = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+
+test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as text and never throws", () => {
+  const hostile = Object.fromEntries(VIEW_FIELDS.map((name) => [name, HTML]));
+  Object.assign(hostile, { version: 1, text: `${HTML} [x](javascript:alert(1))`, reasoning: HTML, model_asked: "m".repeat(1e6),
+    attempts: "9", replayed: "yes", usage: "<b>usage</b>", timing: [1, 2], tool_calls: { 0: 1 },
+    choices: [null, 7, { index: "<i>", text: 5 }, { index: 2, text: HTML, finish_reason: { a: 1 } }] });
+  const el = host();
+  renderTurn(el, staticSource(hostile));
+  assert.equal(el.querySelector("img, script, a"), null);
+  assert.equal(window.__pwned, undefined);
+  assert.equal(el.querySelector(".elk-panel").dataset.status, "unknown");
+  assert.ok(el.querySelector(".elk-header").textContent.includes(HTML)); // endpoint, as text
+  assert.ok(el.querySelector(".elk-header").textContent.length < 1000); // the huge model name is clipped
+  assert.ok(el.querySelector(".elk-error").textContent.includes(HTML));
+  assert.deepEqual(texts(el, ".elk-choice-title"), ["choice ?", "choice ?", "choice 2"]);
+  assert.deepEqual(texts(el, ".elk-footer .elk-stat-label"), ["first token", "total", "context"]); // usage dropped
+  for (const view of [null, "x", 5, [], {}]) renderTurn(host(), staticSource(view));
+});
+
+test("fields are read by type: numbers stay numbers, anything else becomes the empty value", () => {
+  assert.deepEqual(readField("usage", { prompt_tokens: 3, completion_tokens: "4", input_tokens_details: { cached_tokens: 1, x: "y" } }),
+    { prompt_tokens: 3, input_tokens_details: { cached_tokens: 1 } });
+  assert.deepEqual(readField("timing", { ttft: "1", total: 2 }), { ttft: null, total: 2 });
+  assert.equal(readField("attempts", -1), 0);
+  assert.equal(readField("status", "done now"), "unknown");
+  assert.equal(readField("error", 42), "");
+});
+
+test("typeset, when given, is called on each math element", () => {
+  const typeset = [];
+  renderTurn(host(), staticSource({ ...VIEW, text: "Euler: $e^{i\\pi}+1=0$ and $$x_1$$ but $5", choices: [] }),
+    { typeset: (node) => typeset.push(node.textContent) });
+  assert.deepEqual(typeset, ["$e^{i\\pi}+1=0$", "$$x_1$$"]);
+});
+
+// The anywidget model interface the panel uses: get, on/off("change:name"), with set() firing the events.
+class WidgetModel {
+  #values;
+  #handlers = new Map();
+  constructor(values) {
+    this.#values = { ...values };
+  }
+  get(name) {
+    return this.#values[name];
+  }
+  on(event, f) {
+    if (!this.#handlers.has(event)) this.#handlers.set(event, new Set());
+    this.#handlers.get(event).add(f);
+  }
+  off(event, f) {
+    this.#handlers.get(event)?.delete(f);
+  }
+  set(changes) {
+    Object.assign(this.#values, changes);
+    for (const name of Object.keys(changes)) for (const f of this.#handlers.get(`change:${name}`) || []) f();
+  }
+  listeners() {
+    return [...this.#handlers.values()].reduce((n, set) => n + set.size, 0);
+  }
+}
+
+test("live: deltas stream into the same view, one paint per frame; cleanup unsubscribes", async () => {
+  const model = new WidgetModel({ ...VIEW, status: "streaming", text: "", delta: { offset: 0, text: "" }, reasoning: "",
+    reasoning_delta: { offset: 0, text: "" }, usage: null, timing: {}, tool_calls: [], choices: [], note: "" });
+  const el = host();
+  const source = liveSource(model); // its accumulator listens for the model's whole life (initialize)
+  const before = model.listeners();
+  const cleanup = renderTurn(el, source);
+  assert.equal(el.querySelector(".elk-status").textContent, "streaming");
+  model.set({ delta: { offset: 0, text: "Hello " } });
+  model.set({ delta: { offset: 6, text: "**world**" } });
+  await nextFrame();
+  assert.equal(el.querySelector(".elk-answer").textContent.trim(), "Hello world");
+  model.set({ text: "Hello **world**!", delta: { offset: 15, text: "" }, status: "completed" });
+  await nextFrame();
+  assert.equal(el.querySelector(".elk-answer").textContent.trim(), "Hello world!");
+  assert.equal(el.querySelector(".elk-status").textContent, "done");
+  cleanup();
+  assert.equal(model.listeners(), before);
+});

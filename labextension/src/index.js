@@ -1,0 +1,79 @@
+// elk-jupyter-renderer: a JupyterLab mime renderer for finished turns. It draws the output's saved VIEW with the
+// live panel's own modules (js/view.js, the one render policy in js/render.js, js/panel.css), so a reopened notebook
+// looks like the live one, with no kernel and no widget state. `safe: true` lets JupyterLab use it in untrusted
+// notebooks too: everything in the VIEW is treated as hostile by the policy. A VIEW it does not know is shown as the
+// bundle's own plain text. https://jupyterlab.readthedocs.io/en/stable/extension/extension_points.html#mime-renderer-extensions
+import { Widget } from "@lumino/widgets";
+import "../../js/panel.css";
+import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.js";
+import { renderTurn } from "../../js/view.js";
+
+const MAX_FALLBACK_CHARS = 200_000;
+
+function plainText(data) {
+  const value = data?.["text/plain"];
+  const text = Array.isArray(value) ? value.filter((line) => typeof line === "string").join("") : value;
+  return typeof text === "string" ? clip(text, MAX_FALLBACK_CHARS) : "";
+}
+
+// The bundle's text/plain in a panel frame, with a line saying why.
+function renderFallback(node, data, reason) {
+  const root = node.ownerDocument.createElement("div");
+  root.className = "elk-panel elk-fallback";
+  const why = root.appendChild(node.ownerDocument.createElement("div"));
+  why.className = "elk-note";
+  why.textContent = reason;
+  const pre = root.appendChild(node.ownerDocument.createElement("pre"));
+  pre.className = "elk-plain";
+  pre.textContent = plainText(data);
+  node.replaceChildren(root);
+}
+
+class TurnRenderer extends Widget {
+  constructor(options) {
+    super();
+    this.addClass("elk-turn-output");
+    this._typesetter = options.latexTypesetter || null;
+    this._cleanup = null;
+  }
+
+  renderModel(model) {
+    this._cleanup?.();
+    this._cleanup = null;
+    this.node.replaceChildren();
+    const view = model.data[VIEW_MIME];
+    if (!isKnownView(view)) {
+      const version = view !== null && typeof view === "object" ? view.version : undefined;
+      renderFallback(this.node, model.data, `This turn was saved in a format this elk-jupyter renderer does not know (view version ${clip(String(version), 40)}); its text:`);
+      return Promise.resolve();
+    }
+    try {
+      const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
+      this._cleanup = renderTurn(this.node, staticSource(view), { typeset });
+    } catch (error) {
+      renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
+    }
+    return Promise.resolve();
+  }
+
+  dispose() {
+    this._cleanup?.();
+    this._cleanup = null;
+    super.dispose();
+  }
+}
+
+const extension = {
+  id: "elk-jupyter-renderer:turn",
+  name: "elk-jupyter-renderer",
+  rendererFactory: {
+    safe: true,
+    mimeTypes: [VIEW_MIME],
+    defaultRank: 0,
+    createRenderer: (options) => new TurnRenderer(options),
+  },
+  rank: 0,
+  dataType: "json",
+};
+
+export default extension;
