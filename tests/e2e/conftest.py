@@ -71,6 +71,10 @@ def lab_home(home: Path, data: Path) -> dict:
     notify = settings / "@jupyterlab" / "apputils-extension"
     notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    # Every cell in the DOM, so a test can read a long notebook without scrolling it.
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     extension = data / "labextensions" / "elk-jupyter-renderer"
     if LABEXTENSION.is_dir() and not extension.exists():
         shutil.copytree(LABEXTENSION, extension)

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.e2e.conftest import REPO, lab_home, lab_server
+from tests.e2e.conftest import ARTIFACTS, REPO, lab_home, lab_server
 from tests.e2e.lab import KERNELSPEC, NB, UIS, run_all, save
 
 CORPUS = sorted((REPO / "tests" / "fixtures" / "render_corpus").glob("*.md"))
@@ -125,12 +125,16 @@ def saved(jupyter, gateway, browser, counter, tmp_path_factory):
         page = context.new_page()
         page.dialogs = []
         page.on("dialog", lambda d, page=page: (page.dialogs.append(d.message), d.dismiss()))
-        run_all(page, jupyter["url"], ui, name, len(cells))
-        page.wait_for_function(
-            f"([NB, n]) => document.querySelectorAll(NB + \" [data-mime-type='{TURN_MIME}']\").length >= n",
-            arg=[NB, len(texts)],
-            timeout=60_000,
-        )
+        try:
+            run_all(page, jupyter["url"], ui, name, len(cells))
+            page.wait_for_function(
+                f"([NB, n]) => document.querySelectorAll(NB + \" [data-mime-type='{TURN_MIME}']\").length >= n",
+                arg=[NB, len(texts)],
+                timeout=60_000,
+            )
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"corpus_{ui}_failed.png"), full_page=True)
+            raise
         page.wait_for_timeout(500)
         live = answers(page)
         inert(page, counter)
