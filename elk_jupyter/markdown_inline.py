@@ -18,6 +18,11 @@ from urllib.parse import unquote, urlsplit
 _ALWAYS = re.compile(r"([\\`*_{}\[\]()<>#!|~$&])")
 _ORDERED_MARKER = re.compile(r"^(\d{1,9})\.")
 _BREAKS = re.compile(r"[\r\n]+")
+# marked (JupyterLab) and mistune's url plugin (nbconvert) find bare URLs in the raw source, before
+# escapes, and their URL runs include `\`: `http://x\<img ...>` would hand them a live tag. So a bare
+# URL in the text becomes an explicit link, and what is left can never start one (`http\://`, `www\.`).
+_BARE_URL = re.compile(r"(?i)https?://[^\s<>\\`\"']+")
+_URL_START = re.compile(r"(?i)(https?|ftp)(:)(?=//)|(www)(\.)")
 SAFE_SCHEMES = ("http", "https", "mailto")
 # Characters a browser drops or ignores inside a URL scheme (https://url.spec.whatwg.org/#url-parsing).
 _IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\x7f]+")
@@ -31,7 +36,7 @@ def escape_text(text: str, *, line_start: bool = False) -> str:
     text = _BREAKS.sub(" ", text)  # a decoded `&#10;` must not start a new block
     if line_start:
         text = text.lstrip(" \t")  # leading spaces could make an indented code block
-    text = _ALWAYS.sub(r"\\\1", text)
+    text = _URL_START.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", _ALWAYS.sub(r"\\\1", text))
     if line_start and text[:1] in ("-", "+", "=", ":"):
         text = "\\" + text
     elif line_start:
@@ -135,8 +140,24 @@ def _leaf(token, *, line_start: bool, one_line: bool, in_link: bool) -> str:
         if kept is not None:
             return kept
         return escape_text(token.markup + token.content + _closing(token.markup), line_start=line_start)
-    # text, html_inline (raw HTML shows as the characters the model wrote) and anything unforeseen
+    if kind == "text" and not in_link:
+        return _text_with_links(token.content, line_start=line_start)
+    # html_inline (raw HTML shows as the characters the model wrote), link text, and anything unforeseen
     return escape_text(token.content, line_start=line_start)
+
+
+def _text_with_links(text: str, *, line_start: bool) -> str:
+    """Escaped text in which each bare http(s) URL is an explicit link, as GFM front-ends show it."""
+    out, last = [], 0
+    for match in _BARE_URL.finditer(text):
+        url = match.group().rstrip(".,:;!?)")
+        if len(url) <= len("https://"):
+            continue
+        out.append(escape_text(text[last : match.start()], line_start=line_start and last == 0))
+        out.append(f"[{escape_text(url)}]({destination(url)})")
+        last = match.start() + len(url)
+    out.append(escape_text(text[last:], line_start=line_start and last == 0))
+    return "".join(out)
 
 
 def _closing(opening: str) -> str:

@@ -13,7 +13,7 @@ from elk_jupyter.markdown_copy import _parser
 
 CORPUS_DIR = Path(__file__).resolve().parent / "fixtures" / "render_corpus"
 ALLOWED = {
-    *"p em strong code pre a ul ol li blockquote hr br del details summary".split(),
+    *"p em strong code pre a ul ol li blockquote hr br del s details summary".split(),
     *"h1 h2 h3 h4 h5 h6 table thead tbody tr th td".split(),
 }
 FETCHING = {"src", "srcset", "poster", "style", "background", "href", "xlink:href", "action", "formaction", "data"}
