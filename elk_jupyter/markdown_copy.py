@@ -155,8 +155,12 @@ def _table(node) -> list[str]:
     rows = [row for section in node.children for row in section.children]
     lines = []
     for row in rows:
-        cells = [inline(cell.children[0].token.children or [], one_line=True) if cell.children else "" for cell in row.children]
+        cells = [_cell(cell) for cell in row.children]
         lines.append("| " + " | ".join(cells) + " |")
     header = rows[0].children
     lines.insert(1, "| " + " | ".join(_ALIGN.get(cell.attrs.get("style", ""), "---") for cell in header) + " |")
     return lines
+
+
+def _cell(cell) -> str:
+    return inline(cell.children[0].token.children or [], one_line=True, in_cell=True) if cell.children else ""

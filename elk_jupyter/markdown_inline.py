@@ -68,7 +68,7 @@ def safe_url(url: str) -> str | None:
 
 def destination(url: str) -> str:
     """A link destination that cannot break out: `<...>` form with nothing inside that ends it or decodes."""
-    encoded = re.sub(r"[\x00-\x20<>\\\x7f]", lambda m: f"%{ord(m.group()):02X}", url)
+    encoded = re.sub(r"[\x00-\x20<>\\|\x7f]", lambda m: f"%{ord(m.group()):02X}", url)
     return "<" + _ENTITY.sub(lambda m: "\\" + m.group(), encoded) + ">"
 
 
@@ -96,9 +96,10 @@ def math(content: str, delimiter: str, *, one_line: bool) -> str | None:
 _DELIMITERS = {"em": None, "strong": None, "s": "~~"}  # None: keep the model's own `*` or `_`
 
 
-def inline(children, *, one_line: bool = False, in_link: bool = False) -> str:
+def inline(children, *, one_line: bool = False, in_link: bool = False, in_cell: bool = False) -> str:
     """The inline tokens of one block as inert Markdown. ``one_line`` for headings and table cells,
-    which cannot hold a line break; ``in_link`` for link text, which cannot hold another link."""
+    which cannot hold a line break; ``in_link`` for link text, which cannot hold another link;
+    ``in_cell`` for a table cell, where even a code span's `|` must be escaped (GFM 4.10)."""
     out: list[str] = []
     line_start = True
     i = 0
@@ -107,12 +108,12 @@ def inline(children, *, one_line: bool = False, in_link: bool = False) -> str:
         kind = token.type
         if kind == "link_open":
             close = _matching_close(children, i)
-            out.append(_link(token, children[i + 1 : close], one_line=one_line, in_link=in_link))
+            out.append(_link(token, children[i + 1 : close], one_line=one_line, in_link=in_link, in_cell=in_cell))
             i = close
         elif kind in ("softbreak", "hardbreak"):
             out.append(" " if one_line else ("\n" if kind == "softbreak" else "\\\n"))
         else:
-            out.append(_leaf(token, line_start=line_start, one_line=one_line, in_link=in_link))
+            out.append(_leaf(token, line_start=line_start, one_line=one_line, in_link=in_link, in_cell=in_cell))
         line_start = kind in ("softbreak", "hardbreak") and not one_line
         i += 1
     return "".join(out)
@@ -125,10 +126,10 @@ def _matching_close(children, start: int) -> int:
     return len(children)
 
 
-def _leaf(token, *, line_start: bool, one_line: bool, in_link: bool) -> str:
+def _leaf(token, *, line_start: bool, one_line: bool, in_link: bool, in_cell: bool) -> str:
     kind = token.type
     if kind == "code_inline":
-        return code_span(token.content)
+        return code_span(token.content.replace("|", "\\|") if in_cell else token.content)
     if kind.endswith(("_open", "_close")) and kind.rsplit("_", 1)[0] in _DELIMITERS:
         return _DELIMITERS[kind.rsplit("_", 1)[0]] or token.markup
     if kind == "image":
@@ -164,8 +165,8 @@ def _closing(opening: str) -> str:
     return {"\\(": "\\)", "\\[": "\\]"}.get(opening, opening)
 
 
-def _link(token, inner, *, one_line: bool, in_link: bool) -> str:
-    text = inline(inner, one_line=True if one_line else False, in_link=True)
+def _link(token, inner, *, one_line: bool, in_link: bool, in_cell: bool) -> str:
+    text = inline(inner, one_line=one_line, in_link=True, in_cell=in_cell)
     url = safe_url(token.attrs.get("href", ""))
     if url is None or in_link:
         return text

@@ -93,15 +93,20 @@ def problems(html: str) -> list[str]:
     return found
 
 
-def model_code(text: str) -> list[str]:
+def model_code(text: str, *, mistune: bool = False) -> list[str]:
     """The code spans and blocks of the model's text, as markdown-it-py parses it, in document order
     (code inside an image's alt text is not code: the alt text is shown as text). A block cut off by the
-    end of the text has no final line ending; closed, it has one, as every closed block does."""
-    found = []
+    end of the text has no final line ending; closed, it has one, as every closed block does.
+
+    ``mistune``: nbconvert's mistune keeps the backslash of a `\\|` inside a code span in a table cell,
+    where GFM (https://github.github.com/gfm/#example-200), markdown-it, marked and GitHub drop it; no
+    Markdown can hold a `|` in a cell's code for both, so the copy follows GFM and mistune shows `\\|`."""
+    found, in_cell = [], False
     for token in _parser().parse(text):
         if token.type in ("fence", "code_block"):
             found.append(token.content if token.content.endswith("\n") or not token.content else token.content + "\n")
+        in_cell = token.type in ("th_open", "td_open") or (in_cell and token.type == "inline")
         for child in token.children or ():
             if child.type == "code_inline":
-                found.append(child.content)
+                found.append(child.content.replace("|", "\\|") if mistune and in_cell else child.content)
     return found
