@@ -35,8 +35,8 @@ def inert_markdown(text: str) -> str:
 
 
 def escape_inline(text: str) -> str:
-    """A server-provided string (model name, error message, tool name) as inert inline Markdown."""
-    return escape_text(text)
+    """A server-provided string (model name, error message) as inert inline Markdown on one line."""
+    return escape_text(text.strip())
 
 
 def fenced(code: str, info: str = "") -> list[str]:

@@ -36,7 +36,9 @@ def escape_text(text: str, *, line_start: bool = False) -> str:
     text = _BREAKS.sub(" ", text)  # a decoded `&#10;` must not start a new block
     if line_start:
         text = text.lstrip(" \t")  # leading spaces could make an indented code block
-    text = _URL_START.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", _ALWAYS.sub(r"\\\1", text))
+    text = _URL_START.sub(
+        lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", _ALWAYS.sub(r"\\\1", text)
+    )
     if line_start and text[:1] in ("-", "+", "=", ":"):
         text = "\\" + text
     elif line_start:

@@ -41,7 +41,9 @@ def usage_line(reply) -> str:
 def _header(reply, header: dict) -> list[str]:
     status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
     model = reply.model or header.get("model_asked") or "?"
-    return [str(part) for part in (header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status)]
+    return [
+        str(part) for part in (header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status)
+    ]
 
 
 def static_markdown(reply, header: dict) -> str:

@@ -16,8 +16,11 @@ OWNERS = {
     "ipywidgets": {"panel"},
     "nbformat": {"record"},
     "traitlets": {"magics", "panel"},
+    "markdown_it": {"markdown_copy"},
+    "mdit_py_plugins": {"markdown_copy"},
 }
 PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
+PURE |= {"markdown_copy", "markdown_inline"}  # the Markdown copy of a turn (issue 11)
 
 
 def imports(path: Path) -> set[str]:

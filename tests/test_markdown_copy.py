@@ -34,7 +34,7 @@ def seen(markdown: str) -> str:
 
 
 def test_raw_html_and_escaped_html_show_as_the_characters_written():
-    assert "Before <img src=x onerror=\"window.__pwned=1\"> after \\<img src=x" in seen(
+    assert 'Before <img src=x onerror="window.__pwned=1"> after \\<img src=x' in seen(
         inert_markdown(CORPUS["backslash-html"])
     )
     assert '<div onclick="window.__pwned=6">block html</div>' in seen(inert_markdown(CORPUS["raw-html"]))
@@ -113,9 +113,40 @@ def test_server_strings_are_inline_and_inert():
 HEAVY = "<>&\\`[]()!*_$:"
 ALPHABET = HEAVY * 4 + "abcxyz019 \n\n\t#-+=|~>{}.\"'/"
 PIECES = st.sampled_from(
-    ["javascript:", "http://127.0.0.1:9/x.png", "<img src=x onerror=alert(1)>", "```", "~~~", "    ", "\n\n",
-     "- ", "> ", "1. ", "| a | b |\n|---|---|\n", "&#106;", "&amp;", "\\(", "\\)", "$$", "![a](", "](", "<!--", "<a href=",
-     "&colon;", "%6A", "\\[", "[r]: ", "*", "**", "_", "\\|", "\\<", "www.", "ftp://", "\\begin{x}"]
+    [
+        "javascript:",
+        "http://127.0.0.1:9/x.png",
+        "<img src=x onerror=alert(1)>",
+        "```",
+        "~~~",
+        "    ",
+        "\n\n",
+        "- ",
+        "> ",
+        "1. ",
+        "| a | b |\n|---|---|\n",
+        "&#106;",
+        "&amp;",
+        "\\(",
+        "\\)",
+        "$$",
+        "![a](",
+        "](",
+        "<!--",
+        "<a href=",
+        "&colon;",
+        "%6A",
+        "\\[",
+        "[r]: ",
+        "*",
+        "**",
+        "_",
+        "\\|",
+        "\\<",
+        "www.",
+        "ftp://",
+        "\\begin{x}",
+    ]
 )
 TEXTS = st.one_of(
     st.text(alphabet=ALPHABET, max_size=120),
