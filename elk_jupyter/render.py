@@ -17,13 +17,22 @@ STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": 
 __all__ = ["STATUS_WORDS", "inert_markdown", "static_markdown", "static_text", "usage_line"]
 
 
-def _count(value) -> int | str:
-    """A token count as the server sent it, if it is one (usage objects are hostile: never text)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else "?"
+def _counts_only(usage):
+    """The usage object with every value that is not a count or a nested object dropped: the server
+    sends it, so a string or list where a number belongs must neither crash the copy nor be shown."""
+    if not isinstance(usage, dict):
+        return None
+    kept = {}
+    for name, value in usage.items():
+        if isinstance(value, dict):
+            kept[name] = _counts_only(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            kept[name] = value
+    return kept
 
 
 def usage_line(reply) -> str:
-    numbers = {name: _count(value) for name, value in usage_numbers(reply.usage).items()}
+    numbers = usage_numbers(_counts_only(reply.usage))
     parts = []
     if reply.usage:
         parts.append(f"{numbers['prompt']} prompt" + (f" ({numbers['cached']} cached)" if numbers["cached"] else ""))

@@ -132,7 +132,7 @@ def test_bundle_after_finish_has_static_fallbacks_and_the_record(comms):
     )
     data, metadata = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
-    assert "Hi \\<img src=x onerror=alert(1)>" in data["text/markdown"]
+    assert "Hi \\<img src=x onerror=alert\\(1\\)\\>" in data["text/markdown"]
     assert "<details><summary>Reasoning</summary>" in data["text/markdown"]
     assert "10 prompt" in data["text/markdown"]
     assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done]"

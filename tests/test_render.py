@@ -127,3 +127,21 @@ def test_failed_reply_shows_its_status_and_error():
     assert "**interrupted:** the connection broke \\<mid-stream\\>" in md
     assert "responses · c · ? · interrupted" in md
     assert "interrupted: the connection broke <mid-stream>" in shown(md)
+
+
+def test_choices_note_and_hostile_server_strings_reach_both_copies_inert():
+    reply = Reply("chat")
+    reply.add(TextDelta("first"))
+    reply.add(TextDelta("second <b>", choice=1))
+    reply.add(UsageReport({"prompt_tokens": "<img src=x onerror=alert(1)>", "completion_tokens": 2}))
+    reply.add(Done())
+    reply.model = "m<svg onload=alert(1)>\n# not a heading"
+    header = {"endpoint": "chat", "conversation": "c", "note": "Re-ran this cell: turn t3 replaced"}
+    md = static_markdown(reply, header)
+    assert "#### choice 1\n\nsecond \\<b\\>" in md
+    assert "*0 prompt · 2 completion" in md  # a count that is not a number is dropped, never shown
+    assert md.endswith("*Re-ran this cell: turn t3 replaced*")
+    assert "[Re-ran this cell: turn t3 replaced]" in static_text(reply, header)
+    html = markdown_it_html(md)
+    assert problems(html) == [] and problems(mistune_html(md)) == []
+    assert "m<svg onload=alert(1)> # not a heading" in shown(md) and "<h1>" not in html
