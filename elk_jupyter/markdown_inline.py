@@ -69,9 +69,11 @@ def safe_url(url: str) -> str | None:
 
 
 def destination(url: str) -> str:
-    """A link destination that cannot break out: `<...>` form with nothing inside that ends it or decodes."""
+    """A link destination that cannot break out or decode: `<...>` form, with what would end it (`<`, `>`,
+    a line break), what a table would split on (`|`), backslashes, and an `&` that starts an entity
+    percent-encoded. (A backslash before the `&` is enough for CommonMark, but mistune ignores it.)"""
     encoded = re.sub(r"[\x00-\x20<>\\|\x7f]", lambda m: f"%{ord(m.group()):02X}", url)
-    return "<" + _ENTITY.sub(lambda m: "\\" + m.group(), encoded) + ">"
+    return "<" + _ENTITY.sub(lambda m: "%26" + m.group()[1:], encoded) + ">"
 
 
 def image_label(alt: str, url: str) -> str:
@@ -85,13 +87,13 @@ def math(content: str, delimiter: str, *, one_line: bool) -> str | None:
     Renderers that typeset (JupyterLab, nbconvert, GitHub, VS Code) take math out before Markdown parsing,
     but one that does not (plain CommonMark, nbviewer's fallback) parses the same characters as Markdown.
     So a `<` that could open a tag becomes `\\lt ` (MathJax and KaTeX define it, so the typeset result is the
-    same); anything else that could become a live construct (an entity, a link, a code span or fence, a blank
-    line, a table pipe or line break where the context cannot hold one) makes the math plain escaped text.
+    same); anything else that could become a live construct (an entity, a link or bare URL, a code span or
+    fence, a blank line, a pipe or line break where the context cannot hold one) makes the math escaped text.
     """
     if "`" in content or _ENTITY.search(content) or re.search(r"\][(\[:]|\n[ \t]*(\n|~~~)|^[ \t]*~~~", content):
         return None
-    if "\\<" in content or (one_line and ("\n" in content or "|" in content)):
-        return None
+    if "\\<" in content or _URL_START.search(content) or (one_line and ("\n" in content or "|" in content)):
+        return None  # (a bare URL: marked and mistune would link it from the raw source, math or not)
     return delimiter + _TAG_OPEN.sub(r"\\lt ", content) + delimiter
 
 
