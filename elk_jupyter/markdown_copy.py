@@ -15,6 +15,7 @@ and strikethrough are markdown-it's own rules.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .markdown_inline import escape_text, inline, math
@@ -41,7 +42,7 @@ def escape_inline(text: str) -> str:
 def fenced(code: str, info: str = "") -> list[str]:
     """A fenced code block showing ``code`` exactly: a fence longer than any backtick run inside, and an
     info string reduced to a language name (it becomes an HTML class attribute in most renderers)."""
-    longest = max((len(run) for run in code.split("\n") for run in _backtick_runs(run)), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
     fence = "`" * max(3, longest + 1)
     language = "".join(c for c in (info.split() or [""])[0] if c.isascii() and (c.isalnum() or c in "+-_.#"))
     body = code[:-1] if code.endswith("\n") else code
@@ -89,16 +90,6 @@ def _bracket_math(state, silent: bool) -> bool:
         token.content, token.markup = src[pos + 2 : end], opening
     state.pos = end + 2
     return True
-
-
-def _backtick_runs(line: str):
-    run = 0
-    for char in line + "\0":
-        if char == "`":
-            run += 1
-        elif run:
-            yield "`" * run
-            run = 0
 
 
 def _blocks(nodes, *, tight: bool = False) -> list[str]:

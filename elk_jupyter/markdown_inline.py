@@ -48,7 +48,9 @@ def escape_text(text: str, *, line_start: bool = False) -> str:
 
 def code_span(code: str) -> str:
     """A code span whose content is exactly ``code`` (CommonMark 6.1: a longer backtick run, and padding
-    when the code starts or ends with a backtick or would lose a space to stripping)."""
+    when the code starts or ends with a backtick or would lose a space to stripping). A line break becomes
+    a space, as CommonMark does inside code spans, so the next line cannot start a block (`<div ...>`)."""
+    code = _BREAKS.sub(" ", code)
     longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
     fence = "`" * (longest + 1)
     pad = code[:1] == "`" or code[-1:] == "`" or (code[:1] == " " and code[-1:] == " " and code.strip(" "))
@@ -77,7 +79,10 @@ def destination(url: str) -> str:
 
 
 def image_label(alt: str, url: str) -> str:
-    host = urlsplit(url).netloc.rpartition("@")[2] or "?"
+    try:
+        host = urlsplit(url).netloc.rpartition("@")[2] or "?"
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = "?"
     return f"image: {alt} ({host})" if alt else f"image ({host})"
 
 

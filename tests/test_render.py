@@ -145,3 +145,12 @@ def test_choices_note_and_hostile_server_strings_reach_both_copies_inert():
     html = markdown_it_html(md)
     assert problems(html) == [] and problems(mistune_html(md)) == []
     assert "m<svg onload=alert(1)> # not a heading" in shown(md) and "<h1>" not in html
+
+
+def test_a_tool_name_cannot_leave_its_code_span():
+    reply = Reply("chat")
+    reply.add(ToolCallDelta(index=0, id="c", name="f\n<div onclick=alert(1)>\n# h\n`", arguments="{}"))
+    reply.add(Done())
+    md = static_markdown(reply, {"endpoint": "chat", "conversation": "c"})
+    for html in (markdown_it_html(md), mistune_html(md)):
+        assert problems(html) == [] and Page(html).code[0] == "f <div onclick=alert(1)> # h `"
