@@ -1,63 +1,38 @@
-"""The static form of a turn: inert Markdown and plain text for saved notebooks, nbconvert, GitHub.
+"""The static form of a finished turn: the inert Markdown copy and the plain-text copy that go beside
+the record in the output (what VS Code, Colab, GitHub, nbviewer, nbconvert show). Pure.
 
-JupyterLab does not sanitize outputs made in the running session, so model text must be inert
-before it enters a Markdown output. Outside code blocks every character that can start HTML or
-an entity is backslash-escaped (CommonMark: any ASCII punctuation may be), and script-capable
-link schemes are defused. Code blocks are re-fenced with a fence longer than any backtick run
-inside them, so their content can never close the fence and escape into HTML. Pure.
+Model text goes through `markdown_copy.inert_markdown`; every string from the server (model name,
+error message, tool name) through `escape_inline` or an exact code span, so none of it can become
+HTML, an entity or a link. The only HTML is ours: the `<details>` that folds the reasoning.
 """
 
 from __future__ import annotations
 
-import re
-
+from .markdown_copy import escape_inline, fenced, inert_markdown
+from .markdown_inline import code_span
 from .session import usage_numbers
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_HTML_START = re.compile(r"([<&])")
-_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|livescript)(\s*):|\bdata:(?=\S)")
 
 STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": "interrupted", "error": "error"}
 
-
-def inert_markdown(text: str) -> str:
-    """Markdown that renders the model's text but can run nothing."""
-    out: list[str] = []
-    code: list[str] | None = None
-    marker = ""
-    info = ""
-    for line in text.split("\n"):
-        if code is None:
-            opening = _FENCE.match(line)
-            if opening:
-                marker, info = opening.group(1), line[opening.end() :].strip()
-                code = []
-            else:
-                out.append(_escape(line))
-        elif line.strip().startswith(marker[0] * len(marker)) and not line.strip().strip(marker[0]):
-            out.extend(_fenced(code, info))
-            code = None
-        else:
-            code.append(line)
-    if code is not None:  # an unclosed block (a stream cut mid-code) still closes safely
-        out.extend(_fenced(code, info))
-    return "\n".join(out)
+__all__ = ["STATUS_WORDS", "inert_markdown", "static_markdown", "static_text", "usage_line"]
 
 
-def _escape(line: str) -> str:
-    line = _HTML_START.sub(r"\\\1", line)
-    return _SCHEME.sub(lambda m: f"unsafe-{m.group(1)}{m.group(2)}:" if m.group(1) else "unsafe-data:", line)
-
-
-def _fenced(lines: list[str], info: str) -> list[str]:
-    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
-    language = re.sub(r"[^\w+-]", "", info.split()[0]) if info else ""
-    return [fence + language, *lines, fence]
+def _counts_only(usage):
+    """The usage object with every value that is not a count or a nested object dropped: the server
+    sends it, so a string or list where a number belongs must neither crash the copy nor be shown."""
+    if not isinstance(usage, dict):
+        return None
+    kept = {}
+    for name, value in usage.items():
+        if isinstance(value, dict):
+            kept[name] = _counts_only(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            kept[name] = value
+    return kept
 
 
 def usage_line(reply) -> str:
-    numbers = usage_numbers(reply.usage)
+    numbers = usage_numbers(_counts_only(reply.usage))
     parts = []
     if reply.usage:
         parts.append(f"{numbers['prompt']} prompt" + (f" ({numbers['cached']} cached)" if numbers["cached"] else ""))
@@ -72,45 +47,54 @@ def usage_line(reply) -> str:
     return " · ".join(parts)
 
 
-def _header(reply, header: dict) -> str:
+def _header(reply, header: dict) -> list[str]:
     status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
     model = reply.model or header.get("model_asked") or "?"
-    return f"{header.get('endpoint', reply.endpoint)} · {header.get('conversation', '')} · {model} · {status}"
+    return [
+        str(part) for part in (header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status)
+    ]
 
 
 def static_markdown(reply, header: dict) -> str:
-    """The turn as Markdown: header, reasoning folded in <details>, the answer, usage, errors."""
-    parts = [f"*{_escape(_header(reply, header))}*", ""]
+    """The turn as Markdown: header, reasoning folded in <details>, the answer, other choices, tool
+    calls, the error, usage and the re-run note. ``header``: endpoint, conversation, model_asked,
+    replayed, and optionally note."""
+    parts = ["*" + " · ".join(escape_inline(part) for part in _header(reply, header)) + "*", ""]
     if reply.reasoning:
         parts += ["<details><summary>Reasoning</summary>", "", inert_markdown(reply.reasoning), "", "</details>", ""]
     parts.append(inert_markdown(reply.text))
     for choice in reply.choices[1:]:
-        parts += ["", f"**choice {choice.index}**", "", inert_markdown(choice.text)]
+        parts += ["", f"#### choice {choice.index}", "", inert_markdown(choice.text)]
     for call in reply.tool_calls:
-        name = _escape(call["function"].get("name") or "?")
-        parts += [
-            "",
-            f"**tool call** `{name}`",
-            "",
-            *_fenced(call["function"].get("arguments", "").split("\n"), "json"),
-        ]
+        function = call.get("function") or {}
+        parts += ["", f"**tool call** {code_span(str(function.get('name') or '?'))}", ""]
+        parts += fenced(str(function.get("arguments") or ""), "json")
     if reply.error:
-        parts += ["", f"**{_escape(reply.status)}:** {_escape(reply.error)}"]
+        parts += ["", f"**{escape_inline(str(reply.status))}:** {escape_inline(str(reply.error))}"]
     line = usage_line(reply)
     if line:
         parts += ["", f"*{line}*"]
+    if header.get("note"):
+        parts += ["", f"*{escape_inline(str(header['note']))}*"]
     return "\n".join(parts)
 
 
 def static_text(reply, header: dict) -> str:
-    """The turn as plain text (terminals, text-only viewers)."""
-    parts = [f"[{_header(reply, header)}]"]
+    """The turn as plain text (terminals, text-only viewers): shown as characters, never rendered."""
+    parts = [f"[{' · '.join(_header(reply, header))}]"]
     if reply.reasoning:
         parts += ["(reasoning) " + reply.reasoning, "---"]
     parts.append(reply.text)
+    for choice in reply.choices[1:]:
+        parts += [f"[choice {choice.index}]", choice.text]
+    for call in reply.tool_calls:
+        function = call.get("function") or {}
+        parts.append(f"[tool call {function.get('name') or '?'}] {function.get('arguments') or ''}")
     if reply.error:
         parts.append(f"[{reply.status}: {reply.error}]")
     line = usage_line(reply)
     if line:
         parts.append(f"[{line}]")
+    if header.get("note"):
+        parts.append(f"[{header['note']}]")
     return "\n".join(parts)

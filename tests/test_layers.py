@@ -16,6 +16,8 @@ OWNERS = {
     "ipywidgets": {"panel"},
     "nbformat": {"record"},
     "traitlets": {"magics", "panel"},
+    "markdown_it": {"markdown_copy"},
+    "mdit_py_plugins": {"markdown_copy"},
 }
 PURE = {
     "errors",
@@ -30,6 +32,7 @@ PURE = {
     "render",
     "turn_output",
 }
+PURE |= {"markdown_copy", "markdown_inline"}  # the Markdown copy of a turn (issue 11)
 
 
 def imports(path: Path) -> set[str]:

@@ -7,6 +7,7 @@ import re
 from elk_jupyter.events import Done, ReasoningDelta, TextDelta, ToolCallDelta, UsageReport
 from elk_jupyter.render import inert_markdown, static_markdown, static_text
 from elk_jupyter.reply import Reply
+from tests.markdown_html import Page, markdown_it_html, mistune_html, problems
 
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
@@ -28,24 +29,33 @@ def html_outside_code(markdown: str) -> str:
     return re.sub(r"^(`{3,})[^\n]*\n.*?^\1$", "", markdown, flags=re.S | re.M)
 
 
+def shown(markdown: str) -> str:
+    """The text a reader sees once markdown-it renders the copy."""
+    return "".join(Page(markdown_it_html(markdown)).text)
+
+
 def test_hostile_text_is_escaped_outside_code():
     for text in HOSTILE:
         out = html_outside_code(inert_markdown(text))
         assert not re.search(r"(?<!\\)<[a-zA-Z/!?]", out), (text, out)  # no raw tag can open
         assert not re.search(r"(?<!\\)&", out), (text, out)  # no entity can decode
-        assert not re.search(r"(?<!unsafe-)\b(?i:javascript|data):", out), (text, out)
+        # Was: no "javascript:" without an "unsafe-" prefix. Now the prose stays as written and what
+        # matters is the rendered result: no element, handler or link a browser could act on.
+        assert problems(markdown_it_html(out)) == [] and problems(mistune_html(out)) == [], (text, out)
 
 
 def test_code_blocks_keep_their_text_and_cannot_be_escaped_from():
     text = "Before\n```html\n<b>bold</b> & ``` not a close\n````\n<img src=x onerror=alert(1)>\n```\nAfter <i>"
     out = inert_markdown(text)
-    fence = re.match(r"`+", out.split("\n")[1]).group(0)
-    assert len(fence) > 3  # longer than any backtick run inside
+    fence = next(line for line in out.split("\n") if line.startswith("```"))
+    assert fence == "````html"  # longer than any backtick run inside
     assert "<b>bold</b> & ``` not a close" in out  # code shown exactly as written
-    # "````" closes the block (CommonMark: a closing fence at least as long), so the tag after it
-    # is prose and escaped; the last "```" opens a block that the end of the text closes.
-    assert "\n\\<img src=x onerror=alert(1)>\n" in out
-    assert out.endswith("```\nAfter <i>\n```")
+    # "````" closes the block (CommonMark: a closing fence at least as long). The tag alone on the next
+    # line starts an HTML block that runs to the next blank line (CommonMark 4.6, type 7), so the last
+    # "```" and "After <i>" belong to it: all shown as the characters they are. (The old line-based
+    # escaper opened a code block there instead.)
+    assert Page(markdown_it_html(out)).code == ["<b>bold</b> & ``` not a close\n"]
+    assert shown(out).endswith("<img src=x onerror=alert(1)>\n```\nAfter <i>\n")
 
 
 def test_unclosed_code_block_from_a_cut_stream_is_closed():
@@ -54,22 +64,30 @@ def test_unclosed_code_block_from_a_cut_stream_is_closed():
 
 
 def test_inline_markdown_survives():
-    out = inert_markdown("**bold** and `code` and a [link](https://example.com) > quote\n- item\n| a | b |")
-    assert out == "**bold** and `code` and a [link](https://example.com) > quote\n- item\n| a | b |"
+    text = "**bold** and `code` and a [link](https://example.com) > quote\n- item\n| a | b |"
+    out = inert_markdown(text)
+    # Was: the copy equals the text. Links now always take the `<...>` form and `>`/`|` are escaped,
+    # so the test is on what a renderer makes of it: the same HTML as the model's own Markdown.
+    assert "**bold** and `code` and a [link](<https://example.com>)" in out
+    assert markdown_it_html(out) == markdown_it_html(text)
 
 
 def test_huge_unbroken_line_and_deep_nesting_are_handled_linearly():
     line = "x" * 1_000_000
     assert inert_markdown(line) == line
     nested = ">" * 5000 + " deep" + "\n" + "- " * 5000 + "list"
-    assert inert_markdown(nested) == nested
+    out = inert_markdown(nested)
+    # Was: the copy equals the text. Past markdown-it's nesting limit the parser drops content, so
+    # the copy falls back to the text as literal characters: nothing lost, nothing live.
+    assert shown(out).replace("\n", "") == nested.replace("\n", "")
+    assert problems(markdown_it_html(out)) == []
 
 
-def test_static_markdown_has_everything_and_only_inert_model_text():
+def _full_reply() -> Reply:
     reply = Reply("chat")
     reply.add(ReasoningDelta("think <script>alert(1)</script>"))
     reply.add(TextDelta("Answer <img src=x onerror=alert(1)>"))
-    reply.add(ToolCallDelta(index=0, id="call_1", name="get<x>", arguments='{"a": 1}'))
+    reply.add(ToolCallDelta(index=0, id="call_1", name="get<x>", arguments='{"a": "```<b>"}'))
     reply.add(
         UsageReport(
             {
@@ -81,12 +99,22 @@ def test_static_markdown_has_everything_and_only_inert_model_text():
         )
     )
     reply.add(Done())
+    return reply
+
+
+def test_static_markdown_has_everything_and_only_inert_model_text():
+    reply = _full_reply()
     md = static_markdown(reply, {"endpoint": "chat", "conversation": "default", "model_asked": "m"})
     assert md.startswith("*chat · default · m · done*")
-    assert "<details><summary>Reasoning</summary>" in md and "think \\<script>" in md
-    assert "Answer \\<img src=x onerror=alert(1)>" in md
+    assert "<details><summary>Reasoning</summary>" in md and "think \\<script\\>" in md
+    assert "Answer \\<img src=x onerror=alert\\(1\\)\\>" in md
     assert "12 prompt (4 cached) · 5 completion (3 reasoning)" in md
-    assert "**tool call** `get\\<x>`" in md
+    # Was `get\<x>`: CommonMark keeps backslashes inside code spans, so that showed a stray "\".
+    assert "**tool call** `get<x>`" in md
+    for html in (markdown_it_html(md), mistune_html(md)):
+        assert problems(html) == []
+        assert Page(html).code == ["get<x>", '{"a": "```<b>"}\n']
+        assert "Answer <img src=x onerror=alert(1)>" in "".join(Page(html).text)
     text = static_text(reply, {"endpoint": "chat", "conversation": "default"})
     assert "Answer <img src=x onerror=alert(1)>" in text  # plain text is never rendered
 
@@ -96,5 +124,33 @@ def test_failed_reply_shows_its_status_and_error():
     reply.add(TextDelta("partial"))
     reply.fail("interrupted", "the connection broke <mid-stream>")
     md = static_markdown(reply, {"endpoint": "responses", "conversation": "c", "replayed": False})
-    assert "**interrupted:** the connection broke \\<mid-stream>" in md
+    assert "**interrupted:** the connection broke \\<mid-stream\\>" in md
     assert "responses · c · ? · interrupted" in md
+    assert "interrupted: the connection broke <mid-stream>" in shown(md)
+
+
+def test_choices_note_and_hostile_server_strings_reach_both_copies_inert():
+    reply = Reply("chat")
+    reply.add(TextDelta("first"))
+    reply.add(TextDelta("second <b>", choice=1))
+    reply.add(UsageReport({"prompt_tokens": "<img src=x onerror=alert(1)>", "completion_tokens": 2}))
+    reply.add(Done())
+    reply.model = "m<svg onload=alert(1)>\n# not a heading"
+    header = {"endpoint": "chat", "conversation": "c", "note": "Re-ran this cell: turn t3 replaced"}
+    md = static_markdown(reply, header)
+    assert "#### choice 1\n\nsecond \\<b\\>" in md
+    assert "*0 prompt · 2 completion" in md  # a count that is not a number is dropped, never shown
+    assert md.endswith("*Re-ran this cell: turn t3 replaced*")
+    assert "[Re-ran this cell: turn t3 replaced]" in static_text(reply, header)
+    html = markdown_it_html(md)
+    assert problems(html) == [] and problems(mistune_html(md)) == []
+    assert "m<svg onload=alert(1)> # not a heading" in shown(md) and "<h1>" not in html
+
+
+def test_a_tool_name_cannot_leave_its_code_span():
+    reply = Reply("chat")
+    reply.add(ToolCallDelta(index=0, id="c", name="f\n<div onclick=alert(1)>\n# h\n`", arguments="{}"))
+    reply.add(Done())
+    md = static_markdown(reply, {"endpoint": "chat", "conversation": "c"})
+    for html in (markdown_it_html(md), mistune_html(md)):
+        assert problems(html) == [] and Page(html).code[0] == "f <div onclick=alert(1)> # h `"

@@ -1,0 +1,167 @@
+"""The Markdown copy on the shared corpus and on arbitrary text: rendered by markdown-it (CommonMark) and
+by nbconvert's mistune, it holds no element, handler, fetch or unsafe link, and its code is the model's."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elk_jupyter.markdown_copy import escape_inline, inert_markdown
+from tests.markdown_html import Page, corpus, markdown_it_html, mistune_html, model_code, problems
+
+CORPUS = corpus()
+RENDERERS = [markdown_it_html, mistune_html]
+
+
+def hrefs(html: str) -> list[str]:
+    return [value for _, attrs in Page(html).tags for name, value in attrs if name == "href"]
+
+
+def assert_inert_and_exact(text: str) -> str:
+    """Inert in both renderers, the model's code in both, and both link to the same places (a renderer
+    that finds a link the other does not would be reading something out of escaped text)."""
+    copy = inert_markdown(text)
+    assert hrefs(markdown_it_html(copy)) == hrefs(mistune_html(copy)), (text, copy)
+    for render in RENDERERS:
+        html = render(copy)
+        assert problems(html) == [], (render.__name__, text, copy, html)
+        expected = model_code(text, mistune=render is mistune_html)
+        assert Page(html).code == expected, (render.__name__, text, copy, html)
+    return copy
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_text_renders_inert_with_exact_code(name):
+    assert_inert_and_exact(CORPUS[name])
+
+
+def seen(markdown: str) -> str:
+    return "".join(Page(markdown_it_html(markdown)).text)
+
+
+def test_raw_html_and_escaped_html_show_as_the_characters_written():
+    assert 'Before <img src=x onerror="window.__pwned=1"> after \\<img src=x' in seen(
+        inert_markdown(CORPUS["backslash-html"])
+    )
+    assert '<div onclick="window.__pwned=6">block html</div>' in seen(inert_markdown(CORPUS["raw-html"]))
+    assert "<!-- <script>window.__pwned=18</script> -->" in seen(inert_markdown(CORPUS["autolinks-html-comments"]))
+
+
+def test_prose_keeps_its_words():
+    shown = seen(inert_markdown(CORPUS["prose-punctuation"]))
+    assert shown.startswith("JavaScript: a language. Use data: URIs carefully. 5 > 3 & 2 < 4. Emphasis stays bold;")
+    assert "a_b_c; C:\\path\\to\\file; 100% of #hash; trailing backslash\\" in shown
+    assert "unsafe" not in inert_markdown(CORPUS["prose-punctuation"])
+
+
+def test_script_schemes_in_any_spelling_become_their_text():
+    for name in ("entity-scheme", "escaped-colon-link", "whitespace-scheme"):
+        html = markdown_it_html(inert_markdown(CORPUS[name]))
+        assert "<a " not in html, name
+
+
+def test_links_keep_only_http_https_mailto():
+    copy = inert_markdown(CORPUS["safe-links"])
+    assert "[docs](<https://example.com/a?b=1&c=2>)" in copy and "[mail](<mailto:someone@example.com>)" in copy
+    assert seen(copy).endswith("and rel and frag\n")  # relative and fragment links keep only their text
+
+
+def test_images_become_links_naming_their_host_and_never_load():
+    copy = inert_markdown(CORPUS["images-inline"] + "\n\n" + CORPUS["images-reference"])
+    assert "[image: cat \\(127.0.0.1:9\\)](<http://127.0.0.1:9/inline.png>)" in copy
+    assert "[image: ref image \\(127.0.0.1:9\\)](<http://127.0.0.1:9/ref.png>)" in copy
+    assert "protocol-relative" not in copy  # no scheme: not a link, only its (empty) alt text
+    linked = inert_markdown(CORPUS["image-in-link"])
+    assert linked.startswith("[image: badge \\(127.0.0.1:9\\)](<https://example.com/>)")  # no link in a link
+
+
+def test_math_passes_through_for_typesetting():
+    copy = inert_markdown(CORPUS["math"])
+    assert "$a_b * c_d$" in copy and "$x < y$" in copy
+    assert "$$\n\\sum_{i=1}^{n} i^2 = \\frac{n(n+1)(2n+1)}{6}\n$$" in copy
+    assert "$e^{i\\pi} + 1 = 0$" in copy  # \(...\) in the dollars every typesetting front-end reads
+    assert copy.endswith("price \\$5 and \\$6.")  # currency is not math
+
+
+def test_math_that_could_be_live_markdown_is_defused():
+    # `<` before a letter becomes MathJax's \lt (same typeset result); links, entities and code in
+    # "math" would be live in a renderer without math, so such spans are shown as text instead.
+    assert inert_markdown("$a<b$") == "$a\\lt b$"
+    for text in ("$[x](javascript:alert(1))$", "$&lt;$", "$`x`$", "$$\n[a]: javascript:x\n$$"):
+        copy = assert_inert_and_exact(text)
+        assert "$" not in copy.replace("\\$", ""), copy
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Title\n\nSetext\n---\n\n> quote\n> > nested\n\n***\n\npara  \nhard\\\nbreaks *em* _em_ **st** __st__ ~~del~~",
+        "- a\n- b\n  - c\n\n3) x\n4) y\n\n* loose\n\n* list\n\n  more\n\n10. ten",
+        "| l | c | r |\n|:--|:-:|--:|\n| `a` | *b* | [c](https://e.x) |\n| 1 |",
+        "| a | b |\n|---|---|\n| `x\\|y` | $p$ \\| q |",
+        "- item\n\n  ```py\n  x = 1\n\n  y = 2\n  ```\n\n> ```\n> \tcode <b>\n>\n> ```",
+        "`` ` `` and ` `` ` and `  ` and ` a` and `a ` and &copy; &#35; 2 * 3 * 4 a*b*c",
+        "1986\\. A year.\n\n+ plus\n\n\\- not a list\n\n= not setext",
+    ],
+)
+def test_structure_renders_as_the_model_wrote_it(text):
+    assert markdown_it_html(inert_markdown(text)) == markdown_it_html(text)
+
+
+def test_server_strings_are_inline_and_inert():
+    hostile = "gpt\n\n<img src=x onerror=alert(1)> [x](javascript:alert(1)) \\<b> `code` &lt;"
+    escaped = escape_inline(hostile)
+    assert "\n" not in escaped
+    assert seen(escaped) == "gpt <img src=x onerror=alert(1)> [x](javascript:alert(1)) \\<b> `code` &lt;\n"
+    assert problems(markdown_it_html(escaped)) == [] and problems(mistune_html(escaped)) == []
+
+
+HEAVY = "<>&\\`[]()!*_$:"
+ALPHABET = HEAVY * 4 + "abcxyz019 \n\n\t\r\u00a0\u2028#-+=|~>{}.\"'/"
+PIECES = st.sampled_from(
+    [
+        "javascript:",
+        "http://127.0.0.1:9/x.png",
+        "<img src=x onerror=alert(1)>",
+        "```",
+        "~~~",
+        "    ",
+        "\n\n",
+        "- ",
+        "> ",
+        "1. ",
+        "| a | b |\n|---|---|\n",
+        "&#106;",
+        "&amp;",
+        "\\(",
+        "\\)",
+        "$$",
+        "![a](",
+        "](",
+        "<!--",
+        "<a href=",
+        "&colon;",
+        "%6A",
+        "\\[",
+        "[r]: ",
+        "*",
+        "**",
+        "_",
+        "\\|",
+        "\\<",
+        "www.",
+        "ftp://",
+        "\\begin{x}",
+    ]
+)
+TEXTS = st.one_of(
+    st.text(alphabet=ALPHABET, max_size=120),
+    st.lists(st.one_of(PIECES, st.text(alphabet=ALPHABET, max_size=6)), max_size=25).map("".join),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_any_text_renders_inert_with_exact_code(text):
+    assert_inert_and_exact(text)
