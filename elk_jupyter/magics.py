@@ -18,7 +18,7 @@ from traitlets import Enum, Float, Int, Unicode, default
 
 from . import options
 from .commands import Commands
-from .session import usage_numbers
+from .usage import Usage
 from .turns import TurnRunner
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -283,15 +283,10 @@ class _TextView:
     def finish(self, reply, record) -> None:
         self.show(reply)
         turn = record["turn"]
-        numbers = usage_numbers(reply.usage)
+        tokens = Usage.of(reply.usage).describe() or "no usage reported"
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
-        print(
-            f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
-            f"({numbers['cached']} cached) + {numbers['completion']} completion "
-            f"({numbers['reasoning']} reasoning) tokens · {total}]",
-            flush=True,
-        )
+        print(f"\n[{turn['id']} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
 
     def note(self, text) -> None:
         print(text)

@@ -18,6 +18,7 @@ import traitlets as t
 
 from .render import static_markdown, static_text
 from .session import RECORD_KEY
+from .usage import Usage
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPDATES_PER_SECOND = 25
@@ -104,7 +105,7 @@ class Panel(anywidget.AnyWidget):
             "status": reply.status,
             "model": reply.model or "",
             "attempts": reply.attempts,
-            "usage": reply.usage,
+            "usage": Usage.of(reply.usage).wire(),  # normalised: the raw object stays in the record
         }
         if reply.tool_calls:
             changes["tool_calls"] = reply.tool_calls

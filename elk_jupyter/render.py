@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .session import usage_numbers
+from .usage import Usage
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HTML_START = re.compile(r"([<&])")
@@ -57,14 +57,9 @@ def _fenced(lines: list[str], info: str) -> list[str]:
 
 
 def usage_line(reply) -> str:
-    numbers = usage_numbers(reply.usage)
-    parts = []
-    if reply.usage:
-        parts.append(f"{numbers['prompt']} prompt" + (f" ({numbers['cached']} cached)" if numbers["cached"] else ""))
-        parts.append(
-            f"{numbers['completion']} completion"
-            + (f" ({numbers['reasoning']} reasoning)" if numbers["reasoning"] else "")
-        )
+    """The footer: token counts (``Usage.describe``, shared with the terminal and ``%elk usage``), timings."""
+    tokens = Usage.of(reply.usage).describe()
+    parts = [tokens] if tokens else []
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     if reply.total is not None:
