@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import math
 import os
 import random
 import time
@@ -15,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from . import endpoints, urls
+from . import endpoints, settings, urls
 from .endpoints import CHAT, RESPONSES
 from .errors import APIError, ConfigError, ElkError, StreamError, detached, error_fields
 from .events import Connected, Event
@@ -26,7 +25,6 @@ DEFAULT_BASE_URL = "https://api.elkapi.com/v1"
 DEFAULT_MODEL = "gpt-5.5"
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-MAX_RETRIES = 10  # each retry may wait up to 8 s (or Retry-After): more is a typo, not a policy
 
 
 class Client:
@@ -56,9 +54,9 @@ class Client:
         self.api_key_env = api_key_env
         self.base_url = (base_url or os.environ.get("ELK_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
         self.model = model or os.environ.get("ELK_MODEL") or DEFAULT_MODEL
-        self.timeout = check_seconds("timeout", timeout)
-        self.connect_timeout = check_seconds("connect_timeout", connect_timeout)
-        self.max_retries = check_retries(max_retries)
+        self.timeout = settings.seconds("timeout", timeout)
+        self.connect_timeout = settings.seconds("connect_timeout", connect_timeout)
+        self.max_retries = settings.retries(max_retries)
         self.max_retry_after = max_retry_after
         self._http = requests.Session()  # keep-alive across cells
 
@@ -271,19 +269,6 @@ class _Bearer(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<Bearer [redacted]>"
-
-
-def check_seconds(name: str, value) -> float:
-    """A timeout: a finite number of seconds above 0 (0 would fail every read at once)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a finite number of seconds above 0, got {value!r}")
-    return float(value)
-
-
-def check_retries(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
-        raise ConfigError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {value!r}")
-    return value
 
 
 def _json_bytes(body: dict) -> bytes:

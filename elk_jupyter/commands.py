@@ -100,4 +100,3 @@ class Commands:
         if name not in self.notebook.conversations:
             raise KeyError(f"no conversation named {name!r}")
         return self.notebook.conversations[name]
-

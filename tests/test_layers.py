@@ -17,7 +17,20 @@ OWNERS = {
     "nbformat": {"record"},
     "traitlets": {"magics", "panel"},
 }
-PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
+PURE = {
+    "errors",
+    "sse",
+    "events",
+    "frames",
+    "endpoints",
+    "responses",
+    "reply",
+    "session",
+    "options",
+    "render",
+    "urls",
+    "usage",
+}
 
 
 def imports(path: Path) -> set[str]:
