@@ -223,6 +223,8 @@ class Client:
                     raise self._transport_error(err, attempt, not_sent) from None
                 time.sleep(_backoff(attempt))
                 continue
+            except (ValueError, urllib3.exceptions.HTTPError) as err:  # requests parsing a Location it won't follow
+                raise APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried") from None
             response.attempts = attempt
             if response.status_code < 300:
                 return response
@@ -239,7 +241,12 @@ class Client:
             raise _status_error(response, attempt, delay if too_long else None)
         raise AssertionError("unreachable: max_retries is checked to be >= 0")
 
-    def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> APIError:
+    def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> ElkError:
+        if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
+            return ConfigError(
+                f"the request could not be made ({type(err).__name__}): check the base URL and the proxy "
+                "settings (HTTP_PROXY, HTTPS_PROXY); nothing was sent"
+            )
         if not_sent is not None:
             return APIError(f"could not reach {self.host} after {attempts} attempts: {not_sent}")
         if isinstance(err, requests.ReadTimeout):
@@ -287,6 +294,8 @@ def _not_sent(err: requests.RequestException) -> str | None:
     """Why the request provably never reached the server (refused, DNS, connect timeout), or None."""
     if isinstance(err, requests.ConnectTimeout):
         return "connect timeout"
+    if isinstance(err, requests.exceptions.ProxyError):  # the proxy itself was not reached
+        return f"the proxy could not be reached ({_cause(err)})"
     if not isinstance(err, requests.ConnectionError) or isinstance(err, requests.ReadTimeout):
         return None
     reason = getattr(err.args[0], "reason", err.args[0]) if err.args else None
