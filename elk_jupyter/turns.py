@@ -6,6 +6,7 @@ nor anywidget and is driven the same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from . import endpoints, options, session
@@ -72,7 +73,9 @@ class TurnRunner:
         from .client import Client  # requests costs ~50 ms: not at %load_ext time
 
         m = self.magics
-        key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries)
+        # The environment counts too: os.environ["ELK_BASE_URL"] = ... in a cell takes effect.
+        env = (os.environ.get("ELK_BASE_URL"), os.environ.get("ELK_MODEL"))
+        key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries, env)
         if self._client is None or key != self._client_key:
             self._client = Client(
                 base_url=m.base_url, model=m.model, api_key_env=m.api_key_env, timeout=m.timeout, max_retries=m.retries

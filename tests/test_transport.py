@@ -139,7 +139,10 @@ def test_redirects_are_one_line_errors(scripted, location, target):
     with pytest.raises(APIError) as info:
         client_for(scripted).chat(HI)
     if target is None:
-        assert str(info.value) == f"Gateway error: 127.0.0.1:{scripted.port} sent a malformed response (ValueError); not retried"
+        assert (
+            str(info.value)
+            == f"Gateway error: 127.0.0.1:{scripted.port} sent a malformed response (ValueError); not retried"
+        )
     else:
         expected = target.format(port=scripted.port)
         assert str(info.value).startswith(f"HTTP 307: the gateway redirects to {expected};")
