@@ -87,7 +87,7 @@ class ElkMagics(Magics):
     def _replay_from_env(self):
         # The main job runs the quickstart offline with ELK_REPLAY=only when no key is set.
         # An unknown value (a typo of "only") is a ConfigError at the first turn, not a billed one.
-        return settings.replay_mode(os.environ.get("ELK_REPLAY", "auto"))
+        return settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")  # set but empty: the default
 
     # Checked when set (%config, ipython_config.py, attribute): a bad value is one line there.
     @validate("timeout")
