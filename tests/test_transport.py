@@ -183,3 +183,13 @@ def test_nan_and_infinity_are_refused_before_sending(scripted, value):
     with pytest.raises(ConfigError, match="NaN or Infinity.*nothing was sent"):
         client_for(scripted).chat(HI, temperature=value)
     assert scripted.requests == []
+
+
+def test_a_netrc_entry_does_not_replace_the_bearer_key(scripted, tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))  # requests would send these as Basic auth
+    scripted.queue(_ok())
+    client_for(scripted).chat(HI)
+    assert scripted.requests[0].headers["authorization"] == f"Bearer {KEY}"
