@@ -192,39 +192,17 @@ class Client:
     def _request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
         the server asks for one: a POST that was sent may be running, and billed, already."""
-        try:
-            url = urls.join(self.base_url, path)
-        except urls.BadURL as err:
-            raise ConfigError(f"{err} (set ELK_BASE_URL or %config ElkMagics.base_url)") from None
-        data = _json_bytes(body) if body is not None else None
-        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        if not self.api_key() and urlsplit(url).hostname not in LOOPBACK:
-            raise ConfigError(
-                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
-            )
+        url, data, headers = self._prepared(path, body)
         for attempt in range(1, self.max_retries + 2):
             last = attempt > self.max_retries
             try:
-                response = self._http.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    auth=_Bearer(self),  # also keeps ~/.netrc from replacing the key
-                    stream=True,
-                    timeout=(self.connect_timeout, self.timeout),
-                    allow_redirects=False,  # a redirected POST would carry the body (and key) elsewhere
-                )
+                response = self._send_once(method, url, data, headers)
             except requests.RequestException as err:
                 not_sent = _not_sent(err)
                 if not_sent is None or last:
                     raise self._transport_error(err, attempt, not_sent) from None
                 time.sleep(_backoff(attempt))
                 continue
-            except (ValueError, urllib3.exceptions.HTTPError) as err:  # requests parsing a Location it won't follow
-                raise APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried") from None
             response.attempts = attempt
             if response.status_code < 300:
                 return response
@@ -240,6 +218,36 @@ class Client:
                 continue
             raise _status_error(response, attempt, delay if too_long else None)
         raise AssertionError("unreachable: max_retries is checked to be >= 0")
+
+    def _prepared(self, path: str, body: dict | None) -> tuple[str, bytes | None, dict]:
+        """URL, strict JSON bytes and headers; a ConfigError, before anything is sent, if unusable."""
+        try:
+            url = urls.join(self.base_url, path)
+        except urls.BadURL as err:
+            raise ConfigError(f"{err} (set ELK_BASE_URL or %config ElkMagics.base_url)") from None
+        if not self.api_key() and urlsplit(url).hostname not in LOOPBACK:
+            raise ConfigError(
+                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
+            )
+        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
+        if body is None:
+            return url, None, headers
+        return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
+
+    def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
+        try:
+            return self._http.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                auth=_Bearer(self),  # also keeps ~/.netrc from replacing the key
+                stream=True,
+                timeout=(self.connect_timeout, self.timeout),
+                allow_redirects=False,  # a redirected POST would carry the body (and key) elsewhere
+            )
+        except (ValueError, urllib3.exceptions.HTTPError) as err:  # requests parsing a Location it won't follow
+            raise APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried") from None
 
     def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> ElkError:
         if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
