@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Another kernel writing holds the lock for milliseconds; sqlite's default wait is 5 s per
-# statement, twice a turn. Past this, skip the cache for that turn instead of stalling it.
-BUSY_TIMEOUT = 0.2  # seconds
+# statement, twice a turn. Past this, skip the cache instead of stalling the turn, and do not
+# knock again for a while (a store right after a locked look-up would wait once more).
+BUSY_TIMEOUT = 0.1  # seconds
+LOCKED_PAUSE = 10.0  # seconds without trying the cache after it was found locked
 
 
 def default_path() -> Path:
@@ -83,11 +85,12 @@ class Replays:
     """
 
     def __init__(self, cache: Cache | None = None, warn: Callable[[str], None] = _to_stderr):
-        self.cache = cache or Cache()
+        self.cache = cache if cache is not None else Cache()  # not `or`: len() would open the file
         self.recorded: dict[str, dict] = {}  # request key -> reply dict, from notebook records
         self.unusable: str | None = None  # why the cache is off for this kernel
         self._warn = warn
         self._warned: set[str] = set()
+        self._locked_until = 0.0
 
     def remember(self, key: str, reply: dict) -> None:
         self.recorded.setdefault(key, reply)
@@ -104,12 +107,13 @@ class Replays:
 
     def _safely(self, action: Callable[[], object]) -> object:
         """Run a cache action; a problem is a miss (None) and one warning per kind of problem."""
-        if self.unusable is not None:
+        if self.unusable is not None or time.monotonic() < self._locked_until:
             return None
         try:
             return action()
         except sqlite3.OperationalError as err:
             if "locked" in str(err) or "busy" in str(err):
+                self._locked_until = time.monotonic() + LOCKED_PAUSE
                 self._once("locked", f"the replay cache {self.cache.path} is locked by another process: skipped")
                 return None
             problem = f"{type(err).__name__}: {err}"
