@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,7 @@ class Replays:
         self.unusable: str | None = None  # why the cache is off for this kernel
         self._warn = warn
         self._warned: set[str] = set()
+        self._warn_lock = threading.Lock()  # sweeps use the cache from several threads
         self._locked_until = 0.0
 
     def remember(self, key: str, reply: dict) -> None:
@@ -125,6 +127,8 @@ class Replays:
         return None
 
     def _once(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
+        with self._warn_lock:
+            if kind in self._warned:
+                return
             self._warned.add(kind)
-            self._warn(f"elk-jupyter: {message}")
+        self._warn(f"elk-jupyter: {message}")

@@ -139,3 +139,17 @@ def test_an_unknown_elk_replay_is_a_config_error_naming_the_modes(env, gateway, 
     assert isinstance(result.error_in_exec, ConfigError)
     assert str(result.error_in_exec) == f"ELK_REPLAY={value!r} is not a replay mode: use one of auto, off, only"
     assert gateway.requests == []  # never silently live, and billed
+
+
+def test_a_sweep_over_a_corrupt_cache_runs_live(gateway, tmp_path, capsys):
+    from elk_jupyter import Client, sweep
+    from elk_jupyter.cache import Replays
+
+    path = tmp_path / "corrupt.sqlite3"
+    path.write_bytes(b"not sqlite at all" * 100)
+    warnings = []
+    replays = Replays(Cache(path), warn=warnings.append)  # opening it must not raise either
+    client = Client(KEY, base_url=gateway.base_url, model="a")
+    table = sweep("Hi", models=["a"], repeats=2, client=client, replays=replays, progress=None)
+    assert [r["status"] for r in table.rows] == ["completed", "completed"]
+    assert len(warnings) == 1 and "is unusable" in warnings[0] and len(gateway.requests) == 2
