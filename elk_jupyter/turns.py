@@ -6,6 +6,7 @@ nor anywidget and is driven the same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -99,7 +100,7 @@ class TurnRunner:
         raise failure  # outside the except blocks, so Python chains nothing to it
 
     def _secret(self) -> str | None:
-        return self._client.api_key() if self._client is not None else None
+        return self._client.api_key() if self._client is not None else os.environ.get(self.magics.api_key_env)
 
     def _turn(self, endpoint, args, prompt, params, extra, schema, ui) -> Outcome | None:
         client = self.client
@@ -163,11 +164,20 @@ class TurnRunner:
         body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
         for path, value in extra:
             options.set_path(body, path, value)
+        self._check_json(body)
+        note = self._context_note(history, chain, mode)
+        return Plan(conversation, chain, dropped, history, model, body, mode, note, cell)
+
+    @staticmethod
+    def _check_json(body: dict) -> None:
+        """Refuse, before anything is sent, a body that is not strict JSON (``-t nan``, ``-p x=@obj``)."""
         bad = options.non_finite(body)
         if bad is not None:
             raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity, use a finite number (nothing was sent)")
-        note = self._context_note(history, chain, mode)
-        return Plan(conversation, chain, dropped, history, model, body, mode, note, cell)
+        try:
+            json.dumps(body)
+        except TypeError as err:
+            raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
 
     @staticmethod
     def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
