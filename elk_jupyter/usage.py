@@ -66,7 +66,7 @@ def raw_usage(value: object) -> dict | None:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one reply (or a sum of replies); None where the server did not say."""
+    """Token counts of one reply (or totals of several); None where the server did not say."""
 
     prompt: int | None = None
     completion: int | None = None
@@ -95,12 +95,6 @@ class Usage:
     def numbers(self) -> dict[str, int]:
         """Every count, 0 where unknown: for totals and tables."""
         return {f.name: getattr(self, f.name) or 0 for f in fields(self)}
-
-    def __add__(self, other: Usage) -> Usage:
-        def plus(a, b):
-            return None if a is None and b is None else (a or 0) + (b or 0)
-
-        return Usage(*(plus(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)))
 
     def describe(self, total: bool = False) -> str:
         """The one written form: ``12 prompt (3 cached) · 5 completion (2 reasoning)`` [`` · 17 total``]."""
