@@ -1,6 +1,8 @@
-"""The local reply cache: an SQLite file keyed by request identity (canonical body + host).
+"""The local reply cache: an SQLite file keyed by request identity (canonical body + gateway + account).
 
-Only successful replies are stored, so a replay never reproduces a failure. Stdlib only.
+Only successful replies are stored, so a replay never reproduces a failure. The cache is an
+optimisation: any problem with it (a file where its directory should be, an unwritable home, a
+corrupt or locked database) is a miss with one warning, never a failed or stalled turn. Stdlib only.
 """
 
 from __future__ import annotations
@@ -8,8 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+# Another kernel writing holds the lock for milliseconds; sqlite's default wait is 5 s per
+# statement, twice a turn. Past this, skip the cache instead of stalling the turn, and do not
+# knock again for a while (a store right after a locked look-up would wait once more).
+BUSY_TIMEOUT = 0.1  # seconds
+LOCKED_PAUSE = 10.0  # seconds without trying the cache after it was found locked
 
 
 def default_path() -> Path:
@@ -27,10 +38,15 @@ class Cache:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:  # opened on first use: %load_ext stays fast
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, host TEXT, request TEXT, reply TEXT, stored_at REAL)"
-            )
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
+            try:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, host TEXT, request TEXT, reply TEXT, stored_at REAL)"
+                )
+            except sqlite3.Error:
+                db.close()
+                raise
+            self._db = db
         return self._db
 
     def get(self, key: str) -> dict | None:
@@ -58,28 +74,61 @@ class Cache:
             self._db = None
 
 
-class Replays:
-    """Where a recorded reply for a request is found: the notebook's own records, then the cache."""
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    def __init__(self, cache: Cache | None = None):
-        self.cache = cache or Cache()
+
+class Replays:
+    """Where a recorded reply for a request is found: the notebook's own records, then the cache.
+
+    Notebook records are keyed by body and host (what a record stores); the cache, shared by
+    every notebook and account on the machine, by body, host, path and a hash of the key.
+    """
+
+    def __init__(self, cache: Cache | None = None, warn: Callable[[str], None] = _to_stderr):
+        self.cache = cache if cache is not None else Cache()  # not `or`: len() would open the file
         self.recorded: dict[str, dict] = {}  # request key -> reply dict, from notebook records
+        self.unusable: str | None = None  # why the cache is off for this kernel
+        self._warn = warn
+        self._warned: set[str] = set()
+        self._warn_lock = threading.Lock()  # sweeps use the cache from several threads
+        self._locked_until = 0.0
 
     def remember(self, key: str, reply: dict) -> None:
         self.recorded.setdefault(key, reply)
 
-    def lookup(self, key: str) -> dict | None:
+    def lookup(self, key: str, cache_key: str | None = None) -> dict | None:
         found = self.recorded.get(key)
         if found is None:
-            try:
-                found = self.cache.get(key)
-            except sqlite3.Error:
-                found = None  # an unreadable cache is a miss, not a failed cell
-        return found
+            found = self._safely(lambda: self.cache.get(cache_key or key))
+        return found if isinstance(found, dict) else None
 
-    def store(self, key: str, host: str | None, request: dict, reply: dict) -> None:
+    def store(self, key: str, host: str | None, request: dict, reply: dict, cache_key: str | None = None) -> None:
         self.recorded[key] = reply
+        self._safely(lambda: self.cache.put(cache_key or key, host, request, reply))
+
+    def _safely(self, action: Callable[[], object]) -> object:
+        """Run a cache action; a problem is a miss (None) and one warning per kind of problem."""
+        if self.unusable is not None or time.monotonic() < self._locked_until:
+            return None
         try:
-            self.cache.put(key, host, request, reply)
-        except sqlite3.Error:
-            pass  # a read-only or full cache directory must not fail a successful turn
+            return action()
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                self._locked_until = time.monotonic() + LOCKED_PAUSE
+                self._once("locked", f"the replay cache {self.cache.path} is locked by another process: skipped")
+                return None
+            problem = f"{type(err).__name__}: {err}"
+        except (OSError, sqlite3.Error, ValueError) as err:  # ValueError: a row that is not JSON
+            problem = f"{type(err).__name__}: {err}"
+        self.unusable = problem
+        self.cache.close()
+        self._once("unusable", f"the replay cache {self.cache.path} is unusable ({problem}): off in this kernel")
+        return None
+
+    def _once(self, kind: str, message: str) -> None:
+        with self._warn_lock:
+            if kind in self._warned:
+                return
+            self._warned.add(kind)
+        self._warn(f"elk-jupyter: {message}")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
-from . import endpoints
+from . import endpoints, settings, urls
 from .endpoints import CHAT, RESPONSES
-from .errors import APIError, ConfigError, ElkError, StreamError, error_fields
+from .errors import APIError, ConfigError, ElkError, StreamError, detached, error_fields
 from .events import Connected, Event
 from .reply import Reply
 from .sse import iter_events
@@ -50,11 +52,11 @@ class Client:
     ):
         self._api_key = api_key
         self.api_key_env = api_key_env
-        self.base_url = (base_url or os.environ.get("ELK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or os.environ.get("ELK_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
         self.model = model or os.environ.get("ELK_MODEL") or DEFAULT_MODEL
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.max_retries = max_retries
+        self.timeout = settings.seconds("timeout", timeout)
+        self.connect_timeout = settings.seconds("connect_timeout", connect_timeout)
+        self.max_retries = settings.retries(max_retries)
         self.max_retry_after = max_retry_after
         self._http = requests.Session()  # keep-alive across cells
 
@@ -62,11 +64,22 @@ class Client:
     @property
     def host(self) -> str:
         """The base URL's host[:port]: what records and messages name, never credentials."""
-        parts = urlsplit(self.base_url)
-        return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
+        return urls.host(self.base_url)
+
+    def cache_scope(self) -> str:
+        """Which gateway and account a reply came from, for the replay cache: host and path, and a
+        hash of the key (never the key: the cache is a plain file)."""
+        key = self.api_key()
+        account = hashlib.sha256(b"elk-jupyter replay cache\0" + key.encode()).hexdigest()[:16] if key else "no key"
+        return f"{urls.origin(self.base_url)} account {account}"
 
     def api_key(self) -> str | None:
         return self._api_key or os.environ.get(self.api_key_env) or None
+
+    def redact(self, text: str | None) -> str | None:
+        """``text`` with the key cut out: gateways echo it in messages and even in headers."""
+        key = self.api_key()
+        return text.replace(key, "[redacted key]") if text and key and key in text else text
 
     def key_fingerprint(self) -> str:
         key = self.api_key()
@@ -122,7 +135,11 @@ class Client:
         try:
             response = self._request("GET", "/models", None)
         except ElkError as err:
-            raise self._redacted(err) from None
+            failure = self._redacted(err)
+        else:
+            failure = None
+        if failure is not None:
+            raise failure
         with response:
             body = _json_or_none(response.content)
         if not isinstance(body, dict):
@@ -130,27 +147,29 @@ class Client:
         return list(body.get("data") or [])
 
     def _redacted(self, err: ElkError) -> ElkError:
-        """Error messages quote the gateway, and some gateways quote the key back: cut it out."""
-        key = self.api_key()
-        if key:
-            for name in ("message", "detail", "request_id"):
-                value = getattr(err, name, None)
-                if isinstance(value, str) and key in value:
-                    setattr(err, name, value.replace(key, "[redacted key]"))
-            err.args = (err.message,)
-        return err
+        """Error messages quote the gateway, and some gateways quote the key back: cut it out.
+
+        The result is detached from its chain and frames (see ``errors.detached``)."""
+        for name in ("message", "detail", "request_id"):
+            value = getattr(err, name, None)
+            if isinstance(value, str):
+                setattr(err, name, self.redact(value))
+        err.args = (err.message,)
+        return detached(err)
 
     # -- the stream
     def iter_send(self, endpoint: str, body: dict) -> Iterator[Event]:
         try:
             yield from self._stream(endpoint, body)
+            return
         except ElkError as err:
-            raise self._redacted(err) from None
+            failure = self._redacted(err)
+        raise failure  # outside the except block: nothing chained, no frame of the request kept
 
     def _stream(self, endpoint: str, body: dict) -> Iterator[Event]:
         started = time.perf_counter()
         response = self._request("POST", endpoints.PATHS[endpoint], body)
-        request_id = _request_id(response)
+        request_id = self.redact(_request_id(response))
         with response:  # closed on every exit, KeyboardInterrupt and generator close included
             yield Connected(response.status_code, request_id, response.attempts, time.perf_counter() - started)
             content_type = response.headers.get("content-type", "").lower()
@@ -171,35 +190,24 @@ class Client:
                 raise
 
     def _request(self, method: str, path: str, body: dict | None) -> requests.Response:
-        """One request with bounded retries, only before any byte of the body was read."""
-        url = self.base_url + path
-        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
-        key = self.api_key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        elif urlsplit(self.base_url).hostname not in LOOPBACK:
-            raise ConfigError(
-                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
-            )
+        """One request with bounded retries, only while it provably did not reach the server or
+        the server asks for one: a POST that was sent may be running, and billed, already."""
+        url, data, headers = self._prepared(path, body)
         for attempt in range(1, self.max_retries + 2):
             last = attempt > self.max_retries
             try:
-                response = self._http.request(
-                    method,
-                    url,
-                    json=body,
-                    headers=headers,
-                    stream=True,
-                    timeout=(self.connect_timeout, self.timeout),
-                )
-            except (requests.ConnectionError, requests.Timeout) as err:
-                if last:
-                    raise APIError(f"could not reach {self.host} after {attempt} attempts: {_cause(err)}") from None
+                response = self._send_once(method, url, data, headers)
+            except requests.RequestException as err:
+                not_sent = _not_sent(err)
+                if not_sent is None or last:
+                    raise self._transport_error(err, attempt, not_sent) from None
                 time.sleep(_backoff(attempt))
                 continue
             response.attempts = attempt
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return response
+            if response.status_code < 400:
+                raise _redirect_error(response, url)
             delay = _retry_after(response.headers)
             should = response.headers.get("x-should-retry")
             retry = should == "true" or (should != "false" and response.status_code in RETRY_STATUSES)
@@ -209,7 +217,114 @@ class Client:
                 time.sleep(delay if delay is not None and delay > 0 else _backoff(attempt))
                 continue
             raise _status_error(response, attempt, delay if too_long else None)
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: max_retries is checked to be >= 0")
+
+    def _prepared(self, path: str, body: dict | None) -> tuple[str, bytes | None, dict]:
+        """URL, strict JSON bytes and headers; a ConfigError, before anything is sent, if unusable."""
+        try:
+            url = urls.join(self.base_url, path)
+        except urls.BadURL as err:
+            raise ConfigError(f"{err} (set ELK_BASE_URL or %config ElkMagics.base_url)") from None
+        if not self.api_key() and urlsplit(url).hostname not in LOOPBACK:
+            raise ConfigError(
+                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
+            )
+        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
+        if body is None:
+            return url, None, headers
+        return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
+
+    def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
+        try:
+            return self._http.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                auth=_Bearer(self),  # also keeps ~/.netrc from replacing the key
+                stream=True,
+                timeout=(self.connect_timeout, self.timeout),
+                allow_redirects=False,  # a redirected POST would carry the body (and key) elsewhere
+            )
+        except (ValueError, urllib3.exceptions.HTTPError) as err:  # requests parsing a Location it won't follow
+            raise APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried") from None
+
+    def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> ElkError:
+        if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
+            return ConfigError(
+                f"the request could not be made ({type(err).__name__}): check the base URL and the proxy "
+                "settings (HTTP_PROXY, HTTPS_PROXY); nothing was sent"
+            )
+        if not_sent is not None:
+            return APIError(f"could not reach {self.host} after {attempts} attempts: {not_sent}")
+        if isinstance(err, requests.ReadTimeout):
+            return APIError(
+                f"sent to {self.host}, no answer within {self.timeout:g} s; not retried (the request may "
+                "be running, and billed, already): raise ElkMagics.timeout for slow models"
+            )
+        if isinstance(err, requests.ConnectionError):
+            return APIError(
+                f"the connection to {self.host} broke after the request was sent ({_cause(err)}); "
+                "not retried (it may have been processed)"
+            )
+        return APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried")
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Sets ``Authorization: Bearer <key>`` at send time, so no dict of ours holds the header."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def __call__(self, request):
+        key = self._client.api_key()
+        if key:
+            request.headers["Authorization"] = f"Bearer {key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "<Bearer [redacted]>"
+
+
+def _json_bytes(body: dict) -> bytes:
+    """The body as strict JSON: NaN and Infinity are not JSON, and a gateway would reject them."""
+    try:
+        return json.dumps(body, allow_nan=False).encode("utf-8")  # as requests itself encodes json=
+    except ValueError:
+        raise ConfigError(
+            "the request holds NaN or Infinity, which JSON cannot carry: use a finite number; nothing was sent"
+        ) from None
+    except TypeError as err:
+        raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
+
+
+def _not_sent(err: requests.RequestException) -> str | None:
+    """Why the request provably never reached the server (refused, DNS, connect timeout), or None."""
+    if isinstance(err, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(err, requests.exceptions.ProxyError):  # the proxy itself was not reached
+        return f"the proxy could not be reached ({_cause(err)})"
+    if not isinstance(err, requests.ConnectionError) or isinstance(err, requests.ReadTimeout):
+        return None
+    reason = getattr(err.args[0], "reason", err.args[0]) if err.args else None
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # NameResolutionError is one too
+        return _cause(reason)
+    return None
+
+
+def _redirect_error(response: requests.Response, url: str) -> APIError:
+    location = response.headers.get("location")
+    response.close()
+    try:
+        target = urls.shown(urljoin(url, location)) if location else "nowhere (no Location header)"
+    except ValueError:
+        target = "a malformed Location header"
+    return APIError(
+        f"the gateway redirects to {target}; requests are not followed there (the body and the key would "
+        "go along): set the base URL to the final address",
+        status=response.status_code,
+        request_id=_request_id(response),
+    )
 
 
 def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], None] | None = None) -> Reply:

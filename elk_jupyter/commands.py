@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from . import session
+from . import session, urls
+from .usage import Usage
 
 
 class Commands:
@@ -27,7 +26,7 @@ class Commands:
         client = self.runner.client
         source = f"${client.api_key_env}" + ("" if client.api_key() else " (not set)")
         print(
-            f"base URL   {_without_secrets(client.base_url)}\n"
+            f"base URL   {urls.shown(client.base_url)}\n"
             f"model      {client.model}\nkey        from {source}, fingerprint {client.key_fingerprint()}\n"
             f"timeout    {client.timeout:g} s, retries {client.max_retries}\n"
             f"context    turns {self.runner.magics.context_turns or 'all'}, tokens {self.runner.magics.context_tokens or 'no cap'}\n"
@@ -79,10 +78,8 @@ class Commands:
         rows = [(name, c.usage_totals()) for name, c in self.notebook.conversations.items()]
         rows.append(("(notebook)", self.notebook.usage_totals() or {}))
         for name, t in rows:
-            print(
-                f"{name:<16} turns {t.get('turns', 0):>3}  prompt {t.get('prompt', 0):>7} (cached {t.get('cached', 0)})"
-                f"  completion {t.get('completion', 0):>7} (reasoning {t.get('reasoning', 0)})  total {t.get('total', 0)}"
-            )
+            counts = {k: t.get(k, 0) for k in ("prompt", "completion", "total", "cached", "reasoning")}
+            print(f"{name:<16} turns {t.get('turns', 0):>3} · {Usage(**counts).describe(total=True)}")
 
     def restore(self, path=None):
         """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""
@@ -103,10 +100,3 @@ class Commands:
         if name not in self.notebook.conversations:
             raise KeyError(f"no conversation named {name!r}")
         return self.notebook.conversations[name]
-
-
-def _without_secrets(url: str) -> str:
-    """The URL without user:password@ or a query string (which may carry tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"

@@ -67,6 +67,39 @@ class StreamError(ElkError):
         super().__init__(message if not request_id else f"{message} (request id {request_id})")
 
 
+class InternalError(ElkError):
+    """Something nobody planned for (a bug here or in a library), caught at the turn's boundary.
+
+    Raised instead of the original so no traceback, in any ``%xmode``, prints frame locals that
+    may hold the key; the type name and a redacted first line say what happened.
+    """
+
+
+def unexpected(err: BaseException, secret: str | None) -> InternalError:
+    """An InternalError naming ``err``'s type; its text without ``secret`` or any URL."""
+    import re
+
+    text = str(err).split("\n", 1)[0][:200]
+    if secret:
+        text = text.replace(secret, "[redacted key]")
+    text = re.sub(r"\b[a-zA-Z][\w+.-]*://\S+", "<url>", text)  # URLs may carry tokens
+    return InternalError(
+        f"unexpected {type(err).__name__}" + (f": {text}" if text else "") + " (a bug: please report it)"
+    )
+
+
+def detached(err: ElkError) -> ElkError:
+    """``err`` alone: no chained exception and no traceback frames, whose locals may hold the key.
+
+    Raise the result outside any ``except`` block, or Python chains the handled exception again.
+    """
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    err.__traceback__ = None
+    return err
+
+
 def _one_line(message, status, type_, code, request_id) -> str:
     head = f"HTTP {status}" if status is not None else "Gateway error"
     tags = ", ".join(t for t in (type_, code) if t and t != "None")

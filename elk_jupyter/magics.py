@@ -14,12 +14,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Enum, Float, Int, Unicode, default
+from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import options
+from . import options, settings
 from .commands import Commands
-from .session import usage_numbers
+from .errors import ConfigError
 from .turns import TurnRunner
+from .usage import Usage
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
@@ -85,8 +86,25 @@ class ElkMagics(Magics):
     @default("replay")
     def _replay_from_env(self):
         # The main job runs the quickstart offline with ELK_REPLAY=only when no key is set.
-        mode = os.environ.get("ELK_REPLAY", "auto")
-        return mode if mode in ("auto", "off", "only") else "auto"
+        # An unknown value (a typo of "only") is a ConfigError at the first turn, not a billed one.
+        return settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")  # set but empty: the default
+
+    # Checked when set (%config, ipython_config.py, attribute): a bad value is one line there.
+    @validate("timeout")
+    def _check_timeout(self, proposal):
+        return _checked(settings.seconds, "ElkMagics.timeout", proposal.value)
+
+    @validate("retries")
+    def _check_retries(self, proposal):
+        return _checked(settings.retries, proposal.value)
+
+    @validate("base_url")
+    def _check_base_url(self, proposal):
+        return _checked(settings.base_url, proposal.value)
+
+    @validate("context_turns", "context_tokens")
+    def _check_context(self, proposal):
+        return _checked(settings.at_least_zero, f"ElkMagics.{proposal.trait.name}", proposal.value)
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
@@ -218,6 +236,13 @@ class ElkMagics(Magics):
             raise UsageError(f"%elk {words[0]}: {err}") from None
 
 
+def _checked(check, *args):
+    try:
+        return check(*args)
+    except ConfigError as err:
+        raise TraitError(str(err)) from None
+
+
 class _UI:
     """What a turn needs from IPython: the running cell, a view to stream into, a JSON display."""
 
@@ -293,14 +318,9 @@ class _TextView:
     def finish(self, reply, record, note="") -> None:
         self.show(reply)
         turn = record["turn"]
-        numbers = usage_numbers(reply.usage)
+        tokens = Usage.of(reply.usage).describe() or "no usage reported"
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
-        print(
-            f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
-            f"({numbers['cached']} cached) + {numbers['completion']} completion "
-            f"({numbers['reasoning']} reasoning) tokens · {total}]",
-            flush=True,
-        )
+        print(f"\n[{turn['id']} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
         if note:
             print(note)

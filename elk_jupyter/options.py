@@ -6,6 +6,7 @@ The magics turn each ValueError into IPython's UsageError, so a bad option is on
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 
@@ -120,3 +121,19 @@ def parse_structured(text: str, schema):
         return json.loads(text)
     except ValueError as err:
         raise ValueError(f"the reply is not valid JSON ({err}); the text is kept in the reply") from None
+
+
+def non_finite(value, path: str = "") -> str | None:
+    """``path=value`` of the first NaN or infinity in a request body (JSON has neither), or None.
+
+    ``-t nan`` and ``-p temperature=1e999`` parse as floats; requests would fail deep inside
+    with a traceback, and a gateway would reject the body anyway.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or 'value'}={value}"
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = non_finite(child, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None

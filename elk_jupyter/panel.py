@@ -16,6 +16,8 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from .usage import Usage
+
 STATIC = Path(__file__).parent / "static"
 MAX_UPDATES_PER_SECOND = 25
 EARLY_CHECKPOINT_CHARS = 4096  # below this, checkpoints grow 4x each time: a few KB in all
@@ -109,7 +111,7 @@ class Panel(anywidget.AnyWidget):
             "status": reply.status,
             "model": reply.model or "",
             "attempts": reply.attempts,
-            "usage": reply.usage,
+            "usage": Usage.of(reply.usage).wire(),  # normalised: the raw object stays in the record
         }
         if reply.tool_calls:
             changes["tool_calls"] = reply.tool_calls

@@ -10,36 +10,17 @@ from __future__ import annotations
 
 from .markdown_copy import escape_inline, fenced, inert_markdown
 from .markdown_inline import code_span
-from .session import usage_numbers
+from .usage import Usage
 
 STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": "interrupted", "error": "error"}
 
 __all__ = ["STATUS_WORDS", "inert_markdown", "static_markdown", "static_text", "usage_line"]
 
 
-def _counts_only(usage):
-    """The usage object with every value that is not a count or a nested object dropped: the server
-    sends it, so a string or list where a number belongs must neither crash the copy nor be shown."""
-    if not isinstance(usage, dict):
-        return None
-    kept = {}
-    for name, value in usage.items():
-        if isinstance(value, dict):
-            kept[name] = _counts_only(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            kept[name] = value
-    return kept
-
-
 def usage_line(reply) -> str:
-    numbers = usage_numbers(_counts_only(reply.usage))
-    parts = []
-    if reply.usage:
-        parts.append(f"{numbers['prompt']} prompt" + (f" ({numbers['cached']} cached)" if numbers["cached"] else ""))
-        parts.append(
-            f"{numbers['completion']} completion"
-            + (f" ({numbers['reasoning']} reasoning)" if numbers["reasoning"] else "")
-        )
+    """The footer: token counts (``Usage.describe``, shared with the terminal and ``%elk usage``), timings."""
+    tokens = Usage.of(reply.usage).describe()
+    parts = [tokens] if tokens else []
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     if reply.total is not None:

@@ -19,6 +19,7 @@ from .events import (
     ToolCallDelta,
     UsageReport,
 )
+from .usage import Usage, raw_usage
 
 # streaming -> completed | incomplete (the server ended it early, e.g. max tokens)
 #           -> interrupted (cut, stalled or stopped by the user) | error (the server said so)
@@ -113,6 +114,11 @@ class Reply:
         return self.choices[0].finish_reason
 
     @property
+    def tokens(self) -> Usage:
+        """The usage as normalised counts (``usage`` keeps the server's own object)."""
+        return Usage.of(self.usage)
+
+    @property
     def ok(self) -> bool:
         return self.status in FINAL_OK
 
@@ -135,7 +141,7 @@ class Reply:
             else:
                 target.add_tool_call(event)
         elif kind is UsageReport:
-            self.usage = event.usage
+            self.usage = raw_usage(event.usage)  # the server's object, JSON-safe; read it with Usage.of
         elif kind is ChoiceFinished:
             self.choice(event.choice).finish_reason = event.finish_reason
         elif kind is Started:
@@ -189,8 +195,9 @@ class Reply:
     @classmethod
     def from_dict(cls, data: dict, request: dict | None = None) -> Reply:
         reply = cls(data.get("endpoint", "chat"), request)
-        for key in ("id", "model", "status", "incomplete_details", "error", "usage", "request_id"):
+        for key in ("id", "model", "status", "incomplete_details", "error", "request_id"):
             setattr(reply, key, data.get(key))
+        reply.usage = raw_usage(data.get("usage"))  # records can be hand-edited: same rule as a stream
         reply.attempts = data.get("attempts") or 0
         choices = data.get("choices") or [
             {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 
+from .usage import Usage
+
 RECORD_VERSION = 1
 RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
@@ -61,20 +63,9 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def usage_numbers(usage: dict | None) -> dict:
-    """Prompt/completion/cached/reasoning tokens from either endpoint's usage names."""
-    usage = usage or {}
-    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
-    return {
-        "prompt": prompt or 0,
-        "completion": completion or 0,
-        "total": usage.get("total_tokens") or (prompt or 0) + (completion or 0),
-        "cached": prompt_details.get("cached_tokens") or 0,
-        "reasoning": completion_details.get("reasoning_tokens") or 0,
-    }
+def usage_numbers(usage: object) -> dict:
+    """Prompt/completion/total/cached/reasoning tokens (0 if unknown), normalised by ``Usage.of``."""
+    return Usage.of(usage).numbers()
 
 
 @dataclass

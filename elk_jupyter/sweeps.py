@@ -145,7 +145,7 @@ def sweep(
             body = endpoints.responses_body(
                 prompt if isinstance(prompt, str) else messages, run.model, True, **run.params
             )
-        key = session.request_key({**body, "elk_repeat": run.repeat}, base.host)
+        key = session.request_key({**body, "elk_repeat": run.repeat}, base.cache_scope())
         recorded = replays.lookup(key) if replay != "off" else None
         if recorded is None and replay == "only":
             raise ElkError(f"replay is 'only' and run {run} was never recorded")

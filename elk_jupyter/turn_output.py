@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .render import static_markdown, static_text
 from .session import RECORD_KEY
+from .usage import Usage
 
 # Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
 TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
@@ -38,7 +39,7 @@ def view_data(reply, header: dict) -> dict:
         "context": header.get("context") or "",
         "text": reply.text,
         "reasoning": reply.reasoning,
-        "usage": reply.usage if isinstance(reply.usage, dict) else None,
+        "usage": Usage.of(reply.usage).wire(),  # normalised, as the live panel gets it
         "timing": reply.timing,
         "tool_calls": list(reply.tool_calls),
         "choices": choices,

@@ -6,11 +6,13 @@ nor anywidget and is driven the same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 
 from . import endpoints, options, session
 from .cache import Replays
-from .errors import ElkError, StreamError
+from .errors import ConfigError, ElkError, StreamError, detached, unexpected
 from .reply import Reply
 from .session import Conversation, Notebook, Turn
 
@@ -72,7 +74,9 @@ class TurnRunner:
         from .client import Client  # requests costs ~50 ms: not at %load_ext time
 
         m = self.magics
-        key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries)
+        # The environment counts too: os.environ["ELK_BASE_URL"] = ... in a cell takes effect.
+        env = (os.environ.get("ELK_BASE_URL"), os.environ.get("ELK_MODEL"))
+        key = (m.base_url, m.model, m.api_key_env, m.timeout, m.retries, env)
         if self._client is None or key != self._client_key:
             self._client = Client(
                 base_url=m.base_url, model=m.model, api_key_env=m.api_key_env, timeout=m.timeout, max_retries=m.retries
@@ -83,15 +87,32 @@ class TurnRunner:
     # -- a turn
     def run(self, endpoint: str, args, prompt: str, params: dict, extra: list, schema, ui) -> Outcome | None:
         """``ui`` gives ``cell`` (id, execution count), ``open_view(...)`` and ``show_json(body)``; the
-        view it opens takes ``show(reply)`` per event and ``finish(reply, record, note)`` once."""
+        view it opens takes ``show(reply)`` per event and ``finish(reply, record, note)`` once.
+
+        The boundary: every failure leaves as one ElkError with nothing chained and no frames, so
+        no traceback mode (``%xmode Verbose`` included) can print a local holding the key.
+        """
+        try:
+            return self._turn(endpoint, args, prompt, params, extra, schema, ui)
+        except ElkError as err:
+            failure = detached(err)
+        except Exception as err:  # a bug, here or in a library: still one line
+            failure = unexpected(err, self._secret())
+        raise failure  # outside the except blocks, so Python chains nothing to it
+
+    def _secret(self) -> str | None:
+        return self._client.api_key() if self._client is not None else os.environ.get(self.magics.api_key_env)
+
+    def _turn(self, endpoint, args, prompt, params, extra, schema, ui) -> Outcome | None:
         client = self.client
         plan = self._plan(endpoint, args, prompt, params, extra, ui.cell)
         if args.dry_run:
             ui.show_json(plan.body)
             return None
         key = session.request_key(plan.body, client.host)
+        cache_key = session.request_key(plan.body, client.cache_scope())
         replay_mode = args.replay or self.magics.replay
-        recorded = self._recorded(key) if replay_mode != "off" else None
+        recorded = self._recorded(key, cache_key) if replay_mode != "off" else None
         if recorded is None and replay_mode == "only":
             raise ElkError(
                 f"replay is 'only' and no recorded reply matches this request ({endpoint}, conversation "
@@ -105,7 +126,7 @@ class TurnRunner:
             reply, error = self._live(client, endpoint, plan.body, view)
         turn = plan.turn(self.notebook.new_turn_id(), endpoint, prompt, reply, client.host, recorded is not None)
         if recorded is None and turn.ok:
-            self.replays.store(key, client.host, plan.body, turn.reply)
+            self.replays.store(key, client.host, plan.body, turn.reply, cache_key)
         plan.conversation.commit(turn)
         view.finish(reply, session.record_of(turn), _rerun_note(plan.dropped))
         if error is not None:
@@ -138,8 +159,20 @@ class TurnRunner:
         body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
         for path, value in extra:
             options.set_path(body, path, value)
+        self._check_json(body)
         note = self._context_note(history, chain, mode)
         return Plan(conversation, chain, dropped, history, model, body, mode, note, cell)
+
+    @staticmethod
+    def _check_json(body: dict) -> None:
+        """Refuse, before anything is sent, a body that is not strict JSON (``-t nan``, ``-p x=@obj``)."""
+        bad = options.non_finite(body)
+        if bad is not None:
+            raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity, use a finite number (nothing was sent)")
+        try:
+            json.dumps(body)
+        except TypeError as err:
+            raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
 
     @staticmethod
     def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
@@ -150,12 +183,18 @@ class TurnRunner:
         try:
             collect(client.iter_send(endpoint, body), reply, lambda _event: view.show(reply))
         except ElkError as err:
-            return reply, err
+            error = err
         except KeyboardInterrupt:  # the kernel's interrupt: stop at once, keep what arrived
-            return reply, StreamError("interrupted by the user")
-        return reply, None
+            error = StreamError("interrupted by the user")
+        except Exception as err:  # a bug or a library's surprise: the turn still ends, recorded as failed
+            error = unexpected(err, client.api_key())
+        else:
+            return reply, None
+        if reply.status == "streaming":  # failed before the stream began (no key, a bad URL, ...)
+            reply.fail("error", error.message)
+        return reply, error
 
-    def _recorded(self, key: str) -> dict | None:
+    def _recorded(self, key: str, cache_key: str) -> dict | None:
         """A reply recorded for this request: this notebook's saved records, then the cache."""
         if not self._notebook_indexed:
             self._notebook_indexed = True
@@ -167,7 +206,7 @@ class TurnRunner:
                     self.index_records(record.load_turns(path))
                 except ElkError:
                     pass  # an unreadable notebook file only means nothing to replay from it
-        return self.replays.lookup(key)
+        return self.replays.lookup(key, cache_key)
 
     def index_records(self, turns) -> None:
         """Make these turns' replies replayable (from a restored or saved notebook)."""

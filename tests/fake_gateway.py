@@ -176,11 +176,13 @@ def _handler(gateway: FakeGateway):
             self.end_headers()
             self.wfile.write(data)
 
-        def _start_stream(self):
+        def _start_stream(self, headers=None):
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("transfer-encoding", "chunked")
             self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:8])
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
 
         def _send(self, text: str):
@@ -220,7 +222,7 @@ def _handler(gateway: FakeGateway):
                     },
                 )
             n = body.get("n") or 1
-            self._start_stream()
+            self._start_stream(plan.headers)
 
             def chunk(delta, finish=None, index=0):
                 return (
@@ -278,7 +280,7 @@ def _handler(gateway: FakeGateway):
             }
             if not body.get("stream"):
                 return self._json(200, response)
-            self._start_stream()
+            self._start_stream(plan.headers)
             seq = iter(range(10**6))
 
             def event(kind, **fields):

@@ -87,7 +87,10 @@ class Kernel:
                 result.comm_open_bytes += len(json.dumps(content["data"]))
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        reply = self.client.get_shell_msg(timeout=10)
+        # Match the reply to this request: under load wait_for_ready may leave a second
+        # kernel_info_reply queued, which would shift every later status by one cell.
+        while (reply := self.client.get_shell_msg(timeout=10))["parent_header"].get("msg_id") != msg_id:
+            pass
         result.status = reply["content"]["status"]
         return result
 

@@ -14,8 +14,10 @@ A ``Script`` body is a list of byte pieces, each written with its own ``send`` (
 when chunked), and floats, which sleep that many seconds. ``framing`` picks how the body is
 delimited: ``chunked``, ``length`` (Content-Length) or ``close`` (an HTTP/1.0 response with
 neither: the body ends when the connection closes). ``ending`` says how it stops: ``end``
-(cleanly), ``close`` (hang up without the final chunk), ``reset`` (TCP RST via SO_LINGER 0) or
-``stall`` (send nothing more until the client hangs up: ``Request.closed`` tells when it did).
+(cleanly), ``close`` (hang up without the final chunk), ``reset`` (TCP RST via SO_LINGER 0),
+``stall`` (send nothing more until the client hangs up: ``Request.closed`` tells when it did) or
+``silent`` (read the request, then answer nothing at all, not even a status line) or ``hang-up``
+(read the request and close the connection without a byte of answer).
 Raw sockets, so every byte is ours.
 """
 
@@ -41,7 +43,7 @@ class Script:
     headers: dict = field(default_factory=lambda: {"content-type": "text/event-stream"})
     body: list = field(default_factory=list)  # bytes pieces and float pauses (seconds)
     framing: str = "chunked"  # chunked | length | close
-    ending: str = "end"  # end | close | reset | stall
+    ending: str = "end"  # end | close | reset | stall | silent | hang-up
 
     @classmethod
     def json(cls, obj, status: int = 200, headers: dict | None = None) -> Script:
@@ -160,6 +162,10 @@ class ScriptedServer:
 
     def _respond(self, conn: socket.socket, script: Script, request: Request) -> bool:
         """Write the scripted response; True if the connection can serve another request."""
+        if script.ending in ("silent", "hang-up"):
+            if script.ending == "silent":
+                self._wait_for_hang_up(conn)
+            return False
         pieces = [p for p in script.body if isinstance(p, bytes)]
         version = "HTTP/1.0" if script.framing == "close" else "HTTP/1.1"
         lines = [f"{version} {script.status} {_reason(script.status)}"]

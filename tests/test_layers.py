@@ -31,6 +31,8 @@ PURE = {
     "options",
     "render",
     "turn_output",
+    "urls",
+    "usage",
 }
 PURE |= {"markdown_copy", "markdown_inline"}  # the Markdown copy of a turn (issue 11)
 

@@ -298,3 +298,21 @@ def test_usage_errors_for_elk(ip):
     for line in ("", "nope", "history missing", "fork default", "accept t99"):
         result = ip.run_cell(f"%elk {line}")
         assert type(result.error_in_exec).__name__ == "UsageError", line
+
+
+def test_values_json_cannot_carry_are_refused_before_sending(ip, gateway):
+    ip.user_ns["blob"] = object()
+    ip.user_ns["huge"] = float("inf")
+    cases = {
+        "%%chat -t nan": "temperature=nan: JSON cannot carry NaN or Infinity",
+        "%%chat -p temperature=1e999": "temperature=inf: JSON cannot carry NaN or Infinity",
+        "%%chat -p 'logit_bias={\"50256\": -1e999}'": "logit_bias.50256=-inf: JSON cannot carry NaN or Infinity",
+        "%%chat -p top_k=@huge": "top_k=inf: JSON cannot carry NaN or Infinity",
+        "%%chat -p metadata=@blob": "the request holds a value JSON cannot carry (Object of type object",
+    }
+    for line, message in cases.items():
+        result = run(ip, line + "\nHi")
+        assert type(result.error_in_exec).__name__ == "ConfigError", line
+        assert str(result.error_in_exec).startswith(message), str(result.error_in_exec)
+    assert gateway.requests == []
+    assert run(ip, "%%chat\nstill fine").success
