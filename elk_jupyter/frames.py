@@ -6,6 +6,7 @@ Shared by both dialects (``endpoints`` for Chat Completions, ``responses`` for t
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import APIError, StreamError, error_fields
 
@@ -21,7 +22,7 @@ def parse_json(data: str) -> object:
 
 
 def raise_if_error(obj: object, http_status: int | None = None) -> None:
-    fields = error_fields(obj)
+    fields = error_fields(scrub(obj))
     if fields is not None:
         raise APIError(fields.pop("message"), status=http_status, **fields)
 
@@ -43,7 +44,58 @@ def dicts(value) -> list[dict]:
 
 
 def as_str(value) -> str | None:
+    if type(value) is str:
+        return value if value.isascii() else scrub(value)
     return value if isinstance(value, str) else None
+
+
+# -- UTF-16 surrogates. JSON may escape each half of an astral character (an emoji) on its own,
+# and servers written in JavaScript cut text by UTF-16 code unit, so "\ud83d" and "\ude00" can
+# arrive in two frames (issue 12). json decodes each to a lone surrogate, which no UTF-8 encoder
+# (records, cache, terminal, kernel messages) accepts: pair them up or replace them, at the edge.
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def scrub(value):
+    """``value`` (deep) with surrogate pairs joined and lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return value
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+class Joiner:
+    """One streamed string (a choice's text, its reasoning, a call's arguments) across frames.
+
+    A piece that ends in a high surrogate keeps it back until the next piece brings the low
+    half; whatever stays unpaired becomes U+FFFD. ``push`` costs nothing for ASCII pieces.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def push(self, text: str) -> str:
+        if self._held:
+            text, self._held = self._held + text, ""
+        elif text.isascii():
+            return text
+        if _SURROGATE.search(text) is None:
+            return text
+        if "\ud800" <= text[-1] <= "\udbff":
+            text, self._held = text[:-1], text[-1]
+        return scrub(text)
+
+    def flush(self) -> str:
+        """At the end of the stream: a half still held back is a lone surrogate."""
+        held, self._held = self._held, ""
+        return "\ufffd" if held else ""
 
 
 def as_index(value, default: int) -> int | None:
@@ -62,7 +114,7 @@ def raise_mid_stream(obj: dict) -> None:
         or obj.get("type") in ("error", "response.failed")
     ):
         return
-    fields = error_fields(obj)
+    fields = error_fields(scrub(obj))
     if fields is not None:
         message = fields.pop("message")
         tags = ", ".join(str(v) for v in (fields.get("type"), fields.get("code")) if v)

@@ -17,7 +17,7 @@ OWNERS = {
     "nbformat": {"record"},
     "traitlets": {"magics", "panel"},
 }
-PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
+PURE = {"errors", "sse", "events", "frames", "chat", "endpoints", "responses", "reply", "session", "options", "render"}
 
 
 def imports(path: Path) -> set[str]:
