@@ -71,6 +71,9 @@ class SSEDecoder:
 
     def _feed_lf(self, chunk: bytes, events: list) -> list[ServerSentEvent]:
         """The common case, a chunk with LF endings only: split in C, not byte by byte."""
+        if b"\n" not in chunk:  # inside a long line: keep it, copying only this chunk (O(delta))
+            self._pending += chunk
+            return events
         lines = chunk.split(b"\n")
         if self._pending:
             lines[0] = bytes(self._pending) + lines[0]
