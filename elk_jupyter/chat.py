@@ -19,7 +19,7 @@ from .events import (
     ToolCallDelta,
     UsageReport,
 )
-from .frames import Joiner, as_dict, as_index, as_str, dicts, first_text, parse_json, raise_mid_stream, scrub
+from .frames import as_dict, as_index, as_str, dicts, first_text, join_halves, parse_json, raise_mid_stream, scrub
 from .sse import ServerSentEvent
 
 CHAT = "chat"
@@ -35,11 +35,12 @@ class ChatStream:
         self._started = False
         self._open_choices: set[int] = set()
         self._finished: set[int] = set()
-        self._joiners: dict[tuple, Joiner] = {}  # (choice, channel) -> its surrogate joiner
+        self._held: dict[tuple, str] = {}  # (choice, channel) -> a surrogate half kept back
         self._calls: dict[int, CallIndex] = {}  # choice -> which call each fragment continues
 
     def feed(self, sse: ServerSentEvent) -> list[Event]:
-        # Lists, not generators: this runs once per chunk, tens of thousands of times a reply.
+        # Lists, not generators, and the common case inlined: this runs once per chunk, tens of
+        # thousands of times a reply (bench/stream_consumption.py).
         data = sse.data
         if data.startswith("[DONE]"):
             self.done = True
@@ -47,25 +48,33 @@ class ChatStream:
         if not data.strip():
             return []
         obj = parse_json(data)
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
         raise_mid_stream(obj)
         events: list[Event] = []
         if not self._started and as_str(obj.get("id")):  # Azure's first chunk has id "" and choices []
             self._started = True
             events.append(Started(as_str(obj["id"]), as_str(obj.get("model"))))
-        for choice in dicts(obj.get("choices")):
-            self._choice(choice, events)
-        if as_dict(obj.get("usage")):  # keep the last one: vLLM can send usage on every chunk
-            events.append(UsageReport(scrub(obj["usage"])))
+        choices = obj.get("choices")
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is dict:
+                    self._choice(choice, events)
+        usage = obj.get("usage")
+        if usage and type(usage) is dict:  # keep the last one: vLLM can send usage on every chunk
+            events.append(UsageReport(scrub(usage)))
         return events
 
     def _choice(self, choice: dict, events: list) -> None:
-        index = as_index(choice.get("index"), 0)
-        if index is None:
-            raise StreamError(f"unexpected choice index from the server: {choice.get('index')!r:.40}")
+        index = choice.get("index", 0)
+        if type(index) is not int or not 0 <= index < 1024:
+            index = as_index(index, 0)
+            if index is None:
+                raise StreamError(f"unexpected choice index from the server: {choice.get('index')!r:.40}")
         self._open_choices.add(index)
-        delta = as_dict(choice.get("delta") or choice.get("message"))
+        delta = choice.get("delta") or choice.get("message")
+        if type(delta) is not dict:
+            delta = {}
         if "reasoning_content" in delta or "reasoning" in delta or "reasoning_details" in delta:
             reasoning = first_text(
                 delta.get("reasoning_content"),
@@ -76,28 +85,39 @@ class ChatStream:
                 self._text(ReasoningDelta, reasoning, index, events)
         content = delta.get("content")
         if type(content) is str:
-            if content:
+            if not content:
+                pass
+            elif self._held or not content.isascii():
                 self._text(TextDelta, content, index, events)
+            else:
+                events.append(TextDelta(content, index))
         elif isinstance(content, list):  # Mistral: a list of parts, thinking and text
             for kind, text in content_parts(content):
                 self._text(kind, text, index, events)
         if "tool_calls" in delta:
             self._tool_calls(dicts(delta["tool_calls"]), index, events)
-        if as_str(choice.get("finish_reason")):
-            if choice["finish_reason"] == "error":  # OpenRouter's mid-stream error
+        finish = choice.get("finish_reason")
+        if finish and type(finish) is str:
+            if finish == "error":  # OpenRouter's mid-stream error
                 raise StreamError(
                     "error from the server mid-stream: the server reported an error (finish_reason error)"
                 )
             self._finished.add(index)
-            events.append(ChoiceFinished(index, as_str(choice["finish_reason"])))
+            events.append(ChoiceFinished(index, as_str(finish)))
 
     def _text(self, kind, text: str, choice: int, events: list) -> None:
-        joiner = self._joiners.get((choice, kind))
-        if joiner is None:
-            joiner = self._joiners[choice, kind] = Joiner()
-        text = joiner.push(text)
+        text = self._joined((choice, kind), text)
         if text:
             events.append(kind(text, choice))
+
+    def _joined(self, key: tuple, text: str) -> str:
+        """``text`` with a surrogate half kept back from the last piece on this channel joined."""
+        if not self._held and text.isascii():
+            return text
+        text, held = join_halves(self._held.pop(key, ""), text)
+        if held:
+            self._held[key] = held
+        return text
 
     def _tool_calls(self, calls: list[dict], choice: int, events: list) -> None:
         numbering = self._calls.get(choice)
@@ -109,10 +129,7 @@ class ChatStream:
             tool = numbering.of(as_index(call.get("index"), -1), call_id)
             arguments = first_text(function.get("arguments"))
             if arguments:
-                joiner = self._joiners.get((choice, tool))
-                if joiner is None:
-                    joiner = self._joiners[choice, tool] = Joiner()
-                arguments = joiner.push(arguments)
+                arguments = self._joined((choice, tool), arguments)
             events.append(
                 ToolCallDelta(
                     index=tool,
@@ -127,11 +144,12 @@ class ChatStream:
     def _flush(self) -> list[Event]:
         """Lone surrogate halves still held back, as U+FFFD, before the stream ends."""
         events: list[Event] = []
-        for (choice, channel), joiner in self._joiners.items():
-            rest = joiner.flush()
-            if rest:
-                kind = channel if channel in (TextDelta, ReasoningDelta) else None
-                events.append(kind(rest, choice) if kind else ToolCallDelta(channel, rest, choice=choice))
+        for choice, channel in self._held:
+            if channel in (TextDelta, ReasoningDelta):
+                events.append(channel("\ufffd", choice))
+            else:
+                events.append(ToolCallDelta(channel, "\ufffd", choice=choice))
+        self._held.clear()
         return events
 
     def end(self) -> Iterator[Event]:

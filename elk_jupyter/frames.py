@@ -69,33 +69,20 @@ def scrub(value):
     return value
 
 
-class Joiner:
-    """One streamed string (a choice's text, its reasoning, a call's arguments) across frames.
+def join_halves(held: str, text: str) -> tuple[str, str]:
+    """One piece of a streamed string (a choice's text, its reasoning, a call's arguments).
 
-    A piece that ends in a high surrogate keeps it back until the next piece brings the low
-    half; whatever stays unpaired becomes U+FFFD. ``push`` costs nothing for ASCII pieces.
+    ``held`` is a high surrogate the previous piece ended with. Returns the text to use now and
+    the high surrogate to keep back for the next piece (or ""); whatever stays unpaired becomes
+    U+FFFD. Callers skip this for ASCII pieces when nothing is held: the hot path stays free.
     """
-
-    __slots__ = ("_held",)
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def push(self, text: str) -> str:
-        if self._held:
-            text, self._held = self._held + text, ""
-        elif text.isascii():
-            return text
-        if _SURROGATE.search(text) is None:
-            return text
-        if "\ud800" <= text[-1] <= "\udbff":
-            text, self._held = text[:-1], text[-1]
-        return scrub(text)
-
-    def flush(self) -> str:
-        """At the end of the stream: a half still held back is a lone surrogate."""
-        held, self._held = self._held, ""
-        return "\ufffd" if held else ""
+    if held:
+        text = held + text
+    if _SURROGATE.search(text) is None:
+        return text, ""
+    if "\ud800" <= text[-1] <= "\udbff":
+        return scrub(text[:-1]), text[-1]
+    return scrub(text), ""
 
 
 def as_index(value, default: int) -> int | None:

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from .errors import StreamError
 from .events import Done, Event, ReasoningDelta, Started, TextDelta, ToolCallDelta, UsageReport
 from .frames import (
-    Joiner,
     as_dict,
     as_index,
     as_str,
     dicts,
     first_text,
+    join_halves,
     parse_json,
     raise_if_error,
     raise_mid_stream,
@@ -39,9 +39,7 @@ class ResponsesStream:
         self._tool_index: dict[object, int] = {}  # item id (or output position) -> our call index
         self._call_ids: dict[str, int] = {}  # call_id -> our call index
         self._streamed: dict[int, int] = {}  # our call index -> characters of arguments sent so far
-        self._text = Joiner()
-        self._reasoning = Joiner()
-        self._arguments_joiners: dict[int, Joiner] = {}
+        self._held: dict[object, str] = {}  # "text" | "reasoning" | call index -> a surrogate half kept back
 
     def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
         data = sse.data
@@ -72,8 +70,9 @@ class ResponsesStream:
 
     def _text_delta(self, obj):
         self._text_seen = True
-        if as_str(obj.get("delta")):
-            text = self._text.push(obj["delta"])
+        text = obj.get("delta")
+        if text and type(text) is str:
+            text = self._joined("text", text)
             if text:
                 yield TextDelta(text)
 
@@ -82,15 +81,16 @@ class ResponsesStream:
         if not as_str(obj.get("delta")):
             return
         if self._summary_key is not None and key != self._summary_key:
-            yield ReasoningDelta(self._reasoning.flush() + "\n\n")  # a new summary part: a new paragraph
+            rest = "\ufffd" if self._held.pop("reasoning", "") else ""
+            yield ReasoningDelta(rest + "\n\n")  # a new summary part reads as a new paragraph
         self._summary_key = key
-        text = self._reasoning.push(obj["delta"])
+        text = self._joined("reasoning", obj["delta"])
         if text:
             yield ReasoningDelta(text)
 
     def _reasoning_text(self, obj):
         if as_str(obj.get("delta")):
-            text = self._reasoning.push(obj["delta"])
+            text = self._joined("reasoning", obj["delta"])
             if text:
                 yield ReasoningDelta(text)
 
@@ -102,10 +102,7 @@ class ResponsesStream:
     def _arguments(self, obj):
         if as_str(obj.get("delta")):
             index = self._tool_for(obj.get("item_id"), obj.get("output_index"))
-            joiner = self._arguments_joiners.get(index)
-            if joiner is None:
-                joiner = self._arguments_joiners[index] = Joiner()
-            text = joiner.push(obj["delta"])
+            text = self._joined(index, obj["delta"])
             self._streamed[index] = self._streamed.get(index, 0) + len(text)
             if text:
                 yield ToolCallDelta(index=index, arguments=text)
@@ -152,15 +149,25 @@ class ResponsesStream:
         status = as_str(response.get("status")) or obj["type"].removeprefix("response.")
         yield Done(status, as_dict(response.get("incomplete_details")) or None, response)
 
+    def _joined(self, channel, text: str) -> str:
+        """``text`` with a surrogate half kept back from the last piece on this channel joined."""
+        if not self._held and text.isascii():
+            return text
+        text, held = join_halves(self._held.pop(channel, ""), text)
+        if held:
+            self._held[channel] = held
+        return text
+
     def _flush(self):
-        for joiner, kind in ((self._text, TextDelta), (self._reasoning, ReasoningDelta)):
-            rest = joiner.flush()
-            if rest:
-                yield kind(rest)
-        for index, joiner in self._arguments_joiners.items():
-            rest = joiner.flush()
-            if rest:
-                yield ToolCallDelta(index=index, arguments=rest)
+        """Surrogate halves still held back when the stream ends, as U+FFFD."""
+        for channel in self._held:
+            if channel == "text":
+                yield TextDelta("\ufffd")
+            elif channel == "reasoning":
+                yield ReasoningDelta("\ufffd")
+            else:
+                yield ToolCallDelta(index=channel, arguments="\ufffd")
+        self._held.clear()
 
     _handlers = {
         "response.created": _started,
