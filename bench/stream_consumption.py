@@ -165,7 +165,7 @@ def main() -> None:
             )
         server.close()
     print(table(rows, ["stream", "consumer", "median", "events/s", "vs raw", "vs openai"]))
-    print("targets: elk within 1.2x of raw, faster than openai")
+    print("targets: elk within 1.25x of raw, faster than openai")
 
 
 if __name__ == "__main__":
