@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["stream_consumption.py", "load_time.py", "frontend_traffic.py", "long_conversations.py"]
+SCRIPTS = [
+    "stream_consumption.py",
+    "load_time.py",
+    "first_turn.py",
+    "frontend_traffic.py",
+    "long_conversations.py",
+    "long_replies.py",
+]
 
 if __name__ == "__main__":
     for script in SCRIPTS:

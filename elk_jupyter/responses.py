@@ -39,6 +39,7 @@ class ResponsesStream:
         self._tool_index: dict[object, int] = {}  # item id (or output position) -> our call index
         self._call_ids: dict[str, int] = {}  # call_id -> our call index
         self._streamed: dict[int, int] = {}  # our call index -> characters of arguments sent so far
+        self._named: set[int] = set()  # calls whose name was sent
         self._held: dict[object, str] = {}  # "text" | "reasoning" | call index -> a surrogate half kept back
 
     def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
@@ -123,7 +124,10 @@ class ResponsesStream:
         arguments = scrub(first_text(item.get("arguments")))
         missing = arguments[self._streamed.get(index, 0) :]
         self._streamed[index] = max(self._streamed.get(index, 0), len(arguments))
-        if not seen or missing:
+        named = index in self._named
+        if as_str(item.get("name")):
+            self._named.add(index)
+        if not seen or missing or not named:
             yield function_call(dict(item, arguments=missing), index)
 
     def _tool_for(self, item_id, output_index) -> int:

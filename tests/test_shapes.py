@@ -213,6 +213,16 @@ def test_a_streamed_function_call_is_not_duplicated_by_done_and_completed():
     assert call["function"]["arguments"] == '{"city": "Oslo"}'
 
 
+def test_arguments_streamed_without_an_added_item_get_their_name_from_done():
+    stream = frames(
+        event("response.function_call_arguments.delta", 0, item_id="fc_1", output_index=0, delta='{"city": "Oslo"}'),
+        event("response.output_item.done", 1, output_index=0, item=CALL_ITEM),
+        completed(2, [CALL_ITEM]),
+    )
+    (call,) = at_every_split(RESPONSES, stream)["tool_calls"]
+    assert (call["id"], call["function"]) == ("call_1", {"name": "weather", "arguments": '{"city": "Oslo"}'})
+
+
 def test_a_call_added_without_arguments_gets_them_from_done():
     stream = frames(
         event("response.output_item.added", 0, output_index=0, item=dict(CALL_ITEM, arguments="")),
