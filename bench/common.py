@@ -22,6 +22,21 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def interleaved_times(funcs: list, repeats: int) -> list[list[float]]:
+    """Each function's times over ``repeats`` rounds, one call of each per round.
+
+    On a shared machine the load changes from second to second; running the contenders in turn
+    lets a per-round ratio compare them under the same load.
+    """
+    times: list[list[float]] = [[] for _ in funcs]
+    for _ in range(repeats):
+        for func, bucket in zip(funcs, times, strict=True):
+            start = time.perf_counter()
+            func()
+            bucket.append(time.perf_counter() - start)
+    return times
+
+
 def median_time(func, repeats: int) -> float:
     times = []
     for _ in range(repeats):

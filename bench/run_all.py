@@ -10,8 +10,10 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "stream_consumption.py",
     "load_time.py",
+    "first_turn.py",
     "frontend_traffic.py",
     "long_conversations.py",
+    "long_replies.py",
     "markdown_copy.py",
     "locked_cache.py",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import json
@@ -37,6 +38,10 @@ class Client:
     >>> reply = client.chat([{"role": "user", "content": "Hi"}], temperature=0)  # doctest: +SKIP
     >>> reply.text, reply.usage["total_tokens"]              # doctest: +SKIP
     """
+
+    # After the terminal event the rest of the body is read, within these bounds (see _Body.drain).
+    drain_bytes = 1 << 20
+    drain_seconds = 2.0
 
     def __init__(
         self,
@@ -175,12 +180,7 @@ class Client:
             content_type = response.headers.get("content-type", "").lower()
             try:
                 if "text/event-stream" in content_type:
-                    parser = endpoints.STREAMS[endpoint]()
-                    for sse in iter_events(_chunks(response, self.timeout)):
-                        yield from parser.feed(sse)
-                        if parser.done:
-                            break
-                    yield from parser.end()
+                    yield from self._events(endpoint, response)
                 else:
                     yield from _whole_body(endpoint, response, request_id)
             except StreamError as err:
@@ -188,6 +188,23 @@ class Client:
                 if request_id and "request id" not in err.message:
                     err.message += f" (request id {request_id})"
                 raise
+
+    def _events(self, endpoint: str, response: requests.Response) -> Iterator[Event]:
+        """The stream's events; after the terminal one (or an error event) the body is drained."""
+        parser = endpoints.STREAMS[endpoint]()
+        body = _Body(response, self.timeout)
+        try:
+            for sse in iter_events(body.chunks()):
+                yield from parser.feed(sse)
+                if parser.done:
+                    break
+        except StreamError:
+            if not body.broken:  # the server said "error" and may still be finishing: let it
+                body.drain(self.drain_bytes, self.drain_seconds)
+            raise
+        if parser.done:
+            body.drain(self.drain_bytes, self.drain_seconds)
+        yield from parser.end()
 
     def _request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -353,6 +370,56 @@ def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], N
     return reply
 
 
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+
+
+class _Body:
+    """An event-stream body: its chunks as they arrive, then (after the terminal event) its drain."""
+
+    def __init__(self, response: requests.Response, timeout: float) -> None:
+        self.response = response
+        self.timeout = timeout
+        self.broken = False  # the transport failed: nothing left to drain
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from _chunks(self.response, self.timeout)
+        except StreamError:
+            self.broken = True
+            raise
+
+    def drain(self, max_bytes: int, seconds: float) -> None:
+        """Read on to the body's end, at most ``max_bytes`` for at most ``seconds``; then it is closed.
+
+        Servers finish their work after the last event: Llama Stack stores a response (the one a
+        later ``previous_response_id`` names) only when its stream generator ends, and cancels the
+        store when the client hangs up first; proxies log or bill after ``[DONE]`` (issue 12).
+        The reply is already whole here, so a slow or broken tail is dropped, never an error.
+        """
+        raw = self.response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        previous = sock.gettimeout() if sock is not None else None
+        deadline = time.monotonic() + seconds
+        left = max_bytes
+        try:
+            while left > 0 and hasattr(raw, "read1"):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if sock is not None:  # one read may wait only until the deadline
+                    sock.settimeout(remaining if previous is None else min(remaining, previous))
+                chunk = raw.read1(min(65536, left), decode_content=True)
+                if not chunk:
+                    return  # the end of the body: the server has finished
+                left -= len(chunk)
+        except _TRANSPORT_ERRORS:
+            return
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(previous)
+
+
 def _chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
     """Body bytes as they arrive, for chunked and close-delimited bodies alike.
 
@@ -371,7 +438,7 @@ def _chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
             yield from response.iter_content(chunk_size=None)
     except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
         raise StreamError(f"the stream stalled: no data for {timeout:g} s") from None
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+    except _TRANSPORT_ERRORS as err:
         raise StreamError(f"the connection broke mid-stream: {_cause(err)}") from None
 
 

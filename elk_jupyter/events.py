@@ -1,4 +1,10 @@
-"""The typed events a reply is made of, whatever the endpoint or server dialect. Pure values."""
+"""The typed events a reply is made of, whatever the endpoint or server dialect. Pure values.
+
+The deltas, made once per chunk, are plain slotted dataclasses, not frozen ones: a frozen
+dataclass's ``__init__`` sets each field through ``object.__setattr__``, 2.5x the cost, and
+stream consumption is measured per event (issue 12, bench/stream_consumption.py). Treat them
+as immutable all the same.
+"""
 
 from __future__ import annotations
 
@@ -23,19 +29,19 @@ class Started:
     model: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     text: str
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasoningDelta:
     text: str
     choice: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallDelta:
     """A fragment of tool call ``index``: id/name come once, ``arguments`` arrives in pieces."""
 

@@ -1,19 +1,23 @@
-"""Turn records in saved notebooks: the only module that imports nbformat.
+"""Turn records in saved notebooks: the only module that imports nbformat (lazily).
 
 A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``"elk_jupyter"``
 (schema in docs/record.md). From a saved .ipynb this module reads the turns back in cell
 order, checks each record against the schema, and finds the notebook a kernel is running.
+
+Reading records needs only JSON: the first turn of a kernel reads the notebook to replay from
+it, and importing nbformat there (jsonschema and its format checkers) cost 1.35 s (issue 12).
+nbformat is imported only to read a notebook for rewriting it, and to write one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import nbformat
-
 from .errors import ElkError
+from .frames import scrub
 from .session import RECORD_KEY, RECORD_VERSION, Turn
 
 # Required keys and their JSON types; optional keys may also be null.
@@ -96,8 +100,10 @@ def _name(kind) -> str:
     return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
 
 
-def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
-    """Read a notebook, or raise an ElkError that says what is wrong with the file."""
+def read_notebook(path: str | os.PathLike):
+    """Read a notebook as an ``nbformat.NotebookNode`` (to rewrite it), or raise an ElkError."""
+    import nbformat
+
     try:
         return nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
@@ -113,23 +119,48 @@ def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
 
 
+def read_json(path: str | os.PathLike) -> dict:
+    """A notebook file as plain JSON (enough to read records), or an ElkError saying what is wrong."""
+    try:
+        with open(path, "rb") as file:
+            nb = json.load(file)
+    except FileNotFoundError:
+        raise ElkError(f"{path}: no such file") from None
+    except (OSError, ValueError, RecursionError) as err:
+        raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ElkError(f"{path}: not a Jupyter notebook (no list of cells)")
+    return nb
+
+
 def write_notebook(nb, path: str | os.PathLike) -> None:
+    import nbformat
+
     nbformat.write(nb, str(path))
 
 
-def iter_records(nb) -> Iterator[dict]:
-    """Each turn record in cell order (a cell re-run in place keeps only its last output)."""
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else ():
-            record = (output.get("metadata") or {}).get(RECORD_KEY)
+def iter_records(nb: Mapping) -> Iterator[dict]:
+    """Each turn record in cell order (a cell re-run in place keeps only its last output).
+
+    The notebook may be hand-edited: anything not shaped like a notebook is skipped, and lone
+    UTF-16 surrogates (valid JSON escapes, invalid text) are replaced.
+    """
+    cells = nb.get("cells")
+    for cell in cells if isinstance(cells, list) else ():
+        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
+            continue
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else ():
+            metadata = output.get("metadata") if isinstance(output, Mapping) else None
+            record = metadata.get(RECORD_KEY) if isinstance(metadata, Mapping) else None
             if record is not None:
-                yield record
+                yield scrub(record)
 
 
 def load_turns(path: str | os.PathLike) -> list[Turn]:
     """The turns recorded in a saved notebook; a record that fails the schema is an error."""
     turns = []
-    for number, record in enumerate(iter_records(read_notebook(path)), 1):
+    for number, record in enumerate(iter_records(read_json(path)), 1):
         problems = validate(record)
         if problems:
             raise ElkError(f"{path}: record {number} is invalid: {'; '.join(problems[:3])}")

@@ -28,11 +28,22 @@ FINAL_OK = ("completed", "incomplete")
 
 @dataclass
 class Choice:
+    """One choice of a reply. Every ``add`` is O(its delta): pieces are joined only when read."""
+
     index: int
     _text: list = field(default_factory=list, repr=False)
     _reasoning: list = field(default_factory=list, repr=False)
-    tool_calls: list = field(default_factory=list)
+    _calls: list = field(default_factory=list)  # tool call dicts, sorted by index
     finish_reason: str | None = None
+    text_length: int = field(default=0, repr=False)
+    reasoning_length: int = field(default=0, repr=False)
+    _by_index: dict = field(default_factory=dict, repr=False)  # call index -> its dict
+    _arguments: dict = field(default_factory=dict, repr=False)  # call index -> pieces not yet joined
+
+    def __post_init__(self) -> None:
+        self.text_length = sum(map(len, self._text))
+        self.reasoning_length = sum(map(len, self._reasoning))
+        self._by_index = {c.get("index"): c for c in self._calls if isinstance(c, dict)}
 
     @property
     def text(self) -> str:
@@ -46,22 +57,46 @@ class Choice:
             self._reasoning[:] = ["".join(self._reasoning)]
         return self._reasoning[0] if self._reasoning else ""
 
+    def text_from(self, start: int) -> str:
+        """The answer from character ``start`` on, reading only what came after it (O(delta))."""
+        return _tail(self._text, self.text_length - start)
+
+    def reasoning_from(self, start: int) -> str:
+        return _tail(self._reasoning, self.reasoning_length - start)
+
+    def add_text(self, text: str) -> None:
+        self._text.append(text)
+        self.text_length += len(text)
+
+    def add_reasoning(self, text: str) -> None:
+        self._reasoning.append(text)
+        self.reasoning_length += len(text)
+
+    @property
+    def tool_calls(self) -> list:
+        for index, pieces in self._arguments.items():
+            if pieces:
+                function = self._by_index[index]["function"]
+                function["arguments"] = function["arguments"] + "".join(pieces)
+                pieces.clear()
+        return self._calls
+
     def add_tool_call(self, delta: ToolCallDelta) -> None:
         # Tool calls are matched by their index, not by position (FORMATS.md §1.2).
-        for call in self.tool_calls:
-            if call["index"] == delta.index:
-                break
-        else:
+        call = self._by_index.get(delta.index)
+        if call is None:
             call = {"index": delta.index, "id": None, "type": "function", "function": {"name": None, "arguments": ""}}
-            self.tool_calls.append(call)
-            self.tool_calls.sort(key=lambda c: c["index"])
+            self._by_index[delta.index] = call
+            self._calls.append(call)
+            self._calls.sort(key=lambda c: c["index"])
         if delta.id:
             call["id"] = delta.id
         if delta.type:
             call["type"] = delta.type
         if delta.name:
             call["function"]["name"] = delta.name
-        call["function"]["arguments"] += delta.arguments
+        if delta.arguments:  # joined on read: += on a string in a dict copies it every time
+            self._arguments.setdefault(delta.index, []).append(delta.arguments)
 
     def to_dict(self) -> dict:
         return {
@@ -71,6 +106,20 @@ class Choice:
             "tool_calls": self.tool_calls,
             "finish_reason": self.finish_reason,
         }
+
+
+def _tail(pieces: list, count: int) -> str:
+    """The last ``count`` characters of the joined ``pieces``, walking back only as far as needed."""
+    if count <= 0:
+        return ""
+    tail = []
+    for piece in reversed(pieces):
+        if len(piece) >= count:
+            tail.append(piece[len(piece) - count :])
+            break
+        tail.append(piece)
+        count -= len(piece)
+    return "".join(reversed(tail))
 
 
 class Reply:
@@ -133,11 +182,11 @@ class Reply:
         if kind is TextDelta or kind is ReasoningDelta or kind is ToolCallDelta:
             if self.ttft is None:
                 self.ttft = time.perf_counter() - self._t0
-            target = self.choice(event.choice)
+            target = self.choices[0] if event.choice == 0 else self.choice(event.choice)
             if kind is TextDelta:
-                target._text.append(event.text)
+                target.add_text(event.text)
             elif kind is ReasoningDelta:
-                target._reasoning.append(event.text)
+                target.add_reasoning(event.text)
             else:
                 target.add_tool_call(event)
         elif kind is UsageReport:

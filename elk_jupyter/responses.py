@@ -10,7 +10,18 @@ from collections.abc import Iterator
 
 from .errors import StreamError
 from .events import Done, Event, ReasoningDelta, Started, TextDelta, ToolCallDelta, UsageReport
-from .frames import as_dict, as_index, as_str, dicts, first_text, parse_json, raise_if_error, raise_mid_stream
+from .frames import (
+    as_dict,
+    as_index,
+    as_str,
+    dicts,
+    first_text,
+    join_halves,
+    parse_json,
+    raise_if_error,
+    raise_mid_stream,
+    scrub,
+)
 from .sse import ServerSentEvent
 
 
@@ -25,7 +36,11 @@ class ResponsesStream:
         self._last_seq = -1
         self._text_seen = False
         self._summary_key: tuple | None = None
-        self._tool_index: dict[object, int] = {}
+        self._tool_index: dict[object, int] = {}  # item id (or output position) -> our call index
+        self._call_ids: dict[str, int] = {}  # call_id -> our call index
+        self._streamed: dict[int, int] = {}  # our call index -> characters of arguments sent so far
+        self._named: set[int] = set()  # calls whose name was sent
+        self._held: dict[object, str] = {}  # "text" | "reasoning" | call index -> a surrogate half kept back
 
     def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
         data = sse.data
@@ -54,60 +69,118 @@ class ResponsesStream:
         response = as_dict(obj.get("response"))
         yield Started(as_str(response.get("id")), as_str(response.get("model")))
 
-    def _text(self, obj):
+    def _text_delta(self, obj):
         self._text_seen = True
-        if as_str(obj.get("delta")):
-            yield TextDelta(obj["delta"])
+        text = obj.get("delta")
+        if text and type(text) is str:
+            text = self._joined("text", text)
+            if text:
+                yield TextDelta(text)
 
     def _summary(self, obj):
         key = (obj.get("item_id"), obj.get("summary_index"))
         if not as_str(obj.get("delta")):
             return
         if self._summary_key is not None and key != self._summary_key:
-            yield ReasoningDelta("\n\n")  # a new summary part reads as a new paragraph
+            rest = "\ufffd" if self._held.pop("reasoning", "") else ""
+            yield ReasoningDelta(rest + "\n\n")  # a new summary part reads as a new paragraph
         self._summary_key = key
-        yield ReasoningDelta(obj["delta"])
+        text = self._joined("reasoning", obj["delta"])
+        if text:
+            yield ReasoningDelta(text)
 
     def _reasoning_text(self, obj):
         if as_str(obj.get("delta")):
-            yield ReasoningDelta(obj["delta"])
+            text = self._joined("reasoning", obj["delta"])
+            if text:
+                yield ReasoningDelta(text)
 
-    def _item_added(self, obj):
+    def _item(self, obj):
         item = as_dict(obj.get("item"))
         if item.get("type") == "function_call":
-            yield function_call(item, self._tool_for(item.get("id"), obj.get("output_index")))
+            yield from self._whole_call(item, obj.get("output_index"))
 
     def _arguments(self, obj):
         if as_str(obj.get("delta")):
             index = self._tool_for(obj.get("item_id"), obj.get("output_index"))
-            yield ToolCallDelta(index=index, arguments=obj["delta"])
+            text = self._joined(index, obj["delta"])
+            self._streamed[index] = self._streamed.get(index, 0) + len(text)
+            if text:
+                yield ToolCallDelta(index=index, arguments=text)
+
+    def _whole_call(self, item: dict, output_index):
+        """A ``function_call`` item, from ``output_item.added``/``.done`` or the final ``output``.
+
+        Some servers stream its arguments, some send it only when done, some only in
+        ``response.completed`` (issue 12): send what has not been sent yet, never twice.
+        """
+        call_id = as_str(item.get("call_id"))
+        index = self._call_ids.get(call_id) if call_id else None
+        if index is None:
+            index = self._tool_for(item.get("id"), output_index)
+        if call_id:
+            self._call_ids.setdefault(call_id, index)
+        seen = index in self._streamed
+        arguments = scrub(first_text(item.get("arguments")))
+        missing = arguments[self._streamed.get(index, 0) :]
+        self._streamed[index] = max(self._streamed.get(index, 0), len(arguments))
+        named = index in self._named
+        if as_str(item.get("name")):
+            self._named.add(index)
+        if not seen or missing or not named:
+            yield function_call(dict(item, arguments=missing), index)
 
     def _tool_for(self, item_id, output_index) -> int:
         key = item_id if isinstance(item_id, str) else ("output", as_index(output_index, -1))
         return self._tool_index.setdefault(key, len(self._tool_index))
 
     def _terminal(self, obj):
-        response = as_dict(obj.get("response"))
+        response = scrub(as_dict(obj.get("response")))
         self.done = True
         if as_str(response.get("model")):  # llama-server names the model only here
             yield Started(as_str(response.get("id")), response["model"])
+        yield from self._flush()
         if not self._text_seen:
             # Some servers send only the final object; the text is whole there.
             text = output_text(response)
             if text:
                 yield TextDelta(text)
+        for position, item in enumerate(dicts(response.get("output"))):
+            if item.get("type") == "function_call":
+                yield from self._whole_call(item, position)
         if as_dict(response.get("usage")):
             yield UsageReport(response["usage"])
         status = as_str(response.get("status")) or obj["type"].removeprefix("response.")
         yield Done(status, as_dict(response.get("incomplete_details")) or None, response)
 
+    def _joined(self, channel, text: str) -> str:
+        """``text`` with a surrogate half kept back from the last piece on this channel joined."""
+        if not self._held and text.isascii():
+            return text
+        text, held = join_halves(self._held.pop(channel, ""), text)
+        if held:
+            self._held[channel] = held
+        return text
+
+    def _flush(self):
+        """Surrogate halves still held back when the stream ends, as U+FFFD."""
+        for channel in self._held:
+            if channel == "text":
+                yield TextDelta("\ufffd")
+            elif channel == "reasoning":
+                yield ReasoningDelta("\ufffd")
+            else:
+                yield ToolCallDelta(index=channel, arguments="\ufffd")
+        self._held.clear()
+
     _handlers = {
         "response.created": _started,
-        "response.output_text.delta": _text,
-        "response.refusal.delta": _text,
+        "response.output_text.delta": _text_delta,
+        "response.refusal.delta": _text_delta,
         "response.reasoning_summary_text.delta": _summary,
         "response.reasoning_text.delta": _reasoning_text,
-        "response.output_item.added": _item_added,
+        "response.output_item.added": _item,
+        "response.output_item.done": _item,
         "response.function_call_arguments.delta": _arguments,
         "response.completed": _terminal,
         "response.incomplete": _terminal,
@@ -143,6 +216,7 @@ def output_text(response: dict) -> str:
 
 def responses_events_from_body(obj: dict) -> Iterator[Event]:
     """A complete ``response`` object (non-streamed, or a gateway ignoring stream)."""
+    obj = scrub(obj)
     yield Started(as_str(obj.get("id")), as_str(obj.get("model")))
     if obj.get("status") == "failed":
         raise_if_error({"type": "response.failed", "response": obj})

@@ -24,6 +24,7 @@ PURE = {
     "sse",
     "events",
     "frames",
+    "chat",
     "endpoints",
     "responses",
     "reply",
