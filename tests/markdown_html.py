@@ -82,7 +82,7 @@ def problems(html: str) -> list[str]:
             if name.startswith("on"):
                 found.append(f"handler {name} on <{tag}>")
             elif name == "href" and tag == "a":
-                if not re.match(r"(https?|mailto):", value):
+                if not re.match(r"(?i)(https?|mailto):", value):  # schemes are case-insensitive (RFC 3986)
                     found.append(f"href {value!r}")
             elif name == "style" and tag in ("th", "td") and ALIGNMENT.fullmatch(value):
                 continue
