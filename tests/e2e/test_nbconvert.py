@@ -132,7 +132,9 @@ def test_nbconvert_html_in_chromium_runs_and_fetches_nothing_and_shows_exact_cod
         for tag, name, value in output["attrs"]:
             assert not name.startswith("on") and name not in ("src", "srcset", "poster", "style", "background")
             if name == "href":
-                assert value.startswith(("http:", "https:", "mailto:")) or (tag == "a" and value.startswith("#"))
+                assert value.lower().startswith(("http:", "https:", "mailto:")) or (
+                    tag == "a" and value.startswith("#")
+                )
         # Pygments (nbconvert's highlighter) strips a block's final newline; everything else is exact.
         assert [code.rstrip("\n") for code in output["code"]] == [code.rstrip("\n") for code in expected]
 

@@ -1,18 +1,12 @@
 """The panel in JupyterLab 4 and Notebook 7 (Debian's headless Chromium): it streams, folds the
-reasoning, shows exact usage and errors, runs nothing a model writes, and survives a reopen."""
+reasoning, shows exact usage and errors, and runs nothing a model writes (reopening: test_saved_notebook.py)."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-
-import nbformat
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, REPO
-from tests.e2e.lab import KERNELSPEC, NB, UIS, finished, open_and_run, write
-from tests.kernel import run_notebook
+from tests.e2e.lab import NB, UIS, finished, open_and_run, write
 
 USAGE = {
     "prompt_tokens": 123,
@@ -109,53 +103,6 @@ def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
         "(NB) => { const p = document.querySelector(NB + ' .elk-panel'); return p.scrollWidth <= p.clientWidth + 2; }",
         NB,
     )
-
-
-@pytest.fixture(scope="module")
-def saved(jupyter, gateway):
-    """A notebook executed headless (nbclient) and saved: reply, reasoning, usage, hostile text."""
-    gateway.plan(text="Saved answer. " + HOSTILE, reasoning="saved reasoning here", usage=USAGE)
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("%load_ext elk_jupyter"), nbformat.v4.new_code_cell("%%chat\nRemember this")],
-        metadata={"kernelspec": KERNELSPEC},
-    )
-    # Saved as JupyterLab saves by default: outputs yes, widget state no (saveState is off).
-    env = {k: v for k, v in jupyter["env"].items() if k.startswith(("ELK_", "PYTHONPATH"))}
-    run_notebook(nb, env, store_widget_state=False)
-    path = jupyter["root"] / "saved.ipynb"
-    nbformat.write(nb, str(path))
-    return path
-
-
-@pytest.mark.parametrize("ui", list(UIS))
-def test_saved_notebook_reopened_shows_reply_reasoning_and_usage(page, jupyter, saved, ui):
-    page.goto(jupyter["url"] + UIS[ui].format(saved.name))
-    markdown = page.locator(f"{NB} .jp-OutputArea .jp-RenderedMarkdown").first
-    markdown.wait_for(timeout=90_000)
-    text = markdown.inner_text()
-    assert "Saved answer." in text and "Reasoning" in text and "123 prompt (67 cached)" in text
-    assert "45 completion (8 reasoning)" in text
-    body = page.locator(f"{NB}").first.inner_text()
-    assert "Panel(" not in body and "model not found" not in body.lower() and "Error displaying widget" not in body
-    page.locator(f"{NB} .jp-RenderedMarkdown summary").first.click()  # the reasoning unfolds
-    assert "saved reasoning here" in page.locator(f"{NB} .jp-RenderedMarkdown").first.inner_text()
-    link = page.locator(f"{NB} .jp-RenderedMarkdown a", has_text="click me")
-    if link.count():
-        link.first.click()
-    page.wait_for_timeout(500)
-    assert_inert(page)
-
-
-def test_nbconvert_html_shows_the_reply_inert(saved, tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(saved)],
-        check=True,
-        capture_output=True,
-    )
-    html = (tmp_path / "saved.html").read_text()
-    assert "Saved answer." in html and "123 prompt (67 cached)" in html
-    assert not re.search(r"<img[^>]*onerror", html) and "<script>window.__pwned" not in html
-    assert not re.search(r"href=\"javascript:", html, re.I)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
