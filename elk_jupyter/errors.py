@@ -67,6 +67,11 @@ class StreamError(ElkError):
         super().__init__(message if not request_id else f"{message} (request id {request_id})")
 
 
+class HistoryError(ElkError):
+    """Saved history that cannot be rebuilt as it happened: a cycle, a missing parent, two turns
+    with one id, or a turn that does not exist. The message names the turn."""
+
+
 def _one_line(message, status, type_, code, request_id) -> str:
     head = f"HTTP {status}" if status is not None else "Gateway error"
     tags = ", ".join(t for t in (type_, code) if t and t != "None")

@@ -18,7 +18,7 @@ from traitlets import Enum, Float, Int, Unicode, default
 
 from . import options
 from .commands import Commands
-from .session import usage_numbers
+from .session import short, usage_numbers
 from .turns import TurnRunner
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -198,8 +198,10 @@ class ElkMagics(Magics):
             %elk list                        conversations with turn counts and usage
             %elk history [NAME]              a conversation's turns (status, context sent, tokens)
             %elk reset [NAME | --all]        forget a conversation (or all)
-            %elk fork SOURCE NEW [TURN]      a new conversation continuing SOURCE up to TURN
+            %elk fork SOURCE NEW [TURN]      a new conversation continuing SOURCE up to TURN (any turn:
+                                             its ancestry); TURN is an id or a 4+ digit prefix
             %elk accept TURN                 let an interrupted turn's partial reply join the context
+                                             (says what joins and what leaves)
             %elk models                      GET /models
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
@@ -287,7 +289,7 @@ class _TextView:
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
         print(
-            f"\n[{turn['id']} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
+            f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {numbers['prompt']} prompt "
             f"({numbers['cached']} cached) + {numbers['completion']} completion "
             f"({numbers['reasoning']} reasoning) tokens · {total}]",
             flush=True,

@@ -129,6 +129,8 @@ class Panel(anywidget.AnyWidget):
             "conversation": self.conversation,
             "model_asked": self.model_asked,
             "replayed": self.replayed,
+            # the short id, as %elk history and errors show it; the record holds the full one
+            "turn": str(((self._record or {}).get("turn") or {}).get("id") or "")[:8],
         }
         data = dict(data or {})
         metadata = dict(metadata or {})

@@ -75,7 +75,8 @@ def usage_line(reply) -> str:
 def _header(reply, header: dict) -> str:
     status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
     model = reply.model or header.get("model_asked") or "?"
-    return f"{header.get('endpoint', reply.endpoint)} · {header.get('conversation', '')} · {model} · {status}"
+    turn = f" · turn {header['turn']}" if header.get("turn") else ""
+    return f"{header.get('endpoint', reply.endpoint)} · {header.get('conversation', '')} · {model} · {status}{turn}"
 
 
 def static_markdown(reply, header: dict) -> str:

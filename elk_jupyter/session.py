@@ -3,16 +3,25 @@
 Pure: no I/O. The rules users rely on live here:
 - transactional: only a completed turn joins the context; a failed one is kept, shown, not sent;
 - cell-aware: re-running a cell replaces its turn, and the turns after it leave the context;
-- visible: every turn knows which earlier turns were sent and roughly what they cost.
+- visible: every turn knows which earlier turns were sent and roughly what they cost;
+- identified: a turn id is unique across kernels and machines, so histories merge by id and parent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-RECORD_VERSION = 1
+from .errors import HistoryError
+
+RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
+READABLE_VERSIONS = (1, 2)
 RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
+SHORT_ID = 8  # hex digits shown in the UI; the record keeps the full id
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class Turn:
     host: str | None = None
     replayed: bool = False
     created_at: float = field(default_factory=time.time)
+    mode_reason: str | None = None  # responses: why the turn was not (fully) chained
+    origin: str | None = None  # live | replayed | regenerated (a re-run in the same kernel)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +52,12 @@ class Turn:
 
     @property
     def text(self) -> str:
-        return self.reply.get("text") or ""
+        text = self.reply.get("text")
+        return text if isinstance(text, str) else ""
+
+    @property
+    def short_id(self) -> str:
+        return short(self.id)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -56,24 +72,67 @@ class Turn:
         return cls(**values)
 
 
+def new_turn_id(parent: str | None, conversation: str, request: dict, created_at: float) -> str:
+    """A turn's id: a hash of its content and its parent (like simonw/llm 0.32), salted with the
+    time and 64 random bits so that two identical re-runs, kernels or machines never share one."""
+    content = {
+        "parent": parent,
+        "conversation": conversation,
+        "request": request,
+        "created_at": created_at,
+        "salt": secrets.token_hex(8),
+    }
+    canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def short(turn_id: str | None) -> str:
+    """The id as the UI shows it (old records' ``t1``-style ids stay as they are)."""
+    return (turn_id or "")[:SHORT_ID]
+
+
+def short_ids(ids) -> str:
+    return ", ".join(short(i) for i in ids) or "no earlier turn"
+
+
 def estimate_tokens(text: str) -> int:
     """A rough count (4 characters a token) for when the server did not say."""
     return (len(text) + 3) // 4
 
 
+def token_count(value) -> int:
+    """A usage field as a whole token count. Servers send floats, NaN, strings and worse; none of
+    them may make a count a float or crash a turn (issue 12 reconciles this with its Usage type)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float) and math.isfinite(value):
+        return max(int(value), 0)
+    return 0
+
+
 def usage_numbers(usage: dict | None) -> dict:
-    """Prompt/completion/cached/reasoning tokens from either endpoint's usage names."""
-    usage = usage or {}
-    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    """Prompt/completion/cached/reasoning tokens from either endpoint's usage names, as ints."""
+    usage = usage if isinstance(usage, dict) else {}
+
+    def details(*names) -> dict:
+        found = next((usage[n] for n in names if usage.get(n)), None)
+        return found if isinstance(found, dict) else {}
+
+    prompt = token_count(usage.get("prompt_tokens", usage.get("input_tokens")))
+    completion = token_count(usage.get("completion_tokens", usage.get("output_tokens")))
     return {
-        "prompt": prompt or 0,
-        "completion": completion or 0,
-        "total": usage.get("total_tokens") or (prompt or 0) + (completion or 0),
-        "cached": prompt_details.get("cached_tokens") or 0,
-        "reasoning": completion_details.get("reasoning_tokens") or 0,
+        "prompt": prompt,
+        "completion": completion,
+        "total": token_count(usage.get("total_tokens")) or prompt + completion,
+        "cached": token_count(details("prompt_tokens_details", "input_tokens_details").get("cached_tokens")),
+        "reasoning": token_count(details("completion_tokens_details", "output_tokens_details").get("reasoning_tokens")),
     }
 
 
@@ -81,18 +140,21 @@ def usage_numbers(usage: dict | None) -> dict:
 class Conversation:
     name: str
     system: str | None = None
-    turns: list[Turn] = field(default_factory=list)  # every turn ever, failed ones included
+    turns: list[Turn] = field(default_factory=list)  # this conversation's own turns, failed ones included
     active: list[str] = field(default_factory=list)  # ids of the turns that form the context
-    _by_id: dict = field(init=False, repr=False, compare=False)  # keeps long conversations linear
+    # Every turn of the notebook by id, shared by its conversations: a fork's context and parents
+    # reach into the conversation it was forked from. Also keeps long conversations linear.
+    index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._by_id = {turn.id: turn for turn in self.turns}
+        for turn in self.turns:
+            self.index.setdefault(turn.id, turn)
 
     def turn(self, turn_id: str) -> Turn:
-        return self._by_id[turn_id]
+        return self.index[turn_id]
 
     def __contains__(self, turn_id: str) -> bool:
-        return turn_id in self._by_id
+        return turn_id in self.index
 
     def context_for(self, cell_id: str | None) -> tuple[list[Turn], list[Turn]]:
         """(the turns to send, the turns a re-run of ``cell_id`` drops from the context)."""
@@ -104,17 +166,28 @@ class Conversation:
         return chain, []
 
     def chain_to(self, turn_id: str | None) -> list[str]:
-        """The ids from the first turn to ``turn_id``, following parent links."""
+        """The ids from the first turn to ``turn_id``, following parent links (never loops)."""
         chain: list[str] = []
+        seen: set[str] = set()
         while turn_id is not None:
+            if turn_id in seen:
+                raise HistoryError(f"turn {short(turn_id)}: its parents form a cycle")
+            if turn_id not in self.index:
+                child = f"turn {short(chain[-1])}: its parent " if chain else "turn "
+                raise HistoryError(f"{child}{short(turn_id)} is not in this notebook")
+            seen.add(turn_id)
             chain.append(turn_id)
-            turn_id = self.turn(turn_id).parent
+            turn_id = self.index[turn_id].parent
         return chain[::-1]
+
+    def add(self, turn: Turn) -> None:
+        """Keep a turn without touching the context (restore adds, then settles)."""
+        self.turns.append(turn)
+        self.index[turn.id] = turn
 
     def commit(self, turn: Turn) -> None:
         """Add a finished turn; only a successful one joins the context (after its parent)."""
-        self.turns.append(turn)
-        self._by_id[turn.id] = turn
+        self.add(turn)
         if not turn.ok:
             return
         if turn.parent is not None and self.active and self.active[-1] == turn.parent:
@@ -122,16 +195,25 @@ class Conversation:
         else:
             self.active = [*self.chain_to(turn.parent), turn.id]
 
-    def accept(self, turn_id: str) -> Turn:
-        """Let a failed or interrupted turn (its partial reply) join the context after all."""
+    def accept(self, turn_id: str) -> tuple[list[str], list[str]]:
+        """Let a failed or interrupted turn (its partial reply) join the context after its parent.
+
+        Returns (the ids that join, the ids that leave). A turn that ran after the accepted one's
+        parent was asked without it, so it leaves: the context stays a history that happened.
+        """
         turn = self.turn(turn_id)
-        if turn.ok:
-            return turn
-        accepted = replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
-        self.turns[self.turns.index(turn)] = accepted
-        self._by_id[turn_id] = accepted
-        self.active = [*self.chain_to(turn.parent), turn.id]
-        return accepted
+        before = list(self.active)
+        if not turn.ok:
+            turn = accepted(turn)
+            self.turns[self.turns.index(self.index[turn_id])] = turn
+            self.index[turn_id] = turn
+        self.active = self.chain_to(turn_id)
+        return [t for t in self.active if t not in before], [t for t in before if t not in self.active]
+
+    def settle(self) -> None:
+        """After a restore: the context is the chain of the most recent successful own turn."""
+        done = [t for t in self.turns if t.ok]
+        self.active = self.chain_to(max(done, key=lambda t: t.created_at).id) if done else []
 
     def usage_totals(self) -> dict:
         totals = {"turns": 0, "prompt": 0, "completion": 0, "total": 0, "cached": 0, "reasoning": 0}
@@ -144,59 +226,58 @@ class Conversation:
         return totals
 
 
+def accepted(turn: Turn) -> Turn:
+    """The turn as ``%elk accept`` leaves it: its partial reply counts as completed."""
+    if turn.ok:
+        return turn
+    return replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
+
+
 class Notebook:
     """The conversations of one kernel (one kernel serves one notebook)."""
 
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
-        self._counter = 0
+        self.index: dict[str, Turn] = {}  # every turn by id, whichever conversation owns it
 
     def conversation(self, name: str) -> Conversation:
         if name not in self.conversations:
-            self.conversations[name] = Conversation(name)
+            self.conversations[name] = Conversation(name, index=self.index)
         return self.conversations[name]
 
-    def new_turn_id(self) -> str:
-        self._counter += 1
-        return f"t{self._counter}"
+    def resolve(self, ref: str) -> str:
+        """The full id of the turn ``ref`` names: the id itself or an unambiguous prefix of it."""
+        if ref in self.index:
+            return ref
+        matches = [i for i in self.index if i.startswith(ref)] if len(ref) >= 4 else []
+        if len(matches) > 1:
+            raise ValueError(f"turn {ref!r} is ambiguous: {', '.join(m[: len(ref) + 4] for m in matches)}")
+        if not matches:
+            raise ValueError(f"no turn {ref!r} in this notebook")
+        return matches[0]
 
-    def find(self, turn_id: str) -> tuple[Conversation, Turn]:
-        for conversation in self.conversations.values():
-            for turn in conversation.turns:
-                if turn.id == turn_id:
-                    return conversation, turn
-        raise KeyError(turn_id)
+    def find(self, ref: str) -> tuple[Conversation, Turn]:
+        turn = self.index[self.resolve(ref)]
+        return self.conversation(turn.conversation), turn
 
     def fork(self, source: str, target: str, upto: str | None = None) -> Conversation:
-        """A new conversation whose context is ``source``'s, up to and including turn ``upto``."""
+        """A new conversation whose context is ``source``'s, or the history up to turn ``upto``."""
         origin = self.conversations[source]
         if target in self.conversations and self.conversations[target].turns:
             raise ValueError(f"conversation {target!r} already exists")
         active = list(origin.active)
         if upto is not None:
-            if upto not in active:
-                raise KeyError(upto)
-            active = active[: active.index(upto) + 1]
-        forked = Conversation(target, origin.system, [origin.turn(t) for t in active], active)
+            upto = self.resolve(upto)
+            active = active[: active.index(upto) + 1] if upto in active else origin.chain_to(upto)
+        forked = Conversation(target, origin.system, active=active, index=self.index)
         self.conversations[target] = forked
         return forked
 
     def reset(self, name: str | None = None) -> list[str]:
         names = list(self.conversations) if name is None else [name]
         for each in names:
-            self.conversations.pop(each, None)
+            self.conversations.pop(each, None)  # its turns stay in the index: forks may build on them
         return names
-
-    def add_restored(self, turn: Turn) -> None:
-        """Rebuild state from a saved record (``%elk restore``): same ids, same context."""
-        conversation = self.conversation(turn.conversation)
-        if turn.id in conversation:
-            return
-        conversation.system = turn.system or conversation.system
-        conversation.commit(turn)
-        number = turn.id[1:]
-        if number.isdigit():
-            self._counter = max(self._counter, int(number))
 
     def usage_totals(self) -> dict:
         totals: dict = {}
@@ -206,58 +287,27 @@ class Notebook:
         return totals
 
 
-def chat_messages(system: str | None, history: list[Turn], prompt: str) -> list[dict]:
-    """Chat messages: the system prompt, each earlier turn as user + assistant, the new prompt.
-
-    Earlier tool calls are not replayed (they would need their tool results); their text is.
-    """
-    messages = [{"role": "system", "content": system}] if system else []
-    for turn in history:
-        messages.append({"role": "user", "content": turn.prompt})
-        messages.append({"role": "assistant", "content": turn.text})
-    messages.append({"role": "user", "content": prompt})
-    return messages
-
-
-def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:
-    """Stateless Responses input: the earlier turns re-sent as messages (or just the prompt)."""
-    if not history:
-        return prompt
-    # "type": "message" is optional in OpenAI's spec but required by llama-server.
-    items: list[dict] = []
-    for turn in history:
-        items.append({"type": "message", "role": "user", "content": turn.prompt})
-        items.append({"type": "message", "role": "assistant", "content": turn.text})
-    items.append({"type": "message", "role": "user", "content": prompt})
-    return items
-
-
-def context_cost(history: list[Turn]) -> int:
-    """Tokens the earlier turns add to a request: the last one's prompt + completion, when known.
-
-    A chat turn's prompt already holds everything before it, so the last turn's usage counts
-    the whole history exactly; without usage we estimate from the text.
-    """
-    if not history:
-        return 0
-    numbers = usage_numbers(history[-1].reply.get("usage"))
-    if numbers["prompt"] or numbers["completion"]:
-        return numbers["prompt"] + numbers["completion"]
-    return sum(estimate_tokens(t.prompt) + estimate_tokens(t.text) for t in history)
-
-
 def record_of(turn: Turn) -> dict:
     """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
     from . import __version__
 
-    return {"version": RECORD_VERSION, "package": __version__, "turn": turn.to_dict()}
+    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
+
+
+def strict_json(value):
+    """``value`` with NaN and infinities (which servers do send in usage) as null: notebooks are
+    JSON, and JavaScript's JSON.parse, like most readers, rejects NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def request_key(body: dict, host: str | None) -> str:
     """Identity of a request for replay: its canonical JSON (sorted keys) and the host."""
-    import hashlib
-    import json
-
     canonical = json.dumps(
         {"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

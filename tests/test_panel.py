@@ -135,5 +135,5 @@ def test_bundle_after_finish_has_static_fallbacks_and_the_record(comms):
     assert "Hi \\<img src=x onerror=alert(1)>" in data["text/markdown"]
     assert "<details><summary>Reasoning</summary>" in data["text/markdown"]
     assert "10 prompt" in data["text/markdown"]
-    assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done]"
+    assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done · turn t1]"
     assert metadata["elk_jupyter"] == {"version": 1, "turn": {"id": "t1"}}
