@@ -131,6 +131,7 @@ class Panel(anywidget.AnyWidget):
             "replayed": self.replayed,
             # the short id, as %elk history and errors show it; the record holds the full one
             "turn": str(((self._record or {}).get("turn") or {}).get("id") or "")[:8],
+            "origin": ((self._record or {}).get("turn") or {}).get("origin"),
         }
         data = dict(data or {})
         metadata = dict(metadata or {})

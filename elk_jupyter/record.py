@@ -188,7 +188,9 @@ def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
     for number, record in enumerate(iter_records(read_notebook(path)), 1):
         problems = validate(record)
         if problems:
-            unusable.append(f"{path}: record {number} is invalid: {'; '.join(problems[:3])}")
+            turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
+            named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
+            unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
         else:
             turns.append(Turn.from_dict(record["turn"]))
     return turns, unusable

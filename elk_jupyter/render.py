@@ -76,6 +76,8 @@ def _header(reply, header: dict) -> str:
     status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
     model = reply.model or header.get("model_asked") or "?"
     turn = f" · turn {header['turn']}" if header.get("turn") else ""
+    if header.get("origin") == "regenerated":  # a re-run that sampled again instead of replaying
+        status += " · regenerated"
     return f"{header.get('endpoint', reply.endpoint)} · {header.get('conversation', '')} · {model} · {status}{turn}"
 
 

@@ -366,7 +366,7 @@ def test_a_hand_edited_record_replays_or_says_which_field_is_wrong(ip, gateway, 
     save(path, [original], lambda rec: rec["turn"]["reply"]["choices"][0].update(text=5))
     fresh_kernel(ip)
     result = run(ip, "%%chat -n 2 --replay only\nTwo answers")
-    assert "record 1 is invalid: turn.reply.choices[0].text should be str or null, got int" in str(result.error_in_exec)
+    assert "is invalid: turn.reply.choices[0].text should be str or null, got int" in str(result.error_in_exec)
 
 
 def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, capsys):
