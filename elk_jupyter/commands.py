@@ -79,18 +79,16 @@ class Commands:
         conversation, turn = self.notebook.find(turn_ref)
         joined, left = conversation.accept(turn.id)
         parent = f"after {short(turn.parent)}" if turn.parent else "as its first turn"
-        if not joined:
-            print(f"turn {turn.short_id} is already in the context of {conversation.name!r}; nothing changes")
+        if not joined and not left:
+            print(f"turn {turn.short_id} already ends the context of {conversation.name!r}; nothing changes")
             return
-        print(
-            f"context of {conversation.name!r}: joins {short_ids(joined)} ({parent}); "
-            + (
-                f"leaves {short_ids(left)} (asked without {turn.short_id}; `%elk accept` one of them to go back)"
-                if left
-                else "nothing leaves"
-            )
-            + f"; now {short_ids(conversation.active)}"
+        joins = f"joins {short_ids(joined)} ({parent})" if joined else "nothing joins"
+        leaves = (
+            f"leaves {short_ids(left)} (not on the chain to {turn.short_id}; `%elk accept` one of them to go back)"
+            if left
+            else "nothing leaves"
         )
+        print(f"context of {conversation.name!r}: {joins}; {leaves}; now {short_ids(conversation.active)}")
 
     def models(self):
         for model in self.runner.client.models():
@@ -120,12 +118,19 @@ class Commands:
             f"restored {len(merged.added)} turns in {len(merged.conversations)} conversations from {path}"
             + (f" ({already} already here)" if already else "")
             + ": "
-            + ", ".join(
-                f"{name} (context {short_ids(self.notebook.conversations[name].active)})"
-                for name in merged.conversations
-            )
+            + ", ".join(self._restored_context(name, merged.added) for name in merged.conversations)
             + (f"; accepted earlier: {short_ids(merged.accepted)}" if merged.accepted else "")
         )
+
+    def _restored_context(self, name, added) -> str:
+        """A conversation's context after a restore, and how to continue the saved one if it differs."""
+        conversation = self.notebook.conversations[name]
+        text = f"{name} (context {short_ids(conversation.active)})"
+        saved = [t for t in added if t.conversation == name and t.ok]
+        last = max(saved, key=lambda t: t.created_at) if saved else None
+        if last is not None and last.id not in conversation.active:
+            text += f" [a newer turn ran here; `%elk accept {last.short_id}` continues the saved chain]"
+        return text
 
     def _conversation(self, name):
         name = name or self.runner.magics.default_conversation

@@ -304,12 +304,17 @@ def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
     out = capsys.readouterr().out
     assert out.strip() == (
         f"context of 'default': joins {b.short_id} (after {a.short_id}); leaves {c.short_id} "
-        f"(asked without {b.short_id}; `%elk accept` one of them to go back); now {a.short_id}, {b.short_id}"
+        f"(not on the chain to {b.short_id}; `%elk accept` one of them to go back); now {a.short_id}, {b.short_id}"
     )
     assert run(ip, "%%chat\nD").success
     assert [m["content"] for m in gateway.bodies()[-1]["messages"]] == ["A", "echo: A", "B", "partial answer ", "D"]
     ip.run_line_magic("elk", f"accept {c.short_id}")  # back to the other branch: stated again
     assert f"joins {c.short_id} (after {a.short_id}); leaves {b.short_id}" in capsys.readouterr().out
+    ip.run_line_magic("elk", f"accept {a.short_id}")  # back to an earlier completed turn
+    assert f"nothing joins; leaves {c.short_id}" in capsys.readouterr().out
+    ip.run_line_magic("elk", f"accept {a.short_id}")
+    assert "nothing changes" in capsys.readouterr().out
+    assert runner(ip).notebook.conversation("default").active == [a.id]
 
 
 def test_rerun_samples_again_first_run_of_a_saved_request_replays(ip, gateway, tmp_path, monkeypatch):
@@ -381,7 +386,9 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     (fresh,) = turns(ip)
     capsys.readouterr()
     ip.run_line_magic("elk", f"restore {path}")
-    assert f"default (context {fresh.short_id})" in capsys.readouterr().out  # the most recent turn
+    out = capsys.readouterr().out
+    assert f"default (context {fresh.short_id})" in out  # the most recent turn, and how to go on
+    assert f"`%elk accept {second.short_id}` continues the saved chain" in out
     by_id = runner(ip).notebook.index
     assert by_id[second.id].parent == first.id and by_id[fresh.id].parent is None
     ip.run_line_magic("elk", f"accept {second.short_id}")  # continue the saved chain instead
