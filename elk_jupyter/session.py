@@ -9,19 +9,16 @@ Pure: no I/O. The rules users rely on live here:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import HistoryError
+from .identity import new_turn_id, request_key, short, short_ids  # noqa: F401 - one import for callers
 
 RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
 READABLE_VERSIONS = (1, 2)
 RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
-SHORT_ID = 8  # hex digits shown in the UI; the record keeps the full id
 
 
 @dataclass(frozen=True)
@@ -70,29 +67,6 @@ class Turn:
         values = {k: v for k, v in data.items() if k in known}
         values["context"] = tuple(values.get("context") or ())
         return cls(**values)
-
-
-def new_turn_id(parent: str | None, conversation: str, request: dict, created_at: float) -> str:
-    """A turn's id: a hash of its content and its parent (like simonw/llm 0.32), salted with the
-    time and 64 random bits so that two identical re-runs, kernels or machines never share one."""
-    content = {
-        "parent": parent,
-        "conversation": conversation,
-        "request": request,
-        "created_at": created_at,
-        "salt": secrets.token_hex(8),
-    }
-    canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-def short(turn_id: str | None) -> str:
-    """The id as the UI shows it (old records' ``t1``-style ids stay as they are)."""
-    return (turn_id or "")[:SHORT_ID]
-
-
-def short_ids(ids) -> str:
-    return ", ".join(short(i) for i in ids) or "no earlier turn"
 
 
 def estimate_tokens(text: str) -> int:
@@ -304,11 +278,3 @@ def strict_json(value):
     if isinstance(value, list | tuple):
         return [strict_json(v) for v in value]
     return value
-
-
-def request_key(body: dict, host: str | None) -> str:
-    """Identity of a request for replay: its canonical JSON (sorted keys) and the host."""
-    canonical = json.dumps(
-        {"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()

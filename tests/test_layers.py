@@ -18,7 +18,7 @@ OWNERS = {
     "traitlets": {"magics", "panel"},
 }
 PURE = {"errors", "sse", "events", "frames", "endpoints", "responses", "reply", "session", "options", "render"}
-PURE |= {"lineage", "context", "plan"}  # history checks, what a request carries, a planned turn
+PURE |= {"lineage", "context", "plan", "identity"}  # history checks, what a request carries, a planned turn
 
 
 def imports(path: Path) -> set[str]:
