@@ -49,14 +49,16 @@ def ordered(turns: list[Turn], known: Mapping[str, Turn]) -> list[Turn]:
 def _check_contexts(turns: list[Turn], everything: Mapping[str, Turn]) -> None:
     """A turn can only have been sent with turns on its own parent chain."""
     for turn in turns:
-        ancestors, node = set(), turn.parent
-        while node is not None and node not in ancestors and node in everything:
-            ancestors.add(node)
+        wanted, node, seen = set(turn.context), turn.parent, set()
+        # Contexts are the nearest ancestors, so the walk stops after len(context) steps as a rule.
+        while wanted and node is not None and node not in seen and node in everything:
+            wanted.discard(node)
+            seen.add(node)
             node = everything[node].parent
-        stray = [c for c in turn.context if c not in ancestors]
-        if stray:
+        if wanted:
+            stray = next(c for c in turn.context if c in wanted)
             raise HistoryError(
-                f"turn {short(turn.id)}: its context names {short(stray[0])}, which is not one of its earlier turns"
+                f"turn {short(turn.id)}: its context names {short(stray)}, which is not one of its earlier turns"
             )
 
 

@@ -204,8 +204,8 @@ class Reply:
         reply.choices = [
             Choice(
                 c.get("index", position),  # a hand-edited record may leave it out
-                [c.get("text", "")],
-                [c.get("reasoning", "")],
+                [c.get("text") or ""],
+                [c.get("reasoning") or ""],
                 list(c.get("tool_calls") or []),
                 c.get("finish_reason"),
             )
