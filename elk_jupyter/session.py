@@ -170,10 +170,11 @@ class Conversation:
             self.active = [*self.chain_to(turn.parent), turn.id]
 
     def accept(self, turn_id: str) -> tuple[list[str], list[str]]:
-        """Let a failed or interrupted turn (its partial reply) join the context after its parent.
+        """Make the context the chain that ends at ``turn_id``: a failed or interrupted turn (its
+        partial reply) joins after its parent; a completed one is gone back to.
 
-        Returns (the ids that join, the ids that leave). A turn that ran after the accepted one's
-        parent was asked without it, so it leaves: the context stays a history that happened.
+        Returns (the ids that join, the ids that leave). Turns not on that chain were asked
+        without it, so they leave: the context stays a history that happened.
         """
         turn = self.turn(turn_id)
         before = list(self.active)

@@ -51,8 +51,9 @@ class TurnRunner:
     def run(self, endpoint: str, args, prompt: str, params: dict, extra: list, schema, ui) -> Outcome | None:
         """``ui`` gives ``cell`` (id, execution count), ``open_view(...)`` and ``show_json(body)``."""
         client = self.client
-        m = self.magics
-        ask = plan.build(self.notebook, m, client.model, client.host, endpoint, args, prompt, params, extra, ui.cell)
+        ask = plan.build(
+            self.notebook, self.magics, client.model, client.host, endpoint, args, prompt, params, extra, ui.cell
+        )
         if args.dry_run:
             ui.show_json(ask.body)
             return None
