@@ -57,7 +57,7 @@ class Commands:
             text = " ".join(turn.text.split())
             origin = f" (from {turn.conversation})" if turn.id not in own else ""
             print(
-                f"{marker}{turn.short_id:<8} {turn.status:<11} {turn.endpoint:<9} sent [{short_ids(turn.context)}] "
+                f"{marker}{turn.short_id:<8} {turn.status:<11} {turn.endpoint:<9} sent [{short_ids(turn.context, '')}] "
                 f"{numbers['total']} tok | {' '.join(turn.prompt.split())[:40]!r} -> {text[:60]!r}{origin}"
             )
         print("(* = in the context of the next turn)")

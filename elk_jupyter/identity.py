@@ -32,8 +32,8 @@ def short(turn_id: str | None) -> str:
     return (turn_id or "")[:SHORT_ID]
 
 
-def short_ids(ids) -> str:
-    return ", ".join(short(i) for i in ids) or "no earlier turn"
+def short_ids(ids, empty: str = "no earlier turn") -> str:
+    return ", ".join(short(i) for i in ids) or empty
 
 
 def request_key(body: dict, host: str | None) -> str:

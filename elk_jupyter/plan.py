@@ -26,6 +26,7 @@ class Plan:
     mode: str | None  # responses: chain | stateless
     mode_reason: str | None  # responses: why (part of) the history is re-sent rather than chained
     cell: tuple  # (cell id, execution count)
+    no_context: bool = False  # --no-context: nothing sent, by request
     created_at: float = field(default_factory=time.time)
     id: str = ""
 
@@ -48,7 +49,9 @@ class Plan:
             plural = "s" if len(history) > 1 else ""
             note += f"{len(history)} earlier turn{plural} ({short_ids(t.id for t in history)})"
             note += f" · ~{context.context_cost(history)} tokens"
-        if len(history) < len(self.chain):
+        if self.no_context and self.chain:
+            note += f" · {len(self.chain)} left out by --no-context"
+        elif len(history) < len(self.chain):
             note += f" · {len(self.chain) - len(history)} older left out by the context policy"
         if self.mode == "chain":
             previous = self.body.get("previous_response_id")
@@ -112,7 +115,7 @@ def build(notebook, settings, default_model, host, endpoint, args, prompt, param
         options.set_path(body, path, value)
     if mode == "stateless" and body.get("previous_response_id"):
         mode, reason = "chain", "previous_response_id set by --param: the server's history is not in the record"
-    return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell)
+    return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell, args.no_context)
 
 
 def apply_policy(chain: list[Turn], turns: int, tokens: int) -> list[Turn]:
