@@ -15,8 +15,12 @@ from .errors import HistoryError
 from .session import Notebook, Turn, accepted, short
 
 
-def ordered(turns: list[Turn], known: Mapping[str, Turn]) -> list[Turn]:
-    """The distinct turns not yet in ``known``, each after its parent (else in the given order)."""
+def ordered(turns: list[Turn], known: Mapping[str, Turn], linked: Mapping[str, Turn] | None = None) -> list[Turn]:
+    """The distinct turns not yet in ``known``, each after its parent (else in the given order).
+
+    Parents and contexts may also name turns in ``linked`` (default ``known``).
+    """
+    linked = known if linked is None else linked
     fresh: dict[str, Turn] = {}
     for turn in turns:
         same = fresh.get(turn.id)
@@ -27,7 +31,7 @@ def ordered(turns: list[Turn], known: Mapping[str, Turn]) -> list[Turn]:
     for turn in fresh.values():
         if turn.parent == turn.id:
             raise HistoryError(f"turn {short(turn.id)} names itself as its parent")
-        if turn.parent is not None and turn.parent not in fresh and turn.parent not in known:
+        if turn.parent is not None and turn.parent not in fresh and turn.parent not in linked:
             raise HistoryError(f"turn {short(turn.id)}: its parent {short(turn.parent)} is not in the notebook")
     result: list[Turn] = []
     state: dict[str, str] = {}  # "walking" while on the current parent path, then "done"
@@ -42,7 +46,7 @@ def ordered(turns: list[Turn], known: Mapping[str, Turn]) -> list[Turn]:
         for node in reversed(path):
             state[node] = "done"
             result.append(fresh[node])
-    _check_contexts(result, {**known, **fresh})
+    _check_contexts(result, {**linked, **fresh})
     return result
 
 
@@ -74,7 +78,9 @@ class Merge:
 def merge(notebook: Notebook, saved: list[Turn]) -> Merge:
     """Add the saved turns the notebook does not have yet, by id and parent; then each touched
     conversation's context is the chain of its most recent successful turn, saved or live."""
-    added = ordered(saved, notebook.index)
+    # A turn is already here only if its conversation is: `%elk reset` then restore brings it back.
+    alive = {i: t for i, t in notebook.index.items() if t.conversation in notebook.conversations}
+    added = ordered(saved, alive, notebook.index)
     parents = {t.parent for t in added} | {t.parent for t in notebook.index.values()}
     result = Merge()
     for turn in added:

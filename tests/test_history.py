@@ -398,6 +398,10 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     assert [m["content"] for m in gateway.bodies()[-1]["messages"]][::2] == ["First", "Second", "Third"]
     ip.run_line_magic("elk", f"restore {path}")  # again: nothing new, nothing moves
     assert "restored 0 turns in 0 conversations" in capsys.readouterr().out
+    ip.run_line_magic("elk", "reset --all")  # forgotten, then rebuilt from the file
+    ip.run_line_magic("elk", f"restore {path}")
+    assert "restored 2 turns in 1 conversations" in capsys.readouterr().out
+    assert runner(ip).notebook.conversation("default").active == [first.id, second.id]
 
 
 # -- every record the package writes validates
@@ -476,3 +480,23 @@ def test_every_record_the_magics_write_validates(ip, gateway, replies):
         json.dumps(rec, allow_nan=False)  # strict JSON, as the notebook file must be
         assert t.context_tokens is None or type(t.context_tokens) is int
     lineage.merge(Notebook(), written)  # and they restore
+
+
+def test_cli_replay_rebuilds_a_partly_chained_request():
+    from elk_jupyter.cli import rebuilt_request
+
+    body = {
+        "model": "m",
+        "previous_response_id": "resp_a",
+        "input": [
+            {"type": "message", "role": "user", "content": "question b"},
+            {"type": "message", "role": "assistant", "content": "answer b"},
+            {"type": "message", "role": "user", "content": "question c"},
+        ],
+    }
+    c = turn("c", "b", ["a", "b"], endpoint="responses", request=body)
+    new = {"a": {"id": "resp_new_a", "text": "new a"}, "b": {"id": "resp_new_b", "text": "new b"}}
+    rebuilt = rebuilt_request(c, new, {}, {"resp_a": "a", "resp_b": "b"})
+    assert rebuilt["previous_response_id"] == "resp_new_a"
+    assert [item["content"] for item in rebuilt["input"]] == ["question b", "new b", "question c"]
+    assert body["previous_response_id"] == "resp_a"  # the recorded body is left alone
