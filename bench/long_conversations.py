@@ -16,7 +16,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, table  # noqa: E402
-from elk_jupyter import endpoints, record, session  # noqa: E402
+from elk_jupyter import context, endpoints, lineage, record, session  # noqa: E402
 from elk_jupyter.events import Done, TextDelta  # noqa: E402
 from elk_jupyter.reply import Reply  # noqa: E402
 from elk_jupyter.session import Notebook, Turn  # noqa: E402
@@ -30,7 +30,7 @@ def conversation(n: int) -> Notebook:
         reply.add(TextDelta(f"answer {i} " * 60))
         reply.add(Done())
         turn = Turn(
-            id=notebook.new_turn_id(),
+            id=session.new_turn_id(parent, "default", {"i": i}, time.time()),
             conversation="default",
             endpoint="chat",
             prompt=f"question {i} " * 20,
@@ -48,7 +48,7 @@ def conversation(n: int) -> Notebook:
 def build_request(notebook: Notebook) -> dict:
     conv = notebook.conversation("default")
     history, _ = conv.context_for("a-new-cell")
-    return endpoints.chat_body(session.chat_messages("system", history, "next"), "m", True)
+    return endpoints.chat_body(context.chat_messages("system", history, "next"), "m", True)
 
 
 def saved_notebook(notebook: Notebook, path: Path) -> None:
@@ -63,8 +63,7 @@ def saved_notebook(notebook: Notebook, path: Path) -> None:
 
 def restore(path: Path) -> Notebook:
     notebook = Notebook()
-    for turn in record.load_turns(path):
-        notebook.add_restored(turn)
+    lineage.merge(notebook, record.load_turns(path))
     return notebook
 
 

@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from . import record, session
+from . import context, lineage, record, session
 from .errors import ElkError
 from .options import set_path
-from .session import Turn
+from .session import Notebook, Turn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def run_inspect(args) -> None:
                 totals[key] += numbers[key]
             flag = " (replayed)" if turn.replayed else ""
             print(
-                f"  {turn.id:<5} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
+                f"  {turn.short_id:<8} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
     print(
@@ -80,18 +80,17 @@ def _short(text: str, width: int = 40) -> str:
 
 
 def conversation_chain(turns: list[Turn], name: str) -> list[Turn]:
-    """The conversation's context as it ended: the last successful turn and its ancestors."""
-    mine = [t for t in turns if t.conversation == name]
-    if not mine:
-        known = ", ".join(sorted({t.conversation for t in turns}))
+    """The conversation's context as it ended, with a fork's ancestry in the conversation it
+    was forked from: restored by the same rules as ``%elk restore`` (docs/record.md)."""
+    notebook = Notebook()
+    lineage.merge(notebook, turns)
+    if name not in notebook.conversations:
+        known = ", ".join(sorted(notebook.conversations))
         raise ElkError(f"no conversation named {name!r} (the notebook has: {known})")
-    by_id = {t.id: t for t in mine}
-    last = next((t for t in reversed(mine) if t.ok), None)
-    chain = []
-    while last is not None:
-        chain.append(last)
-        last = by_id.get(last.parent) if last.parent else None
-    return chain[::-1]
+    chain = [notebook.index[i] for i in notebook.conversations[name].active]
+    if not chain:
+        raise ElkError(f"conversation {name!r} has no completed turn to export")
+    return chain
 
 
 def run_export(args) -> None:
@@ -100,7 +99,7 @@ def run_export(args) -> None:
     if args.format == "json":
         system = next((t.system for t in reversed(chain) if t.system), None)
         text = json.dumps(
-            session.chat_messages(system, chain[:-1], chain[-1].prompt)
+            context.chat_messages(system, chain[:-1], chain[-1].prompt)
             + [{"role": "assistant", "content": chain[-1].text}],
             indent=2,
             ensure_ascii=False,
@@ -113,9 +112,9 @@ def run_export(args) -> None:
         parts = [f"# Conversation `{args.conversation}`"]
         for turn in chain:
             parts += [
-                f"\n## {turn.id} · user\n",
+                f"\n## {turn.short_id} · user\n",
                 turn.prompt,
-                f"\n## {turn.id} · assistant ({turn.reply.get('model') or '?'})\n",
+                f"\n## {turn.short_id} · assistant ({turn.reply.get('model') or '?'})\n",
                 turn.text,
             ]
         text = "\n".join(parts)
@@ -125,20 +124,25 @@ def run_export(args) -> None:
         print(text)
 
 
-def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict) -> dict:
-    """The turn's recorded body with earlier replies swapped for their re-run versions."""
+def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict, replies: dict[str, str]) -> dict:
+    """The turn's recorded body with earlier replies swapped for their re-run versions.
+
+    ``new`` maps old turn ids to re-run replies; ``replies`` maps old response ids to turn ids.
+    """
     body = copy.deepcopy(turn.request)
-    context = list(turn.context)
     assistants = [
         m
         for m in body.get("messages") or (body["input"] if isinstance(body.get("input"), list) else [])
         if isinstance(m, dict) and m.get("role") == "assistant"
     ]
-    for message, turn_id in zip(assistants, context, strict=False):
+    # The re-sent turns are the last ones of the context (the earlier ones, if any, are chained).
+    resent = list(turn.context)[len(turn.context) - len(assistants) :] if assistants else []
+    for message, turn_id in zip(assistants, resent, strict=False):
         if turn_id in new:
             message["content"] = new[turn_id]["text"]
-    if body.get("previous_response_id") and turn.parent in new:
-        body["previous_response_id"] = new[turn.parent]["id"]
+    chained = replies.get(body.get("previous_response_id"))
+    if chained in new and new[chained].get("id"):
+        body["previous_response_id"] = new[chained]["id"]
     for path, value in overrides.items():
         set_path(body, path.split("."), value)
     return body
@@ -153,7 +157,8 @@ def run_replay(args) -> None:
     if target.resolve() == source.resolve():
         raise ElkError("the output must be a new file: the input notebook is never modified")
     nb = record.read_notebook(source)
-    turns = _turns(args.notebook)
+    turns = lineage.ordered(_turns(args.notebook), {})  # each after the turn it builds on
+    replies = {t.reply["id"]: t.id for t in turns if t.reply.get("id")}
     overrides = {".".join(path): value for path, value in (parse_param(item, {}) for item in args.param)}
     if args.model:
         overrides["model"] = args.model
@@ -161,7 +166,7 @@ def run_replay(args) -> None:
     new: dict[str, dict] = {}
     rows = []
     for turn in turns:
-        body = rebuilt_request(turn, new, overrides)
+        body = rebuilt_request(turn, new, overrides, replies)
         reply = Reply(turn.endpoint, body)
         try:
             reply = client.send(turn.endpoint, body)
@@ -172,13 +177,13 @@ def run_replay(args) -> None:
         new[turn.id] = reply.to_dict()
         rows.append((turn, reply))
     _write_replayed(nb, turns, rows, client.host, target)
-    print(f"{'turn':<6} {'old model':<22} {'new model':<22} {'old tok':>7} {'new tok':>7}  old -> new")
+    print(f"{'turn':<8} {'old model':<22} {'new model':<22} {'old tok':>7} {'new tok':>7}  old -> new")
     for turn, reply in rows:
         old_total = session.usage_numbers(turn.reply.get("usage"))["total"]
         new_total = session.usage_numbers(reply.usage)["total"]
         same = "=" if reply.text == turn.text else "≠"
         print(
-            f"{turn.id:<6} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
+            f"{turn.short_id:<8} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
             f"{_short(turn.text, 30)!r} {same} {_short(reply.text, 30)!r}" + ("" if reply.ok else f" [{reply.status}]")
         )
     print(f"wrote {target}")
@@ -203,6 +208,7 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
                     "status": reply.status,
                     "host": host,
                     "replayed": False,
+                    "origin": "live",
                 }
             )
             header = {

@@ -100,6 +100,11 @@ def detached(err: ElkError) -> ElkError:
     return err
 
 
+class HistoryError(ElkError):
+    """Saved history that cannot be rebuilt as it happened: a cycle, a missing parent, two turns
+    with one id, or a turn that does not exist. The message names the turn."""
+
+
 def _one_line(message, status, type_, code, request_id) -> str:
     head = f"HTTP {status}" if status is not None else "Gateway error"
     tags = ", ".join(t for t in (type_, code) if t and t != "None")

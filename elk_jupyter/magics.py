@@ -19,6 +19,7 @@ from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 from . import options, settings
 from .commands import Commands
 from .errors import ConfigError
+from .session import short
 from .turns import TurnRunner
 from .usage import Usage
 
@@ -216,8 +217,10 @@ class ElkMagics(Magics):
             %elk list                        conversations with turn counts and usage
             %elk history [NAME]              a conversation's turns (status, context sent, tokens)
             %elk reset [NAME | --all]        forget a conversation (or all)
-            %elk fork SOURCE NEW [TURN]      a new conversation continuing SOURCE up to TURN
+            %elk fork SOURCE NEW [TURN]      a new conversation continuing SOURCE up to TURN (any turn:
+                                             its ancestry); TURN is an id or a 4+ digit prefix
             %elk accept TURN                 let an interrupted turn's partial reply join the context
+                                             (says what joins and what leaves)
             %elk models                      GET /models
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
@@ -288,7 +291,10 @@ class _WidgetView:
         from .turn_output import turn_bundle
 
         self.panel.finish(reply)
-        data, metadata = turn_bundle(reply, {**self.header, "note": note}, record)
+        turn = record["turn"]
+        # the short id, as %elk history and errors show it; the record holds the full one
+        header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
+        data, metadata = turn_bundle(reply, header, record)
         # Replace the widget's output, then free its comm: a saved notebook keeps no widget view
         # (JupyterLab would show "model not found" on reopen) and no widget state.
         self.handle.update(data, metadata=metadata, raw=True)
@@ -326,6 +332,6 @@ class _TextView:
         tokens = Usage.of(reply.usage).describe() or "no usage reported"
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
-        print(f"\n[{turn['id']} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
         if note:
             print(note)

@@ -12,13 +12,14 @@ nbformat is imported only to read a notebook for rewriting it, and to write one.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .errors import ElkError
 from .frames import scrub
-from .session import RECORD_KEY, RECORD_VERSION, Turn
+from .session import READABLE_VERSIONS, RECORD_KEY, RECORD_VERSION, Turn
 
 # Required keys and their JSON types; optional keys may also be null.
 TURN_SCHEMA = {
@@ -41,6 +42,8 @@ TURN_OPTIONAL = {
     "mode": str,
     "host": str,
     "replayed": bool,
+    "mode_reason": str,
+    "origin": str,
 }
 REPLY_SCHEMA = {
     "endpoint": str,
@@ -69,7 +72,7 @@ def validate(record: object) -> list[str]:
     if not isinstance(record, Mapping):
         return ["the record is not an object"]
     problems = []
-    if record.get("version") != RECORD_VERSION:
+    if record.get("version") not in READABLE_VERSIONS:
         problems.append(f"version is {record.get('version')!r}, expected {RECORD_VERSION}")
     if not isinstance(record.get("package"), str):
         problems.append("package (the elk-jupyter version) is missing")
@@ -81,7 +84,60 @@ def validate(record: object) -> list[str]:
         problems += _check(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
     if turn.get("endpoint") not in ("chat", "responses"):
         problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
+    problems += _check_links(turn)
+    if isinstance(turn.get("reply"), Mapping):
+        problems += _check_items(turn["reply"])
+    problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
     return problems
+
+
+def _check_links(turn: Mapping) -> list[str]:
+    """The links a single record can get wrong by itself (the graph is checked by ``lineage``)."""
+    problems = []
+    context = turn.get("context")
+    if isinstance(context, list) and not all(isinstance(c, str) for c in context):
+        problems.append("turn.context should hold turn ids (strings)")
+    elif isinstance(context, list) and turn.get("id") in context:
+        problems.append("turn.context names the turn itself")
+    if turn.get("parent") is not None and turn.get("parent") == turn.get("id"):
+        problems.append("turn.parent is the turn itself")
+    return problems
+
+
+def _check_items(reply: Mapping) -> list[str]:
+    """What replay and rendering read inside the lists: each choice and tool call."""
+    problems = []
+    for number, choice in enumerate(reply.get("choices") or ()):
+        where = f"turn.reply.choices[{number}]"
+        if not isinstance(choice, Mapping):
+            problems.append(f"{where} should be object")
+            continue
+        problems += _check(choice, {}, {"index": int, "text": str, "reasoning": str, "tool_calls": list}, where)
+        problems += _check_calls(choice.get("tool_calls") or (), where)
+    return problems + _check_calls(reply.get("tool_calls") or (), "turn.reply")
+
+
+def _check_calls(calls, where: str) -> list[str]:
+    problems = []
+    for number, call in enumerate(calls):
+        here = f"{where}.tool_calls[{number}]"
+        if not isinstance(call, Mapping) or not isinstance(call.get("function"), Mapping):
+            problems.append(f"{here} should be an object with a function object")
+            continue
+        problems += _check(call["function"], {}, {"name": str, "arguments": str}, f"{here}.function")
+    return problems
+
+
+def _non_finite(value, where: str):
+    """Each NaN or infinity in ``value``: a notebook is JSON, which has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            yield from _non_finite(item, f"{where}[{number}]")
 
 
 def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[str]:
@@ -91,7 +147,7 @@ def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[st
             problems.append(f"{where}.{key} should be {_name(kind)}, got {type(data.get(key)).__name__}")
     for key, kind in optional.items():
         value = data.get(key)
-        if value is not None and not isinstance(value, kind):
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
             problems.append(f"{where}.{key} should be {_name(kind)} or null, got {type(value).__name__}")
     return problems
 
@@ -157,14 +213,25 @@ def iter_records(nb: Mapping) -> Iterator[dict]:
                 yield scrub(record)
 
 
-def load_turns(path: str | os.PathLike) -> list[Turn]:
-    """The turns recorded in a saved notebook; a record that fails the schema is an error."""
-    turns = []
+def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
+    """(the valid turns of a saved notebook, a one-line reason for each record that is not)."""
+    turns, unusable = [], []
     for number, record in enumerate(iter_records(read_json(path)), 1):
         problems = validate(record)
         if problems:
-            raise ElkError(f"{path}: record {number} is invalid: {'; '.join(problems[:3])}")
-        turns.append(Turn.from_dict(record["turn"]))
+            turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
+            named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
+            unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
+        else:
+            turns.append(Turn.from_dict(record["turn"]))
+    return turns, unusable
+
+
+def load_turns(path: str | os.PathLike) -> list[Turn]:
+    """The turns recorded in a saved notebook; a record that fails the schema is an error."""
+    turns, unusable = read_turns(path)
+    if unusable:
+        raise ElkError(unusable[0])
     return turns
 
 

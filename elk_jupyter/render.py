@@ -31,9 +31,12 @@ def usage_line(reply) -> str:
 def _header(reply, header: dict) -> list[str]:
     status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
     model = reply.model or header.get("model_asked") or "?"
-    return [
-        str(part) for part in (header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status)
-    ]
+    if header.get("origin") == "regenerated":  # a re-run that sampled again instead of replaying
+        status += " · regenerated"
+    parts = [header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status]
+    if header.get("turn"):
+        parts.append(f"turn {header['turn']}")
+    return [str(part) for part in parts]
 
 
 def static_markdown(reply, header: dict) -> str:

@@ -259,13 +259,13 @@ class Reply:
         ]
         reply.choices = [
             Choice(
-                c["index"],
-                [c.get("text", "")],
-                [c.get("reasoning", "")],
+                c.get("index", position),  # a hand-edited record may leave it out
+                [c.get("text") or ""],
+                [c.get("reasoning") or ""],
                 list(c.get("tool_calls") or []),
                 c.get("finish_reason"),
             )
-            for c in choices
+            for position, c in enumerate(choices)
         ]
         timing = data.get("timing") or {}
         reply.ttfb, reply.ttft, reply.total = timing.get("ttfb"), timing.get("ttft"), timing.get("total")

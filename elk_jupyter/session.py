@@ -3,17 +3,22 @@
 Pure: no I/O. The rules users rely on live here:
 - transactional: only a completed turn joins the context; a failed one is kept, shown, not sent;
 - cell-aware: re-running a cell replaces its turn, and the turns after it leave the context;
-- visible: every turn knows which earlier turns were sent and roughly what they cost.
+- visible: every turn knows which earlier turns were sent and roughly what they cost;
+- identified: a turn id is unique across kernels and machines, so histories merge by id and parent.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 
+from .errors import HistoryError
+from .identity import new_turn_id, request_key, short, short_ids  # noqa: F401 - one import for callers
 from .usage import Usage
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
+READABLE_VERSIONS = (1, 2)
 RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
 
@@ -36,6 +41,8 @@ class Turn:
     host: str | None = None
     replayed: bool = False
     created_at: float = field(default_factory=time.time)
+    mode_reason: str | None = None  # responses: why the turn was not (fully) chained
+    origin: str | None = None  # live | replayed | regenerated (a re-run in the same kernel)
 
     @property
     def ok(self) -> bool:
@@ -43,7 +50,12 @@ class Turn:
 
     @property
     def text(self) -> str:
-        return self.reply.get("text") or ""
+        text = self.reply.get("text")
+        return text if isinstance(text, str) else ""
+
+    @property
+    def short_id(self) -> str:
+        return short(self.id)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -72,18 +84,21 @@ def usage_numbers(usage: object) -> dict:
 class Conversation:
     name: str
     system: str | None = None
-    turns: list[Turn] = field(default_factory=list)  # every turn ever, failed ones included
+    turns: list[Turn] = field(default_factory=list)  # this conversation's own turns, failed ones included
     active: list[str] = field(default_factory=list)  # ids of the turns that form the context
-    _by_id: dict = field(init=False, repr=False, compare=False)  # keeps long conversations linear
+    # Every turn of the notebook by id, shared by its conversations: a fork's context and parents
+    # reach into the conversation it was forked from. Also keeps long conversations linear.
+    index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._by_id = {turn.id: turn for turn in self.turns}
+        for turn in self.turns:
+            self.index.setdefault(turn.id, turn)
 
     def turn(self, turn_id: str) -> Turn:
-        return self._by_id[turn_id]
+        return self.index[turn_id]
 
     def __contains__(self, turn_id: str) -> bool:
-        return turn_id in self._by_id
+        return turn_id in self.index
 
     def context_for(self, cell_id: str | None) -> tuple[list[Turn], list[Turn]]:
         """(the turns to send, the turns a re-run of ``cell_id`` drops from the context)."""
@@ -95,17 +110,28 @@ class Conversation:
         return chain, []
 
     def chain_to(self, turn_id: str | None) -> list[str]:
-        """The ids from the first turn to ``turn_id``, following parent links."""
+        """The ids from the first turn to ``turn_id``, following parent links (never loops)."""
         chain: list[str] = []
+        seen: set[str] = set()
         while turn_id is not None:
+            if turn_id in seen:
+                raise HistoryError(f"turn {short(turn_id)}: its parents form a cycle")
+            if turn_id not in self.index:
+                child = f"turn {short(chain[-1])}: its parent " if chain else "turn "
+                raise HistoryError(f"{child}{short(turn_id)} is not in this notebook")
+            seen.add(turn_id)
             chain.append(turn_id)
-            turn_id = self.turn(turn_id).parent
+            turn_id = self.index[turn_id].parent
         return chain[::-1]
+
+    def add(self, turn: Turn) -> None:
+        """Keep a turn without touching the context (restore adds, then settles)."""
+        self.turns.append(turn)
+        self.index[turn.id] = turn
 
     def commit(self, turn: Turn) -> None:
         """Add a finished turn; only a successful one joins the context (after its parent)."""
-        self.turns.append(turn)
-        self._by_id[turn.id] = turn
+        self.add(turn)
         if not turn.ok:
             return
         if turn.parent is not None and self.active and self.active[-1] == turn.parent:
@@ -113,16 +139,26 @@ class Conversation:
         else:
             self.active = [*self.chain_to(turn.parent), turn.id]
 
-    def accept(self, turn_id: str) -> Turn:
-        """Let a failed or interrupted turn (its partial reply) join the context after all."""
+    def accept(self, turn_id: str) -> tuple[list[str], list[str]]:
+        """Make the context the chain that ends at ``turn_id``: a failed or interrupted turn (its
+        partial reply) joins after its parent; a completed one is gone back to.
+
+        Returns (the ids that join, the ids that leave). Turns not on that chain were asked
+        without it, so they leave: the context stays a history that happened.
+        """
         turn = self.turn(turn_id)
-        if turn.ok:
-            return turn
-        accepted = replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
-        self.turns[self.turns.index(turn)] = accepted
-        self._by_id[turn_id] = accepted
-        self.active = [*self.chain_to(turn.parent), turn.id]
-        return accepted
+        before = list(self.active)
+        if not turn.ok:
+            turn = accepted(turn)
+            self.turns[self.turns.index(self.index[turn_id])] = turn
+            self.index[turn_id] = turn
+        self.active = self.chain_to(turn_id)
+        return [t for t in self.active if t not in before], [t for t in before if t not in self.active]
+
+    def settle(self) -> None:
+        """After a restore: the context is the chain of the most recent successful own turn."""
+        done = [t for t in self.turns if t.ok]
+        self.active = self.chain_to(max(done, key=lambda t: t.created_at).id) if done else []
 
     def usage_totals(self) -> dict:
         totals = {"turns": 0, "prompt": 0, "completion": 0, "total": 0, "cached": 0, "reasoning": 0}
@@ -135,59 +171,58 @@ class Conversation:
         return totals
 
 
+def accepted(turn: Turn) -> Turn:
+    """The turn as ``%elk accept`` leaves it: its partial reply counts as completed."""
+    if turn.ok:
+        return turn
+    return replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
+
+
 class Notebook:
     """The conversations of one kernel (one kernel serves one notebook)."""
 
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
-        self._counter = 0
+        self.index: dict[str, Turn] = {}  # every turn by id, whichever conversation owns it
 
     def conversation(self, name: str) -> Conversation:
         if name not in self.conversations:
-            self.conversations[name] = Conversation(name)
+            self.conversations[name] = Conversation(name, index=self.index)
         return self.conversations[name]
 
-    def new_turn_id(self) -> str:
-        self._counter += 1
-        return f"t{self._counter}"
+    def resolve(self, ref: str) -> str:
+        """The full id of the turn ``ref`` names: the id itself or an unambiguous prefix of it."""
+        if ref in self.index:
+            return ref
+        matches = [i for i in self.index if i.startswith(ref)] if len(ref) >= 4 else []
+        if len(matches) > 1:
+            raise ValueError(f"turn {ref!r} is ambiguous: {', '.join(m[: len(ref) + 4] for m in matches)}")
+        if not matches:
+            raise ValueError(f"no turn {ref!r} in this notebook")
+        return matches[0]
 
-    def find(self, turn_id: str) -> tuple[Conversation, Turn]:
-        for conversation in self.conversations.values():
-            for turn in conversation.turns:
-                if turn.id == turn_id:
-                    return conversation, turn
-        raise KeyError(turn_id)
+    def find(self, ref: str) -> tuple[Conversation, Turn]:
+        turn = self.index[self.resolve(ref)]
+        return self.conversation(turn.conversation), turn
 
     def fork(self, source: str, target: str, upto: str | None = None) -> Conversation:
-        """A new conversation whose context is ``source``'s, up to and including turn ``upto``."""
+        """A new conversation whose context is ``source``'s, or the history up to turn ``upto``."""
         origin = self.conversations[source]
         if target in self.conversations and self.conversations[target].turns:
             raise ValueError(f"conversation {target!r} already exists")
         active = list(origin.active)
         if upto is not None:
-            if upto not in active:
-                raise KeyError(upto)
-            active = active[: active.index(upto) + 1]
-        forked = Conversation(target, origin.system, [origin.turn(t) for t in active], active)
+            upto = self.resolve(upto)
+            active = active[: active.index(upto) + 1] if upto in active else origin.chain_to(upto)
+        forked = Conversation(target, origin.system, active=active, index=self.index)
         self.conversations[target] = forked
         return forked
 
     def reset(self, name: str | None = None) -> list[str]:
         names = list(self.conversations) if name is None else [name]
         for each in names:
-            self.conversations.pop(each, None)
+            self.conversations.pop(each, None)  # its turns stay in the index: forks may build on them
         return names
-
-    def add_restored(self, turn: Turn) -> None:
-        """Rebuild state from a saved record (``%elk restore``): same ids, same context."""
-        conversation = self.conversation(turn.conversation)
-        if turn.id in conversation:
-            return
-        conversation.system = turn.system or conversation.system
-        conversation.commit(turn)
-        number = turn.id[1:]
-        if number.isdigit():
-            self._counter = max(self._counter, int(number))
 
     def usage_totals(self) -> dict:
         totals: dict = {}
@@ -197,59 +232,20 @@ class Notebook:
         return totals
 
 
-def chat_messages(system: str | None, history: list[Turn], prompt: str) -> list[dict]:
-    """Chat messages: the system prompt, each earlier turn as user + assistant, the new prompt.
-
-    Earlier tool calls are not replayed (they would need their tool results); their text is.
-    """
-    messages = [{"role": "system", "content": system}] if system else []
-    for turn in history:
-        messages.append({"role": "user", "content": turn.prompt})
-        messages.append({"role": "assistant", "content": turn.text})
-    messages.append({"role": "user", "content": prompt})
-    return messages
-
-
-def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:
-    """Stateless Responses input: the earlier turns re-sent as messages (or just the prompt)."""
-    if not history:
-        return prompt
-    # "type": "message" is optional in OpenAI's spec but required by llama-server.
-    items: list[dict] = []
-    for turn in history:
-        items.append({"type": "message", "role": "user", "content": turn.prompt})
-        items.append({"type": "message", "role": "assistant", "content": turn.text})
-    items.append({"type": "message", "role": "user", "content": prompt})
-    return items
-
-
-def context_cost(history: list[Turn]) -> int:
-    """Tokens the earlier turns add to a request: the last one's prompt + completion, when known.
-
-    A chat turn's prompt already holds everything before it, so the last turn's usage counts
-    the whole history exactly; without usage we estimate from the text.
-    """
-    if not history:
-        return 0
-    numbers = usage_numbers(history[-1].reply.get("usage"))
-    if numbers["prompt"] or numbers["completion"]:
-        return numbers["prompt"] + numbers["completion"]
-    return sum(estimate_tokens(t.prompt) + estimate_tokens(t.text) for t in history)
-
-
 def record_of(turn: Turn) -> dict:
     """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
     from . import __version__
 
-    return {"version": RECORD_VERSION, "package": __version__, "turn": turn.to_dict()}
+    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
 
 
-def request_key(body: dict, host: str | None) -> str:
-    """Identity of a request for replay: its canonical JSON (sorted keys) and the host."""
-    import hashlib
-    import json
-
-    canonical = json.dumps(
-        {"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def strict_json(value):
+    """``value`` with NaN and infinities (which servers do send in usage) as null: notebooks are
+    JSON, and JavaScript's JSON.parse, like most readers, rejects NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value

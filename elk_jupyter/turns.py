@@ -10,46 +10,11 @@ import json
 import os
 from dataclasses import dataclass
 
-from . import endpoints, options, session
+from . import options, plan, session
 from .cache import Replays
 from .errors import ConfigError, ElkError, StreamError, detached, unexpected
 from .reply import Reply
-from .session import Conversation, Notebook, Turn
-
-
-@dataclass
-class Plan:
-    """A turn about to be sent: its conversation, context and exact body."""
-
-    conversation: Conversation
-    chain: list[Turn]  # the conversation's context before this turn
-    dropped: list[Turn]  # turns a re-run of this cell takes out of the context
-    history: list[Turn]  # the earlier turns actually sent (after the context policy)
-    model: str
-    body: dict
-    mode: str | None  # responses: chain | stateless
-    note: str  # what the panel says about the context
-    cell: tuple  # (cell id, execution count)
-
-    def turn(self, turn_id, endpoint, prompt, reply, host, replayed) -> Turn:
-        return Turn(
-            id=turn_id,
-            conversation=self.conversation.name,
-            endpoint=endpoint,
-            prompt=prompt,
-            request=self.body,
-            reply=reply.to_dict(),
-            status=reply.status,
-            parent=self.chain[-1].id if self.chain else None,
-            context=tuple(t.id for t in self.history),
-            context_tokens=session.context_cost(self.history),
-            cell_id=self.cell[0],
-            execution_count=self.cell[1],
-            system=self.conversation.system,
-            mode=self.mode,
-            host=host,
-            replayed=replayed,
-        )
+from .session import Notebook, Turn
 
 
 @dataclass
@@ -67,6 +32,8 @@ class TurnRunner:
         self.replays = Replays()
         self._notebook_indexed = False
         self._client_key = None
+        self._produced: set[str] = set()  # request keys and cell ids this kernel already answered
+        self._unusable: list[str] = []  # why saved records could not be indexed for replay
 
     # -- configuration
     @property
@@ -105,63 +72,71 @@ class TurnRunner:
 
     def _turn(self, endpoint, args, prompt, params, extra, schema, ui) -> Outcome | None:
         client = self.client
-        plan = self._plan(endpoint, args, prompt, params, extra, ui.cell)
+        ask = plan.build(
+            self.notebook, self.magics, client.model, client.host, endpoint, args, prompt, params, extra, ui.cell
+        )
+        self._check_json(ask.body)
         if args.dry_run:
-            ui.show_json(plan.body)
+            ui.show_json(ask.body)
             return None
-        key = session.request_key(plan.body, client.host)
-        cache_key = session.request_key(plan.body, client.cache_scope())
-        replay_mode = args.replay or self.magics.replay
+        key = session.request_key(ask.body, client.host)
+        cache_key = session.request_key(ask.body, client.cache_scope())
+        replay_mode, rerun = self._replay_mode(args, key, ui.cell[0])
         recorded = self._recorded(key, cache_key) if replay_mode != "off" else None
         if recorded is None and replay_mode == "only":
             raise ElkError(
                 f"replay is 'only' and no recorded reply matches this request ({endpoint}, conversation "
-                f"{plan.conversation.name!r}, model {plan.model!r}, host {client.host}): use --replay auto "
-                "or %config ElkMagics.replay = 'auto' to run it live"
+                f"{ask.conversation.name!r}, model {ask.model!r}, host {client.host}): use --replay auto "
+                "or %config ElkMagics.replay = 'auto' to run it live" + self._unusable_records()
             )
-        view = ui.open_view(endpoint, plan.conversation.name, plan.model, plan.note, replayed=recorded is not None)
+        origin = "replayed" if recorded is not None else "regenerated" if rerun else "live"
+        note = ask.note + (" · regenerated: a re-run in this kernel samples again" if rerun else "")
+        view = ui.open_view(endpoint, ask.conversation.name, ask.model, note, replayed=recorded is not None)
         if recorded is not None:
-            reply, error = Reply.from_dict(recorded, plan.body), None
+            reply, error = Reply.from_dict(recorded, ask.body), None
         else:
-            reply, error = self._live(client, endpoint, plan.body, view)
-        turn = plan.turn(self.notebook.new_turn_id(), endpoint, prompt, reply, client.host, recorded is not None)
+            reply, error = self._live(client, endpoint, ask.body, view)
+        turn = ask.turn(endpoint, prompt, reply, client.host, origin)
+        self._produced |= {key, ui.cell[0]} - {None}
         if recorded is None and turn.ok:
-            self.replays.store(key, client.host, plan.body, turn.reply, cache_key)
-        plan.conversation.commit(turn)
-        view.finish(reply, session.record_of(turn), _rerun_note(plan.dropped))
+            self.replays.store(key, client.host, ask.body, turn.reply, cache_key)
+        ask.conversation.commit(turn)
+        view.finish(reply, session.record_of(turn), _rerun_note(ask.dropped))
         if error is not None:
-            if isinstance(error, StreamError) or reply.text:
-                error.message += (
-                    f"; partial reply kept in turn {turn.id} ({len(reply.text)} chars, not in the "
-                    f"context: %elk accept {turn.id} to use it)"
-                )
-            raise error
-        value = None
-        if args.json or schema is not None:
-            try:
-                value = options.parse_structured(reply.text, schema)
-            except ValueError as err:
-                raise StreamError(str(err)) from None
-        return Outcome(reply, turn, value)
+            raise self._explained(error, reply, turn)
+        return Outcome(reply, turn, self._structured(args, schema, reply))
 
-    def _plan(self, endpoint, args, prompt, params, extra, cell) -> Plan:
-        """Which conversation, which earlier turns, and the exact body to send."""
-        m = self.magics
-        conversation = self.notebook.conversation(args.conversation or m.default_conversation)
-        if args.new:
-            conversation.active = []
-        if args.system is not None:
-            conversation.system = args.system
-        chain, dropped = conversation.context_for(cell[0])
-        history = [] if args.no_context else self._apply_policy(chain)
-        model = args.model or self.client.model
-        stateless = getattr(args, "stateless", False) or m.respond_mode == "stateless"
-        body, mode = self._body(endpoint, conversation, history, prompt, model, params, not args.no_stream, stateless)
-        for path, value in extra:
-            options.set_path(body, path, value)
-        self._check_json(body)
-        note = self._context_note(history, chain, mode)
-        return Plan(conversation, chain, dropped, history, model, body, mode, note, cell)
+    def _replay_mode(self, args, key: str, cell_id: str | None) -> tuple[str, bool]:
+        """(replay mode, whether this is a re-run that samples again).
+
+        A cell re-run (same cell, or the same request) in the kernel that already answered it asks
+        for another sample; the first run of a saved request (Run All of a reopened notebook)
+        replays. ``--replay`` on the cell, or replay = "only"/"off", decide alone.
+        """
+        if args.replay:
+            return args.replay, False
+        mode = self.magics.replay
+        if mode == "auto" and (key in self._produced or cell_id in self._produced):
+            return "off", True
+        return mode, False
+
+    @staticmethod
+    def _explained(error: ElkError, reply: Reply, turn: Turn) -> ElkError:
+        if isinstance(error, StreamError) or reply.text:
+            error.message += (
+                f"; partial reply kept in turn {turn.short_id} ({len(reply.text)} chars, not in the "
+                f"context: %elk accept {turn.short_id} to use it)"
+            )
+        return error
+
+    @staticmethod
+    def _structured(args, schema, reply: Reply):
+        if not (args.json or schema is not None):
+            return None
+        try:
+            return options.parse_structured(reply.text, schema)
+        except ValueError as err:
+            raise StreamError(str(err)) from None
 
     @staticmethod
     def _check_json(body: dict) -> None:
@@ -203,10 +178,14 @@ class TurnRunner:
             path = record.current_notebook(self.magics.shell.user_ns)
             if path is not None:
                 try:
-                    self.index_records(record.load_turns(path))
-                except ElkError:
-                    pass  # an unreadable notebook file only means nothing to replay from it
+                    turns, self._unusable = record.read_turns(path)
+                    self.index_records(turns)
+                except ElkError as err:  # an unreadable notebook only means nothing to replay from it
+                    self._unusable = [str(err)]
         return self.replays.lookup(key, cache_key)
+
+    def _unusable_records(self) -> str:
+        return f" ({len(self._unusable)} saved records unusable: {self._unusable[0]})" if self._unusable else ""
 
     def index_records(self, turns) -> None:
         """Make these turns' replies replayable (from a restored or saved notebook)."""
@@ -214,47 +193,12 @@ class TurnRunner:
             if turn.ok:
                 self.replays.remember(session.request_key(turn.request, turn.host), turn.reply)
 
-    def _apply_policy(self, chain: list[Turn]) -> list[Turn]:
-        m = self.magics
-        history = chain[-m.context_turns :] if m.context_turns > 0 else list(chain)
-        if m.context_tokens > 0:
-            while history and session.context_cost(history) > m.context_tokens:
-                history = history[1:]
-        return history
-
-    def _body(
-        self, endpoint, conversation, history, prompt, model, params, stream, stateless
-    ) -> tuple[dict, str | None]:
-        if endpoint == endpoints.CHAT:
-            messages = session.chat_messages(conversation.system, history, prompt)
-            return endpoints.chat_body(messages, model, stream, **params), None
-        params = dict(params, instructions=conversation.system)
-        mode = "stateless" if stateless else "chain"
-        last = history[-1] if history else None
-        chainable = last is not None and last.endpoint == endpoints.RESPONSES and last.reply.get("id")
-        if mode == "chain" and chainable:
-            params["previous_response_id"] = last.reply["id"]
-            return endpoints.responses_body(prompt, model, stream, **params), "chain"
-        if mode == "chain" and history:
-            mode = "stateless"  # the last turn has no server-side id to chain from
-        return endpoints.responses_body(session.responses_input(history, prompt), model, stream, **params), mode
-
-    def _context_note(self, history, chain, mode) -> str:
-        if not history:
-            note = "no earlier turns"
-        else:
-            ids = ", ".join(t.id for t in history)
-            note = f"{len(history)} earlier turn{'s' if len(history) > 1 else ''} ({ids}) · ~{session.context_cost(history)} tokens"
-        if len(history) < len(chain):
-            note += f" · {len(chain) - len(history)} older left out by the context policy"
-        if mode:
-            note += f" · {'previous_response_id' if mode == 'chain' else 'stateless resend'}"
-        return note
-
 
 def _rerun_note(dropped: list[Turn]) -> str:
     """What a re-run of a cell did to the context ('' when the cell ran for the first time)."""
     if not dropped:
         return ""
-    later = ", ".join(t.id for t in dropped[1:])
-    return f"Re-ran this cell: turn {dropped[0].id} replaced" + (f"; {later} dropped from the context" if later else "")
+    later = ", ".join(t.short_id for t in dropped[1:])
+    return f"Re-ran this cell: turn {dropped[0].short_id} replaced" + (
+        f"; {later} dropped from the context" if later else ""
+    )

@@ -31,6 +31,7 @@ class Plan:
     ending: str = "close"  # after cut_after: "close" (hang up), "reset" (TCP RST), "stall", "clean" (end the body)
     frames: list = field(default_factory=list)  # raw SSE text sent at the cut, before the ending
     usage: dict | None = None  # default: counted words; {} sends no usage at all
+    tool_calls: list = field(default_factory=list)  # [(name, arguments JSON text)] streamed after the text
 
 
 class FakeGateway:
@@ -135,6 +136,9 @@ def _handler(gateway: FakeGateway):
                 )
             text = plan.text if plan.text is not None else "echo: " + _last_user_text(body)
             prompt_tokens = len(json.dumps(body.get("messages") or body.get("input"))) // 4
+            stored = gateway.responses.get(body.get("previous_response_id"), []) if responses else []
+            if stored:  # like OpenAI's, a chained request's input tokens count the stored conversation
+                prompt_tokens += len(json.dumps(stored)) // 4
             usage = plan.usage
             if usage is None:
                 completion = len(text.split()) + len(plan.reasoning.split())
@@ -249,8 +253,13 @@ def _handler(gateway: FakeGateway):
                 for index in range(n):
                     self._send(chunk({"content": piece if index == 0 else f"[{index}] {piece}"}, index=index))
                 time.sleep(plan.delay)
+            for number, (name, arguments) in enumerate(plan.tool_calls):
+                call = {"index": number, "id": f"call_{number}", "type": "function"}
+                self._send(chunk({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]}))
+                for piece in _words(arguments, 1):
+                    self._send(chunk({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}))
             for index in range(n):
-                self._send(chunk({}, "stop", index))
+                self._send(chunk({}, "tool_calls" if plan.tool_calls else "stop", index))
             if usage and (body.get("stream_options") or {}).get("include_usage"):
                 self._send(
                     "data: "
@@ -305,6 +314,17 @@ def _handler(gateway: FakeGateway):
                     return self._cut(plan)
                 event("response.output_text.delta", item_id="msg_1", output_index=1, content_index=0, delta=piece)
                 time.sleep(plan.delay)
+            for number, (name, arguments) in enumerate(plan.tool_calls):
+                item = {"type": "function_call", "id": f"fc_{number}", "call_id": f"call_{number}", "name": name}
+                event("response.output_item.added", output_index=2 + number, item={**item, "arguments": ""})
+                for piece in _words(arguments, 1):
+                    event(
+                        "response.function_call_arguments.delta",
+                        item_id=item["id"],
+                        output_index=2 + number,
+                        delta=piece,
+                    )
+                response["output"].append({**item, "arguments": arguments})
             event("response.completed", response=response)
             self._end()
 

@@ -46,7 +46,8 @@ def test_export_as_messages_jsonl_and_markdown(recorded, tmp_path):
     assert [json.loads(line)["prompt"] for line in lines] == ["Chained one", "Chained two"]
     out = tmp_path / "r.md"
     assert cli("export", path, "-c", "r", "-f", "markdown", "-o", out).returncode == 0
-    assert "## t4 · user" in out.read_text() and "echo: Chained two" in out.read_text()
+    r1 = [r["turn"] for r in record.iter_records(record.read_notebook(path))][2]
+    assert f"## {r1['id'][:8]} · user" in out.read_text() and "echo: Chained two" in out.read_text()
 
 
 def test_replay_reruns_live_with_another_model_and_writes_a_new_notebook(recorded, tmp_path):
@@ -63,7 +64,11 @@ def test_replay_reruns_live_with_another_model_and_writes_a_new_notebook(recorde
     new_records = [r["turn"] for r in record.iter_records(record.read_notebook(out))]
     assert bodies[3]["previous_response_id"] == new_records[2]["reply"]["id"]
     assert all(record.validate({"version": 1, "package": "x", "turn": t}) == [] for t in new_records)
-    assert "t1" in result.stdout and "fake-large-served" in result.stdout and f"wrote {out}" in result.stdout
+    assert (
+        new_records[0]["id"][:8] in result.stdout
+        and "fake-large-served" in result.stdout
+        and f"wrote {out}" in result.stdout
+    )
     assert path.read_bytes() == before and KEY not in result.stdout + result.stderr + out.read_text()
 
 

@@ -36,6 +36,7 @@ PURE = {
     "usage",
 }
 PURE |= {"markdown_copy", "markdown_inline"}  # the Markdown copy of a turn (issue 11)
+PURE |= {"lineage", "context", "plan", "identity"}  # history checks, what a request carries, a planned turn
 
 
 def imports(path: Path) -> set[str]:

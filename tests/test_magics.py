@@ -46,6 +46,12 @@ def run(ip, source, cell_id=None):
     return ip.run_cell(source)
 
 
+def short_ids(ip, conversation="default"):
+    """The conversation's turn ids as the UI shows them (ids are random: read them back)."""
+    runner = ip.magics_manager.registry["ElkMagics"].runner
+    return [t.short_id for t in runner.notebook.conversation(conversation).turns]
+
+
 def messages(body):
     return [(m["role"], m["content"]) for m in body["messages"]]
 
@@ -209,7 +215,8 @@ def test_rerunning_a_cell_replaces_its_turn_and_drops_later_ones(ip, gateway, ca
     run(ip, "%%chat\nB", cell_id="cell-b")
     run(ip, "%%chat\nC", cell_id="cell-c")
     run(ip, "%%chat\nB edited", cell_id="cell-b")
-    assert "turn t2 replaced; t3 dropped from the context" in capsys.readouterr().out
+    ids = short_ids(ip)
+    assert f"turn {ids[1]} replaced; {ids[2]} dropped from the context" in capsys.readouterr().out
     assert messages(gateway.bodies()[-1]) == [("user", "A"), ("assistant", "echo: A"), ("user", "B edited")]
     run(ip, "%%chat\nD", cell_id="cell-d")
     assert [c for r, c in messages(gateway.bodies()[-1]) if r == "user"] == ["A", "B edited", "D"]
@@ -228,7 +235,8 @@ def test_failed_turn_is_kept_but_never_sent(ip, gateway, capsys):
     assert [c for r, c in messages(gateway.bodies()[-1]) if r == "user"] == ["A", "C"]
     ip.run_line_magic("elk", "history")
     out = capsys.readouterr().out
-    assert "t2    error" in out and "*t3" in out and " t2" in out
+    ids = short_ids(ip)
+    assert f" {ids[1]} error" in out and f"*{ids[2]}" in out
 
 
 def test_interrupted_stream_keeps_the_partial_reply_until_accepted(ip, gateway):
@@ -236,13 +244,14 @@ def test_interrupted_stream_keeps_the_partial_reply_until_accepted(ip, gateway):
     result = run(ip, "%%chat -o partial\nLong")
     err = result.error_in_exec
     assert type(err).__name__ == "StreamError"
-    assert "partial reply kept in turn t1" in str(err) and "%elk accept t1" in str(err)
+    (first,) = short_ids(ip)
+    assert f"partial reply kept in turn {first}" in str(err) and f"%elk accept {first}" in str(err)
     conversation = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default")
     assert conversation.turns[0].status == "interrupted" and conversation.turns[0].text == "one two three "
     assert conversation.active == []
     run(ip, "%%chat\nNext")
     assert messages(gateway.bodies()[-1]) == [("user", "Next")]
-    ip.run_line_magic("elk", "accept t1")
+    ip.run_line_magic("elk", f"accept {first}")
     run(ip, "%%chat\nAfter accept")
     assert messages(gateway.bodies()[-1])[:2] == [("user", "Long"), ("assistant", "one two three ")]
 
@@ -264,7 +273,7 @@ def test_real_sigint_stops_the_stream_and_the_next_cell_works(ip, gateway):
 def test_fork_and_reset(ip, gateway, capsys):
     run(ip, "%%chat\nA")
     run(ip, "%%chat\nB")
-    ip.run_line_magic("elk", "fork default side t1")
+    ip.run_line_magic("elk", f"fork default side {short_ids(ip)[0]}")
     run(ip, "%%chat -c side\nC")
     assert [c for r, c in messages(gateway.bodies()[-1]) if r == "user"] == ["A", "C"]
     ip.run_line_magic("elk", "reset side")

@@ -144,6 +144,6 @@ def test_finished_bundle_needs_no_widget_and_carries_view_copies_and_record(comm
     assert "Hi \\<img src=x onerror=alert\\(1\\)\\>" in data["text/markdown"]
     assert "<details><summary>Reasoning</summary>" in data["text/markdown"]
     assert "10 prompt" in data["text/markdown"]
-    assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done]"
+    assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done · turn t1]"
     assert metadata["elk_jupyter"] == {"version": 1, "turn": {"id": "t1"}}
     json.dumps(data, allow_nan=False)  # the bundle is plain JSON, as a notebook stores it

@@ -59,7 +59,7 @@ def test_every_turn_leaves_a_valid_complete_record(recorded):
         assert turn["host"] == gateway.base_url.split("/")[2]
         assert turn["reply"]["model"] == "fake-small-served" and turn["reply"]["id"]
         assert turn["reply"]["usage"] and turn["reply"]["timing"]["total"] is not None
-        assert rec["package"] and rec["version"] == 1
+        assert rec["package"] and rec["version"] == 2
     first, second, r1, r2, other = (r["turn"] for r in records)
     assert second["parent"] == first["id"] and second["context"] == [first["id"]]
     assert r2["mode"] == "chain" and r2["request"]["previous_response_id"] == r1["reply"]["id"]
@@ -70,7 +70,7 @@ def test_every_turn_leaves_a_valid_complete_record(recorded):
 def test_validate_names_what_is_wrong():
     assert record.validate([]) == ["the record is not an object"]
     problems = record.validate({"version": 9, "turn": {"id": 1, "endpoint": "x", "reply": {"text": None}}})
-    assert "version is 9, expected 1" in problems
+    assert "version is 9, expected 2" in problems
     assert any(p.startswith("turn.id should be str") for p in problems)
     assert "turn.endpoint is 'x'" in problems and any(p.startswith("turn.reply.text") for p in problems)
 
@@ -121,7 +121,10 @@ def test_restore_after_a_restart_continues_the_conversation(recorded, tmp_path):
     ]
     last_r = list(record.iter_records(record.read_notebook(path)))[3]["turn"]
     assert respond["previous_response_id"] == last_r["reply"]["id"]
-    assert [r["turn"]["id"] for r in record.iter_records(fresh)] == ["t6", "t7"]  # ids continue
+    saved = [r["turn"] for r in record.iter_records(record.read_notebook(path))]
+    third, three = (r["turn"] for r in record.iter_records(fresh))
+    assert {third["id"], three["id"]}.isdisjoint(t["id"] for t in saved)  # new ids, never reused
+    assert third["parent"] == saved[1]["id"] and three["parent"] == saved[3]["id"]
 
 
 def test_cache_replays_identical_requests_with_zero_network(recording_env, tmp_path, monkeypatch):
