@@ -175,8 +175,9 @@ def test_a_fork_is_restored_and_exported_with_its_ancestry(env, gateway, tmp_pat
 def edited(path, target, change) -> None:
     """``path``'s notebook with its records changed by ``change(turns)`` (a hand edit)."""
     nb = record.read_notebook(path)
-    turns = [r["turn"] for r in record.iter_records(nb)]
-    change(turns)
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    turns = [o["metadata"]["elk_jupyter"]["turn"] for o in outputs if "elk_jupyter" in o.get("metadata", {})]
+    change(turns)  # in place: iter_records yields cleaned copies
     save(nb, target)
 
 

@@ -314,7 +314,7 @@ def test_split_and_lone_surrogates_through_a_real_kernel_widget_record_and_cache
     assert result.status == "ok", result.error_text
     record = result.last_bundle()["metadata"]["elk_jupyter"]
     assert record["turn"]["reply"]["text"] == "Hi \U0001f600 and a lone \ufffd."
-    again = kernel.execute(f"{magic} --new\nhello")  # the same request: replayed from the cache
+    again = kernel.execute(f"{magic} --new --replay auto\nhello")  # the same request, replayed from the cache
     assert again.status == "ok", again.error_text
     assert again.last_bundle()["metadata"]["elk_jupyter"]["turn"]["replayed"] is True
     assert len(scripted.requests) == 1
