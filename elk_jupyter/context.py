@@ -9,17 +9,21 @@ history the record does not show (issue 14).
 
 from __future__ import annotations
 
+from . import attachments, tool_bodies
 from .session import Turn, estimate_tokens, short, short_ids, usage_numbers
 
 
 def chat_messages(system: str | None, history: list[Turn], prompt: str) -> list[dict]:
     """Chat messages: the system prompt, each earlier turn as user + assistant, the new prompt.
 
-    Earlier tool calls are not replayed (they would need their tool results); their text is.
+    A tool turn re-sends each step's calls and the results its functions gave (``reply.steps``);
+    calls left unanswered (the step limit) are not re-sent: they have no results.
     """
     messages = [{"role": "system", "content": system}] if system else []
     for turn in history:
-        messages.append({"role": "user", "content": turn.prompt})
+        messages.append({"role": "user", "content": user_content(turn, "chat")})
+        for step in _steps(turn):
+            messages += tool_bodies.chat_step_messages(step)
         messages.append({"role": "assistant", "content": turn.text})
     messages.append({"role": "user", "content": prompt})
     return messages
@@ -32,10 +36,31 @@ def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:
     # "type": "message" is optional in OpenAI's spec but required by llama-server.
     items: list[dict] = []
     for turn in history:
-        items.append({"type": "message", "role": "user", "content": turn.prompt})
+        items.append({"type": "message", "role": "user", "content": user_content(turn, "responses")})
+        for step in _steps(turn):
+            items += tool_bodies.responses_step_items(step)
         items.append({"type": "message", "role": "assistant", "content": turn.text})
     items.append({"type": "message", "role": "user", "content": prompt})
     return items
+
+
+def user_content(turn: Turn, endpoint: str):
+    """What the user sent in ``turn``: the prompt, or its content parts (files, images) as recorded."""
+    request = turn.request if isinstance(turn.request, dict) else {}
+    last = (request.get("messages") or [None])[-1] if turn.endpoint == "chat" else request.get("input")
+    if isinstance(last, list):
+        last = last[-1] if last else None
+    content = last.get("content") if isinstance(last, dict) else None
+    return attachments.convert(content, endpoint) if isinstance(content, list) else turn.prompt
+
+
+def _steps(turn: Turn) -> list[dict]:
+    steps = turn.reply.get("steps")
+    return (
+        [s for s in steps if isinstance(s, dict) and isinstance(s.get("calls"), list)]
+        if isinstance(steps, list)
+        else []
+    )
 
 
 def context_cost(history: list[Turn]) -> int:

@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import options, settings
+from . import cell_inputs, options, settings
 from .commands import Commands
 from .errors import ConfigError
 from .session import short
@@ -46,6 +46,14 @@ def _common(func):
             argument("-i", "--interpolate", action="store_true", help="substitute $name and ${expr} in the cell"),
             argument("--no-context", action="store_true", help="send no earlier turns (the turn still joins)"),
             argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell"),
+            argument("--tools", metavar="F,G", help="notebook functions the model may call (run in the kernel)"),
+            argument("--approve", action="store_true", help="ask before each tool call"),
+            argument("--max-steps", type=int, metavar="N", help="model requests per tool turn (default 5)"),
+            argument("--image", action="append", default=[], metavar="SRC", help="path, URL or variable (repeatable)"),
+            argument("--keep-images", action="store_true", help="keep the images' bytes in the record"),
+            argument("--file", action="append", default=[], metavar="PATH", help="a text file (repeatable)"),
+            argument("--cells", type=int, metavar="N", help="include the sources of the previous N cells"),
+            argument("--code", action="store_true", help="put the reply's first code block into the next cell"),
             argument(
                 "-p",
                 "--param",
@@ -167,10 +175,10 @@ class ElkMagics(Magics):
         except ValueError as err:
             raise UsageError(f"bad quoting in the magic line: {err}") from None
         try:
-            prompt = cell.strip("\n")
-            if args.interpolate:
-                prompt = options.interpolate(prompt, self.shell.user_ns, self._evaluate)
+            inputs = cell_inputs.gather(self.shell, endpoint, args, cell, self._evaluate)
+            prompt = inputs.prompt
             params = self._params(endpoint, args)
+            params.update(cell_inputs.tool_fields(endpoint, inputs.tools))
             schema = self._variable(args.schema, "--schema") if args.schema else None
             params.update(options.structured_fields(endpoint, args.json, schema))
             extra = [options.parse_param(item, self.shell.user_ns) for item in args.param]
@@ -178,13 +186,33 @@ class ElkMagics(Magics):
             raise UsageError(str(err)) from None
         if not prompt.strip():
             raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
-        outcome = self.runner.run(endpoint, args, prompt, params, extra, schema, _UI(self.shell))
+        if args.max_steps is not None and args.max_steps < 1:
+            raise UsageError("--max-steps must be at least 1")
+        outcome = self.runner.run(endpoint, args, prompt, params, extra, schema, _UI(self.shell, inputs))
         if outcome is None:  # dry run
             return None
+        if args.code:
+            self._code_into_next_cell(outcome.reply.text)
         structured = args.json or schema is not None
         if args.output:
             self.shell.user_ns[args.output] = outcome.value if structured else outcome.reply
         return outcome.value if structured else None
+
+    def _code_into_next_cell(self, text: str) -> None:
+        """``--code``: IPython's ``set_next_input`` payload, which JupyterLab and Notebook 7 turn into
+        a new cell below (terminal IPython pre-fills the next prompt); other front-ends ignore it."""
+        from .markdown_copy import first_code_block
+
+        code = first_code_block(text)
+        if code is None:
+            print("--code: the reply has no code block")
+            return
+        self.shell.set_next_input(code.rstrip("\n"), replace=False)
+        where = "the next cell" if getattr(self.shell, "kernel", None) is not None else "the next prompt"
+        print(
+            f"--code: {len(code.splitlines())} lines put into {where} (JupyterLab, Notebook 7 and terminal "
+            "IPython; nbclient, VS Code and other front-ends ignore it: copy it from the reply)"
+        )
 
     def _params(self, endpoint, args) -> dict:
         params = {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
@@ -247,10 +275,14 @@ def _checked(check, *args):
 
 
 class _UI:
-    """What a turn needs from IPython: the running cell, a view to stream into, a JSON display."""
+    """What a turn needs from IPython: the running cell, a view to stream into, a JSON display,
+    the cell's tools, images and content parts, and a way to ask before a tool call."""
 
-    def __init__(self, shell):
+    def __init__(self, shell, inputs=None):
         self.shell = shell
+        self.tools = inputs.tools if inputs else {}
+        self.images = inputs.images if inputs else []
+        self.content = inputs.content if inputs else None
         header = getattr(shell, "parent_header", None) or {}
         # JupyterLab, Notebook 7 and nbclient send the cell id with each execute request.
         self.cell = ((header.get("metadata") or {}).get("cellId"), getattr(shell, "execution_count", None))
@@ -259,6 +291,20 @@ class _UI:
         widgets = getattr(self.shell, "kernel", None) is not None and os.environ.get("ELK_NO_WIDGET") != "1"
         view = _WidgetView if widgets else _TextView
         return view(endpoint, conversation, model, context, replayed)
+
+    @staticmethod
+    def approve(call) -> bool:
+        """``--approve``: ``input()`` is a stdin request in a kernel (JupyterLab and Notebook 7 show an
+        input box) and the terminal's own prompt in IPython; a front-end without stdin declines."""
+        from IPython.core.error import StdinNotImplementedError
+
+        arguments = call.arguments if len(call.arguments) <= 200 else call.arguments[:197] + "..."
+        try:
+            answer = input(f"elk: run tool {call.name}({arguments})? [y/N] ")
+        except (StdinNotImplementedError, EOFError):
+            print(f"elk: cannot ask about {call.name} here (the front-end takes no input): declined")
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     @staticmethod
     def show_json(body) -> None:
@@ -307,12 +353,17 @@ class _TextView:
     def __init__(self, endpoint, conversation, model, context, replayed):
         self._shown = 0
         self._reasoning = 0
+        self._reply = None  # a tool turn streams one reply per step
         self._replayed = replayed
         print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
 
     def show(self, reply) -> None:
         # Called after every event: only what is new is read (reading reply.text here joined the
         # whole reply per event, 98 s for a 2 MB reply; issue 12).
+        if reply is not self._reply:
+            if self._shown or self._reasoning:
+                sys.stdout.write("\n")
+            self._reply, self._shown, self._reasoning = reply, 0, 0
         choice = reply.choices[0]
         new = ""
         if choice.reasoning_length > self._reasoning and not choice.text_length:

@@ -158,3 +158,11 @@ def _table(node) -> list[str]:
 
 def _cell(cell) -> str:
     return inline(cell.children[0].token.children or [], one_line=True, in_cell=True) if cell.children else ""
+
+
+def first_code_block(text: str) -> str | None:
+    """The content of the reply's first fenced or indented code block (``--code``), or None."""
+    for token in _parser().parse(text):
+        if token.type in ("fence", "code_block"):
+            return token.content
+    return None

@@ -10,6 +10,8 @@ import math
 import re
 from collections.abc import Mapping
 
+from .notebook_context import prompt_text
+
 _CREDENTIAL_FIELDS = {"api_key", "apikey", "key", "authorization", "access_token", "token"}
 _PLACEHOLDER = re.compile(r"\$(?:\$|\{([^{}]+)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -18,7 +20,8 @@ def interpolate(text: str, namespace: Mapping, evaluate) -> str:
     """One pass of ``$name`` / ``${expr}`` substitution; ``$$`` is a literal ``$``.
 
     Braces alone mean nothing, so code and JSON in a prompt never break it (unlike
-    ``str.format``). A name that is not defined is an error, not an empty string.
+    ``str.format``). A name that is not defined is an error, not an empty string. A DataFrame
+    reads as a bounded preview (``notebook_context.prompt_text``), never its whole repr.
     """
 
     def substitute(match: re.Match) -> str:
@@ -28,9 +31,9 @@ def interpolate(text: str, namespace: Mapping, evaluate) -> str:
         if name is not None:
             if name not in namespace:
                 raise ValueError(f"${name} is not defined in the notebook (write $$ for a literal $)")
-            return str(namespace[name])
+            return prompt_text(namespace[name])
         try:
-            return str(evaluate(expr))
+            return prompt_text(evaluate(expr))
         except Exception as err:  # the user's expression: any error is theirs to see
             raise ValueError(f"${{{expr}}} failed: {type(err).__name__}: {err}") from None
 

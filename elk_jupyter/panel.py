@@ -16,6 +16,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from .turn_output import shown_calls
 from .usage import Usage
 
 STATIC = Path(__file__).parent / "static"
@@ -33,6 +34,8 @@ class _Stream:
     def changes(self, value: str, final: bool, full_name: str, delta_name: str) -> dict:
         if len(value) == self.sent and not final:
             return {}
+        if len(value) < self.sent:  # the next request of a tool turn: start the text again
+            self.sent = self.checkpoint = 0
         changes = {}
         early = len(value) <= EARLY_CHECKPOINT_CHARS and len(value) >= 4 * max(self.checkpoint, 16)
         if final or early:
@@ -113,8 +116,8 @@ class Panel(anywidget.AnyWidget):
             "attempts": reply.attempts,
             "usage": Usage.of(reply.usage).wire(),  # normalised: the raw object stays in the record
         }
-        if reply.tool_calls:
-            changes["tool_calls"] = reply.tool_calls
+        if reply.tool_calls or reply.steps:
+            changes["tool_calls"] = shown_calls(reply)
         if final:
             changes.update(
                 error=reply.error or "",

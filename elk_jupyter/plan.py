@@ -90,10 +90,11 @@ class Plan:
         )
 
 
-def build(notebook, settings, default_model, host, endpoint, args, prompt, params, extra, cell) -> Plan:
+def build(notebook, settings, default_model, host, endpoint, args, prompt, params, extra, cell, content=None) -> Plan:
     """Which conversation, which earlier turns, and the exact body to send.
 
-    ``settings`` carries the magics' configuration (conversation, context policy, respond mode).
+    ``settings`` carries the magics' configuration (conversation, context policy, respond mode);
+    ``content``, when given, is the user message's parts (the prompt, files, images).
     """
     conversation = notebook.conversation(args.conversation or settings.default_conversation)
     if args.new:
@@ -111,11 +112,23 @@ def build(notebook, settings, default_model, host, endpoint, args, prompt, param
         stateless = getattr(args, "stateless", False) or settings.respond_mode == "stateless"
         params = dict(params, instructions=conversation.system)
         body, mode, reason = responses_body(history, prompt, model, stream, params, stateless, host)
+    if content is not None:
+        _set_user_content(body, endpoint, content)
     for path, value in extra:
         options.set_path(body, path, value)
     if mode == "stateless" and body.get("previous_response_id"):
         mode, reason = "chain", "previous_response_id set by --param: the server's history is not in the record"
     return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell, args.no_context)
+
+
+def _set_user_content(body: dict, endpoint: str, content: list) -> None:
+    """The new user message carries ``content`` (text, file and image parts) instead of the bare prompt."""
+    if endpoint == endpoints.CHAT:
+        body["messages"][-1]["content"] = content
+    elif isinstance(body["input"], str):
+        body["input"] = [{"type": "message", "role": "user", "content": content}]
+    else:
+        body["input"][-1]["content"] = content
 
 
 def apply_policy(chain: list[Turn], turns: int, tokens: int) -> list[Turn]:

@@ -44,6 +44,7 @@ TURN_OPTIONAL = {
     "replayed": bool,
     "mode_reason": str,
     "origin": str,
+    "attachments": list,
 }
 REPLY_SCHEMA = {
     "endpoint": str,
@@ -64,6 +65,7 @@ REPLY_OPTIONAL = {
     "usage": dict,
     "request_id": str,
     "started_at": (int, float),
+    "steps": list,
 }
 
 
@@ -86,7 +88,8 @@ def validate(record: object) -> list[str]:
         problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
     problems += _check_links(turn)
     if isinstance(turn.get("reply"), Mapping):
-        problems += _check_items(turn["reply"])
+        problems += _check_items(turn["reply"]) + _check_steps(turn["reply"].get("steps") or ())
+    problems += _check_attachments(turn.get("attachments") or ())
     problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
     return problems
 
@@ -125,6 +128,39 @@ def _check_calls(calls, where: str) -> list[str]:
             problems.append(f"{here} should be an object with a function object")
             continue
         problems += _check(call["function"], {}, {"name": str, "arguments": str}, f"{here}.function")
+    return problems
+
+
+STEP_CALL = {"id": str, "name": str, "arguments": str, "output": str, "status": str}
+ATTACHMENT = {"media_type": str, "size": int, "source": str}
+
+
+def _check_steps(steps) -> list[str]:
+    """A tool turn's earlier steps: re-sent with later turns, so each call must be whole."""
+    problems = []
+    for number, step in enumerate(steps):
+        where = f"turn.reply.steps[{number}]"
+        if not isinstance(step, Mapping) or not isinstance(step.get("calls"), list):
+            problems.append(f"{where} should be an object with a list of calls")
+            continue
+        problems += _check(step, {}, {"id": str, "text": str, "usage": dict}, where)
+        for index, call in enumerate(step["calls"]):
+            here = f"{where}.calls[{index}]"
+            if not isinstance(call, Mapping):
+                problems.append(f"{here} should be object")
+                continue
+            problems += _check(call, STEP_CALL, {"error": str, "duration": (int, float)}, here)
+    return problems
+
+
+def _check_attachments(entries) -> list[str]:
+    problems = []
+    for number, entry in enumerate(entries):
+        where = f"turn.attachments[{number}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} should be object")
+            continue
+        problems += _check(entry, ATTACHMENT, {"digest": str, "data": str, "url": str}, where)
     return problems
 
 

@@ -138,6 +138,7 @@ class Reply:
         self.attempts = 0
         self.response: dict | None = None  # the final Responses object, when the server sent one
         self.choices: list[Choice] = [Choice(0)]
+        self.steps: list[dict] = []  # earlier requests of a tool turn: their calls and results (tool_loop)
         self.started_at = time.time()
         self._t0 = time.perf_counter()
         self.ttfb: float | None = None
@@ -222,7 +223,7 @@ class Reply:
 
     def to_dict(self) -> dict:
         """A JSON-safe snapshot: what a record stores and what replay restores."""
-        return {
+        data = {
             "endpoint": self.endpoint,
             "id": self.id,
             "model": self.model,
@@ -240,6 +241,9 @@ class Reply:
             "timing": self.timing,
             "started_at": self.started_at,
         }
+        if self.steps:  # only tool turns carry it: other records keep their shape
+            data["steps"] = self.steps
+        return data
 
     @classmethod
     def from_dict(cls, data: dict, request: dict | None = None) -> Reply:
@@ -270,6 +274,7 @@ class Reply:
         timing = data.get("timing") or {}
         reply.ttfb, reply.ttft, reply.total = timing.get("ttfb"), timing.get("ttft"), timing.get("total")
         reply.started_at = data.get("started_at") or reply.started_at
+        reply.steps = list(data.get("steps") or [])
         return reply
 
     def __repr__(self) -> str:

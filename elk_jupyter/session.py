@@ -43,6 +43,7 @@ class Turn:
     created_at: float = field(default_factory=time.time)
     mode_reason: str | None = None  # responses: why the turn was not (fully) chained
     origin: str | None = None  # live | replayed | regenerated (a re-run in the same kernel)
+    attachments: list | None = None  # images sent: digest, media type, size (bytes only when small)
 
     @property
     def ok(self) -> bool:

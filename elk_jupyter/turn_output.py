@@ -22,6 +22,9 @@ TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
 VIEW_VERSION = 1
 
 
+PREVIEW = 2_000  # characters of a tool result the panel keeps
+
+
 def view_data(reply, header: dict) -> dict:
     """What the panel shows at the end of a turn: the same names as the Panel's synced traits."""
     choices = [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else []
@@ -41,9 +44,28 @@ def view_data(reply, header: dict) -> dict:
         "reasoning": reply.reasoning,
         "usage": Usage.of(reply.usage).wire(),  # normalised, as the live panel gets it
         "timing": reply.timing,
-        "tool_calls": list(reply.tool_calls),
+        "tool_calls": shown_calls(reply),
         "choices": choices,
     }
+
+
+def shown_calls(reply) -> list[dict]:
+    """Every call of the turn as the panel shows it: the calls that ran with their result preview,
+    duration and error (``reply.steps``), then any the model asked for last (not run)."""
+    ran = [
+        {
+            "id": call.get("id"),
+            "type": "function",
+            "function": {"name": call.get("name"), "arguments": call.get("arguments")},
+            "result": str(call.get("output") or "")[:PREVIEW],
+            "error": call.get("error"),
+            "duration": call.get("duration"),
+            "status": call.get("status"),
+        }
+        for step in reply.steps
+        for call in step.get("calls") or ()
+    ]
+    return ran + list(reply.tool_calls)
 
 
 def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:

@@ -6,11 +6,12 @@ nor anywidget and is driven the same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
 
-from . import options, plan, session
+from . import attachments, options, plan, session, tool_loop
 from .cache import Replays
 from .errors import ConfigError, ElkError, StreamError, detached, unexpected
 from .reply import Reply
@@ -73,7 +74,17 @@ class TurnRunner:
     def _turn(self, endpoint, args, prompt, params, extra, schema, ui) -> Outcome | None:
         client = self.client
         ask = plan.build(
-            self.notebook, self.magics, client.model, client.host, endpoint, args, prompt, params, extra, ui.cell
+            self.notebook,
+            self.magics,
+            client.model,
+            client.host,
+            endpoint,
+            args,
+            prompt,
+            params,
+            extra,
+            ui.cell,
+            getattr(ui, "content", None),
         )
         self._check_json(ask.body)
         if args.dry_run:
@@ -95,13 +106,18 @@ class TurnRunner:
         if recorded is not None:
             reply, error = Reply.from_dict(recorded, ask.body), None
         else:
-            reply, error = self._live(client, endpoint, ask.body, view)
+            reply, error = self._answer(client, endpoint, ask.body, view, args, ui)
         turn = ask.turn(endpoint, prompt, reply, client.host, origin)
+        if getattr(ui, "images", None):
+            turn = dataclasses.replace(
+                turn, attachments=[i.entry(getattr(args, "keep_images", False)) for i in ui.images]
+            )
         self._produced |= {key, ui.cell[0]} - {None}
         if recorded is None and turn.ok:
             self.replays.store(key, client.host, ask.body, turn.reply, cache_key)
         ask.conversation.commit(turn)
-        view.finish(reply, session.record_of(turn), _rerun_note(ask.dropped))
+        notes = [_rerun_note(ask.dropped), tool_loop.note(reply)]
+        view.finish(reply, session.record_of(turn), "\n".join(n for n in notes if n))
         if error is not None:
             raise self._explained(error, reply, turn)
         return Outcome(reply, turn, self._structured(args, schema, reply))
@@ -149,6 +165,24 @@ class TurnRunner:
         except TypeError as err:
             raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
 
+    def _answer(self, client, endpoint, body, view, args, ui) -> tuple[Reply, ElkError | None]:
+        """One request, or the tool loop when the cell offers functions (``--tools``)."""
+        toolset = getattr(ui, "tools", None)
+        if not toolset:
+            return self._live(client, endpoint, body, view)
+        stateless = getattr(args, "stateless", False) or self.magics.respond_mode == "stateless"
+        chain = not stateless and body.get("store") is not False
+        reply, error, _ = tool_loop.run(
+            lambda step_body: self._live(client, endpoint, step_body, view),
+            endpoint,
+            body,
+            toolset,
+            getattr(ui, "approve", None) if getattr(args, "approve", False) else None,
+            getattr(args, "max_steps", None) or tool_loop.DEFAULT_STEPS,
+            chain,
+        )
+        return reply, error
+
     @staticmethod
     def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
         """Stream from the gateway into the view; a failure is returned with the partial reply."""
@@ -156,7 +190,7 @@ class TurnRunner:
 
         reply = Reply(endpoint, body)
         try:
-            collect(client.iter_send(endpoint, body), reply, lambda _event: view.show(reply))
+            collect(client.iter_send(endpoint, attachments.expand(body)), reply, lambda _event: view.show(reply))
         except ElkError as err:
             error = err
         except KeyboardInterrupt:  # the kernel's interrupt: stop at once, keep what arrived
@@ -190,6 +224,7 @@ class TurnRunner:
     def index_records(self, turns) -> None:
         """Make these turns' replies replayable (from a restored or saved notebook)."""
         for turn in turns:
+            attachments.remember(turn.attachments)
             if turn.ok:
                 self.replays.remember(session.request_key(turn.request, turn.host), turn.reply)
 

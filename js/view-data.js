@@ -32,7 +32,14 @@ function readUsage(usage) {
 
 function readToolCall(call) {
   const fn = isObject(call) && isObject(call.function) ? call.function : {};
-  return { id: str(call?.id, 200), function: { name: str(fn.name, 200), arguments: str(fn.arguments, 200_000) } };
+  const read = { id: str(call?.id, 200), function: { name: str(fn.name, 200), arguments: str(fn.arguments, 200_000) } };
+  // A call that ran in the kernel (a tool turn) also carries its result preview, error and duration.
+  if (isObject(call) && ("result" in call || "error" in call)) {
+    read.result = str(call.result, 2_000);
+    read.error = str(call.error, 2_000);
+    read.duration = typeof call.duration === "number" && Number.isFinite(call.duration) ? call.duration : null;
+  }
+  return read;
 }
 
 function readChoice(choice) {

@@ -69,6 +69,10 @@ function renderTools(tools, calls) {
       /* still streaming, or not JSON: show as is */
     }
     el("pre", "elk-tool-args", box).textContent = args;
+    if (call.result === undefined) continue;
+    const took = call.duration === null ? "" : ` (${Math.round(call.duration * 1000)} ms)`;
+    const outcome = el("pre", call.error ? "elk-tool-error" : "elk-tool-result", box);
+    outcome.textContent = (call.error ? `error: ${call.error}` : `→ ${call.result}`) + took;
   }
 }
 

@@ -32,6 +32,8 @@ class Plan:
     frames: list = field(default_factory=list)  # raw SSE text sent at the cut, before the ending
     usage: dict | None = None  # default: counted words; {} sends no usage at all
     tool_calls: list = field(default_factory=list)  # [(name, arguments JSON text)] streamed after the text
+    # Tool-call mode: call ids are "call_<request number>_<position>", so every step of a tool
+    # loop has its own ids and a test can name them before the request is made.
 
 
 class FakeGateway:
@@ -116,6 +118,7 @@ def _handler(gateway: FakeGateway):
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            self.number = len(gateway.requests)
             plan = gateway.plans.pop(0) if gateway.plans else Plan()
             if plan.status >= 400 or plan.error_body is not None:
                 error = plan.error_body or {
@@ -168,6 +171,9 @@ def _handler(gateway: FakeGateway):
                 return self._responses(body, plan, text, usage, model, rid)
             return self._chat(body, plan, text, usage, model)
 
+        def _call_id(self, position: int) -> str:
+            return f"call_{self.number}_{position}"
+
         # -- bodies
         def _json(self, status, obj, headers=None):
             data = json.dumps(obj).encode() if not isinstance(obj, str) else obj.encode()
@@ -213,6 +219,11 @@ def _handler(gateway: FakeGateway):
             cid = "chatcmpl-" + uuid.uuid4().hex[:12]
             if not body.get("stream"):
                 message = {"role": "assistant", "content": text}
+                if plan.tool_calls:
+                    message["tool_calls"] = [
+                        {"id": self._call_id(n), "type": "function", "function": {"name": name, "arguments": arguments}}
+                        for n, (name, arguments) in enumerate(plan.tool_calls)
+                    ]
                 if plan.reasoning:
                     message["reasoning_content"] = plan.reasoning
                 return self._json(
@@ -254,7 +265,7 @@ def _handler(gateway: FakeGateway):
                     self._send(chunk({"content": piece if index == 0 else f"[{index}] {piece}"}, index=index))
                 time.sleep(plan.delay)
             for number, (name, arguments) in enumerate(plan.tool_calls):
-                call = {"index": number, "id": f"call_{number}", "type": "function"}
+                call = {"index": number, "id": self._call_id(number), "type": "function"}
                 self._send(chunk({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]}))
                 for piece in _words(arguments, 1):
                     self._send(chunk({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}))
@@ -287,7 +298,12 @@ def _handler(gateway: FakeGateway):
                 ],
                 "usage": usage or None,
             }
+            calls = [
+                {"type": "function_call", "id": f"fc_{n}", "call_id": self._call_id(n), "name": name}
+                for n, (name, _) in enumerate(plan.tool_calls)
+            ]
             if not body.get("stream"):
+                response["output"] += [{**c, "arguments": a} for c, (_, a) in zip(calls, plan.tool_calls, strict=True)]
                 return self._json(200, response)
             self._start_stream(plan.headers)
             seq = iter(range(10**6))
@@ -314,8 +330,7 @@ def _handler(gateway: FakeGateway):
                     return self._cut(plan)
                 event("response.output_text.delta", item_id="msg_1", output_index=1, content_index=0, delta=piece)
                 time.sleep(plan.delay)
-            for number, (name, arguments) in enumerate(plan.tool_calls):
-                item = {"type": "function_call", "id": f"fc_{number}", "call_id": f"call_{number}", "name": name}
+            for number, (item, (_, arguments)) in enumerate(zip(calls, plan.tool_calls, strict=True)):
                 event("response.output_item.added", output_index=2 + number, item={**item, "arguments": ""})
                 for piece in _words(arguments, 1):
                     event(

@@ -1,0 +1,78 @@
+"""What a cell takes from the notebook besides its text: the tools it offers, its images and
+files, the previous cells, the last error. Reads the shell it is handed; imports no IPython.
+
+Each bad option is a ValueError (the magics make it one UsageError line) raised before anything
+is sent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import ChainMap
+from dataclasses import dataclass, field
+
+from . import attachments, notebook_context, options, tool_bodies, tools
+
+
+@dataclass
+class Inputs:
+    prompt: str
+    tools: dict = field(default_factory=dict)  # name -> tools.Tool
+    images: list = field(default_factory=list)  # attachments.Image
+    content: list | None = None  # the user message's parts when there are files or images
+
+
+def gather(shell, endpoint: str, args, cell: str, evaluate) -> Inputs:
+    prompt = cell.strip("\n")
+    if args.interpolate:
+        prompt = options.interpolate(prompt, _namespace(shell, prompt), evaluate)
+    if getattr(args, "cells", None):
+        before = notebook_context.previous_cells(_previous_sources(shell), args.cells)
+        prompt = f"{before}\n\n{prompt}" if before else prompt
+    inputs = Inputs(prompt, toolset(shell.user_ns, args.tools) if getattr(args, "tools", None) else {})
+    inputs.images = [attachments.image(_value(shell.user_ns, source), source) for source in args.image or ()]
+    files = [attachments.file_text(path) for path in args.file or ()]
+    if files or inputs.images:
+        inputs.content = attachments.parts(endpoint, prompt, files, inputs.images)
+    return inputs
+
+
+def tool_fields(endpoint: str, toolset: dict) -> dict:
+    return {"tools": tool_bodies.definitions(toolset.values(), endpoint)} if toolset else {}
+
+
+def toolset(namespace, names) -> dict:
+    """``--tools f,g`` (or a variable holding a list of functions) -> {name: Tool}."""
+    found = {}
+    for name in [n.strip() for n in str(names).split(",") if n.strip()]:
+        if name not in namespace:
+            raise ValueError(f"--tools: {name!r} is not defined in the notebook")
+        value = namespace[name]
+        for func in value if isinstance(value, list | tuple) else [value]:
+            tool = tools.tool_of(func)
+            found[tool.name] = tool
+    return found
+
+
+def _value(namespace, source: str):
+    """``--image NAME`` takes the variable when one is defined, else the text is a path or URL."""
+    return namespace[source] if source.isidentifier() and source in namespace else source
+
+
+def _namespace(shell, prompt: str):
+    """The user's namespace, plus ``_error`` (the last traceback) when the prompt names it."""
+    if "_error" not in prompt:
+        return shell.user_ns
+    return ChainMap({"_error": last_error(shell)}, shell.user_ns)
+
+
+def last_error(shell) -> str:
+    cells = getattr(getattr(shell, "compile", None), "_filename_map", {}) or {}
+    error = (getattr(sys, "last_type", None), getattr(sys, "last_value", None), getattr(sys, "last_traceback", None))
+    return notebook_context.last_error(*error, cells)
+
+
+def _previous_sources(shell) -> list[str]:
+    """The raw sources of the cells run before this one (execution order), this one left out."""
+    history = list(getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or [])
+    return history[1:-1]  # entry 0 is empty; the last is the running cell

@@ -1,0 +1,67 @@
+"""The tool loop of one turn: the model calls, the functions run, the results go back, until the
+model answers or the step limit is reached. Pure apart from the ``stream`` it is handed.
+
+A turn is one record however many requests it took: the last reply is the turn's reply and each
+earlier step (its calls and their results, as sent) is kept in ``reply.steps``. Replay restores
+those from the record, so a replayed tool turn runs no function (issue 17).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import tool_bodies, tools
+from .tools import Call
+
+DEFAULT_STEPS = 5  # model requests per turn
+
+
+def pending_calls(reply) -> list[Call]:
+    """The calls the model asked for in this reply (choice 0), ids filled in when a server left them out."""
+    return [
+        Call(
+            call.get("id") or f"call_{call.get('index', n)}",
+            call["function"].get("name") or "",
+            call["function"].get("arguments") or "",
+        )
+        for n, call in enumerate(reply.tool_calls)
+    ]
+
+
+def run(
+    stream: Callable, endpoint: str, body: dict, toolset: dict, approve, max_steps: int, chain: bool
+) -> tuple[object, object, list[dict]]:
+    """(the last reply, its error or None, every request body sent). ``stream(body)`` returns (reply, error)."""
+    steps: list[dict] = []
+    bodies = [body]
+    for number in range(1, max_steps + 1):
+        reply, error = stream(body)
+        calls = pending_calls(reply)
+        if error is not None or not reply.ok or not calls:
+            break
+        if number == max_steps:  # the model still wants tools: stop, and say so
+            reply.status = "incomplete"
+            reply.incomplete_details = {"reason": "max_tool_steps", "max_steps": max_steps, "calls_not_run": len(calls)}
+            break
+        step = {
+            "id": reply.id,
+            "text": reply.text,
+            "usage": reply.usage,
+            "calls": tools.run_calls(calls, toolset, approve),
+        }
+        steps.append(step)
+        body = tool_bodies.follow_up(endpoint, body, step, chain)
+        bodies.append(body)
+    reply.steps = steps
+    return reply, error, bodies
+
+
+def note(reply) -> str:
+    """What the panel's note says about the calls of a turn (empty when there were none)."""
+    lines = [tools.describe(c) for step in getattr(reply, "steps", None) or () for c in step["calls"]]
+    details = reply.incomplete_details or {}
+    if details.get("reason") == "max_tool_steps":
+        lines.append(
+            f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+        )
+    return "\n".join("tool " + line if not line.startswith("step") else line for line in lines)

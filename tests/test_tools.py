@@ -1,0 +1,364 @@
+"""Notebook functions as tools: schemas, the loop on both endpoints (parallel calls, an exception,
+the step limit, a declined approval), re-sends in later turns and replay that runs nothing.
+
+Real IPython shell, real HTTP: tests/fake_gateway.py plans the model's calls; llmock (tool mode
+auto) calls whatever tool it is offered and answers once a result comes back.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import threading
+from typing import Literal
+
+import pytest
+from IPython import get_ipython
+from IPython.testing.globalipapp import start_ipython
+from pydantic import BaseModel
+
+from elk_jupyter import record, tools
+from elk_jupyter.magics import ElkMagics
+from tests.conftest import llmock_server
+from tests.fake_gateway import FakeGateway
+from tests.test_magics import KEY, run
+
+CHAT, RESPONSES = "/chat/completions", "/responses"
+
+
+@pytest.fixture
+def gateway():
+    server = FakeGateway()
+    yield server
+    server.close()
+
+
+def _shell(monkeypatch, tmp_path, base_url, replay="off"):
+    monkeypatch.setenv("ELK_API_KEY", KEY)
+    monkeypatch.setenv("ELK_BASE_URL", base_url)
+    monkeypatch.setenv("ELK_MODEL", "fake-small")
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ELK_NO_WIDGET", "1")
+    shell = start_ipython() or get_ipython()
+    magics = ElkMagics(shell)
+    magics.retries, magics.replay = 0, replay
+    shell.register_magics(magics)
+    shell.parent_header = {}
+    return shell, magics
+
+
+@pytest.fixture
+def ip(gateway, monkeypatch, tmp_path):
+    shell, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
+    yield shell
+    shell.parent_header = {}
+
+
+@pytest.fixture
+def calls(ip):
+    """Notebook functions that log every call (thread, time) into ``calls``."""
+    log = []
+    ip.run_cell(
+        "import time, threading\n"
+        "def add(a: int, b: int = 1) -> int:\n"
+        '    """Add two numbers.\n\n    Args:\n        a: the first number\n        b: the second number\n    """\n'
+        "    log.append(('add', threading.get_ident())); time.sleep(0.2); return a + b\n"
+        "def boom(reason: str):\n"
+        '    """Always fails."""\n'
+        "    log.append(('boom', threading.get_ident())); time.sleep(0.2); raise ValueError(reason)\n"
+    )
+    ip.user_ns["log"] = log
+    return log
+
+
+def last_turn(ip):
+    runner = ip.magics_manager.registry["ElkMagics"].runner
+    return runner.notebook.conversation("default").turns[-1]
+
+
+# -- schemas
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+def test_a_schema_comes_from_the_signature_hints_and_docstring():
+    def paint(where: Point, colour: Colour, sizes: list[int], mode: Literal["fill", "line"] = "fill", note=None):
+        """Paint a point.
+
+        :param where: the point
+        :param mode: how to paint
+        """
+
+    tool = tools.tool_of(paint)
+    assert (tool.name, tool.description) == ("paint", "Paint a point.")
+    assert tool.parameters == {
+        "type": "object",
+        "properties": {
+            "where": {**Point.model_json_schema(), "description": "the point"},
+            "colour": {"enum": ["red", "blue"]},
+            "sizes": {"type": "array", "items": {"type": "integer"}},
+            "mode": {"enum": ["fill", "line"], "description": "how to paint", "default": "fill"},
+            "note": {"default": None},
+        },
+        "required": ["where", "colour", "sizes"],
+        "additionalProperties": False,
+    }
+
+
+def test_a_pydantic_parameter_receives_its_model_and_errors_are_results():
+    seen = []
+
+    def place(where: Point) -> str:
+        seen.append(where)
+        return f"at {where.x},{where.y}"
+
+    toolset = {"place": tools.tool_of(place)}
+    results = tools.run_calls(
+        [
+            tools.Call("c1", "place", '{"where": {"x": 1, "y": 2}}'),
+            tools.Call("c2", "place", "{not json"),
+            tools.Call("c3", "nope", "{}"),
+        ],
+        toolset,
+        None,
+    )
+    assert seen == [Point(x=1, y=2)]
+    assert [(r["status"], r["output"]) for r in results] == [
+        ("ok", "at 1.0,2.0"),
+        ("error", results[1]["output"]),
+        ("error", json.dumps({"error": "no tool named 'nope'; the tools are: place"})),
+    ]
+    assert "not valid JSON" in results[1]["error"]
+
+
+# -- the loop, both endpoints
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_parallel_calls_and_an_exception_go_back_to_the_model(ip, gateway, calls, magic, path):
+    gateway.plan(tool_calls=[("add", '{"a": 2, "b": 3}'), ("boom", '{"reason": "no disk"}')], text="")
+    gateway.plan(text="Five, and the disk is gone.")
+    result = run(ip, f"%%{magic} --tools add,boom\nAdd 2 and 3, then break.")
+    assert result.success, result.error_in_exec
+    assert sorted(name for name, _ in calls) == ["add", "boom"]
+    assert len({thread for _, thread in calls}) == 2, "the two calls ran on two threads at once"
+    first, second = gateway.bodies(path)
+    results = {
+        "call_1_0": "5",
+        "call_1_1": json.dumps({"error": "ValueError: no disk"}),
+    }
+    if magic == "chat":
+        assert [t["function"]["name"] for t in first["tools"]] == ["add", "boom"]
+        assert second["messages"][:1] == first["messages"]
+        assert second["messages"][1:] == [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1_0",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'},
+                    },
+                    {
+                        "id": "call_1_1",
+                        "type": "function",
+                        "function": {"name": "boom", "arguments": '{"reason": "no disk"}'},
+                    },
+                ],
+            },
+            *({"role": "tool", "tool_call_id": k, "content": v} for k, v in results.items()),
+        ]
+    else:
+        assert [t["name"] for t in first["tools"]] == ["add", "boom"]
+        assert second["previous_response_id"].startswith("resp_")
+        assert second["input"] == [
+            {"type": "function_call_output", "call_id": k, "output": v} for k, v in results.items()
+        ]
+        assert second["tools"] == first["tools"]
+    turn = last_turn(ip)
+    assert turn.text == "Five, and the disk is gone." and turn.status == "completed"
+    (step,) = turn.reply["steps"]
+    assert [(c["name"], c["status"], c["output"], c["error"]) for c in step["calls"]] == [
+        ("add", "ok", "5", None),
+        ("boom", "error", results["call_1_1"], "ValueError: no disk"),
+    ]
+    assert all(c["duration"] >= 0.2 for c in step["calls"])
+    assert record.validate(_record(turn)) == []
+
+
+def _record(turn):
+    from elk_jupyter.session import record_of
+
+    return record_of(turn)
+
+
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_the_step_limit_stops_the_loop_and_says_so(ip, gateway, calls, magic, path, capsys):
+    for _ in range(3):
+        gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
+    result = run(ip, f"%%{magic} --tools add --max-steps 2\nKeep adding.")
+    assert result.success
+    assert len(gateway.bodies(path)) == 2 and len(calls) == 1
+    turn = last_turn(ip)
+    assert turn.status == "incomplete"
+    assert turn.reply["incomplete_details"] == {"reason": "max_tool_steps", "max_steps": 2, "calls_not_run": 1}
+    out = capsys.readouterr().out
+    assert "tool add" in out and "step limit 2 reached: 1 calls not run" in out
+
+
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_a_declined_approval_runs_nothing_and_tells_the_model(ip, gateway, calls, magic, path, monkeypatch):
+    answers = iter(["n", "yes"])
+    asked = []
+    # The terminal's own prompt: IPython's input() reads stdin (a kernel turns it into a stdin
+    # request; tests/test_tools_kernel.py answers one through a real kernel).
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or next(answers))
+    gateway.plan(tool_calls=[("boom", '{"reason": "x"}'), ("add", '{"a": 4}')], text="")
+    gateway.plan(text="ok")
+    assert run(ip, f"%%{magic} --tools add,boom --approve\nTry both.").success
+    assert asked == ['elk: run tool boom({"reason": "x"})? [y/N] ', 'elk: run tool add({"a": 4})? [y/N] ']
+    assert [name for name, _ in calls] == ["add"]
+    outputs = _outputs(gateway.bodies(path)[1])
+    assert outputs == [json.dumps({"error": "the user declined this call"}), "5"]
+    assert [c["status"] for c in last_turn(ip).reply["steps"][0]["calls"]] == ["declined", "ok"]
+
+
+def _outputs(body):
+    if "messages" in body:
+        return [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    return [i["output"] for i in body["input"] if i.get("type") == "function_call_output"]
+
+
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_a_later_turn_resends_the_calls_and_results(ip, gateway, calls, magic, path):
+    gateway.plan(tool_calls=[("add", '{"a": 2, "b": 2}')], text="Let me add.")
+    gateway.plan(text="Four.")
+    flag = "" if magic == "chat" else " --stateless"
+    assert run(ip, f"%%{magic} --tools add{flag}\nTwo and two?").success
+    assert run(ip, f"%%{magic}{flag}\nAnd again?").success
+    later = gateway.bodies(path)[-1]
+    if magic == "chat":
+        assert later["messages"] == [
+            {"role": "user", "content": "Two and two?"},
+            {
+                "role": "assistant",
+                "content": "Let me add.",
+                "tool_calls": [
+                    {"id": "call_1_0", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1_0", "content": "4"},
+            {"role": "assistant", "content": "Four."},
+            {"role": "user", "content": "And again?"},
+        ]
+    else:
+        assert later["input"] == [
+            {"type": "message", "role": "user", "content": "Two and two?"},
+            {"type": "message", "role": "assistant", "content": "Let me add."},
+            {"type": "function_call", "call_id": "call_1_0", "name": "add", "arguments": '{"a": 2, "b": 2}'},
+            {"type": "function_call_output", "call_id": "call_1_0", "output": "4"},
+            {"type": "message", "role": "assistant", "content": "Four."},
+            {"type": "message", "role": "user", "content": "And again?"},
+        ]
+
+
+def test_a_chained_later_turn_chains_from_the_final_response(ip, gateway, calls):
+    gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
+    gateway.plan(text="Two.")
+    assert run(ip, "%%respond --tools add\nOne plus one?").success
+    assert run(ip, "%%respond\nThanks").success
+    final = last_turn(ip)
+    runner = ip.magics_manager.registry["ElkMagics"].runner
+    tool_turn = runner.notebook.conversation("default").turns[0]
+    assert final.request["previous_response_id"] == tool_turn.reply["id"]
+    assert final.request["input"] == "Thanks"
+
+
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_replay_serves_recorded_results_without_running_the_functions(
+    gateway, monkeypatch, tmp_path, magic, path, capsys
+):
+    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
+    ip.user_ns["log"] = log = []
+    ip.run_cell("def add(a: int, b: int = 1) -> int:\n    log.append(a)\n    return a + b\n")
+    gateway.plan(tool_calls=[("add", '{"a": 40, "b": 2}')], text="")
+    gateway.plan(text="42.")
+    assert run(ip, f"%%{magic} --tools add\nWhat is 40 + 2?").success
+    assert log == [40]
+    gateway.close()  # nothing answers any more
+    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url, replay="only")  # a fresh notebook state
+    ip.user_ns["log"] = log
+    capsys.readouterr()
+    assert run(ip, f"%%{magic} --tools add\nWhat is 40 + 2?").success
+    assert log == [40], "the replay ran no function"
+    turn = last_turn(ip)
+    assert (turn.origin, turn.text) == ("replayed", "42.")
+    assert turn.reply["steps"][0]["calls"][0]["output"] == "42"
+    assert "tool add" in capsys.readouterr().out  # the recorded calls are shown again
+
+
+def test_dry_run_shows_the_tool_definitions(ip, gateway, calls, capsys):
+    assert run(ip, "%%chat --tools add --dry-run\nAdd.").success
+    body = json.loads(capsys.readouterr().out)
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "add",
+                "description": "Add two numbers.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "a": {"type": "integer", "description": "the first number"},
+                        "b": {"type": "integer", "description": "the second number", "default": 1},
+                    },
+                    "required": ["a"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+    ]
+    assert gateway.requests == []
+
+
+def test_a_name_that_is_not_a_function_is_one_usage_line(ip, gateway):
+    ip.user_ns["x"] = 3
+    result = run(ip, "%%chat --tools x\nHi")
+    assert not result.success and "a tool must be a function, got int" in str(result.error_in_exec)
+    result = run(ip, "%%chat --tools missing\nHi")
+    assert "--tools: 'missing' is not defined" in str(result.error_in_exec)
+    assert gateway.requests == []
+
+
+# -- llmock: a server that decides to call the tools by itself
+@pytest.fixture(scope="module")
+def llmock_tools():
+    with llmock_server("--tool-mode", "auto") as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize("magic", ["chat", "respond"])
+def test_llmock_calls_the_tool_and_answers_after_the_result(llmock_tools, monkeypatch, tmp_path, magic):
+    ip, _ = _shell(monkeypatch, tmp_path, llmock_tools)
+    seen = []
+    lock = threading.Lock()
+
+    def weather(city: str) -> dict:
+        """The weather in a city."""
+        with lock:
+            seen.append(city)
+        return {"city": city, "sky": "clear"}
+
+    ip.user_ns["weather"] = weather
+    assert run(ip, f"%%{magic} --tools weather\nWhat is the weather in Oslo?").success
+    assert len(seen) == 1
+    turn = last_turn(ip)
+    (step,) = turn.reply["steps"]
+    assert step["calls"][0]["name"] == "weather" and step["calls"][0]["status"] == "ok"
+    assert json.loads(step["calls"][0]["output"]) == {"city": seen[0], "sky": "clear"}
+    assert turn.status == "completed" and turn.text
