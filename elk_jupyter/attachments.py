@@ -69,7 +69,10 @@ def media_type(data: bytes) -> str:
 def from_bytes(data: bytes, source: str) -> Image:
     if len(data) > MAX_IMAGE:
         raise ValueError(f"--image {source}: {len(data)} bytes, more than the {MAX_IMAGE} an image may have")
-    kind = media_type(data)
+    try:
+        kind = media_type(data)
+    except ValueError as err:
+        raise ValueError(f"--image {source}: {err}") from None
     digest = hashlib.sha256(data).hexdigest()
     STORE[digest] = (kind, bytes(data))
     return Image(digest, kind, len(data), source)

@@ -75,4 +75,6 @@ def last_error(shell) -> str:
 def _previous_sources(shell) -> list[str]:
     """The raw sources of the cells run before this one (execution order), this one left out."""
     history = list(getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or [])
-    return history[1:-1]  # entry 0 is empty; the last is the running cell
+    # Entry 0 is empty; a cell run with store_history (every kernel cell) is stored under its
+    # execution count before it runs, so the cells before it end just below that number.
+    return history[1 : getattr(shell, "execution_count", len(history))]

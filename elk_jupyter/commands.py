@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
+
 from . import lineage, session, urls
 from .session import short, short_ids
 from .usage import Usage
+
+
+# $_error is the last traceback with its cell (cell_inputs); $$ would be a literal dollar.
+EXPLAIN = "Explain this error from my notebook and how to fix it.\n\n$_error"
 
 
 class Commands:
@@ -21,6 +27,7 @@ class Commands:
             "models": self.models,
             "usage": self.usage,
             "restore": self.restore,
+            "explain": self.explain,
         }
 
     def show_config(self):
@@ -88,6 +95,12 @@ class Commands:
             else "nothing leaves"
         )
         print(f"context of {conversation.name!r}: {joins}; {leaves}; now {short_ids(conversation.active)}")
+
+    def explain(self, *options):
+        """Send the last error (traceback without ANSI codes, the failing cell's source) to %%chat;
+        ``options`` are %%chat's (``-c``, ``-m``, ``--dry-run``, ...)."""
+        line = " ".join(["-i", *(shlex.quote(o) for o in options)])
+        return self.runner.magics.shell.run_cell_magic("chat", line, EXPLAIN)
 
     def models(self):
         for model in self.runner.client.models():

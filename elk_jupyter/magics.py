@@ -252,6 +252,8 @@ class ElkMagics(Magics):
             %elk models                      GET /models
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
+            %elk explain [CHAT OPTIONS]      send the last error (traceback, failing cell) to %%chat;
+                                             $_error in a cell run with -i is the same text
         """
         words = shlex.split(line)
         if not words:
