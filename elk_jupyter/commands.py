@@ -8,7 +8,6 @@ from . import lineage, session, urls
 from .session import short, short_ids
 from .usage import Usage
 
-
 # $_error is the last traceback with its cell (cell_inputs); $$ would be a literal dollar.
 EXPLAIN = "Explain this error from my notebook and how to fix it.\n\n$_error"
 

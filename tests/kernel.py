@@ -19,6 +19,8 @@ class Execution:
     comm_msgs: int = 0  # updates after the widget exists
     comm_bytes: int = 0
     comm_open_bytes: int = 0  # widget creation: initial state, front-end code included
+    prompts: list = field(default_factory=list)  # input() prompts the kernel sent on stdin
+    payload: list = field(default_factory=list)  # the execute_reply's payloads (set_next_input, ...)
 
     @property
     def error_text(self) -> str:
@@ -41,9 +43,18 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
 
     def execute(
-        self, code: str, timeout: float = 60, cell_id: str | None = None, interrupt_after: float | None = None
+        self,
+        code: str,
+        timeout: float = 60,
+        cell_id: str | None = None,
+        interrupt_after: float | None = None,
+        answers: list[str] | None = None,
     ) -> Execution:
-        """Run ``code`` like a notebook cell and collect what the front-end would receive."""
+        """Run ``code`` like a notebook cell and collect what the front-end would receive.
+
+        ``answers``: reply to the kernel's input requests in turn, as JupyterLab's and Notebook 7's
+        input box does (the request then allows stdin); without it, stdin is not allowed, as in nbclient.
+        """
         import json
 
         content = {
@@ -51,7 +62,7 @@ class Kernel:
             "silent": False,
             "store_history": True,
             "user_expressions": {},
-            "allow_stdin": False,
+            "allow_stdin": answers is not None,
             "stop_on_error": True,
         }
         # JupyterLab sends the cell id in the request's metadata; so do we.
@@ -67,6 +78,8 @@ class Kernel:
                 interrupt_at = None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"cell did not finish in {timeout} s: {code[:60]!r}")
+            if answers is not None:
+                self._answer_stdin(answers, result)
             try:
                 msg = self.client.get_iopub_msg(timeout=0.05)
             except queue.Empty:
@@ -92,7 +105,17 @@ class Kernel:
         while (reply := self.client.get_shell_msg(timeout=10))["parent_header"].get("msg_id") != msg_id:
             pass
         result.status = reply["content"]["status"]
+        result.payload = reply["content"].get("payload") or []
         return result
+
+    def _answer_stdin(self, answers: list[str], result: Execution) -> None:
+        try:
+            request = self.client.get_stdin_msg(timeout=0.01)
+        except queue.Empty:
+            return
+        if request["msg_type"] == "input_request":
+            result.prompts.append(request["content"]["prompt"])
+            self.client.input(answers.pop(0) if answers else "")
 
     def close(self) -> None:
         self.client.stop_channels()
