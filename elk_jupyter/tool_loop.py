@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import tool_bodies, tools
+from .errors import StreamError
 from .tools import Call
 
 DEFAULT_STEPS = 5  # model requests per turn
@@ -43,12 +44,13 @@ def run(
             reply.status = "incomplete"
             reply.incomplete_details = {"reason": "max_tool_steps", "max_steps": max_steps, "calls_not_run": len(calls)}
             break
-        step = {
-            "id": reply.id,
-            "text": reply.text,
-            "usage": reply.usage,
-            "calls": tools.run_calls(calls, toolset, approve),
-        }
+        try:
+            results = tools.run_calls(calls, toolset, approve)
+        except KeyboardInterrupt:  # the kernel's interrupt while a function ran: end the turn, keep it
+            error = StreamError("interrupted by the user while the tools ran")
+            reply.fail("interrupted", error.message)
+            break
+        step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
         body = tool_bodies.follow_up(endpoint, body, step, chain)
         bodies.append(body)

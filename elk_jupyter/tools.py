@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from . import notebook_context
+
 OUTPUT_LIMIT = 16_000  # characters of a result sent to the model (and kept in the record)
 PREVIEW = 200  # characters of a result the panel shows
 _SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
@@ -125,9 +127,13 @@ def run_calls(calls: list[Call], tools: dict[str, Tool], approve: Callable[[Call
     """
     # Approval first, one question at a time, in the model's order; then the approved run together.
     declined = {c.id for c in calls if approve is not None and not approve(c)}
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(calls)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(calls))), thread_name_prefix="elk-tool")
+    try:
         futures = [pool.submit(_run_one, call, tools, call.id in declined) for call in calls]
         return [future.result() for future in futures]
+    finally:
+        # Not `with`: after an interrupt it would wait for a function that may never return.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_one(call: Call, tools: dict[str, Tool], declined: bool) -> dict:
@@ -173,6 +179,8 @@ def output_text(value) -> str:
     """What the model reads of a return value: text as is, other values as JSON (repr if not JSON)."""
     if isinstance(value, str):
         return value
+    if (type(value).__module__ or "").startswith("pandas"):
+        return notebook_context.prompt_text(value)  # a bounded preview, never a million-row repr
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):

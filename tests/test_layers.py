@@ -37,6 +37,7 @@ PURE = {
 }
 PURE |= {"markdown_copy", "markdown_inline"}  # the Markdown copy of a turn (issue 11)
 PURE |= {"lineage", "context", "plan", "identity"}  # history checks, what a request carries, a planned turn
+PURE |= {"tools", "tool_bodies", "tool_loop", "notebook_context"}  # tools and notebook context (issue 17)
 
 
 def imports(path: Path) -> set[str]:

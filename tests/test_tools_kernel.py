@@ -103,3 +103,15 @@ def test_a_frozen_run_all_replays_tool_turns_without_running_the_functions(env, 
     assert list(marks.iterdir()) == [], "a replayed tool turn ran a function"
     steps = [r["turn"]["reply"]["steps"] for r in record.iter_records(replayed)]
     assert [s[0]["calls"][0]["output"] for s in steps] == ["made first", "made second"]
+
+
+def test_an_interrupt_while_a_function_runs_is_one_line_and_the_next_cell_works(env, kernel):
+    gateway, _, _ = env
+    assert kernel.execute("import time\ndef hang() -> str:\n    time.sleep(60)\n    return 'late'").status == "ok"
+    gateway.plan(tool_calls=[("hang", "{}")], text="")
+    run = kernel.execute("%%chat --tools hang\nWait", interrupt_after=2)
+    assert run.status == "error"
+    assert run.error["ename"] == "StreamError"
+    assert "interrupted by the user while the tools ran" in run.error["evalue"]
+    assert len(run.error["traceback"]) == 1 and KEY not in run.error_text
+    assert kernel.execute("%%chat\nStill there?").status == "ok"
