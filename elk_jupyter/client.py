@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from . import endpoints, settings, urls
+from . import attachments, endpoints, settings, tool_bodies, tool_loop, tools, urls
 from .endpoints import CHAT, RESPONSES
 from .errors import APIError, ConfigError, ElkError, StreamError, detached, error_fields
 from .events import Connected, Event
@@ -103,11 +103,15 @@ class Client:
         model: str | None = None,
         stream: bool = True,
         on_event: Callable[[Event], None] | None = None,
+        *,
+        approve: Callable | None = None,
+        max_steps: int = tool_loop.DEFAULT_STEPS,
         **params,
     ) -> Reply:
-        """POST /chat/completions and return the whole Reply (streamed as it arrives)."""
+        """POST /chat/completions and return the whole Reply (streamed as it arrives).
+        ``tools=[f, g]`` runs Python functions as tools (see ``send``)."""
         body = endpoints.chat_body(messages, model or self.model, stream, **params)
-        return self.send(CHAT, body, on_event)
+        return self.send(CHAT, body, on_event, approve=approve, max_steps=max_steps)
 
     def respond(
         self,
@@ -115,11 +119,15 @@ class Client:
         model: str | None = None,
         stream: bool = True,
         on_event: Callable[[Event], None] | None = None,
+        *,
+        approve: Callable | None = None,
+        max_steps: int = tool_loop.DEFAULT_STEPS,
         **params,
     ) -> Reply:
-        """POST /responses and return the whole Reply (streamed as it arrives)."""
+        """POST /responses and return the whole Reply (streamed as it arrives).
+        ``tools=[f, g]`` runs Python functions as tools (see ``send``)."""
         body = endpoints.responses_body(input, model or self.model, stream, **params)
-        return self.send(RESPONSES, body, on_event)
+        return self.send(RESPONSES, body, on_event, approve=approve, max_steps=max_steps)
 
     def iter_chat(self, messages: list, model: str | None = None, stream: bool = True, **params) -> Iterator[Event]:
         """The same request as ``chat``, as an iterator of typed events."""
@@ -129,11 +137,32 @@ class Client:
         """The same request as ``respond``, as an iterator of typed events."""
         return self.iter_send(RESPONSES, endpoints.responses_body(input, model or self.model, stream, **params))
 
-    def send(self, endpoint: str, body: dict, on_event: Callable[[Event], None] | None = None) -> Reply:
-        """Send a prepared body; on a broken stream the partial Reply rides on the exception."""
-        reply = Reply(endpoint, body)
-        collect(self.iter_send(endpoint, body), reply, on_event)
-        return reply
+    def send(
+        self,
+        endpoint: str,
+        body: dict,
+        on_event: Callable[[Event], None] | None = None,
+        *,
+        approve: Callable | None = None,
+        max_steps: int = tool_loop.DEFAULT_STEPS,
+    ) -> Reply:
+        """Send a prepared body; on a broken stream the partial Reply rides on the exception.
+
+        ``tools=[f, g]`` (functions, in ``chat``/``respond``'s params or the body) runs the tool
+        loop: the model's calls run here and their results go back until it answers, at most
+        ``max_steps`` requests; ``approve(call) -> bool`` is asked before each call.
+        """
+        body, toolset = _with_functions(endpoint, body)
+
+        def step(step_body: dict):
+            reply = Reply(endpoint, step_body)
+            collect(self.iter_send(endpoint, attachments.expand(step_body)), reply, on_event)
+            return reply, None
+
+        if not toolset:
+            return step(body)[0]
+        chain = body.get("store") is not False
+        return tool_loop.run(step, endpoint, body, toolset, approve, max_steps, chain)[0]
 
     def models(self) -> list[dict]:
         """GET /models: the gateway's model list (``data`` of the response)."""
@@ -342,6 +371,20 @@ def _redirect_error(response: requests.Response, url: str) -> APIError:
         status=response.status_code,
         request_id=_request_id(response),
     )
+
+
+def _with_functions(endpoint: str, body: dict) -> tuple[dict, dict]:
+    """(the body with tool definitions, {name: Tool}) when ``tools`` holds Python functions."""
+    given = body.get("tools")
+    if not isinstance(given, list) or not any(callable(t) for t in given):
+        return body, {}
+    if not all(callable(t) for t in given):
+        raise ConfigError("tools: give Python functions or JSON tool definitions, not both")
+    try:
+        toolset = {t.name: t for t in map(tools.tool_of, given)}
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return {**body, "tools": tool_bodies.definitions(toolset.values(), endpoint)}, toolset
 
 
 def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], None] | None = None) -> Reply:

@@ -34,15 +34,27 @@ def shell(monkeypatch, tmp_path):
     gateway.close()
 
 
+# The gateway plays the model in the tool examples: it calls the README's function, then answers.
+TOOL_TURN = [{"tool_calls": [("word_count", '{"text": "to be or not to be"}')], "text": ""}, {"text": "Six."}]
+
+
 def test_readme_examples_run(shell):
     ip, gateway = shell
     runnable = [(lang, code) for lang, code in blocks() if lang in ("ipython", "python")]
     assert len(runnable) >= 6
     for _, code in runnable:
+        if "--tools word_count" in code or "tools=[word_count]" in code:
+            for plan in TOOL_TURN:
+                gateway.plan(**plan)
         result = ip.run_cell(code)
         assert result.success, f"README block failed:\n{code}\n{result.error_before_exec or result.error_in_exec!r}"
     bodies = gateway.bodies()
     assert any(b.get("seed") == 7 and b.get("temperature") == 0 for b in bodies)
+    # The tool examples ran the function in this shell and sent its result back (twice: magic, Python).
+    follow_ups = [b["messages"][-1] for b in bodies if b.get("messages") and b["messages"][-1]["role"] == "tool"]
+    assert [m["content"] for m in follow_ups] == ["6", "6"]
+    parts = [p for b in bodies for m in b.get("messages") or () if isinstance(m["content"], list) for p in m["content"]]
+    assert any(p.get("image_url", {}).get("url", "").startswith("data:image/png;base64,iVBOR") for p in parts)
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():

@@ -362,3 +362,49 @@ def test_llmock_calls_the_tool_and_answers_after_the_result(llmock_tools, monkey
     assert step["calls"][0]["name"] == "weather" and step["calls"][0]["status"] == "ok"
     assert json.loads(step["calls"][0]["output"]) == {"city": seen[0], "sky": "clear"}
     assert turn.status == "completed" and turn.text
+
+
+# -- Python: Client(...).chat(messages, tools=[f, g])
+@pytest.mark.parametrize("endpoint", ["chat", "respond"])
+def test_the_client_runs_python_functions_as_tools(gateway, endpoint):
+    from elk_jupyter import Client
+
+    log = []
+
+    def add(a: int, b: int) -> int:
+        """Add."""
+        log.append((a, b))
+        return a + b
+
+    gateway.plan(tool_calls=[("add", '{"a": 1, "b": 2}')], text="")
+    gateway.plan(text="Three.")
+    client = Client(base_url=gateway.base_url, model="fake-small", api_key_env="NO_SUCH_KEY_VAR")
+    prompt = [{"role": "user", "content": "1+2?"}] if endpoint == "chat" else "1+2?"
+    reply = getattr(client, endpoint)(prompt, tools=[add])
+    assert (reply.text, log) == ("Three.", [(1, 2)])
+    assert reply.steps[0]["calls"][0]["output"] == "3"
+    first = gateway.bodies()[0]
+    assert first["tools"][0]["function" if endpoint == "chat" else "name"] in (
+        "add",
+        {"name": "add", "description": "Add.", "parameters": tools.tool_of(add).parameters},
+    )
+
+
+def test_the_client_takes_approve_and_max_steps(gateway):
+    from elk_jupyter import Client
+
+    log = []
+
+    def add(a: int) -> int:
+        log.append(a)
+        return a
+
+    client = Client(base_url=gateway.base_url, model="fake-small", api_key_env="NO_SUCH_KEY_VAR")
+    gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
+    reply = client.chat([{"role": "user", "content": "?"}], tools=[add], max_steps=1)
+    assert (reply.status, reply.incomplete_details["reason"], log) == ("incomplete", "max_tool_steps", [])
+    gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
+    gateway.plan(text="fine")
+    reply = client.respond("?", tools=[add], approve=lambda call: False)
+    assert (reply.text, log, reply.steps[0]["calls"][0]["status"]) == ("fine", [], "declined")
+    assert "approve" not in gateway.bodies()[-1] and "max_steps" not in gateway.bodies()[-1]
