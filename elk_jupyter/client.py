@@ -162,7 +162,7 @@ class Client:
         if not toolset:
             return step(body)[0]
         chain = body.get("store") is not False
-        return tool_loop.run(step, endpoint, body, toolset, approve, max_steps, chain)[0]
+        return tool_loop.run(step, endpoint, body, toolset, approve, max_steps, chain, self.redact)[0]
 
     def models(self) -> list[dict]:
         """GET /models: the gateway's model list (``data`` of the response)."""

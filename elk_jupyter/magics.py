@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import cell_inputs, options, settings
+from . import cell_inputs, options, settings, tool_loop
 from .commands import Commands
 from .errors import ConfigError
 from .session import short
@@ -386,5 +386,7 @@ class _TextView:
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
         print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        for line in tool_loop.call_lines(reply):
+            print(line)
         if note:
             print(note)

@@ -16,7 +16,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
-from .turn_output import shown_calls
+from .tool_loop import shown_calls
 from .usage import Usage
 
 STATIC = Path(__file__).parent / "static"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .markdown_copy import escape_inline, fenced, inert_markdown
 from .markdown_inline import code_span
+from .tool_loop import shown_calls
 from .usage import Usage
 
 STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": "interrupted", "error": "error"}
@@ -49,10 +50,12 @@ def static_markdown(reply, header: dict) -> str:
     parts.append(inert_markdown(reply.text))
     for choice in reply.choices[1:]:
         parts += ["", f"#### choice {choice.index}", "", inert_markdown(choice.text)]
-    for call in reply.tool_calls:
+    for call in shown_calls(reply):
         function = call.get("function") or {}
         parts += ["", f"**tool call** {code_span(str(function.get('name') or '?'))}", ""]
         parts += fenced(str(function.get("arguments") or ""), "json")
+        if "result" in call:  # it ran in the kernel: what it gave the model
+            parts += ["", *fenced(_outcome(call))]
     if reply.error:
         parts += ["", f"**{escape_inline(str(reply.status))}:** {escape_inline(str(reply.error))}"]
     line = usage_line(reply)
@@ -63,6 +66,11 @@ def static_markdown(reply, header: dict) -> str:
     return "\n".join(parts)
 
 
+def _outcome(call: dict) -> str:
+    took = f" ({call['duration'] * 1000:.0f} ms)" if isinstance(call.get("duration"), int | float) else ""
+    return (f"error: {call['error']}" if call.get("error") else f"-> {call.get('result')}") + took
+
+
 def static_text(reply, header: dict) -> str:
     """The turn as plain text (terminals, text-only viewers): shown as characters, never rendered."""
     parts = [f"[{' · '.join(_header(reply, header))}]"]
@@ -71,9 +79,11 @@ def static_text(reply, header: dict) -> str:
     parts.append(reply.text)
     for choice in reply.choices[1:]:
         parts += [f"[choice {choice.index}]", choice.text]
-    for call in reply.tool_calls:
+    for call in shown_calls(reply):
         function = call.get("function") or {}
         parts.append(f"[tool call {function.get('name') or '?'}] {function.get('arguments') or ''}")
+        if "result" in call:
+            parts.append(_outcome(call))
     if reply.error:
         parts.append(f"[{reply.status}: {reply.error}]")
     line = usage_line(reply)

@@ -15,6 +15,7 @@ from .errors import StreamError
 from .tools import Call
 
 DEFAULT_STEPS = 5  # model requests per turn
+PREVIEW = 2_000  # characters of a tool result the panel and the Markdown copy show
 
 
 def pending_calls(reply) -> list[Call]:
@@ -30,9 +31,19 @@ def pending_calls(reply) -> list[Call]:
 
 
 def run(
-    stream: Callable, endpoint: str, body: dict, toolset: dict, approve, max_steps: int, chain: bool
+    stream: Callable,
+    endpoint: str,
+    body: dict,
+    toolset: dict,
+    approve,
+    max_steps: int,
+    chain: bool,
+    redact: Callable[[str], str] = str,
 ) -> tuple[object, object, list[dict]]:
-    """(the last reply, its error or None, every request body sent). ``stream(body)`` returns (reply, error)."""
+    """(the last reply, its error or None, every request body sent). ``stream(body)`` returns (reply, error).
+
+    ``redact`` cuts the API key out of each result before it is sent or recorded (a function
+    that reads the environment could return it)."""
     steps: list[dict] = []
     bodies = [body]
     for number in range(1, max_steps + 1):
@@ -50,6 +61,9 @@ def run(
             error = StreamError("interrupted by the user while the tools ran")
             reply.fail("interrupted", error.message)
             break
+        for result in results:
+            result["output"] = redact(result["output"])
+            result["error"] = redact(result["error"]) if result["error"] else None
         step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
         body = tool_bodies.follow_up(endpoint, body, step, chain)
@@ -59,11 +73,32 @@ def run(
 
 
 def note(reply) -> str:
-    """What the panel's note says about the calls of a turn (empty when there were none)."""
-    lines = [tools.describe(c) for step in getattr(reply, "steps", None) or () for c in step["calls"]]
+    """What the note says about a tool turn: that the step limit stopped it ('' otherwise)."""
     details = reply.incomplete_details or {}
-    if details.get("reason") == "max_tool_steps":
-        lines.append(
-            f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
-        )
-    return "\n".join("tool " + line if not line.startswith("step") else line for line in lines)
+    if details.get("reason") != "max_tool_steps":
+        return ""
+    return f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+
+
+def call_lines(reply) -> list[str]:
+    """One line per call that ran: for the terminal view."""
+    return ["tool " + tools.describe(c) for step in reply.steps for c in step["calls"]]
+
+
+def shown_calls(reply) -> list[dict]:
+    """Every call of the turn as the panel shows it: the calls that ran with their result preview,
+    duration and error (``reply.steps``), then any the model asked for last (not run)."""
+    ran = [
+        {
+            "id": call.get("id"),
+            "type": "function",
+            "function": {"name": call.get("name"), "arguments": call.get("arguments")},
+            "result": str(call.get("output") or "")[:PREVIEW],
+            "error": call.get("error"),
+            "duration": call.get("duration"),
+            "status": call.get("status"),
+        }
+        for step in getattr(reply, "steps", None) or ()
+        for call in step.get("calls") or ()
+    ]
+    return ran + list(reply.tool_calls)

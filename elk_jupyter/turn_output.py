@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from .render import static_markdown, static_text
 from .session import RECORD_KEY
+from .tool_loop import shown_calls
 from .usage import Usage
 
 # Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
 TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
 VIEW_VERSION = 1
-
-
-PREVIEW = 2_000  # characters of a tool result the panel keeps
 
 
 def view_data(reply, header: dict) -> dict:
@@ -47,25 +45,6 @@ def view_data(reply, header: dict) -> dict:
         "tool_calls": shown_calls(reply),
         "choices": choices,
     }
-
-
-def shown_calls(reply) -> list[dict]:
-    """Every call of the turn as the panel shows it: the calls that ran with their result preview,
-    duration and error (``reply.steps``), then any the model asked for last (not run)."""
-    ran = [
-        {
-            "id": call.get("id"),
-            "type": "function",
-            "function": {"name": call.get("name"), "arguments": call.get("arguments")},
-            "result": str(call.get("output") or "")[:PREVIEW],
-            "error": call.get("error"),
-            "duration": call.get("duration"),
-            "status": call.get("status"),
-        }
-        for step in reply.steps
-        for call in step.get("calls") or ()
-    ]
-    return ran + list(reply.tool_calls)
 
 
 def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:

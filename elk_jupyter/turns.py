@@ -180,6 +180,7 @@ class TurnRunner:
             getattr(ui, "approve", None) if getattr(args, "approve", False) else None,
             getattr(args, "max_steps", None) or tool_loop.DEFAULT_STEPS,
             chain,
+            client.redact,
         )
         return reply, error
 

@@ -408,3 +408,17 @@ def test_the_client_takes_approve_and_max_steps(gateway):
     reply = client.respond("?", tools=[add], approve=lambda call: False)
     assert (reply.text, log, reply.steps[0]["calls"][0]["status"]) == ("fine", [], "declined")
     assert "approve" not in gateway.bodies()[-1] and "max_steps" not in gateway.bodies()[-1]
+
+
+def test_a_tool_that_returns_the_key_sends_and_records_it_redacted(ip, gateway):
+    ip.run_cell(
+        "import os\ndef leak() -> str:\n    return 'key=' + os.environ['ELK_API_KEY']\n"
+        "def fail() -> str:\n    raise RuntimeError(os.environ['ELK_API_KEY'])\n"
+    )
+    gateway.plan(tool_calls=[("leak", "{}"), ("fail", "{}")], text="")
+    gateway.plan(text="ok")
+    assert run(ip, "%%chat --tools leak,fail\nGo").success
+    sent = json.dumps(gateway.bodies(CHAT)[1])
+    saved = json.dumps(_record(last_turn(ip)))
+    assert KEY not in sent and KEY not in saved
+    assert "key=[redacted key]" in sent and "RuntimeError: [redacted key]" in saved
