@@ -167,8 +167,12 @@ class Conversation:
             if turn.replayed:
                 continue  # replays cost nothing
             totals["turns"] += 1
-            for key, value in usage_numbers(turn.reply.get("usage")).items():
-                totals[key] += value
+            steps = turn.reply.get("steps")
+            # A tool turn made one request per step: each was billed.
+            earlier = [s.get("usage") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+            for usage in [turn.reply.get("usage"), *earlier]:
+                for key, value in usage_numbers(usage).items():
+                    totals[key] += value
         return totals
 
 

@@ -53,6 +53,21 @@ test("a saved VIEW renders header, answer, reasoning, tools, choices, note and f
     ["prompt100 (20 cached)", "completion50", "first token0.50 s", "total1.50 s", "speed50.0 tok/s", "context2 earlier turns"]);
 });
 
+test("calls that ran in the kernel show their result, error and duration, as text", () => {
+  const el = host();
+  const calls = [
+    { id: "c1", function: { name: "add", arguments: "{}" }, result: "5", error: null, duration: 0.0123 },
+    { id: "c2", function: { name: "boom", arguments: "{}" }, result: "", error: '<img src=x onerror="window.__pwned=3">', duration: "x" },
+    { id: "c3", function: { name: "later", arguments: "{}" } },
+  ];
+  renderTurn(el, staticSource({ ...VIEW, tool_calls: calls }));
+  assert.deepEqual(texts(el, ".elk-tool-result"), ["→ 5 (12 ms)"]);
+  assert.deepEqual(texts(el, ".elk-tool-error"), ['error: <img src=x onerror="window.__pwned=3">']);
+  assert.equal(el.querySelectorAll(".elk-tool").length, 3);
+  assert.equal(el.querySelector("img"), null);
+  assert.equal(window.__pwned, undefined);
+});
+
 test("a replayed turn shows as replayed", () => {
   const el = host();
   renderTurn(el, staticSource({ ...VIEW, replayed: true }));

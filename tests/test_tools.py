@@ -422,3 +422,16 @@ def test_a_tool_that_returns_the_key_sends_and_records_it_redacted(ip, gateway):
     saved = json.dumps(_record(last_turn(ip)))
     assert KEY not in sent and KEY not in saved
     assert "key=[redacted key]" in sent and "RuntimeError: [redacted key]" in saved
+
+
+def test_usage_counts_every_request_of_a_tool_turn(ip, gateway, calls, capsys):
+    gateway.plan(
+        tool_calls=[("add", '{"a": 1}')],
+        text="",
+        usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    )
+    gateway.plan(text="2", usage={"prompt_tokens": 30, "completion_tokens": 1, "total_tokens": 31})
+    assert run(ip, "%%chat --tools add\nOne plus one").success
+    runner = ip.magics_manager.registry["ElkMagics"].runner
+    totals = runner.notebook.usage_totals()
+    assert (totals["turns"], totals["prompt"], totals["completion"], totals["total"]) == (1, 40, 6, 46)
