@@ -179,3 +179,25 @@ def test_dry_run_shows_the_parts_with_the_digest_not_the_bytes(ip, gateway, caps
         body["messages"][0]["content"][1]["image_url"]["url"] == attachments.SCHEME + hashlib.sha256(png()).hexdigest()
     )
     assert gateway.requests == []
+
+
+def test_a_matplotlib_figure_is_sent_as_its_png(ip, gateway):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().plot([0, 1], [1, 0])
+    ip.user_ns["fig"] = figure
+    assert run(ip, "%%respond --image fig\nWhat is plotted?").success
+    (body,) = gateway.bodies(RESPONSES)
+    url = body["input"][0]["content"][1]["image_url"]
+    data = base64.b64decode(url.removeprefix("data:image/png;base64,"))
+    assert data.startswith(b"\x89PNG") and PILImage.open(io.BytesIO(data)).size[0] > 10
+    (entry,) = last_turn(ip).attachments
+    assert (entry["source"], entry["media_type"], entry["digest"]) == (
+        "fig",
+        "image/png",
+        hashlib.sha256(data).hexdigest(),
+    )
