@@ -16,6 +16,7 @@ SCRIPTS = [
     "long_replies.py",
     "markdown_copy.py",
     "locked_cache.py",
+    "notebook_context.py",
 ]
 
 if __name__ == "__main__":
