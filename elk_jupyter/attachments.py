@@ -57,6 +57,18 @@ class Image:
         return entry
 
 
+def shown(images: list[Image]) -> list[dict]:
+    """What the panel shows of the prompt's images: a label, and the image itself as a data URL
+    when it is small enough to keep (bigger ones are named, not copied into the notebook again)."""
+    views = []
+    for each in images:
+        label = f"{each.source} · {each.media_type or 'URL'}" + (f" · {each.size:,} bytes" if each.size else "")
+        small = not each.url and each.size <= KEEP_BYTES and each.digest in STORE
+        src = f"data:{each.media_type};base64,{base64.b64encode(STORE[each.digest][1]).decode()}" if small else ""
+        views.append({"label": label, "src": src})
+    return views
+
+
 def media_type(data: bytes) -> str:
     for signature, kind in _SIGNATURES:
         if data.startswith(signature):

@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import cell_inputs, options, settings, tool_loop
+from . import attachments, cell_inputs, options, settings, tool_loop
 from .commands import Commands
 from .errors import ConfigError
 from .session import short
@@ -291,8 +291,9 @@ class _UI:
 
     def open_view(self, endpoint, conversation, model, context, replayed=False):
         widgets = getattr(self.shell, "kernel", None) is not None and os.environ.get("ELK_NO_WIDGET") != "1"
-        view = _WidgetView if widgets else _TextView
-        return view(endpoint, conversation, model, context, replayed)
+        if not widgets:
+            return _TextView(endpoint, conversation, model, context, replayed)
+        return _WidgetView(endpoint, conversation, model, context, replayed, attachments.shown(self.images))
 
     @staticmethod
     def approve(call) -> bool:
@@ -317,7 +318,7 @@ class _UI:
 class _WidgetView:
     """The live panel while the turn streams; then the finished bundle, which needs no widget."""
 
-    def __init__(self, endpoint, conversation, model, context, replayed):
+    def __init__(self, endpoint, conversation, model, context, replayed, images=()):
         from .panel import Panel
 
         self.header = {
@@ -326,9 +327,15 @@ class _WidgetView:
             "model_asked": model,
             "context": context,
             "replayed": replayed,
+            "images": list(images),
         }
         self.panel = Panel(
-            endpoint=endpoint, conversation=conversation, model_asked=model, context=context, replayed=replayed
+            endpoint=endpoint,
+            conversation=conversation,
+            model_asked=model,
+            context=context,
+            replayed=replayed,
+            images=list(images),
         )
         self.handle = display(self.panel, display_id=True)
 

@@ -68,9 +68,17 @@ class Panel(anywidget.AnyWidget):
     timing = t.Dict({}).tag(sync=True)
     tool_calls = t.List([]).tag(sync=True)
     choices = t.List([]).tag(sync=True)
+    images = t.List([]).tag(sync=True)  # the prompt's images: label and a small thumbnail (attachments.shown)
 
     def __init__(
-        self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False
+        self,
+        *,
+        endpoint: str,
+        conversation: str,
+        model_asked: str,
+        context: str = "",
+        replayed: bool = False,
+        images: list | None = None,
     ):
         super().__init__(
             endpoint=endpoint,
@@ -78,6 +86,7 @@ class Panel(anywidget.AnyWidget):
             model_asked=model_asked or "",
             context=context,
             replayed=replayed,
+            images=images or [],
         )
         self._text = _Stream()
         self._reasoning = _Stream()
@@ -103,7 +112,7 @@ class Panel(anywidget.AnyWidget):
             self._esm, self._css = "", ""
             self.text = self.reasoning = ""
             self.delta = self.reasoning_delta = {"offset": 0, "text": ""}
-            self.tool_calls, self.choices = [], []
+            self.tool_calls, self.choices, self.images = [], [], []
         self.layout.close()
         self.close()
 

@@ -45,6 +45,8 @@ def static_markdown(reply, header: dict) -> str:
     calls, the error, usage and the re-run note. ``header``: endpoint, conversation, model_asked,
     replayed, and optionally note."""
     parts = ["*" + " · ".join(escape_inline(part) for part in _header(reply, header)) + "*", ""]
+    if header.get("images"):
+        parts += [f"*sent {escape_inline(_images(header))}*", ""]
     if reply.reasoning:
         parts += ["<details><summary>Reasoning</summary>", "", inert_markdown(reply.reasoning), "", "</details>", ""]
     parts.append(inert_markdown(reply.text))
@@ -66,6 +68,10 @@ def static_markdown(reply, header: dict) -> str:
     return "\n".join(parts)
 
 
+def _images(header: dict) -> str:
+    return "; ".join(str(image.get("label") or "an image") for image in header["images"])
+
+
 def _outcome(call: dict) -> str:
     took = f" ({call['duration'] * 1000:.0f} ms)" if isinstance(call.get("duration"), int | float) else ""
     return (f"error: {call['error']}" if call.get("error") else f"-> {call.get('result')}") + took
@@ -74,6 +80,8 @@ def _outcome(call: dict) -> str:
 def static_text(reply, header: dict) -> str:
     """The turn as plain text (terminals, text-only viewers): shown as characters, never rendered."""
     parts = [f"[{' · '.join(_header(reply, header))}]"]
+    if header.get("images"):
+        parts.append(f"[sent {_images(header)}]")
     if reply.reasoning:
         parts += ["(reasoning) " + reply.reasoning, "---"]
     parts.append(reply.text)

@@ -44,6 +44,7 @@ def view_data(reply, header: dict) -> dict:
         "timing": reply.timing,
         "tool_calls": shown_calls(reply),
         "choices": choices,
+        "images": list(header.get("images") or []),
     }
 
 

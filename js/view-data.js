@@ -6,7 +6,7 @@ export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";
 export const VIEW_VERSION = 1;
 // The fields other than the streamed ones (text, reasoning), in the order the Panel declares them.
 export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "replayed", "error", "note",
-  "attempts", "context", "usage", "timing", "tool_calls", "choices"];
+  "attempts", "context", "usage", "timing", "tool_calls", "choices", "images"];
 
 const MAX_LIST = 64; // tool calls or choices shown
 const CLIP = { endpoint: 64, conversation: 200, model_asked: 200, model: 200, status: 32, error: 20_000, note: 2_000,
@@ -42,6 +42,15 @@ function readToolCall(call) {
   return read;
 }
 
+// An image the user attached: a label, and a thumbnail only as an inline data URL of a raster type (it loads
+// nothing from anywhere; an SVG could run script, so it is never accepted).
+const IMAGE_URL = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}$/;
+function readImage(image) {
+  image = isObject(image) ? image : {};
+  const src = typeof image.src === "string" && image.src.length <= 30_000 && IMAGE_URL.test(image.src) ? image.src : "";
+  return { label: str(image.label, 300), src };
+}
+
 function readChoice(choice) {
   choice = isObject(choice) ? choice : {};
   const index = Number.isInteger(choice.index) ? choice.index : "?";
@@ -56,6 +65,7 @@ const READERS = {
   timing: (value) => (isObject(value) ? { ttft: num(value.ttft), total: num(value.total) } : {}),
   tool_calls: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readToolCall) : []),
   choices: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readChoice) : []),
+  images: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readImage) : []),
   gap: (value) => value === true,
   text: (value) => str(value),
   reasoning: (value) => str(value),

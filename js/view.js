@@ -25,6 +25,7 @@ function buildSkeleton(host) {
   const reasoning = (parts.reasoning = el("details", "elk-reasoning", root));
   parts.reasoningSummary = el("summary", "", reasoning);
   parts.reasoningBody = el("div", "elk-reasoning-body", reasoning);
+  parts.images = el("div", "elk-images", root);
   parts.answer = el("div", "elk-answer jp-RenderedHTMLCommon", root);
   for (const name of ["tools", "choices", "error", "note", "footer"]) parts[name] = el("div", `elk-${name}`, root);
   return parts;
@@ -76,6 +77,20 @@ function renderTools(tools, calls) {
   }
 }
 
+// The images the user sent with the prompt (--image): a thumbnail when the bytes came along, else a label.
+function renderImages(box, images) {
+  box.replaceChildren();
+  for (const image of images) {
+    const figure = el("figure", "elk-image-sent", box);
+    if (image.src) {
+      const img = el("img", "elk-thumbnail", figure);
+      img.alt = image.label;
+      img.src = image.src;
+    }
+    el("figcaption", "", figure).textContent = image.label;
+  }
+}
+
 function renderFooter(footer, get) {
   footer.replaceChildren();
   for (const [label, value] of footerItems(get("usage"), get("timing"), get("context"))) {
@@ -122,6 +137,7 @@ export function renderTurn(host, source, options = {}) {
       shown.text = text;
     }
     renderTools(parts.tools, get("tool_calls"));
+    renderImages(parts.images, get("images"));
     paintChoices(get("choices"));
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));

@@ -68,6 +68,22 @@ test("calls that ran in the kernel show their result, error and duration, as tex
   assert.equal(window.__pwned, undefined);
 });
 
+test("images sent show as thumbnails only from inline raster data URLs", () => {
+  const el = host();
+  const png = "data:image/png;base64,iVBORw0KGgo=";
+  const images = [
+    { label: "pixel · image/png · 69 bytes", src: png },
+    { label: "big.png · image/png · 90,000 bytes", src: "" },
+    { label: "svg", src: "data:image/svg+xml;base64,PHN2Zz4=" },
+    { label: "remote", src: "https://example.com/x.png" },
+    { label: "<b>html</b>", src: 'data:image/png;base64,AAAA" onerror="x' },
+  ];
+  renderTurn(el, staticSource({ ...VIEW, images }));
+  assert.deepEqual([...el.querySelectorAll("img.elk-thumbnail")].map((img) => img.getAttribute("src")), [png]);
+  assert.deepEqual(texts(el, ".elk-image-sent figcaption"), images.map((image) => image.label));
+  assert.equal(el.querySelector(".elk-images b"), null);
+});
+
 test("a replayed turn shows as replayed", () => {
   const el = host();
   renderTurn(el, staticSource({ ...VIEW, replayed: true }));

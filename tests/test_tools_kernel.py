@@ -115,3 +115,20 @@ def test_an_interrupt_while_a_function_runs_is_one_line_and_the_next_cell_works(
     assert "interrupted by the user while the tools ran" in run.error["evalue"]
     assert len(run.error["traceback"]) == 1 and KEY not in run.error_text
     assert kernel.execute("%%chat\nStill there?").status == "ok"
+
+
+def test_the_saved_output_shows_the_images_sent(env, kernel):
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    assert kernel.execute(f"import base64\npixel = base64.b64decode({pixel!r})").status == "ok"
+    run = kernel.execute("%%chat --image pixel --image https://example.com/cat.jpg\nWhat is it?")
+    assert run.status == "ok", run.error_text
+    data = run.last_bundle()["data"]
+    view = data["application/vnd.elk-jupyter.turn.v1+json"]
+    assert view["images"] == [
+        {"label": "pixel · image/png · 70 bytes", "src": f"data:image/png;base64,{pixel}"},
+        {"label": "https://example.com/cat.jpg · URL", "src": ""},
+    ]
+    assert (
+        data["text/markdown"].splitlines()[2]
+        == r"*sent pixel · image/png · 70 bytes; https\://example.com/cat.jpg · URL*"  # never a link
+    )
