@@ -435,3 +435,12 @@ def test_usage_counts_every_request_of_a_tool_turn(ip, gateway, calls, capsys):
     runner = ip.magics_manager.registry["ElkMagics"].runner
     totals = runner.notebook.usage_totals()
     assert (totals["turns"], totals["prompt"], totals["completion"], totals["total"]) == (1, 40, 6, 46)
+
+
+@pytest.mark.parametrize("magic, path", [("chat", CHAT), ("respond", RESPONSES)])
+def test_the_loop_works_without_streaming(ip, gateway, calls, magic, path):
+    gateway.plan(tool_calls=[("add", '{"a": 5}')], text="")
+    gateway.plan(text="Six.")
+    assert run(ip, f"%%{magic} --tools add --no-stream\nFive plus one").success
+    assert last_turn(ip).text == "Six." and [name for name, _ in calls] == ["add"]
+    assert _outputs(gateway.bodies(path)[1]) == ["6"]
