@@ -39,13 +39,12 @@ def run(
     max_steps: int,
     chain: bool,
     redact: Callable[[str], str] = str,
-) -> tuple[object, object, list[dict]]:
-    """(the last reply, its error or None, every request body sent). ``stream(body)`` returns (reply, error).
+) -> tuple[object, object]:
+    """(the last reply, its error or None). ``stream(body)`` sends one request: (reply, error).
 
     ``redact`` cuts the API key out of each result before it is sent or recorded (a function
     that reads the environment could return it)."""
     steps: list[dict] = []
-    bodies = [body]
     for number in range(1, max_steps + 1):
         reply, error = stream(body)
         calls = pending_calls(reply)
@@ -67,9 +66,8 @@ def run(
         step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
         body = tool_bodies.follow_up(endpoint, body, step, chain)
-        bodies.append(body)
     reply.steps = steps
-    return reply, error, bodies
+    return reply, error
 
 
 def note(reply) -> str:

@@ -172,7 +172,7 @@ class TurnRunner:
             return self._live(client, endpoint, body, view)
         stateless = getattr(args, "stateless", False) or self.magics.respond_mode == "stateless"
         chain = not stateless and body.get("store") is not False
-        reply, error, _ = tool_loop.run(
+        return tool_loop.run(
             lambda step_body: self._live(client, endpoint, step_body, view),
             endpoint,
             body,
@@ -182,7 +182,6 @@ class TurnRunner:
             chain,
             client.redact,
         )
-        return reply, error
 
     @staticmethod
     def _live(client, endpoint, body, view) -> tuple[Reply, ElkError | None]:
