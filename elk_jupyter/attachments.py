@@ -180,8 +180,12 @@ def remember(entries) -> None:
                 data = base64.b64decode(entry["data"], validate=True)
             except binascii.Error:
                 continue
+            try:
+                kind = media_type(data)
+            except ValueError:  # a hand-edited record: not an image, so nothing to re-send
+                continue
             if hashlib.sha256(data).hexdigest() == entry.get("digest"):
-                STORE[entry["digest"]] = (media_type(data) if data else "", data)
+                STORE[entry["digest"]] = (kind, data)
 
 
 def expand(body: dict) -> dict:

@@ -444,3 +444,30 @@ def test_the_loop_works_without_streaming(ip, gateway, calls, magic, path):
     assert run(ip, f"%%{magic} --tools add --no-stream\nFive plus one").success
     assert last_turn(ip).text == "Six." and [name for name, _ in calls] == ["add"]
     assert _outputs(gateway.bodies(path)[1]) == ["6"]
+
+
+def test_validate_names_a_broken_step_or_attachment_and_restore_skips_bad_bytes(ip, gateway, calls):
+    import base64
+
+    from elk_jupyter import attachments
+
+    gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
+    gateway.plan(text="2")
+    assert run(ip, "%%chat --tools add\n1+1").success
+    good = _record(last_turn(ip))
+    broken = json.loads(json.dumps(good))
+    broken["turn"]["reply"]["steps"][0]["calls"][0]["output"] = 7
+    broken["turn"]["reply"]["steps"].append("not a step")
+    broken["turn"]["attachments"] = [{"digest": "x", "media_type": "image/png", "size": "big", "source": "s"}, 3]
+    assert record.validate(broken) == [
+        "turn.reply.steps[0].calls[0].output should be str, got int",
+        "turn.reply.steps[1] should be an object with a list of calls",
+        "turn.attachments[0].size should be int, got str",
+        "turn.attachments[1] should be object",
+    ]
+    import hashlib
+
+    bytes_ = b"not an image"
+    digest = hashlib.sha256(bytes_).hexdigest()  # a matching digest: only the content is wrong
+    attachments.remember([{"digest": digest, "data": base64.b64encode(bytes_).decode()}, {"digest": "1", "data": "@@"}])
+    assert digest not in attachments.STORE and "1" not in attachments.STORE  # skipped, no crash
