@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import HistoryError
-from .session import Notebook, Turn, accepted, short
+from .session import Conversations, Turn, accepted, short
 
 
 def ordered(turns: list[Turn], known: Mapping[str, Turn], linked: Mapping[str, Turn] | None = None) -> list[Turn]:
@@ -75,7 +75,7 @@ class Merge:
     accepted: list[str] = field(default_factory=list)  # failed turns that later turns built on
 
 
-def merge(notebook: Notebook, saved: list[Turn]) -> Merge:
+def merge(notebook: Conversations, saved: list[Turn]) -> Merge:
     """Add the saved turns the notebook does not have yet, by id and parent; then each touched
     conversation's context is the chain of its most recent successful turn, saved or live."""
     # A turn is already here only if its conversation is: `%elk reset` then restore brings it back.

@@ -14,7 +14,12 @@ from .usage import Usage
 
 STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": "interrupted", "error": "error"}
 
-__all__ = ["STATUS_WORDS", "inert_markdown", "static_markdown", "static_text", "usage_line"]
+__all__ = ["STATUS_WORDS", "inert_markdown", "shown_status", "static_markdown", "static_text", "usage_line"]
+
+
+def shown_status(status: str, replayed: bool) -> str:
+    """The status a view shows: "replayed" for a turn served from a record (decided here only)."""
+    return "replayed" if replayed else status
 
 
 def usage_line(reply) -> str:
@@ -29,7 +34,8 @@ def usage_line(reply) -> str:
 
 
 def _header(reply, header: dict) -> list[str]:
-    status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
+    shown = shown_status(reply.status, bool(header.get("replayed")))
+    status = STATUS_WORDS.get(shown, shown)
     model = reply.model or header.get("model_asked") or "?"
     if header.get("origin") == "regenerated":  # a re-run that sampled again instead of replaying
         status += " · regenerated"

@@ -82,7 +82,8 @@ class Choice:
         return self._calls
 
     def add_tool_call(self, delta: ToolCallDelta) -> None:
-        # Tool calls are matched by their index, not by position (FORMATS.md §1.2).
+        # Tool calls are matched by their index, not by position
+        # (https://platform.openai.com/docs/api-reference/chat-streaming).
         call = self._by_index.get(delta.index)
         if call is None:
             call = {"index": delta.index, "id": None, "type": "function", "function": {"name": None, "arguments": ""}}

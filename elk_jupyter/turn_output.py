@@ -13,8 +13,8 @@ this bundle and the widget is closed:
 
 from __future__ import annotations
 
+from .record import RECORD_KEY
 from .render import static_markdown, static_text
-from .session import RECORD_KEY
 from .usage import Usage
 
 # Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.

@@ -50,7 +50,7 @@ def kernel_state():
 def turn(ip, text="Same question"):
     result = ip.run_cell(f"%%chat\n{text}")
     assert result.success, result.error_in_exec
-    return get_ipython().magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[-1]
+    return get_ipython().magics_manager.registry["ElkMagics"].runner.conversations.conversation("default").turns[-1]
 
 
 def test_a_reply_is_replayed_only_for_the_same_gateway_path_and_account(env, gateway, tmp_path):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from elk_jupyter import record
+from elk_jupyter import notebooks, record
 from tests.test_records import KEY
 
 CLI = [str(Path(sys.executable).with_name("elk-jupyter"))]
@@ -46,7 +46,7 @@ def test_export_as_messages_jsonl_and_markdown(recorded, tmp_path):
     assert [json.loads(line)["prompt"] for line in lines] == ["Chained one", "Chained two"]
     out = tmp_path / "r.md"
     assert cli("export", path, "-c", "r", "-f", "markdown", "-o", out).returncode == 0
-    r1 = [r["turn"] for r in record.iter_records(record.read_notebook(path))][2]
+    r1 = [r["turn"] for r in notebooks.iter_records(notebooks.read_notebook(path))][2]
     assert f"## {r1['id'][:8]} · user" in out.read_text() and "echo: Chained two" in out.read_text()
 
 
@@ -61,7 +61,7 @@ def test_replay_reruns_live_with_another_model_and_writes_a_new_notebook(recorde
     bodies = gateway.bodies()[sent:]
     assert len(bodies) == 5 and all(b["model"] == "fake-large" and b["temperature"] == 0.5 for b in bodies)
     # the chained Responses turn points at the *new* first response
-    new_records = [r["turn"] for r in record.iter_records(record.read_notebook(out))]
+    new_records = [r["turn"] for r in notebooks.iter_records(notebooks.read_notebook(out))]
     assert bodies[3]["previous_response_id"] == new_records[2]["reply"]["id"]
     assert all(record.validate({"version": 1, "package": "x", "turn": t}) == [] for t in new_records)
     assert (

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from elk_jupyter import APIError, Client, ConfigError, ElkError, StreamError
-from elk_jupyter.endpoints import CHAT, RESPONSES
 from elk_jupyter.events import Connected, TextDelta
 from tests.conftest import TRANSCRIPTS, free_port, llmock_server
 from tests.scripted_server import Script
+
+CHAT, RESPONSES = "chat", "responses"
 
 KEY = "sk-elk-TEST-4f9a2c7e1b3d5a6f"
 HI = [{"role": "user", "content": "Say hi"}]

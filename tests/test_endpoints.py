@@ -13,24 +13,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter.client import collect
-from elk_jupyter.endpoints import (
-    CHAT,
-    RESPONSES,
-    STREAMS,
-    chat_body,
-    chat_events_from_body,
-    responses_body,
-    responses_events_from_body,
-)
+from elk_jupyter.dialects import dialect
+from elk_jupyter.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.dialects.responses_stream import responses_events_from_body
 from elk_jupyter.errors import APIError, ElkError, StreamError, error_fields
 from elk_jupyter.events import ChoiceFinished, Done, Started, TextDelta, UsageReport
 from elk_jupyter.reply import Reply
 from elk_jupyter.sse import iter_events
 
+CHAT, RESPONSES = "chat", "responses"
+chat_body = dialect(CHAT).wire_body
+responses_body = dialect(RESPONSES).wire_body
+
 
 def events(endpoint: str, stream: bytes):
     """The events of a whole stream, read the way the client reads one."""
-    parser = STREAMS[endpoint]()
+    parser = dialect(endpoint).stream()
     for sse in iter_events([stream]):
         yield from parser.feed(sse)
         if parser.done:

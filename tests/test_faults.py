@@ -59,7 +59,7 @@ def state(kernel, conversation) -> dict:
     code = (
         "import json\n"
         "_r = get_ipython().magics_manager.registry['ElkMagics'].runner\n"
-        f"_c = _r.notebook.conversation({conversation!r})\n"
+        f"_c = _r.conversations.conversation({conversation!r})\n"
         "print(json.dumps({'active': _c.active, 'turns': [[t.id, t.status, t.text, t.reply['attempts']] for t in _c.turns]}))"
     )
     result = kernel.execute(code)

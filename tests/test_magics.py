@@ -49,7 +49,7 @@ def run(ip, source, cell_id=None):
 def short_ids(ip, conversation="default"):
     """The conversation's turn ids as the UI shows them (ids are random: read them back)."""
     runner = ip.magics_manager.registry["ElkMagics"].runner
-    return [t.short_id for t in runner.notebook.conversation(conversation).turns]
+    return [t.short_id for t in runner.conversations.conversation(conversation).turns]
 
 
 def messages(body):
@@ -118,10 +118,10 @@ def test_respond_options_and_previous_response_id_chaining(ip, gateway):
         "reasoning": {"effort": "high", "summary": "auto"},
         "stream": True,
     }
-    previous = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    previous = ip.magics_manager.registry["ElkMagics"].runner.conversations.conversation("default").turns[0]
     assert second["previous_response_id"] == previous.reply["id"] and second["input"] == "Two"
     assert second["instructions"] == "Be kind."  # instructions do not carry over a chain: re-sent
-    assert ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[1].mode == "chain"
+    assert ip.magics_manager.registry["ElkMagics"].runner.conversations.conversation("default").turns[1].mode == "chain"
 
 
 def test_respond_stateless_resends_the_history(ip, gateway):
@@ -246,7 +246,7 @@ def test_interrupted_stream_keeps_the_partial_reply_until_accepted(ip, gateway):
     assert type(err).__name__ == "StreamError"
     (first,) = short_ids(ip)
     assert f"partial reply kept in turn {first}" in str(err) and f"%elk accept {first}" in str(err)
-    conversation = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default")
+    conversation = ip.magics_manager.registry["ElkMagics"].runner.conversations.conversation("default")
     assert conversation.turns[0].status == "interrupted" and conversation.turns[0].text == "one two three "
     assert conversation.active == []
     run(ip, "%%chat\nNext")
@@ -264,7 +264,7 @@ def test_real_sigint_stops_the_stream_and_the_next_cell_works(ip, gateway):
     timer.join()
     err = result.error_in_exec
     assert type(err).__name__ == "StreamError" and "interrupted by the user" in str(err)
-    turn = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    turn = ip.magics_manager.registry["ElkMagics"].runner.conversations.conversation("default").turns[0]
     assert turn.status == "interrupted" and 0 < len(turn.text) < len(" ".join(f"w{i}" for i in range(200)))
     assert run(ip, "%%chat\nStill alive?").success
     assert messages(gateway.bodies()[-1]) == [("user", "Still alive?")]

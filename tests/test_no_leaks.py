@@ -110,7 +110,7 @@ def ran(tmp_path_factory):
         "%%chat -c echo -o echoed\nhello",
         "print(echoed.request_id, repr(echoed), echoed.to_dict())",
         "%%chat -c bad\nrecovers",
-        "import json\nprint(json.dumps([t.status for t in m.runner.notebook.conversation('bad').turns]))",
+        "import json\nprint(json.dumps([t.status for t in m.runner.conversations.conversation('bad').turns]))",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]

@@ -15,15 +15,18 @@ import sys
 import pytest
 
 from elk_jupyter.client import collect
-from elk_jupyter.endpoints import CHAT, RESPONSES, STREAMS, chat_events_from_body
+from elk_jupyter.dialects import dialect
+from elk_jupyter.dialects.chat_stream import chat_events_from_body
 from elk_jupyter.reply import Reply
 from elk_jupyter.sse import iter_events
 from tests.kernel import Kernel
 from tests.scripted_server import Script
 
+CHAT, RESPONSES = "chat", "responses"
+
 
 def read(endpoint: str, pieces: list[bytes]) -> dict:
-    parser = STREAMS[endpoint]()
+    parser = dialect(endpoint).stream()
 
     def events():
         for sse in iter_events(pieces):

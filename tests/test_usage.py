@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 
-from elk_jupyter import record, session
+from elk_jupyter import record
 from elk_jupyter.magics import ElkMagics
 from elk_jupyter.render import usage_line
 from elk_jupyter.reply import Reply
@@ -160,13 +160,13 @@ def test_any_usage_object_through_the_real_path_leaves_a_valid_record(shell, gat
     gateway.plan(usage=usage)
     first = ip.run_cell(f"%%{magic} -c {name}\nhello")
     assert first.success, first.error_in_exec
-    turn = magics.runner.notebook.conversation(name).turns[-1]
-    written = session.record_of(turn)
+    turn = magics.runner.conversations.conversation(name).turns[-1]
+    written = record.record_of(turn)
     assert record.validate(written) == []
     json.dumps(written, allow_nan=False)  # a notebook is strict JSON
     assert turn.status == "completed"
     second = ip.run_cell(f"%%{magic} -c {name}\nnext")  # its context cost reads the first turn's usage
     assert second.success, second.error_in_exec
-    assert magics.runner.notebook.conversation(name).turns[-1].status == "completed"
+    assert magics.runner.conversations.conversation(name).turns[-1].status == "completed"
     for command in ("usage", "list", f"history {name}"):
         assert ip.run_line_magic("elk", command) is None
