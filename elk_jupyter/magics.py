@@ -112,6 +112,11 @@ class ElkMagics(Magics):
         self.runner = TurnRunner(self.settings, locate_notebook=self._notebook_path)
         self.commands = Commands(self.runner, self.settings, self._notebook_path)
 
+    @property
+    def conversations(self):
+        """This notebook's conversations and turns (``session.Conversations``), to read."""
+        return self.runner.conversations
+
     def settings(self) -> settings.Settings:
         """The configuration now, as a value the runner and the commands read."""
         return settings.Settings(**{name: getattr(self, name) for name in settings.Settings.names()})

@@ -16,8 +16,6 @@ import nbformat
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
 from elk_jupyter import context, lineage, record, session
 from elk_jupyter.dialects.responses import chain_point
@@ -25,7 +23,7 @@ from elk_jupyter.errors import HistoryError
 from elk_jupyter.magics import ElkMagics
 from elk_jupyter.reply import Reply
 from elk_jupyter.session import Conversations, Turn
-from tests.fake_gateway import FakeGateway
+from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-history-test-91XQ"
 
@@ -160,34 +158,17 @@ def test_chain_point_only_trusts_a_response_that_holds_exactly_the_turns_before_
 
 # -- the magics in a real shell
 @pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def ip(gateway, monkeypatch, tmp_path):
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.delenv("ELK_REPLAY", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "elk_jupyter")
-    fresh_kernel(shell)
+    env = elk_env(gateway.base_url, KEY, tmp_path / "cache")
+    use_env(monkeypatch, env, unset=("ELK_REPLAY", "JPY_SESSION_NAME"))
+    shell, _ = fresh_shell()
     yield shell
     shell.parent_header = {}
 
 
 def fresh_kernel(shell) -> ElkMagics:
     """A new notebook state, as a kernel restart gives (the cache on disk stays)."""
-    magics = ElkMagics(shell)
-    magics.retries = 0
-    shell.register_magics(magics)
-    shell.parent_header = {}
-    return magics
+    return fresh_shell()[1]
 
 
 def run(ip, source, cell_id=None):
@@ -195,14 +176,6 @@ def run(ip, source, cell_id=None):
     result = ip.run_cell(source)
     ip.parent_header = {}
     return result
-
-
-def runner(ip):
-    return ip.magics_manager.registry["ElkMagics"].runner
-
-
-def turns(ip, name="default"):
-    return runner(ip).conversations.conversation(name).turns
 
 
 def model_view(gateway, reply_id) -> list[str]:
@@ -218,7 +191,7 @@ def model_view(gateway, reply_id) -> list[str]:
 
 def recorded_view(ip, t: Turn) -> list[str]:
     """What the record says the model saw: the context's prompts and answers, the prompt, the answer."""
-    notebook = runner(ip).conversations
+    notebook = conversations(ip)
     texts = []
     for turn_id in t.context:
         texts += [notebook.index[turn_id].prompt, notebook.index[turn_id].text]
@@ -298,7 +271,7 @@ def test_a_fork_chains_from_the_turn_it_forks_at(ip, gateway):
     b = turns(ip)[1]
     assert run(ip, "%%respond --new\nAfresh").success  # B is no longer in default's context
     ip.run_line_magic("elk", f"fork default old {b.short_id}")  # a fork from any turn: its ancestry
-    assert runner(ip).conversations.conversation("old").active == [a.id, b.id]
+    assert conversations(ip).conversation("old").active == [a.id, b.id]
 
 
 def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
@@ -322,7 +295,7 @@ def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
     assert f"nothing joins; leaves {c.short_id}" in capsys.readouterr().out
     ip.run_line_magic("elk", f"accept {a.short_id}")
     assert "nothing changes" in capsys.readouterr().out
-    assert runner(ip).conversations.conversation("default").active == [a.id]
+    assert conversations(ip).conversation("default").active == [a.id]
 
 
 def test_rerun_samples_again_first_run_of_a_saved_request_replays(ip, gateway, tmp_path, monkeypatch):
@@ -397,7 +370,7 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     out = capsys.readouterr().out
     assert f"default (context {fresh.short_id})" in out  # the most recent turn, and how to go on
     assert f"`%elk accept {second.short_id}` continues the saved chain" in out
-    by_id = runner(ip).conversations.index
+    by_id = conversations(ip).index
     assert by_id[second.id].parent == first.id and by_id[fresh.id].parent is None
     ip.run_line_magic("elk", f"accept {second.short_id}")  # continue the saved chain instead
     assert run(ip, "%%chat\nThird").success
@@ -407,7 +380,7 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     ip.run_line_magic("elk", "reset --all")  # forgotten, then rebuilt from the file
     ip.run_line_magic("elk", f"restore {path}")
     assert "restored 2 turns in 1 conversations" in capsys.readouterr().out
-    assert runner(ip).conversations.conversation("default").active == [first.id, second.id]
+    assert conversations(ip).conversation("default").active == [first.id, second.id]
 
 
 # -- every record the package writes validates
@@ -465,7 +438,7 @@ def test_every_record_the_magics_write_validates(ip, gateway, replies):
         if magic == "chat":
             options = options.replace("--stateless", "") + f" -n {reply['n']}"
         run(ip, f"%%{magic} {options}\nQuestion")
-    notebook = runner(ip).conversations
+    notebook = conversations(ip)
     written = [t for c in notebook.conversations.values() for t in c.turns]
     assert len(written) == len(replies)
     for t in written:

@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import sys
 
 import nbformat
 import pytest
 
 from elk_jupyter import notebooks
 from tests.conftest import LLMOCK, llmock_server
-from tests.fake_gateway import FakeGateway
+from tests.environment import kernel_env
 from tests.kernel import Kernel, run_notebook
 from tests.test_cli import cli
 
@@ -27,23 +25,14 @@ KEY = "sk-elk-history-kernel-55PW"
 
 
 @pytest.fixture(scope="module")
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
+def gateway(module_gateway):
+    """This module's kernel outlives a test: so does its gateway."""
+    return module_gateway
 
 
 @pytest.fixture
 def env(gateway, tmp_path):
-    return dict(
-        os.environ,
-        ELK_API_KEY=KEY,
-        ELK_BASE_URL=gateway.base_url,
-        ELK_MODEL="fake-small",
-        ELK_REPLAY="off",
-        ELK_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
+    return kernel_env(gateway.base_url, KEY, tmp_path / "cache")
 
 
 class Session:
@@ -64,7 +53,7 @@ class Session:
     def state(self, conversation: str = "default") -> dict:
         code = (
             "import json\n"
-            "_n = get_ipython().magics_manager.registry['ElkMagics'].runner.conversations\n"
+            "_n = get_ipython().magics_manager.registry['ElkMagics'].conversations\n"
             f"_c = _n.conversation({conversation!r})\n"
             "print(json.dumps({'active': _c.active, 'turns': [t.id for t in _c.turns],"
             " 'parents': {i: t.parent for i, t in _n.index.items()}}))"

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.environment import elk_env, use_env
 from tests.fake_gateway import FakeGateway
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -19,12 +20,7 @@ KEY = "sk-elk-QUICKSTART-distinctive-77aa"
 @pytest.fixture
 def executed(tmp_path, monkeypatch):
     gateway = FakeGateway()
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.setenv("ELK_REPLAY", "off")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     path = tmp_path / "quickstart-executed.ipynb"

@@ -16,32 +16,8 @@ from nbclient.exceptions import CellExecutionError
 
 from elk_jupyter import notebooks, record
 from elk_jupyter.magics import ElkMagics
-from tests.kernel import run_notebook
-
-KEY = "sk-elk-RECORDS-distinctive-4c2d"
-
-CELLS = [
-    "%load_ext elk_jupyter",
-    "%%chat -s 'Be brief.'\nFirst question",
-    "%%chat\nSecond question",
-    "%%respond -c r\nChained one",
-    "%%respond -c r\nChained two",
-    "%%chat -c other -t 0\nAnother conversation",
-]
-
-
-def notebook(cells) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-def execute(nb, env: dict, path=None):
-    run_notebook(nb, env)
-    if path is not None:
-        nbformat.write(nb, path)
-    return nb
+from tests.environment import turns
+from tests.recording import KEY, execute, notebook
 
 
 def replies(nb) -> list[str]:
@@ -138,7 +114,7 @@ def test_cache_replays_identical_requests_with_zero_network(recording_env, tmp_p
         assert ip.run_cell("%%chat -o r\nCache me").success
     assert len(gateway.requests) == 1
     assert ip.user_ns["r"].text == "echo: Cache me"
-    turn = ip.magics_manager.registry["ElkMagics"].runner.conversations.conversation("default").turns[0]
+    turn = turns(ip)[0]
     assert turn.replayed
     assert ip.run_cell("%%chat --replay off\nCache me").success  # off: always live
     assert len(gateway.requests) == 2
