@@ -16,6 +16,7 @@ from .dialects import dialect
 from .errors import ElkError
 from .options import set_path
 from .session import Conversations, Turn
+from .usage import Usage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +71,7 @@ def run_inspect(args) -> None:
     for name, items in conversations.items():
         print(f"\n[{name}]")
         for turn in items:
-            numbers = session.usage_numbers(turn.reply.get("usage"))
+            numbers = Usage.of(turn.reply.get("usage")).numbers()
             for key in totals:
                 totals[key] += numbers[key]
             flag = " (replayed)" if turn.replayed else ""
@@ -78,10 +79,7 @@ def run_inspect(args) -> None:
                 f"  {turn.short_id:<8} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
-    print(
-        f"\nusage: {totals['prompt']} prompt ({totals['cached']} cached), {totals['completion']} completion "
-        f"({totals['reasoning']} reasoning), {totals['total']} total"
-    )
+    print(f"\nusage: {Usage(**totals).describe(total=True)}")  # the one written form of usage
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -183,8 +181,8 @@ def run_rerun(args) -> None:
     _write_replayed(nb, turns, rows, client.host, target)
     print(f"{'turn':<8} {'old model':<22} {'new model':<22} {'old tok':>7} {'new tok':>7}  old -> new")
     for turn, reply in rows:
-        old_total = session.usage_numbers(turn.reply.get("usage"))["total"]
-        new_total = session.usage_numbers(reply.usage)["total"]
+        old_total = Usage.of(turn.reply.get("usage")).numbers()["total"]
+        new_total = reply.tokens.numbers()["total"]
         same = "=" if reply.text == turn.text else "≠"
         print(
             f"{turn.short_id:<8} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "

@@ -169,7 +169,7 @@ class Client:
         response = self._transport.request("POST", dialect(endpoint).path, body)
         request_id = self.redact(transport.request_id(response))
         with response:  # closed on every exit, KeyboardInterrupt and generator close included
-            yield Connected(response.status_code, request_id, response.attempts, time.perf_counter() - started)
+            yield Connected(request_id, response.attempts, time.perf_counter() - started)
             content_type = response.headers.get("content-type", "").lower()
             try:
                 if "text/event-stream" in content_type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import lineage, session, urls
+from . import lineage, urls
 from .session import short, short_ids
 from .usage import Usage
 
@@ -105,7 +105,7 @@ class Commands:
             print(f"conversation {conversation.name!r} has no turns")
         for turn in [*inherited, *conversation.turns]:
             marker = "*" if turn.id in conversation.active else " "
-            numbers = session.usage_numbers(turn.reply.get("usage"))
+            numbers = Usage.of(turn.reply.get("usage")).numbers()
             text = " ".join(turn.text.split())
             origin = f" (from {turn.conversation})" if turn.id not in own else ""
             print(

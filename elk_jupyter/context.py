@@ -6,7 +6,8 @@ business (``dialects``).
 
 from __future__ import annotations
 
-from .session import Turn, estimate_tokens, usage_numbers
+from .session import Turn, estimate_tokens
+from .usage import Usage
 
 
 def context_cost(history: list[Turn]) -> int:
@@ -18,7 +19,7 @@ def context_cost(history: list[Turn]) -> int:
     if not history:
         return 0
     last = history[-1]
-    numbers = usage_numbers(last.reply.get("usage"))
+    numbers = Usage.of(last.reply.get("usage")).numbers()
     # The last turn's usage counts exactly these turns only if it was sent with the ones before it.
     exact = list(last.context) == [t.id for t in history[:-1]]
     if exact and (numbers["prompt"] or numbers["completion"]):

@@ -144,7 +144,6 @@ class Reply:
         self.ttfb: float | None = None
         self.ttft: float | None = None
         self.total: float | None = None
-        self.events = 0
 
     # -- the three things most users read
     @property
@@ -178,7 +177,6 @@ class Reply:
         return self.choices[index]
 
     def add(self, event: Event) -> None:
-        self.events += 1
         kind = type(event)
         if kind is TextDelta or kind is ReasoningDelta or kind is ToolCallDelta:
             if self.ttft is None:

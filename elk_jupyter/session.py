@@ -70,11 +70,6 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def usage_numbers(usage: object) -> dict:
-    """Prompt/completion/total/cached/reasoning tokens (0 if unknown), normalised by ``Usage.of``."""
-    return Usage.of(usage).numbers()
-
-
 @dataclass
 class Conversation:
     name: str
@@ -161,7 +156,7 @@ class Conversation:
             if turn.replayed:
                 continue  # replays cost nothing
             totals["turns"] += 1
-            for key, value in usage_numbers(turn.reply.get("usage")).items():
+            for key, value in Usage.of(turn.reply.get("usage")).numbers().items():
                 totals[key] += value
         return totals
 

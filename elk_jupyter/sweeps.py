@@ -20,6 +20,7 @@ from .cache import Replays
 from .dialects import dialect
 from .errors import ConfigError, ElkError
 from .reply import Reply
+from .usage import Usage
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_
 def cost(usage: dict | None, price: dict | None) -> float | None:
     if not usage or not price:
         return None
-    numbers = session.usage_numbers(usage)
+    numbers = Usage.of(usage).numbers()
     return (numbers["prompt"] * price["input"] + numbers["completion"] * price["output"]) / 1_000_000
 
 
@@ -204,7 +205,7 @@ class _Runs:
 
 
 def _row(run: Run, reply: Reply, replayed: bool, price: dict | None) -> dict:
-    numbers = session.usage_numbers(reply.usage)
+    numbers = reply.tokens.numbers()
     return {
         "model": run.model,
         "params": run.params,

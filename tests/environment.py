@@ -43,6 +43,7 @@ def fresh_shell(**traits):
 
     shell = start_ipython() or get_ipython()  # one global test shell per process
     shell.run_line_magic("load_ext", "elk_jupyter")
+    shell.config.pop("ElkMagics", None)  # an earlier test's %config must not reach this one
     magics = ElkMagics(shell)
     magics.retries = 0
     for name, value in traits.items():

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from elk_jupyter import notebooks, record
-from tests.test_records import KEY
+from tests.recording import KEY
 
 CLI = [str(Path(sys.executable).with_name("elk-jupyter"))]
 
@@ -50,13 +52,14 @@ def test_export_as_messages_jsonl_and_markdown(recorded, tmp_path):
     assert f"## {r1['id'][:8]} · user" in out.read_text() and "echo: Chained two" in out.read_text()
 
 
-def test_replay_reruns_live_with_another_model_and_writes_a_new_notebook(recorded, tmp_path):
+@pytest.mark.parametrize("command", ["rerun", "replay"])  # replay: its first name, kept as an alias
+def test_rerun_runs_live_with_another_model_and_writes_a_new_notebook(recorded, tmp_path, command):
     path, gateway, values = recorded
     before = path.read_bytes()
     gateway.plans.clear()
     out = tmp_path / "replayed.ipynb"
     sent = len(gateway.requests)
-    result = cli("replay", path, "-o", out, "-m", "fake-large", "-p", "temperature=0.5", env_vars=values)
+    result = cli(command, path, "-o", out, "-m", "fake-large", "-p", "temperature=0.5", env_vars=values)
     assert result.returncode == 0, result.stderr
     bodies = gateway.bodies()[sent:]
     assert len(bodies) == 5 and all(b["model"] == "fake-large" and b["temperature"] == 0.5 for b in bodies)

@@ -297,7 +297,7 @@ def test_html_page_with_200_is_an_error(scripted, client):
         client.chat(HI)
 
 
-# FORMATS.md §3.1: status, body -> (type, code, param, message)
+# Gateway error bodies (https://platform.openai.com/docs/guides/error-codes and others): status, body -> (type, code, param, message)
 ERROR_BODIES = {
     "openai": (
         400,

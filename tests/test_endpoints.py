@@ -1,6 +1,6 @@
 """The two dialects: request bodies, and SSE bytes -> typed events -> Reply, quirk by quirk.
 
-Each stream here is built as the bytes a server sends (FORMATS.md §1.2-1.6, §3.2) and decoded
+Each stream here is built as the bytes a server sends (https://platform.openai.com/docs/api-reference/chat-streaming and /responses-streaming, and the gateway shapes in tests/fake_gateway.py) and decoded
 by the real SSE decoder, dialect parser and Reply, without any HTTP.
 """
 
@@ -340,7 +340,7 @@ def test_malformed_or_non_object_frames_are_stream_errors(data):
     err, _ = broken(RESPONSES, sse(data))
 
 
-# -- error frames inside a 200 stream (FORMATS.md §1.6)
+# -- error frames inside a 200 stream (OpenAI, vLLM, LiteLLM and OpenRouter shapes)
 
 ERROR_FRAMES = {
     "openai": (

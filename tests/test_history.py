@@ -23,6 +23,7 @@ from elk_jupyter.errors import HistoryError
 from elk_jupyter.magics import ElkMagics
 from elk_jupyter.reply import Reply
 from elk_jupyter.session import Conversations, Turn
+from elk_jupyter.usage import Usage
 from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-history-test-91XQ"
@@ -120,11 +121,11 @@ def test_validate_rejects_self_links_non_json_numbers_and_bad_items():
 def test_odd_usage_values_count_as_whole_tokens():
     odd = {"prompt_tokens": "12", "completion_tokens": 3.7, "total_tokens": math.nan, "prompt_tokens_details": []}
     # one rule for every count (usage.Usage.of): a float rounds to the nearest whole token
-    assert session.usage_numbers(odd) == {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
-    assert session.usage_numbers({"input_tokens": True, "output_tokens": -4}) == dict.fromkeys(
+    assert Usage.of(odd).numbers() == {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
+    assert Usage.of({"input_tokens": True, "output_tokens": -4}).numbers() == dict.fromkeys(
         ("prompt", "completion", "total", "cached", "reasoning"), 0
     )
-    assert session.usage_numbers("garbage")["total"] == 0
+    assert Usage.of("garbage").numbers()["total"] == 0
     history = [turn("a")]
     history[0].reply["usage"] = {"prompt_tokens": math.inf, "completion_tokens": "x"}
     assert isinstance(context.context_cost(history), int)

@@ -283,7 +283,16 @@ def test_elk_config_models_usage_never_show_the_key(ip, gateway, capsys):
 
 
 def test_usage_errors_for_elk(ip):
-    for line in ("", "nope", "history missing", "fork default", "accept t99"):
+    for line in (
+        "",
+        "nope",
+        "history missing",
+        "fork default",
+        "accept t99",
+        "history a b",
+        "reset --bogus",
+        "usage x",
+    ):
         result = ip.run_cell(f"%elk {line}")
         assert type(result.error_in_exec).__name__ == "UsageError", line
 
