@@ -1,6 +1,6 @@
 """Images and text files as content parts of the prompt: a path, a URL, a data URL, bytes, a PIL
-image or a matplotlib figure -> (digest, media type, size) and the endpoint's part. Pure but for
-reading the files it is given.
+image or a matplotlib figure -> (digest, media type, size) and a neutral content part (each
+dialect writes it in its endpoint's shape). Pure but for reading the files it is given.
 
 Records and replay keys hold a placeholder (``elk-attachment:sha256:<hex>``) where the body sent
 holds the data URL, so a notebook stays small and replay is keyed by the image's digest; the bytes
@@ -18,6 +18,8 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .dialects import content
 
 SCHEME = "elk-attachment:sha256:"
 KEEP_BYTES = 16 * 1024  # an image this small keeps its bytes in the record (restore re-sends it)
@@ -143,33 +145,9 @@ def file_text(path: str) -> str:
     return f"File {Path(path).name}:\n{fence}\n{text}\n{fence}"
 
 
-def parts(endpoint: str, prompt: str, files: list[str], images: list[Image]) -> list[dict]:
-    """The user message's content: the prompt, each file, each image, in the endpoint's shape."""
-    text_type = "text" if endpoint == "chat" else "input_text"
-    content = [{"type": text_type, "text": prompt}] + [{"type": text_type, "text": f} for f in files]
-    for each in images:
-        if endpoint == "chat":
-            content.append({"type": "image_url", "image_url": {"url": each.reference}})
-        else:
-            content.append({"type": "input_image", "image_url": each.reference})
-    return content
-
-
-def convert(content, endpoint: str):
-    """Earlier content parts in ``endpoint``'s shape (a conversation may mix both endpoints)."""
-    if not isinstance(content, list):
-        return content
-    converted = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("text", "input_text"):
-            converted.append({"type": "text" if endpoint == "chat" else "input_text", "text": part.get("text", "")})
-        elif kind in ("image_url", "input_image"):
-            url = part.get("image_url")
-            url = url.get("url") if isinstance(url, dict) else url
-            image_part = {"type": "image_url", "image_url": {"url": url}} if endpoint == "chat" else None
-            converted.append(image_part or {"type": "input_image", "image_url": url})
-    return converted
+def parts(files: list[str], images: list[Image]) -> tuple[dict, ...]:
+    """The prompt's attachments as neutral content parts (each dialect writes them its own way)."""
+    return tuple(content.text(f) for f in files) + tuple(content.image(i.reference) for i in images)
 
 
 def remember(entries) -> None:

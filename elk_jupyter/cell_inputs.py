@@ -11,7 +11,7 @@ import sys
 from collections import ChainMap
 from dataclasses import dataclass, field
 
-from . import attachments, notebook_context, options, tool_bodies, tools
+from . import attachments, notebook_context, options, tools
 
 
 @dataclass
@@ -19,10 +19,10 @@ class Inputs:
     prompt: str
     tools: dict = field(default_factory=dict)  # name -> tools.Tool
     images: list = field(default_factory=list)  # attachments.Image
-    content: list | None = None  # the user message's parts when there are files or images
+    parts: tuple = ()  # files and images as neutral content parts (dialects.content)
 
 
-def gather(shell, endpoint: str, args, cell: str, evaluate) -> Inputs:
+def gather(shell, args, cell: str, evaluate) -> Inputs:
     prompt = cell.strip("\n")
     if args.interpolate:
         prompt = options.interpolate(prompt, _namespace(shell, prompt), evaluate)
@@ -32,13 +32,8 @@ def gather(shell, endpoint: str, args, cell: str, evaluate) -> Inputs:
     inputs = Inputs(prompt, toolset(shell.user_ns, args.tools) if getattr(args, "tools", None) else {})
     inputs.images = [attachments.image(_value(shell.user_ns, source), source) for source in args.image or ()]
     files = [attachments.file_text(path) for path in args.file or ()]
-    if files or inputs.images:
-        inputs.content = attachments.parts(endpoint, prompt, files, inputs.images)
+    inputs.parts = attachments.parts(files, inputs.images)
     return inputs
-
-
-def tool_fields(endpoint: str, toolset: dict) -> dict:
-    return {"tools": tool_bodies.definitions(toolset.values(), endpoint)} if toolset else {}
 
 
 def toolset(namespace, names) -> dict:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import tool_bodies, tools
-from .errors import StreamError
+from . import tools
+from .dialects import dialect
+from .errors import ConfigError, StreamError
 from .tools import Call
 
 DEFAULT_STEPS = 5  # model requests per turn
@@ -45,6 +46,7 @@ def run(
     ``redact`` cuts the API key out of each result before it is sent or recorded (a function
     that reads the environment could return it)."""
     steps: list[dict] = []
+    speaker = dialect(endpoint)
     for number in range(1, max_steps + 1):
         reply, error = stream(body)
         calls = pending_calls(reply)
@@ -65,9 +67,24 @@ def run(
             result["error"] = redact(result["error"]) if result["error"] else None
         step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
-        body = tool_bodies.follow_up(endpoint, body, step, chain)
+        body = speaker.follow_up(body, step, chain)
     reply.steps = steps
     return reply, error
+
+
+def with_functions(endpoint: str, body: dict) -> tuple[dict, dict]:
+    """(the body with tool definitions, {name: Tool}) when its ``tools`` holds Python functions
+    (``Client.chat(..., tools=[f, g])``); else (the body, {})."""
+    given = body.get("tools")
+    if not isinstance(given, list) or not any(callable(t) for t in given):
+        return body, {}
+    if not all(callable(t) for t in given):
+        raise ConfigError("tools: give Python functions or JSON tool definitions, not both")
+    try:
+        toolset = {t.name: t for t in map(tools.tool_of, given)}
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return {**body, **dialect(endpoint).tool_fields(list(toolset.values()))}, toolset
 
 
 def note(reply) -> str:

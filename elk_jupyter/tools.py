@@ -1,8 +1,8 @@
 """Python functions as tools: a JSON schema from the signature, type hints and docstring (or a
 pydantic model), and running the model's calls (in parallel, errors as results, approval).
 
-Pure apart from calling the user's own functions. The endpoint's request shapes live in
-``tool_bodies``; the loop that sends results back lives in ``tool_loop``.
+Pure apart from calling the user's own functions. The endpoints' request shapes live in the
+dialects (``tool_fields``, ``tool_step_items``); the loop that sends results back in ``tool_loop``.
 """
 
 from __future__ import annotations

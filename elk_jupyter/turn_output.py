@@ -13,8 +13,8 @@ this bundle and the widget is closed:
 
 from __future__ import annotations
 
-from .render import static_markdown, static_text
-from .session import RECORD_KEY
+from .record import RECORD_KEY
+from .render import footer_items, shown_status, static_markdown, static_text
 from .tool_loop import shown_calls
 from .usage import Usage
 
@@ -33,6 +33,7 @@ def view_data(reply, header: dict) -> dict:
         "model_asked": header.get("model_asked") or "",
         "model": reply.model or "",
         "status": reply.status,
+        "badge": shown_status(reply.status, bool(header.get("replayed"))),
         "replayed": bool(header.get("replayed")),
         "error": reply.error or "",
         "note": header.get("note") or "",
@@ -44,6 +45,7 @@ def view_data(reply, header: dict) -> dict:
         "timing": reply.timing,
         "tool_calls": shown_calls(reply),
         "choices": choices,
+        "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
         "images": list(header.get("images") or []),
     }
 

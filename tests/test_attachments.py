@@ -12,19 +12,11 @@ import pytest
 from PIL import Image as PILImage
 
 from elk_jupyter import attachments, record
-from elk_jupyter.session import record_of
-from tests.fake_gateway import FakeGateway
+from elk_jupyter.record import record_of
 from tests.test_magics import run
 from tests.test_tools import _shell, last_turn
 
 CHAT, RESPONSES = "/chat/completions", "/responses"
-
-
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -8,18 +8,10 @@ import pandas as pd
 import pytest
 
 from elk_jupyter import notebook_context
-from tests.fake_gateway import FakeGateway
 from tests.test_magics import run
 from tests.test_tools import _shell
 
 CHAT = "/chat/completions"
-
-
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
 
 
 @pytest.fixture

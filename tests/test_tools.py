@@ -13,38 +13,19 @@ import threading
 from typing import Literal
 
 import pytest
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 from pydantic import BaseModel
 
 from elk_jupyter import record, tools
-from elk_jupyter.magics import ElkMagics
 from tests.conftest import llmock_server
-from tests.fake_gateway import FakeGateway
+from tests.environment import conversations, elk_env, fresh_shell, use_env
 from tests.test_magics import KEY, run
 
 CHAT, RESPONSES = "/chat/completions", "/responses"
 
 
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
 def _shell(monkeypatch, tmp_path, base_url, replay="off"):
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("ELK_NO_WIDGET", "1")
-    shell = start_ipython() or get_ipython()
-    magics = ElkMagics(shell)
-    magics.retries, magics.replay = 0, replay
-    shell.register_magics(magics)
-    shell.parent_header = {}
-    return shell, magics
+    use_env(monkeypatch, elk_env(base_url, KEY, tmp_path / "cache", ELK_NO_WIDGET="1"))
+    return fresh_shell(replay=replay)
 
 
 @pytest.fixture
@@ -72,8 +53,7 @@ def calls(ip):
 
 
 def last_turn(ip):
-    runner = ip.magics_manager.registry["ElkMagics"].runner
-    return runner.notebook.conversation("default").turns[-1]
+    return conversations(ip).conversation("default").turns[-1]
 
 
 # -- schemas
@@ -192,7 +172,7 @@ def test_parallel_calls_and_an_exception_go_back_to_the_model(ip, gateway, calls
 
 
 def _record(turn):
-    from elk_jupyter.session import record_of
+    from elk_jupyter.record import record_of
 
     return record_of(turn)
 
@@ -273,8 +253,7 @@ def test_a_chained_later_turn_chains_from_the_final_response(ip, gateway, calls)
     assert run(ip, "%%respond --tools add\nOne plus one?").success
     assert run(ip, "%%respond\nThanks").success
     final = last_turn(ip)
-    runner = ip.magics_manager.registry["ElkMagics"].runner
-    tool_turn = runner.notebook.conversation("default").turns[0]
+    tool_turn = conversations(ip).conversation("default").turns[0]
     assert final.request["previous_response_id"] == tool_turn.reply["id"]
     assert final.request["input"] == "Thanks"
 
@@ -432,8 +411,7 @@ def test_usage_counts_every_request_of_a_tool_turn(ip, gateway, calls, capsys):
     )
     gateway.plan(text="2", usage={"prompt_tokens": 30, "completion_tokens": 1, "total_tokens": 31})
     assert run(ip, "%%chat --tools add\nOne plus one").success
-    runner = ip.magics_manager.registry["ElkMagics"].runner
-    totals = runner.notebook.usage_totals()
+    totals = conversations(ip).usage_totals()
     assert (totals["turns"], totals["prompt"], totals["completion"], totals["total"]) == (1, 40, 6, 46)
 
 

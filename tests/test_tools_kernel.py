@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
-from elk_jupyter import record
+from elk_jupyter import notebooks
 from tests.fake_gateway import FakeGateway
 from tests.kernel import Kernel
-from tests.test_records import execute, notebook, replies
+from tests.recording import execute, notebook
+from tests.test_records import replies
 
 KEY = "sk-elk-TOOLS-kernel-9d1e"
 DEFINE = (
@@ -98,10 +99,10 @@ def test_a_frozen_run_all_replays_tool_turns_without_running_the_functions(env, 
         mark.unlink()
     gateway.close()  # nothing answers: any request would fail the run
     offline = dict(values, ELK_REPLAY="only", ELK_CACHE_DIR=str(tmp_path / "empty"), JPY_SESSION_NAME=str(path))
-    replayed = execute(record.read_notebook(path), offline, tmp_path / "replayed.ipynb")
+    replayed = execute(notebooks.read_notebook(path), offline, tmp_path / "replayed.ipynb")
     assert replies(replayed) == ["made it", "made that too"]
     assert list(marks.iterdir()) == [], "a replayed tool turn ran a function"
-    steps = [r["turn"]["reply"]["steps"] for r in record.iter_records(replayed)]
+    steps = [r["turn"]["reply"]["steps"] for r in notebooks.iter_records(replayed)]
     assert [s[0]["calls"][0]["output"] for s in steps] == ["made first", "made second"]
 
 
