@@ -35,7 +35,7 @@ export function copyButton(document, label, title, text) {
   let timer = 0;
   button.addEventListener("click", async (event) => {
     event.stopPropagation();
-    const ok = await copyText(document.defaultView, text());
+    const ok = await copyText(button.ownerDocument.defaultView, text()); // by now in the page's document
     button.textContent = ok ? "Copied" : "Copy failed";
     button.dataset.copied = ok ? "yes" : "no";
     clearTimeout(timer);
