@@ -33,6 +33,8 @@ function heldBack(tail) {
   return opener && opener[0].length > run[0].length ? run[0].length : 0;
 }
 
+const CHUNK_CHARS = 4000;
+
 // A line that may define a link reference (https://spec.commonmark.org/0.31.2/#link-reference-definitions).
 const REFERENCE_DEFINITION = /^ {0,3}\[[^\]\n]{1,999}\]:/m;
 
@@ -50,11 +52,33 @@ function sourceLength(source, normalized) {
 export function streamingMarkdown(container, policy, { decorate = () => {}, maxChars = Infinity } = {}) {
   let done = ""; // the source prefix whose blocks are final and in the DOM
   let open = []; // the nodes of the open part, replaced on every update
+  let chunk = null; // the <div class="elk-blocks"> settled blocks go into, and how much source it holds
+  let chunkChars = 0;
 
   function reset() {
     container.replaceChildren();
     done = "";
     open = [];
+    chunk = null;
+  }
+
+  // Settled blocks, in chunks of about CHUNK_CHARS of source: the browser can skip a whole chunk off screen
+  // (content-visibility in panel.css), so style and layout per update stay flat as the answer grows.
+  function settle(tokens) {
+    for (let from = 0; from < tokens.length; ) {
+      if (!chunk || chunkChars >= CHUNK_CHARS) {
+        chunk = container.ownerDocument.createElement("div");
+        chunk.className = "elk-blocks";
+        container.insertBefore(chunk, open[0] || null);
+        chunkChars = 0;
+      }
+      let to = from;
+      while (to < tokens.length && chunkChars < CHUNK_CHARS) chunkChars += tokens[to++].raw.length;
+      const fragment = policy.tokensToFragment(tokens.slice(from, to));
+      decorate([...fragment.childNodes], true);
+      chunk.appendChild(fragment);
+      from = to;
+    }
   }
 
   function append(fragment, final) {
@@ -95,7 +119,7 @@ export function streamingMarkdown(container, policy, { decorate = () => {}, maxC
     const final = streaming ? finalCount(tokens) : tokens.length;
     if (final > 0) {
       const settled = tokens.slice(0, final);
-      append(policy.tokensToFragment(settled), true);
+      settle(settled);
       done += tail.slice(0, sourceLength(tail, settled.reduce((n, token) => n + token.raw.length, 0)));
     }
     if (final < tokens.length) open = append(policy.tokensToFragment(tokens.slice(final)), false);

@@ -129,7 +129,8 @@ export function renderTurn(host, source, options = {}) {
     const status = get("replayed") && get("status") === "completed" ? "replayed" : get("status");
     const streaming = status === "streaming";
     parts.root.dataset.status = status;
-    renderHeader(parts.header, get, status);
+    redraw("header", [status, get("endpoint"), get("conversation"), get("model_asked"), get("model"), get("attempts")],
+      () => renderHeader(parts.header, get, status));
     if (reasoning !== shown.reasoning) parts.reasoningBody.textContent = shown.reasoning = reasoning;
     parts.reasoning.hidden = !reasoning;
     const tokens = usageNumbers(get("usage")).reasoning;
@@ -140,12 +141,23 @@ export function renderTurn(host, source, options = {}) {
       Object.assign(shown, { text, streaming });
     }
     parts.gap.hidden = !get("gap");
-    renderTools(parts.tools, get("tool_calls"));
+    const calls = get("tool_calls");
+    redraw("tools", calls, () => renderTools(parts.tools, calls));
     paintChoices(get("choices"));
     parts.actions.hidden = !text || streaming || !parts.choices.hidden;
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
-    renderFooter(parts.footer, get);
+    redraw("footer", [get("usage"), get("timing"), get("context")], () => renderFooter(parts.footer, get));
+  }
+
+  // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the
+  // answer alone, so the browser restyles nothing else.
+  const drawn = new Map();
+  function redraw(part, inputs, draw) {
+    const key = JSON.stringify(inputs);
+    if (drawn.get(part) === key) return;
+    drawn.set(part, key);
+    draw();
   }
 
   // n > 1: every choice side by side (the first is the answer, so the answer itself is hidden); drawn again only
