@@ -126,7 +126,7 @@ class Panel(anywidget.AnyWidget):
     def retire(self) -> None:
         """Empty the heavy state, then close: once the output no longer shows this widget, a
         front-end that keeps the state of closed widgets (nbclient and papermill do) saves no
-        front-end code (~97 KB) and no second copy of the reply in the notebook."""
+        front-end code (~144 KB) and no second copy of the reply in the notebook."""
         with self.hold_sync():
             self._esm, self._css = "", ""
             self.text = self.reasoning = ""

@@ -34,6 +34,7 @@ function heldBack(tail) {
 }
 
 const CHUNK_CHARS = 4000;
+const LONG_CHUNKS = 8; // from about 30,000 characters on
 
 // A line that may define a link reference (https://spec.commonmark.org/0.31.2/#link-reference-definitions).
 const REFERENCE_DEFINITION = /^ {0,3}\[[^\]\n]{1,999}\]:/m;
@@ -54,16 +55,19 @@ export function streamingMarkdown(container, policy, { decorate = () => {}, maxC
   let open = []; // the nodes of the open part, replaced on every update
   let chunk = null; // the <div class="elk-blocks"> settled blocks go into, and how much source it holds
   let chunkChars = 0;
+  let chunks = 0;
 
   function reset() {
     container.replaceChildren();
     done = "";
     open = [];
     chunk = null;
+    chunks = 0;
+    container.classList.remove("elk-long");
   }
 
-  // Settled blocks, in chunks of about CHUNK_CHARS of source: the browser can skip a whole chunk off screen
-  // (content-visibility in panel.css), so style and layout per update stay flat as the answer grows.
+  // Settled blocks, in chunks of about CHUNK_CHARS of source: in a long answer the browser skips a whole chunk off
+  // screen (content-visibility in panel.css), so style and layout per update stay flat as the answer grows.
   function settle(tokens) {
     for (let from = 0; from < tokens.length; ) {
       if (!chunk || chunkChars >= CHUNK_CHARS) {
@@ -71,6 +75,9 @@ export function streamingMarkdown(container, policy, { decorate = () => {}, maxC
         chunk.className = "elk-blocks";
         container.insertBefore(chunk, open[0] || null);
         chunkChars = 0;
+        // Only a long answer lets the browser skip chunks: skipped content has no innerText, which a short
+        // answer does not need to give up.
+        if (++chunks === LONG_CHUNKS) container.classList.add("elk-long");
       }
       let to = from;
       while (to < tokens.length && chunkChars < CHUNK_CHARS) chunkChars += tokens[to++].raw.length;
