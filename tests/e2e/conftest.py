@@ -85,9 +85,6 @@ def lab_home(home: Path, data: Path) -> dict:
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
         IPYTHONDIR=str(home / "ipython"),
-        # In a virtualenv jupyter_core looks in the environment's share/jupyter before the data dir: a renderer
-        # installed there from another checkout would win over this checkout's build copied above.
-        JUPYTER_PREFER_ENV_PATH="0",
     )
 
 
