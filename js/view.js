@@ -7,7 +7,7 @@ import { renderChoices } from "./choices.js";
 import { copyButton } from "./clipboard.js";
 import { codeDecorator } from "./code.js";
 import { createRenderPolicy, MAX_MARKDOWN_CHARS } from "./render.js";
-import { footerItems, STATUS_LABELS, usageNumbers } from "./state.js";
+import { STATUS_LABELS, usageNumbers } from "./state.js";
 import { readField } from "./view-data.js";
 
 const policies = new WeakMap(); // window -> its render policy (one DOMPurify instance per window)
@@ -82,7 +82,7 @@ function renderTools(tools, calls) {
 
 function renderFooter(footer, get) {
   footer.replaceChildren();
-  for (const [label, value] of footerItems(get("usage"), get("timing"), get("context"))) {
+  for (const [label, value] of get("footer")) {
     const item = el("span", "elk-stat", footer);
     item.dataset.stat = label;
     el("span", "elk-stat-label", item).textContent = label;
@@ -126,8 +126,8 @@ export function renderTurn(host, source, options = {}) {
     frame = 0;
     const text = get("text");
     const reasoning = get("reasoning");
-    const status = get("replayed") && get("status") === "completed" ? "replayed" : get("status");
-    const streaming = status === "streaming";
+    const status = get("badge") || get("status"); // the kernel decides "replayed" (render.py shown_status)
+    const streaming = get("status") === "streaming";
     parts.root.dataset.status = status;
     redraw("header", [status, get("endpoint"), get("conversation"), get("model_asked"), get("model"), get("attempts")],
       () => renderHeader(parts.header, get, status));
@@ -147,7 +147,7 @@ export function renderTurn(host, source, options = {}) {
     parts.actions.hidden = !text || streaming || !parts.choices.hidden;
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
-    redraw("footer", [get("usage"), get("timing"), get("context")], () => renderFooter(parts.footer, get));
+    redraw("footer", get("footer"), () => renderFooter(parts.footer, get));
   }
 
   // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the
