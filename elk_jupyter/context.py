@@ -9,20 +9,53 @@ history the record does not show (issue 14).
 
 from __future__ import annotations
 
+import time
+
 from .session import Turn, estimate_tokens, short, short_ids, usage_numbers
 
 
-def chat_messages(system: str | None, history: list[Turn], prompt: str) -> list[dict]:
+def chat_messages(system: str | None, history: list[Turn], prompt: str, now: float | None = None) -> list[dict]:
     """Chat messages: the system prompt, each earlier turn as user + assistant, the new prompt.
 
-    Earlier tool calls are not replayed (they would need their tool results); their text is.
+    Earlier tool calls are not replayed (they would need their tool results); their text is. An
+    earlier audio reply goes back as ``audio: {id}`` while the server still holds it, else as its
+    transcript (https://platform.openai.com/docs/guides/audio, multi-turn conversations).
     """
+    now = time.time() if now is None else now
     messages = [{"role": "system", "content": system}] if system else []
     for turn in history:
         messages.append({"role": "user", "content": turn.prompt})
-        messages.append({"role": "assistant", "content": turn.text})
+        audio_id = audio_reference(turn, now)
+        if audio_id is not None:
+            messages.append({"role": "assistant", "audio": {"id": audio_id}})
+        else:
+            messages.append({"role": "assistant", "content": turn.text})
     messages.append({"role": "user", "content": prompt})
     return messages
+
+
+def audio_reference(turn: Turn, now: float) -> str | None:
+    """The id of ``turn``'s audio reply while the server holds it (before ``expires_at``), else None."""
+    audio = turn.reply.get("audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("id"), str) or not audio["id"]:
+        return None
+    expires = audio.get("expires_at")
+    if not isinstance(expires, int | float) or isinstance(expires, bool) or expires <= now:
+        return None
+    return audio["id"]
+
+
+def audio_note(history: list[Turn], now: float) -> str:
+    """How earlier audio replies go back, for the context note ('' when there are none)."""
+    spoken = [t for t in history if isinstance(t.reply.get("audio"), dict)]
+    if not spoken:
+        return ""
+    by_id = [t for t in spoken if audio_reference(t, now) is not None]
+    text = [t for t in spoken if t not in by_id]
+    parts = [f"audio {short_ids(t.id for t in by_id)} sent back by id"] if by_id else []
+    if text:
+        parts.append(f"audio {short_ids(t.id for t in text)} sent as its transcript (expired or no id)")
+    return " · ".join(parts)
 
 
 def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:

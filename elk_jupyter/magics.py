@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import options, settings
+from . import audio, options, settings
 from .commands import Commands
 from .errors import ConfigError
 from .session import short
@@ -83,6 +83,9 @@ class ElkMagics(Magics):
     replay = Enum(
         ["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)"
     ).tag(config=True)
+    audio_inline_bytes = Int(
+        256 * 1024, help="audio replies up to this size are kept in the notebook; larger ones in a file beside it"
+    ).tag(config=True)
 
     @default("replay")
     def _replay_from_env(self):
@@ -103,7 +106,7 @@ class ElkMagics(Magics):
     def _check_base_url(self, proposal):
         return _checked(settings.base_url, proposal.value)
 
-    @validate("context_turns", "context_tokens")
+    @validate("context_turns", "context_tokens", "audio_inline_bytes")
     def _check_context(self, proposal):
         return _checked(settings.at_least_zero, f"ElkMagics.{proposal.trait.name}", proposal.value)
 
@@ -117,6 +120,12 @@ class ElkMagics(Magics):
     @argument("-s", "--system", help="system prompt for this conversation (kept for later turns)")
     @argument("-n", type=int, help="number of choices")
     @argument("--stop", action="append", help="stop sequence (repeatable)")
+    @argument(
+        "--audio",
+        metavar="VOICE[:FORMAT]",
+        help="also answer in sound: sets modalities and audio (format: wav, mp3, flac, opus, aac, pcm16; "
+        "default pcm16 when streaming, else wav)",
+    )
     @cell_magic
     def chat(self, line, cell):
         """Send the cell to POST /chat/completions and stream the reply.
@@ -134,6 +143,9 @@ class ElkMagics(Magics):
 
             %%chat --param logit_bias='{"50256": -100}' --dry-run
             Hello
+
+            %%chat --audio alloy -m gpt-4o-audio-preview
+            Say hello in one short sentence.
         """
         return self._run("chat", self.chat, line, cell)
 
@@ -192,6 +204,9 @@ class ElkMagics(Magics):
             params.update(n=args.n, stop=args.stop[0] if args.stop and len(args.stop) == 1 else args.stop)
             params[self.max_tokens_field] = args.max_tokens
             params["reasoning_effort"] = args.reasoning_effort
+            if args.audio:
+                params["modalities"] = ["text", "audio"]
+                params["audio"] = audio.parse_voice(args.audio, stream=not args.no_stream)
         else:
             params.update(max_output_tokens=args.max_tokens, truncation=args.truncation)
             reasoning = {"effort": args.reasoning_effort, "summary": args.summary}
@@ -333,5 +348,7 @@ class _TextView:
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = "replayed" if self._replayed else reply.status
         print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        if reply.audio is not None:
+            print(f"[{reply.audio.describe()}]")
         if note:
             print(note)

@@ -16,6 +16,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from .audio import player_data
 from .usage import Usage
 
 STATIC = Path(__file__).parent / "static"
@@ -65,6 +66,7 @@ class Panel(anywidget.AnyWidget):
     timing = t.Dict({}).tag(sync=True)
     tool_calls = t.List([]).tag(sync=True)
     choices = t.List([]).tag(sync=True)
+    audio = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # {size, streaming} then the player's data
 
     def __init__(
         self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False
@@ -100,7 +102,7 @@ class Panel(anywidget.AnyWidget):
             self._esm, self._css = "", ""
             self.text = self.reasoning = ""
             self.delta = self.reasoning_delta = {"offset": 0, "text": ""}
-            self.tool_calls, self.choices = [], []
+            self.tool_calls, self.choices, self.audio = [], [], None
         self.layout.close()
         self.close()
 
@@ -115,8 +117,12 @@ class Panel(anywidget.AnyWidget):
         }
         if reply.tool_calls:
             changes["tool_calls"] = reply.tool_calls
+        received = reply.choices[0].audio_size
+        if received and not final:  # the player comes once the clip is complete
+            changes["audio"] = {"size": received, "streaming": True}
         if final:
             changes.update(
+                audio=player_data(reply.audio_dict()),
                 error=reply.error or "",
                 timing=reply.timing,
                 choices=[c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [],

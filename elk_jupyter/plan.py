@@ -64,7 +64,8 @@ class Plan:
             note += " · stateless resend"
         if self.mode_reason:
             note += f" ({self.mode_reason})"
-        return note
+        spoken = context.audio_note(history, self.created_at) if self.body.get("messages") else ""
+        return note + (f" · {spoken}" if spoken else "")
 
     def turn(self, endpoint, prompt, reply, host, origin) -> Turn:
         return Turn(
@@ -104,8 +105,9 @@ def build(notebook, settings, default_model, host, endpoint, args, prompt, param
     history = [] if args.no_context else apply_policy(chain, settings.context_turns, settings.context_tokens)
     model = args.model or default_model
     stream = not args.no_stream
+    now = time.time()  # one instant for the body and its note (an earlier audio reply may expire)
     if endpoint == endpoints.CHAT:
-        messages = context.chat_messages(conversation.system, history, prompt)
+        messages = context.chat_messages(conversation.system, history, prompt, now)
         body, mode, reason = endpoints.chat_body(messages, model, stream, **params), None, None
     else:
         stateless = getattr(args, "stateless", False) or settings.respond_mode == "stateless"
@@ -115,7 +117,7 @@ def build(notebook, settings, default_model, host, endpoint, args, prompt, param
         options.set_path(body, path, value)
     if mode == "stateless" and body.get("previous_response_id"):
         mode, reason = "chain", "previous_response_id set by --param: the server's history is not in the record"
-    return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell, args.no_context)
+    return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell, args.no_context, now)
 
 
 def apply_policy(chain: list[Turn], turns: int, tokens: int) -> list[Turn]:

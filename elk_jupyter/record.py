@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import ElkError
 from .frames import scrub
+from .record_audio import check_audio, inline_audio, place_audio  # noqa: F401 - one import for callers
 from .session import READABLE_VERSIONS, RECORD_KEY, RECORD_VERSION, Turn
 
 # Required keys and their JSON types; optional keys may also be null.
@@ -61,6 +62,7 @@ REPLY_OPTIONAL = {
     "incomplete_details": dict,
     "error": str,
     "choices": list,
+    "audio": dict,
     "usage": dict,
     "request_id": str,
     "started_at": (int, float),
@@ -87,6 +89,7 @@ def validate(record: object) -> list[str]:
     problems += _check_links(turn)
     if isinstance(turn.get("reply"), Mapping):
         problems += _check_items(turn["reply"])
+        problems += check_audio(turn["reply"].get("audio"))
     problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
     return problems
 
@@ -223,7 +226,7 @@ def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
             named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
             unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
         else:
-            turns.append(Turn.from_dict(record["turn"]))
+            turns.append(Turn.from_dict(inline_audio(record, Path(path).parent)["turn"]))
     return turns, unusable
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from . import audio
 from .events import (
+    AudioDelta,
     ChoiceFinished,
     Connected,
     Done,
@@ -39,6 +41,10 @@ class Choice:
     reasoning_length: int = field(default=0, repr=False)
     _by_index: dict = field(default_factory=dict, repr=False)  # call index -> its dict
     _arguments: dict = field(default_factory=dict, repr=False)  # call index -> pieces not yet joined
+    _audio: list = field(default_factory=list, repr=False)  # decoded audio pieces (bytes)
+    audio_id: str | None = None
+    audio_expires_at: int | None = None
+    audio_size: int = field(default=0, repr=False)  # bytes received so far
 
     def __post_init__(self) -> None:
         self.text_length = sum(map(len, self._text))
@@ -98,6 +104,22 @@ class Choice:
         if delta.arguments:  # joined on read: += on a string in a dict copies it every time
             self._arguments.setdefault(delta.index, []).append(delta.arguments)
 
+    def add_audio(self, delta: AudioDelta) -> None:
+        if delta.data:
+            self._audio.append(delta.data)
+            self.audio_size += len(delta.data)
+        self.audio_id = delta.id or self.audio_id
+        self.audio_expires_at = delta.expires_at if delta.expires_at is not None else self.audio_expires_at
+
+    def clip(self, fmt: str) -> audio.Clip | None:
+        """The audio so far as a playable clip (``fmt``: the request's format), or None without any."""
+        if not self._audio and not self.audio_id:
+            return None
+        if len(self._audio) > 1:
+            self._audio[:] = [b"".join(self._audio)]
+        data = self._audio[0] if self._audio else b""
+        return audio.Clip(audio.playable(data, fmt), fmt, self.audio_id, self.audio_expires_at)
+
     def to_dict(self) -> dict:
         return {
             "index": self.index,
@@ -138,6 +160,8 @@ class Reply:
         self.attempts = 0
         self.response: dict | None = None  # the final Responses object, when the server sent one
         self.choices: list[Choice] = [Choice(0)]
+        self.audio_record: dict | None = None  # a restored record's audio whose bytes are elsewhere (a file)
+        self._saved_format: str | None = None
         self.started_at = time.time()
         self._t0 = time.perf_counter()
         self.ttfb: float | None = None
@@ -161,6 +185,24 @@ class Reply:
     @property
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason
+
+    @property
+    def audio(self) -> audio.Clip | None:
+        """Choice 0's audio (``modalities: ["text", "audio"]``): bytes, format, id, expiry; its transcript is ``text``."""
+        return self.choices[0].clip(self.audio_format)
+
+    @property
+    def audio_format(self) -> str:
+        if self._saved_format:
+            return self._saved_format
+        asked = (self.request or {}).get("audio")
+        fmt = asked.get("format") if isinstance(asked, dict) else None
+        return fmt if fmt in audio.FORMATS else "wav"
+
+    def audio_dict(self) -> dict | None:
+        """The audio as the reply's record keeps it (bytes inline; ``record`` may move them to a file)."""
+        clip = self.audio
+        return clip.to_dict() if clip is not None else self.audio_record
 
     @property
     def tokens(self) -> Usage:
@@ -189,6 +231,8 @@ class Reply:
                 target.add_reasoning(event.text)
             else:
                 target.add_tool_call(event)
+        elif kind is AudioDelta:
+            (self.choices[0] if event.choice == 0 else self.choice(event.choice)).add_audio(event)
         elif kind is UsageReport:
             self.usage = raw_usage(event.usage)  # the server's object, JSON-safe; read it with Usage.of
         elif kind is ChoiceFinished:
@@ -233,6 +277,7 @@ class Reply:
             "text": self.text,
             "reasoning": self.reasoning,
             "tool_calls": self.tool_calls,
+            "audio": self.audio_dict(),
             "choices": [c.to_dict() for c in self.choices] if len(self.choices) > 1 else None,
             "usage": self.usage,
             "request_id": self.request_id,
@@ -267,10 +312,21 @@ class Reply:
             )
             for position, c in enumerate(choices)
         ]
+        reply._restore_audio(data.get("audio"))
         timing = data.get("timing") or {}
         reply.ttfb, reply.ttft, reply.total = timing.get("ttfb"), timing.get("ttft"), timing.get("total")
         reply.started_at = data.get("started_at") or reply.started_at
         return reply
+
+    def _restore_audio(self, saved: object) -> None:
+        clip = audio.clip_of(saved)
+        if clip is None:
+            self.audio_record = saved if isinstance(saved, dict) else None
+            return
+        self._saved_format = clip.format
+        choice = self.choices[0]
+        choice._audio, choice.audio_id, choice.audio_expires_at = [clip.data], clip.id, clip.expires_at
+        choice.audio_size = len(clip.data)
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."

@@ -101,10 +101,28 @@ class TurnRunner:
         if recorded is None and turn.ok:
             self.replays.store(key, client.host, ask.body, turn.reply, cache_key)
         ask.conversation.commit(turn)
-        view.finish(reply, session.record_of(turn), _rerun_note(ask.dropped))
+        saved, problem = self._record(turn)
+        view.finish(reply, saved, " · ".join(filter(None, (_rerun_note(ask.dropped), problem))))
         if error is not None:
             raise self._explained(error, reply, turn)
         return Outcome(reply, turn, self._structured(args, schema, reply))
+
+    def _record(self, turn: Turn) -> tuple[dict, str]:
+        """(the turn's record, a problem to tell): audio bytes past ``ElkMagics.audio_inline_bytes`` go
+        to a file beside the notebook; if that file cannot be written they stay in the notebook."""
+        saved = session.record_of(turn)
+        if not isinstance(turn.reply.get("audio"), dict):
+            return saved, ""
+        from pathlib import Path
+
+        from . import record
+
+        notebook = record.current_notebook(self.magics.shell.user_ns)
+        directory = notebook.parent if notebook is not None else Path.cwd()  # a kernel runs beside its notebook
+        try:
+            return record.place_audio(saved, directory, self.magics.audio_inline_bytes), ""
+        except ElkError as err:
+            return saved, f"{err}; kept in the notebook instead"
 
     def _replay_mode(self, args, key: str, cell_id: str | None) -> tuple[str, bool]:
         """(replay mode, whether this is a re-run that samples again).

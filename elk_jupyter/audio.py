@@ -1,0 +1,184 @@
+"""Audio replies: the streamed base64 decoder, the finished clip (format, duration, digest) and its
+record form. Pure: the bytes go to a file beside the notebook in ``record``, never here.
+
+Chat Completions with ``modalities: ["text", "audio"]`` answers in ``message.audio`` (``id``,
+``data``, ``transcript``, ``expires_at``) or, streamed, in ``delta.audio`` pieces
+(https://platform.openai.com/docs/guides/audio). The transcript is the reply's text; the sound
+arrives as base64 in chunks that may each carry their own padding, or split one quantum.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import re
+import struct
+import time
+import wave
+from dataclasses import dataclass
+
+from .errors import StreamError
+
+FORMATS = ("wav", "mp3", "flac", "opus", "aac", "pcm16")
+MIME = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "pcm16": "audio/wav",  # stored wrapped in a WAV header so a browser can play it (see ``playable``)
+}
+EXTENSION = {"wav": "wav", "mp3": "mp3", "flac": "flac", "opus": "ogg", "aac": "aac", "pcm16": "wav"}
+# pcm16 is raw 16-bit little-endian mono at 24 kHz (the audio guide's "pcm16" format).
+PCM16_RATE = 24_000
+MAX_AUDIO_BYTES = 64 * 1024 * 1024  # a hostile server could stream forever: stop the turn with a line
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+def parse_voice(value: str, stream: bool) -> dict:
+    """``--audio VOICE[:FORMAT]`` -> the request's ``audio`` field. ValueError when it is wrong.
+
+    Without a format: ``pcm16`` when streaming (OpenAI streams audio output only as pcm16), else ``wav``.
+    """
+    voice, _, fmt = value.partition(":")
+    voice, fmt = voice.strip(), fmt.strip().lower()
+    if not voice:
+        raise ValueError("--audio expects VOICE[:FORMAT], e.g. --audio alloy or --audio alloy:wav")
+    if fmt and fmt not in FORMATS:
+        raise ValueError(f"--audio {value}: format must be one of {', '.join(FORMATS)}")
+    return {"voice": voice, "format": fmt or ("pcm16" if stream else "wav")}
+
+
+class Base64Stream:
+    """Bytes from base64 that arrives in pieces: whole quanta are decoded as they come (O(delta)).
+
+    A piece may end in padding (each chunk encoded on its own) or stop mid-quantum (one encoding
+    cut anywhere): both decode to the same bytes.
+    """
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self.size = 0
+
+    def feed(self, text: str) -> bytes:
+        data = self._rest + text.encode("ascii", "replace").translate(None, b" \r\n\t")
+        if not _BASE64.fullmatch(data):
+            raise StreamError("the server sent audio data that is not base64")
+        whole = len(data) if data.endswith(b"=") else len(data) - len(data) % 4
+        self._rest = data[whole:]
+        try:
+            decoded = base64.b64decode(data[:whole], validate=True)
+        except (binascii.Error, ValueError):
+            raise StreamError("the server sent audio data that is not base64") from None
+        self.size += len(decoded)
+        if self.size > MAX_AUDIO_BYTES:
+            raise StreamError(f"the server sent more than {MAX_AUDIO_BYTES // 2**20} MB of audio; stopped")
+        return decoded
+
+    def end(self) -> None:
+        if self._rest:
+            raise StreamError("the server's audio data ended mid-way (truncated base64)")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A finished audio reply: the bytes as a browser plays them, and what the record says of them."""
+
+    data: bytes  # playable: pcm16 is wrapped in a WAV header
+    format: str  # what was asked for (``audio.format`` of the request)
+    id: str | None = None  # the server's id: later turns send it back until ``expires_at``
+    expires_at: int | None = None  # Unix seconds
+
+    @property
+    def mime(self) -> str:
+        return MIME.get(self.format, "application/octet-stream")
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def file_name(self) -> str:
+        """Its name beside the notebook: the digest, so the same clip is one file and a name says what it holds."""
+        return f"{self.digest}.{EXTENSION.get(self.format, 'bin')}"
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, read from the WAV header (wav, pcm16); None for compressed formats."""
+        return wav_duration(self.data) if self.mime == "audio/wav" else None
+
+    def live(self, now: float | None = None) -> bool:
+        """Whether the server still holds it (then a later turn may send ``audio.id`` back)."""
+        return bool(self.id) and self.expires_at is not None and self.expires_at > (now or time.time())
+
+    def describe(self) -> str:
+        length = f"{self.duration:.1f} s " if self.duration is not None else ""
+        return f"audio: {length}{self.format}, {size_words(len(self.data))}"
+
+    def to_dict(self, inline: bool = True) -> dict:
+        """The record's form; ``data`` is base64 when the bytes stay in the notebook, else ``file``."""
+        meta = {
+            "id": self.id,
+            "format": self.format,
+            "mime": self.mime,
+            "expires_at": self.expires_at,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "size": len(self.data),
+            "digest": self.digest,
+        }
+        if inline:
+            return {**meta, "data": base64.b64encode(self.data).decode("ascii")}
+        return {**meta, "file": self.file_name}
+
+
+def player_data(audio: object) -> dict | None:
+    """What a player needs from a record's audio: the bytes (base64) or the file beside the notebook,
+    never a URL (VIEW's ``audio``, the live panel's ``audio`` trait)."""
+    if not isinstance(audio, dict):
+        return None
+    keep = ("format", "mime", "duration", "size", "data", "file")
+    return {key: audio.get(key) for key in keep if audio.get(key) is not None}
+
+
+def playable(data: bytes, fmt: str) -> bytes:
+    """The clip as a player takes it: raw pcm16 gets a WAV header, other formats are kept."""
+    if fmt != "pcm16" or data.startswith(b"RIFF"):
+        return data
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(PCM16_RATE)
+        wav.writeframes(data[: len(data) - len(data) % 2])
+    return out.getvalue()
+
+
+def wav_duration(data: bytes) -> float | None:
+    """Seconds of a WAV clip, or None when its header is not one (servers are hostile)."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            rate = wav.getframerate()
+            return wav.getnframes() / rate if rate > 0 else None
+    except (wave.Error, EOFError, struct.error, ValueError):
+        return None
+
+
+def size_words(size: int) -> str:
+    return f"{size} bytes" if size < 1024 else f"{size / 1024:.0f} KB" if size < 2**20 else f"{size / 2**20:.1f} MB"
+
+
+def clip_of(audio: object) -> Clip | None:
+    """The clip a record (or a Reply's dict) describes, when it carries the bytes; None otherwise."""
+    if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
+        return None
+    try:
+        data = base64.b64decode(audio["data"], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    fmt = audio.get("format") if audio.get("format") in FORMATS else "wav"
+    expires = audio.get("expires_at")
+    expires = expires if isinstance(expires, int) and not isinstance(expires, bool) else None
+    clip_id = audio.get("id") if isinstance(audio.get("id"), str) else None
+    return Clip(data, fmt, clip_id, expires)
