@@ -32,7 +32,15 @@ export function usageNumbers(usage) {
     completion: completion ?? null,
     cached: pd.cached_tokens ?? null,
     reasoning: cd.reasoning_tokens ?? null,
+    promptAudio: pd.audio_tokens ?? null,
+    completionAudio: cd.audio_tokens ?? null,
   };
+}
+
+// " (3 cached, 40 audio)": the non-zero parts of a count, as usage.py's Usage.describe writes them.
+function ofWhich(...parts) {
+  const named = parts.filter(([value]) => value).map(([value, name]) => `${value} ${name}`);
+  return named.length ? ` (${named.join(", ")})` : "";
 }
 
 function seconds(value) {
@@ -43,8 +51,10 @@ function seconds(value) {
 export function footerItems(usage, timing, context) {
   const u = usageNumbers(usage);
   const items = [];
-  if (u.prompt !== null) items.push(["prompt", `${u.prompt}` + (u.cached ? ` (${u.cached} cached)` : "")]);
-  if (u.completion !== null) items.push(["completion", `${u.completion}` + (u.reasoning ? ` (${u.reasoning} reasoning)` : "")]);
+  if (u.prompt !== null) items.push(["prompt", `${u.prompt}` + ofWhich([u.cached, "cached"], [u.promptAudio, "audio"])]);
+  if (u.completion !== null) {
+    items.push(["completion", `${u.completion}` + ofWhich([u.reasoning, "reasoning"], [u.completionAudio, "audio"])]);
+  }
   timing = timing || {};
   items.push(["first token", seconds(timing.ttft)]);
   items.push(["total", seconds(timing.total)]);
