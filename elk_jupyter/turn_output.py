@@ -52,7 +52,7 @@ def view_data(reply, header: dict, audio: dict | None = None) -> dict:
 
 def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:
     """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
-    saved = record["turn"]["reply"].get("audio") if record is not None else None
+    saved = ((record or {}).get("turn") or {}).get("reply", {}).get("audio")
     view = view_data(reply, header, saved)
     header = {**header, "audio": view["audio"]}  # the copies say what the VIEW's player holds
     data = {
