@@ -124,6 +124,9 @@ function audioPlayer(node, resolveFile) {
     const player = el("audio", "elk-audio-player", node);
     player.controls = true;
     player.preload = "none";
+    player.addEventListener("error", () => {
+      caption.textContent = `${audioCaption(clip)} · the clip could not be loaded${clip.file ? ` (${clip.file} beside the notebook)` : ""}`;
+    });
     if (clip.data) {
       const win = node.ownerDocument.defaultView;
       const bytes = Uint8Array.from(win.atob(clip.data), (c) => c.charCodeAt(0));
