@@ -18,6 +18,7 @@ import struct
 import time
 import wave
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import StreamError
 
@@ -66,7 +67,8 @@ class Base64Stream:
         data = self._rest + text.encode("ascii", "replace").translate(None, b" \r\n\t")
         if not _BASE64.fullmatch(data):
             raise StreamError("the server sent audio data that is not base64")
-        whole = len(data) if data.endswith(b"=") else len(data) - len(data) % 4
+        # a chunk that ends in padding closes its own encoding (unless the padding itself was cut)
+        whole = len(data) if data.endswith(b"=") and len(data) % 4 == 0 else len(data) - len(data) % 4
         self._rest = data[whole:]
         try:
             decoded = base64.b64decode(data[:whole], validate=True)
@@ -95,7 +97,7 @@ class Clip:
     def mime(self) -> str:
         return MIME.get(self.format, "application/octet-stream")
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
@@ -104,7 +106,7 @@ class Clip:
         """Its name beside the notebook: the digest, so the same clip is one file and a name says what it holds."""
         return f"{self.digest}.{EXTENSION.get(self.format, 'bin')}"
 
-    @property
+    @cached_property
     def duration(self) -> float | None:
         """Seconds, read from the WAV header (wav, pcm16); None for compressed formats."""
         return wav_duration(self.data) if self.mime == "audio/wav" else None

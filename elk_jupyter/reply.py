@@ -45,6 +45,7 @@ class Choice:
     audio_id: str | None = None
     audio_expires_at: int | None = None
     audio_size: int = field(default=0, repr=False)  # bytes received so far
+    _clip: object = field(default=None, repr=False)  # the last clip made, until more audio arrives
 
     def __post_init__(self) -> None:
         self.text_length = sum(map(len, self._text))
@@ -108,6 +109,7 @@ class Choice:
         if delta.data:
             self._audio.append(delta.data)
             self.audio_size += len(delta.data)
+        self._clip = None
         self.audio_id = delta.id or self.audio_id
         self.audio_expires_at = delta.expires_at if delta.expires_at is not None else self.audio_expires_at
 
@@ -115,10 +117,12 @@ class Choice:
         """The audio so far as a playable clip (``fmt``: the request's format), or None without any."""
         if not self._audio and not self.audio_id:
             return None
-        if len(self._audio) > 1:
-            self._audio[:] = [b"".join(self._audio)]
-        data = self._audio[0] if self._audio else b""
-        return audio.Clip(audio.playable(data, fmt), fmt, self.audio_id, self.audio_expires_at)
+        if self._clip is None or self._clip.format != fmt:  # joined and wrapped once, not per read
+            if len(self._audio) > 1:
+                self._audio[:] = [b"".join(self._audio)]
+            data = self._audio[0] if self._audio else b""
+            self._clip = audio.Clip(audio.playable(data, fmt), fmt, self.audio_id, self.audio_expires_at)
+        return self._clip
 
     def to_dict(self) -> dict:
         return {
@@ -326,7 +330,7 @@ class Reply:
         self._saved_format = clip.format
         choice = self.choices[0]
         choice._audio, choice.audio_id, choice.audio_expires_at = [clip.data], clip.id, clip.expires_at
-        choice.audio_size = len(clip.data)
+        choice.audio_size, choice._clip = len(clip.data), None
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
