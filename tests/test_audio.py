@@ -106,6 +106,7 @@ def ip(scripted, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # where a kernel without a known notebook puts big clips
     shell = start_ipython() or get_ipython()
     shell.run_line_magic("load_ext", "elk_jupyter")
+    shell.parent_header = {}  # no cell id: each cell below is a new cell (the test shell is shared)
     fresh_magics(shell, "off")
     yield shell
 
@@ -115,6 +116,7 @@ def fresh_magics(shell, replay: str) -> ElkMagics:
     magics = ElkMagics(shell)
     magics.retries = 0
     magics.replay = replay
+    magics.context_turns = magics.context_tokens = 0  # %config from other tests lives on in the shared shell
     shell.register_magics(magics)
     return magics
 
