@@ -15,7 +15,6 @@ import hashlib
 import io
 import re
 import struct
-import time
 import wave
 from dataclasses import dataclass
 from functools import cached_property
@@ -101,27 +100,18 @@ class Clip:
     def digest(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
-    @property
-    def file_name(self) -> str:
-        """Its name beside the notebook: the digest, so the same clip is one file and a name says what it holds."""
-        return f"{self.digest}.{EXTENSION.get(self.format, 'bin')}"
-
     @cached_property
     def duration(self) -> float | None:
         """Seconds, read from the WAV header (wav, pcm16); None for compressed formats."""
         return wav_duration(self.data) if self.mime == "audio/wav" else None
 
-    def live(self, now: float | None = None) -> bool:
-        """Whether the server still holds it (then a later turn may send ``audio.id`` back)."""
-        return bool(self.id) and self.expires_at is not None and self.expires_at > (now or time.time())
-
     def describe(self) -> str:
         length = f"{self.duration:.1f} s " if self.duration is not None else ""
         return f"audio: {length}{self.format}, {size_words(len(self.data))}"
 
-    def to_dict(self, inline: bool = True) -> dict:
-        """The record's form; ``data`` is base64 when the bytes stay in the notebook, else ``file``."""
-        meta = {
+    def to_dict(self) -> dict:
+        """The record's form, the bytes in base64 (``record_audio.place_audio`` may move them to a file)."""
+        return {
             "id": self.id,
             "format": self.format,
             "mime": self.mime,
@@ -129,10 +119,13 @@ class Clip:
             "duration": None if self.duration is None else round(self.duration, 3),
             "size": len(self.data),
             "digest": self.digest,
+            "data": base64.b64encode(self.data).decode("ascii"),
         }
-        if inline:
-            return {**meta, "data": base64.b64encode(self.data).decode("ascii")}
-        return {**meta, "file": self.file_name}
+
+
+def file_name(digest: str, fmt: str) -> str:
+    """A clip's name beside the notebook: its digest, so the same clip is one file and the name says what it holds."""
+    return f"{digest}.{EXTENSION.get(fmt, 'bin')}"
 
 
 def player_data(audio: object) -> dict | None:
@@ -145,8 +138,8 @@ def player_data(audio: object) -> dict | None:
 
 
 def playable(data: bytes, fmt: str) -> bytes:
-    """The clip as a player takes it: raw pcm16 gets a WAV header, other formats are kept."""
-    if fmt != "pcm16" or data.startswith(b"RIFF"):
+    """The clip as a player takes it: raw pcm16 (as received) gets a WAV header, other formats are kept."""
+    if fmt != "pcm16":
         return data
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .audio import EXTENSION, FORMATS
+from .audio import FORMATS, file_name
 from .errors import ElkError
 
 
@@ -70,7 +70,7 @@ def place_audio(record: dict, directory: str | os.PathLike, limit: int) -> dict:
     audio = record["turn"]["reply"].get("audio")
     if not isinstance(audio, dict) or audio.get("data") is None or audio["size"] <= limit:
         return record
-    name = f"{audio['digest']}.{EXTENSION.get(audio['format'], 'bin')}"
+    name = file_name(audio["digest"], audio["format"])
     target = Path(directory) / name
     try:
         if not target.is_file() or target.stat().st_size != audio["size"]:

@@ -117,7 +117,7 @@ class Choice:
         """The audio so far as a playable clip (``fmt``: the request's format), or None without any."""
         if not self._audio and not self.audio_id:
             return None
-        if self._clip is None or self._clip.format != fmt:  # joined and wrapped once, not per read
+        if self._clip is None:  # joined and wrapped once, not per read
             if len(self._audio) > 1:
                 self._audio[:] = [b"".join(self._audio)]
             data = self._audio[0] if self._audio else b""
@@ -330,7 +330,7 @@ class Reply:
         self._saved_format = clip.format
         choice = self.choices[0]
         choice._audio, choice.audio_id, choice.audio_expires_at = [clip.data], clip.id, clip.expires_at
-        choice.audio_size, choice._clip = len(clip.data), None
+        choice.audio_size, choice._clip = len(clip.data), clip  # stored playable: not wrapped again
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."

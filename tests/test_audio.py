@@ -13,6 +13,8 @@ import struct
 import wave
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 
@@ -286,6 +288,20 @@ def test_the_saved_output_has_a_player_view_and_inert_copies():
     data, _ = turn_bundle(reply, {}, {"turn": {"reply": {"audio": moved}}})
     assert "data" not in data[TURN_MIME]["audio"] and data[TURN_MIME]["audio"]["file"] == moved["file"]
     assert f"file {moved['file']} beside the notebook" in data["text/plain"]
+
+
+@given(st.binary(max_size=400), st.lists(st.integers(0, 600), max_size=12), st.booleans())
+def test_any_cutting_of_the_base64_decodes_to_the_same_bytes(sound, cuts, each_padded):
+    if each_padded:  # every chunk its own encoding (of slices cut anywhere)
+        edges = [0, *sorted(c for c in cuts if c < len(sound)), len(sound)]
+        pieces = [base64.b64encode(sound[a:b]).decode() for a, b in zip(edges, edges[1:], strict=False)]
+    else:  # one encoding cut anywhere, padding included
+        text = base64.b64encode(sound).decode()
+        edges = [0, *sorted(c for c in cuts if c < len(text)), len(text)]
+        pieces = [text[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    decoder = Base64Stream()
+    assert b"".join(decoder.feed(piece) for piece in pieces) == sound
+    decoder.end()
 
 
 def test_hostile_audio_is_one_line_and_hostile_records_are_refused():
