@@ -7,10 +7,10 @@ IPython extension hooks. Heavy modules (requests, IPython, anywidget) load only 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
 __all__ = ["Client", "Reply", "sweep", "ElkError", "ConfigError", "APIError", "StreamError", "__version__"]
 
 from .errors import APIError, ConfigError, ElkError, StreamError
+from .version import __version__
 
 
 def __getattr__(name: str):

@@ -123,6 +123,53 @@ class Clip:
         }
 
 
+class AudioPieces:
+    """One choice's audio as it arrives: the decoded pieces (O(delta) each), the clip's id and expiry,
+    and the clip made from them, joined and wrapped once per change rather than per read."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self.id: str | None = None
+        self.expires_at: int | None = None
+        self.size = 0  # bytes received so far
+        self._clip: Clip | None = None
+
+    @classmethod
+    def of_record(cls, saved: object) -> tuple[AudioPieces, dict | None]:
+        """(the pieces, the record's audio when its bytes are not in it): a recorded clip is stored
+        playable, so it is not wrapped again (its format is the record's); a clip whose file beside the
+        notebook is missing keeps only what the record says of it."""
+        pieces, clip = cls(), clip_of(saved)
+        if clip is None:
+            return pieces, saved if isinstance(saved, dict) else None
+        pieces._pieces, pieces.size, pieces._clip = [clip.data], len(clip.data), clip
+        pieces.id, pieces.expires_at = clip.id, clip.expires_at
+        return pieces, None
+
+    def add(self, data: bytes, clip_id: str | None, expires_at: int | None) -> None:
+        if data:
+            self._pieces.append(data)
+            self.size += len(data)
+        self._clip = None
+        self.id = clip_id or self.id
+        self.expires_at = expires_at if expires_at is not None else self.expires_at
+
+    def clip(self, fmt: str) -> Clip | None:
+        """The audio so far as a playable clip (``fmt``: the request's format), or None without any."""
+        if self._clip is None and (self._pieces or self.id):
+            data = b"".join(self._pieces)
+            self._pieces[:] = [data] if data else []
+            self._clip = Clip(playable(data, fmt), fmt, self.id, self.expires_at)
+        return self._clip
+
+
+def asked_format(request: dict | None) -> str:
+    """The format a request's ``audio`` field asks for (``wav`` when it names none we know)."""
+    asked = (request or {}).get("audio")
+    fmt = asked.get("format") if isinstance(asked, dict) else None
+    return fmt if fmt in FORMATS else "wav"
+
+
 def file_name(digest: str, fmt: str) -> str:
     """A clip's name beside the notebook: its digest, so the same clip is one file and the name says what it holds."""
     return f"{digest}.{EXTENSION.get(fmt, 'bin')}"

@@ -1,8 +1,8 @@
-"""The audio part of a turn record: its schema, and where its bytes live (in the notebook below a size
-limit, else in a file beside it named by the SHA-256 of the bytes, read back for replay).
+"""The audio part of a turn record: its schema. Pure.
 
-A hand-edited notebook is hostile: a file name is a digest and an extension, never a path or a URL,
-and bytes read back must match the digest the record gives.
+Its bytes live in the notebook below a size limit, else in a file beside it named by the SHA-256
+of the bytes (``audio_files`` writes and reads those). A hand-edited notebook is hostile: a file
+name is a digest and an extension, never a path or a URL, and inline bytes must match the digest.
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
-from pathlib import Path
 
-from .audio import FORMATS, file_name
-from .errors import ElkError
+from .audio import FORMATS
 
 
 def check_types(data, required: dict, optional: dict, where: str) -> list[str]:
@@ -62,39 +59,3 @@ def _digest_of(data: str) -> tuple[str, int] | None:
     except (binascii.Error, ValueError):
         return None
     return hashlib.sha256(raw).hexdigest(), len(raw)
-
-
-def place_audio(record: dict, directory: str | os.PathLike, limit: int) -> dict:
-    """The record with its audio bytes moved to ``directory/<digest>.<ext>`` when they pass ``limit``
-    bytes, so a notebook stays small; the same clip is the same file (written once)."""
-    audio = record["turn"]["reply"].get("audio")
-    if not isinstance(audio, dict) or audio.get("data") is None or audio["size"] <= limit:
-        return record
-    name = file_name(audio["digest"], audio["format"])
-    target = Path(directory) / name
-    try:
-        if not target.is_file() or target.stat().st_size != audio["size"]:
-            temporary = target.with_suffix(".partial")
-            temporary.write_bytes(base64.b64decode(audio["data"]))
-            os.replace(temporary, target)  # never a half-written clip under the digest's name
-    except OSError as err:
-        raise ElkError(f"could not save the audio reply beside the notebook as {target} ({err.strerror})") from None
-    moved = {k: v for k, v in audio.items() if k != "data"}
-    reply = {**record["turn"]["reply"], "audio": {**moved, "file": name}}
-    return {**record, "turn": {**record["turn"], "reply": reply}}
-
-
-def inline_audio(record: dict, directory: Path) -> dict:
-    """The record with the bytes of its audio file read back (when the file is there and matches its
-    digest), so replay plays the clip; otherwise unchanged (the file reference stays)."""
-    audio = record["turn"]["reply"].get("audio")
-    if not isinstance(audio, dict) or not isinstance(audio.get("file"), str):
-        return record
-    try:
-        raw = (directory / audio["file"]).read_bytes()
-    except OSError:
-        return record
-    if hashlib.sha256(raw).hexdigest() != audio["digest"]:
-        return record
-    restored = {**{k: v for k, v in audio.items() if k != "file"}, "data": base64.b64encode(raw).decode("ascii")}
-    return {**record, "turn": {**record["turn"], "reply": {**record["turn"]["reply"], "audio": restored}}}

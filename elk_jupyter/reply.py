@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import audio
+from .audio import AudioPieces, Clip, asked_format
 from .events import (
     AudioDelta,
     ChoiceFinished,
@@ -41,11 +41,7 @@ class Choice:
     reasoning_length: int = field(default=0, repr=False)
     _by_index: dict = field(default_factory=dict, repr=False)  # call index -> its dict
     _arguments: dict = field(default_factory=dict, repr=False)  # call index -> pieces not yet joined
-    _audio: list = field(default_factory=list, repr=False)  # decoded audio pieces (bytes)
-    audio_id: str | None = None
-    audio_expires_at: int | None = None
-    audio_size: int = field(default=0, repr=False)  # bytes received so far
-    _clip: object = field(default=None, repr=False)  # the last clip made, until more audio arrives
+    audio: AudioPieces = field(default_factory=AudioPieces, repr=False)  # a spoken answer, as it arrives
 
     def __post_init__(self) -> None:
         self.text_length = sum(map(len, self._text))
@@ -89,7 +85,8 @@ class Choice:
         return self._calls
 
     def add_tool_call(self, delta: ToolCallDelta) -> None:
-        # Tool calls are matched by their index, not by position (FORMATS.md §1.2).
+        # Tool calls are matched by their index, not by position
+        # (https://platform.openai.com/docs/api-reference/chat-streaming).
         call = self._by_index.get(delta.index)
         if call is None:
             call = {"index": delta.index, "id": None, "type": "function", "function": {"name": None, "arguments": ""}}
@@ -104,25 +101,6 @@ class Choice:
             call["function"]["name"] = delta.name
         if delta.arguments:  # joined on read: += on a string in a dict copies it every time
             self._arguments.setdefault(delta.index, []).append(delta.arguments)
-
-    def add_audio(self, delta: AudioDelta) -> None:
-        if delta.data:
-            self._audio.append(delta.data)
-            self.audio_size += len(delta.data)
-        self._clip = None
-        self.audio_id = delta.id or self.audio_id
-        self.audio_expires_at = delta.expires_at if delta.expires_at is not None else self.audio_expires_at
-
-    def clip(self, fmt: str) -> audio.Clip | None:
-        """The audio so far as a playable clip (``fmt``: the request's format), or None without any."""
-        if not self._audio and not self.audio_id:
-            return None
-        if self._clip is None:  # joined and wrapped once, not per read
-            if len(self._audio) > 1:
-                self._audio[:] = [b"".join(self._audio)]
-            data = self._audio[0] if self._audio else b""
-            self._clip = audio.Clip(audio.playable(data, fmt), fmt, self.audio_id, self.audio_expires_at)
-        return self._clip
 
     def to_dict(self) -> dict:
         return {
@@ -165,13 +143,11 @@ class Reply:
         self.response: dict | None = None  # the final Responses object, when the server sent one
         self.choices: list[Choice] = [Choice(0)]
         self.audio_record: dict | None = None  # a restored record's audio whose bytes are elsewhere (a file)
-        self._saved_format: str | None = None
         self.started_at = time.time()
         self._t0 = time.perf_counter()
         self.ttfb: float | None = None
         self.ttft: float | None = None
         self.total: float | None = None
-        self.events = 0
 
     # -- the three things most users read
     @property
@@ -191,17 +167,9 @@ class Reply:
         return self.choices[0].finish_reason
 
     @property
-    def audio(self) -> audio.Clip | None:
+    def audio(self) -> Clip | None:
         """Choice 0's audio (``modalities: ["text", "audio"]``): bytes, format, id, expiry; its transcript is ``text``."""
-        return self.choices[0].clip(self.audio_format)
-
-    @property
-    def audio_format(self) -> str:
-        if self._saved_format:
-            return self._saved_format
-        asked = (self.request or {}).get("audio")
-        fmt = asked.get("format") if isinstance(asked, dict) else None
-        return fmt if fmt in audio.FORMATS else "wav"
+        return self.choices[0].audio.clip(asked_format(self.request))
 
     def audio_dict(self) -> dict | None:
         """The audio as the reply's record keeps it (bytes inline; ``record`` may move them to a file)."""
@@ -223,7 +191,6 @@ class Reply:
         return self.choices[index]
 
     def add(self, event: Event) -> None:
-        self.events += 1
         kind = type(event)
         if kind is TextDelta or kind is ReasoningDelta or kind is ToolCallDelta:
             if self.ttft is None:
@@ -236,7 +203,8 @@ class Reply:
             else:
                 target.add_tool_call(event)
         elif kind is AudioDelta:
-            (self.choices[0] if event.choice == 0 else self.choice(event.choice)).add_audio(event)
+            target = self.choices[0] if event.choice == 0 else self.choice(event.choice)
+            target.audio.add(event.data, event.id, event.expires_at)
         elif kind is UsageReport:
             self.usage = raw_usage(event.usage)  # the server's object, JSON-safe; read it with Usage.of
         elif kind is ChoiceFinished:
@@ -316,21 +284,11 @@ class Reply:
             )
             for position, c in enumerate(choices)
         ]
-        reply._restore_audio(data.get("audio"))
+        reply.choices[0].audio, reply.audio_record = AudioPieces.of_record(data.get("audio"))
         timing = data.get("timing") or {}
         reply.ttfb, reply.ttft, reply.total = timing.get("ttfb"), timing.get("ttft"), timing.get("total")
         reply.started_at = data.get("started_at") or reply.started_at
         return reply
-
-    def _restore_audio(self, saved: object) -> None:
-        clip = audio.clip_of(saved)
-        if clip is None:
-            self.audio_record = saved if isinstance(saved, dict) else None
-            return
-        self._saved_format = clip.format
-        choice = self.choices[0]
-        choice._audio, choice.audio_id, choice.audio_expires_at = [clip.data], clip.id, clip.expires_at
-        choice.audio_size, choice._clip = len(clip.data), clip  # stored playable: not wrapped again
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."

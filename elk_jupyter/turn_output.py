@@ -14,8 +14,8 @@ this bundle and the widget is closed:
 from __future__ import annotations
 
 from .audio import player_data
-from .render import static_markdown, static_text
-from .session import RECORD_KEY
+from .record import RECORD_KEY
+from .render import footer_items, shown_status, static_markdown, static_text
 from .usage import Usage
 
 # Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
@@ -35,6 +35,7 @@ def view_data(reply, header: dict, audio: dict | None = None) -> dict:
         "model_asked": header.get("model_asked") or "",
         "model": reply.model or "",
         "status": reply.status,
+        "badge": shown_status(reply.status, bool(header.get("replayed"))),
         "replayed": bool(header.get("replayed")),
         "error": reply.error or "",
         "note": header.get("note") or "",
@@ -47,6 +48,7 @@ def view_data(reply, header: dict, audio: dict | None = None) -> dict:
         "tool_calls": list(reply.tool_calls),
         "choices": choices,
         "audio": player_data(audio if audio is not None else reply.audio_dict()),
+        "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
     }
 
 

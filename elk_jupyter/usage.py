@@ -112,6 +112,17 @@ class Usage:
             parts.append(f"{self.total or 0} total")
         return " · ".join(parts)
 
+    def items(self) -> list[tuple[str, str]]:
+        """The footer's token items: ``("prompt", "12 (3 cached)")``, ``("completion", "5 (2 reasoning, 40 audio)")``,
+        each only when the server said (the same words as ``describe``)."""
+        items = []
+        if self.prompt is not None:
+            items.append(("prompt", f"{self.prompt}{_of_which(('cached', self.cached), ('audio', self.prompt_audio))}"))
+        if self.completion is not None:
+            of_which = _of_which(("reasoning", self.reasoning), ("audio", self.completion_audio))
+            items.append(("completion", f"{self.completion}{of_which}"))
+        return items
+
     def wire(self) -> dict | None:
         """Chat-style names for the front-end panel, which reads them as they are."""
         if not self.known:

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { footerItems, hasGap, reconcile, usageNumbers } from "./state.js";
+import { hasGap, reconcile, usageNumbers } from "./state.js";
 
 test("deltas in order rebuild the text", () => {
   let acc = "";
@@ -28,23 +28,8 @@ test("the final checkpoint makes the text exact", () => {
 
 test("usage numbers from either endpoint", () => {
   assert.deepEqual(usageNumbers({ prompt_tokens: 9, completion_tokens: 4, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } }),
-    { prompt: 9, completion: 4, cached: 2, reasoning: 1, promptAudio: null, completionAudio: null });
+    { prompt: 9, completion: 4, cached: 2, reasoning: 1 });
   assert.deepEqual(usageNumbers({ input_tokens: 3, output_tokens: 5, output_tokens_details: { reasoning_tokens: 2 } }),
-    { prompt: 3, completion: 5, cached: null, reasoning: 2, promptAudio: null, completionAudio: null });
-  assert.deepEqual(usageNumbers(null),
-    { prompt: null, completion: null, cached: null, reasoning: null, promptAudio: null, completionAudio: null });
-});
-
-test("footer shows tokens, cached, reasoning, timing, speed and context", () => {
-  const items = footerItems({ prompt_tokens: 100, completion_tokens: 50, prompt_tokens_details: { cached_tokens: 20 }, completion_tokens_details: { reasoning_tokens: 10 } },
-    { ttft: 0.5, total: 1.5 }, "2 earlier turns");
-  assert.deepEqual(items, [["prompt", "100 (20 cached)"], ["completion", "50 (10 reasoning)"], ["first token", "0.50 s"],
-    ["total", "1.50 s"], ["speed", "50.0 tok/s"], ["context", "2 earlier turns"]]);
-  assert.deepEqual(footerItems(null, {}, ""), [["first token", "–"], ["total", "–"]]);
-});
-
-test("footer counts audio tokens on both sides", () => {
-  const usage = { prompt_tokens: 120, completion_tokens: 90, prompt_tokens_details: { cached_tokens: 4, audio_tokens: 30 },
-    completion_tokens_details: { audio_tokens: 70 } };
-  assert.deepEqual(footerItems(usage, {}, "").slice(0, 2), [["prompt", "120 (4 cached, 30 audio)"], ["completion", "90 (70 audio)"]]);
+    { prompt: 3, completion: 5, cached: null, reasoning: 2 });
+  assert.deepEqual(usageNumbers(null), { prompt: null, completion: null, cached: null, reasoning: null });
 });

@@ -15,17 +15,18 @@ import wave
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
-from elk_jupyter import record, session
+from elk_jupyter import notebooks, record, session
 from elk_jupyter.audio import Base64Stream, parse_voice
-from elk_jupyter.chat import chat_events_from_body
+from elk_jupyter.dialects.chat_stream import chat_events_from_body
 from elk_jupyter.errors import StreamError
+from elk_jupyter.events import AudioDelta
 from elk_jupyter.magics import ElkMagics
+from elk_jupyter.render import footer_items
 from elk_jupyter.reply import Reply
 from elk_jupyter.turn_output import TURN_MIME, turn_bundle
 from elk_jupyter.usage import Usage
+from tests.environment import fresh_shell, turns
 from tests.markdown_html import markdown_it_html, mistune_html, problems
 from tests.scripted_server import Script
 
@@ -106,21 +107,18 @@ def ip(scripted, monkeypatch, tmp_path):
     monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.chdir(tmp_path)  # where a kernel without a known notebook puts big clips
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "elk_jupyter")
-    shell.parent_header = {}  # no cell id: each cell below is a new cell (the test shell is shared)
-    fresh_magics(shell, "off")
+    shell, _ = fresh_shell(replay="off")  # no cell id: each cell below is a new cell
     yield shell
 
 
 def fresh_magics(shell, replay: str) -> ElkMagics:
     """A new kernel's state (no turns, nothing produced yet), as after a restart."""
-    magics = ElkMagics(shell)
-    magics.retries = 0
-    magics.replay = replay
-    magics.context_turns = magics.context_tokens = 0  # %config from other tests lives on in the shared shell
-    shell.register_magics(magics)
-    return magics
+    return fresh_shell(replay=replay)[1]
+
+
+def saved_record(magics: ElkMagics, turn) -> dict:
+    """The record the turn's output keeps (its audio inline or moved beside the notebook)."""
+    return magics.runner._record(turn, magics.settings().audio_inline_bytes)[0]
 
 
 def run(ip, source: str):
@@ -148,6 +146,17 @@ def test_streamed_audio_reply_is_read_as_transcript_and_a_real_wav(ip, scripted)
     assert wav_info(clip.data) == (1, 2, 16_000, 0.75)
     assert clip.duration == 0.75
     assert Usage.of(reply.usage).describe() == "17 prompt · 96 completion (80 audio)"
+
+
+def test_the_footer_counts_audio_tokens_on_both_sides():
+    usage = {
+        "prompt_tokens": 120,
+        "completion_tokens": 90,
+        "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 30},
+        "completion_tokens_details": {"audio_tokens": 70},
+    }
+    assert footer_items(usage, {}, "")[:2] == [["prompt", "120 (4 cached, 30 audio)"], ["completion", "90 (70 audio)"]]
+    assert footer_items(USAGE, {}, "")[:2] == [["prompt", "17"], ["completion", "96 (80 audio)"]]
 
 
 def test_each_chunk_padded_on_its_own_and_cut_across_network_reads_gives_the_same_bytes(ip, scripted):
@@ -193,8 +202,7 @@ def test_later_turns_send_the_audio_id_back_until_it_expires_then_the_transcript
     ]
     assert third[1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
     assert third[3] == {"role": "assistant", "content": "Hello from a tone."}  # expired: its transcript
-    runner = ip.magics_manager.registry["ElkMagics"].runner
-    one, two = (t.short_id for t in runner.notebook.conversation("default").turns[:2])
+    one, two = (t.short_id for t in turns(ip)[:2])
     header = capsys.readouterr().out.splitlines()[0]
     assert f"audio {one} sent back by id" in header
     assert f"audio {two} sent as its transcript (expired or no id)" in header
@@ -220,8 +228,7 @@ def test_the_record_keeps_small_clips_inline_and_big_ones_in_a_file_named_by_the
     scripted.queue(Script.sse(streamed(small)), Script.sse(streamed(big)))
     run(ip, "%%chat --audio alloy:wav -o r\nShort.")
     run(ip, "%%chat --audio alloy:wav -o r\nLong.")
-    turns = magics.runner.notebook.conversation("default").turns
-    records = [magics.runner._record(turn)[0] for turn in turns]
+    records = [saved_record(magics, turn) for turn in turns(ip)]
     inline, moved = (r["turn"]["reply"]["audio"] for r in records)
     assert base64.b64decode(inline["data"]) == small and "file" not in inline
     assert set(moved) == {"id", "format", "mime", "expires_at", "duration", "size", "digest", "file"}
@@ -242,7 +249,7 @@ def test_a_saved_notebook_replays_the_clip_from_the_file_beside_it(ip, scripted,
     scripted.queue(Script.sse(streamed(sound)))
     cell = "%%chat --audio alloy:wav -o r\nSay hello."
     live = run(ip, cell)
-    saved, _ = magics.runner._record(magics.runner.notebook.conversation("default").turns[0])
+    saved = saved_record(magics, turns(ip)[0])
     data, metadata = turn_bundle(live, {"endpoint": "chat", "conversation": "default"}, saved)
     notebook = nbformat.v4.new_notebook()
     output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
@@ -250,7 +257,7 @@ def test_a_saved_notebook_replays_the_clip_from_the_file_beside_it(ip, scripted,
     path = tmp_path / "spoken.ipynb"
     nbformat.write(notebook, str(path))
     assert path.stat().st_size < len(sound)  # the clip is beside it, not in it
-    (turn,), unusable = record.read_turns(path)
+    (turn,), unusable = notebooks.read_turns(path)
     assert unusable == [] and base64.b64decode(turn.reply["audio"]["data"]) == sound
     scripted.close()
     (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook and its file can answer
@@ -319,9 +326,9 @@ def test_hostile_audio_is_one_line_and_hostile_records_are_refused():
     with pytest.raises(ValueError, match="VOICE"):
         parse_voice(":wav", True)
     good = Reply("chat", {"audio": {"format": "wav"}})
-    good.choices[0]._audio, good.choices[0].audio_id = [wav_bytes(0.01)], "audio_1"
+    good.add(AudioDelta(wav_bytes(0.01), "audio_1"))
     turn = session.Turn("a" * 32, "default", "chat", "hi", {}, good.to_dict(), "completed")
-    base = session.record_of(turn)
+    base = record.record_of(turn)
     assert record.validate(base) == []
     audio = base["turn"]["reply"]["audio"]
     bad = {
