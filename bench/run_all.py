@@ -17,6 +17,7 @@ SCRIPTS = [
     "markdown_copy.py",
     "panel_render.py",
     "locked_cache.py",
+    "audio_stream.py",
 ]
 
 if __name__ == "__main__":
