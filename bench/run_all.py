@@ -15,8 +15,10 @@ SCRIPTS = [
     "long_conversations.py",
     "long_replies.py",
     "markdown_copy.py",
+    "panel_render.py",
     "locked_cache.py",
     "notebook_context.py",
+    "audio_stream.py",
 ]
 
 if __name__ == "__main__":

@@ -91,6 +91,9 @@ class ElkMagics(Magics):
     replay = Enum(
         ["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)"
     ).tag(config=True)
+    audio_inline_bytes = Int(
+        256 * 1024, help="audio replies up to this size are kept in the notebook; larger ones in a file beside it"
+    ).tag(config=True)
 
     @default("replay")
     def _replay_from_env(self):
@@ -111,7 +114,7 @@ class ElkMagics(Magics):
     def _check_base_url(self, proposal):
         return _checked(settings.base_url, proposal.value)
 
-    @validate("context_turns", "context_tokens")
+    @validate("context_turns", "context_tokens", "audio_inline_bytes")
     def _check_context(self, proposal):
         return _checked(settings.at_least_zero, f"ElkMagics.{proposal.trait.name}", proposal.value)
 
@@ -140,6 +143,12 @@ class ElkMagics(Magics):
     @argument("-s", "--system", help="system prompt for this conversation (kept for later turns)")
     @argument("-n", type=int, help="number of choices")
     @argument("--stop", action="append", help="stop sequence (repeatable)")
+    @argument(
+        "--audio",
+        metavar="VOICE[:FORMAT]",
+        help="also answer in sound: sets modalities and audio (format: wav, mp3, flac, opus, aac, pcm16; "
+        "default pcm16 when streaming, else wav)",
+    )
     @cell_magic
     def chat(self, line, cell):
         """Send the cell to POST /chat/completions and stream the reply.
@@ -157,6 +166,9 @@ class ElkMagics(Magics):
 
             %%chat --param logit_bias='{"50256": -100}' --dry-run
             Hello
+
+            %%chat --audio alloy -m gpt-4o-audio-preview
+            Say hello in one short sentence.
         """
         return self._run("chat", self.chat, line, cell)
 

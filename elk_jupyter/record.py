@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 
 from .dialects import NAMES
+from .record_audio import check_audio
 from .session import Turn
 from .version import __version__
 
@@ -58,6 +59,7 @@ REPLY_OPTIONAL = {
     "incomplete_details": dict,
     "error": str,
     "choices": list,
+    "audio": dict,
     "usage": dict,
     "request_id": str,
     "started_at": (int, float),
@@ -107,6 +109,7 @@ def validate(record: object) -> list[str]:
     problems += _check_links(turn)
     if isinstance(turn.get("reply"), Mapping):
         problems += _check_items(turn["reply"]) + _check_steps(turn["reply"].get("steps") or ())
+        problems += check_audio(turn["reply"].get("audio"))
     problems += _check_attachments(turn.get("attachments") or ())
     problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
     return problems

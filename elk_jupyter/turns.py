@@ -137,8 +137,9 @@ class TurnRunner:
         if decision.recorded is None and turn.ok:
             self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
         planned.conversation.commit(turn)
-        notes = [_rerun_note(planned.dropped), tool_loop.note(reply)]
-        view.finish(reply, record_of(turn), "\n".join(n for n in notes if n))
+        saved, problem = self._record(turn, settings.audio_inline_bytes)
+        notes = (_rerun_note(planned.dropped), tool_loop.note(reply), problem)
+        view.finish(reply, saved, " · ".join(filter(None, notes)))
         if error is not None:
             raise _explained(error, reply, turn)
         return Outcome(reply, turn, _structured(ask, reply))
@@ -161,6 +162,21 @@ class TurnRunner:
         chain = not (ask.stateless or settings.respond_mode == "stateless") and body.get("store") is not False
         toolset = {tool.name: tool for tool in ask.tools}
         return tool_loop.run(step, ask.endpoint, body, toolset, ask.approve, ask.max_steps, chain, client.redact)
+
+    def _record(self, turn: Turn, inline_limit: int) -> tuple[dict, str]:
+        """(the turn's record, a problem to tell): audio bytes past ``inline_limit`` go to a file
+        beside the notebook; if that file cannot be written they stay in the notebook."""
+        saved = record_of(turn)
+        if not isinstance(turn.reply.get("audio"), dict):
+            return saved, ""
+        from .audio_files import place_audio
+
+        notebook = self.locate_notebook()
+        directory = notebook.parent if notebook is not None else Path.cwd()  # a kernel runs beside its notebook
+        try:
+            return place_audio(saved, directory, inline_limit), ""
+        except ElkError as err:
+            return saved, f"{err}; kept in the notebook instead"
 
     def _refusal(self, ask: Ask, planned, host: str) -> str:
         unusable = f" ({len(self.unusable)} saved records unusable: {self.unusable[0]})" if self.unusable else ""

@@ -155,5 +155,7 @@ class TextView:
         print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
         for line in tool_loop.call_lines(reply):
             print(line)
+        if reply.audio is not None:
+            print(f"[{reply.audio.describe()}]")
         if note:
             print(note)

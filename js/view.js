@@ -1,7 +1,12 @@
 // The DOM view of one turn: header, reasoning, answer, tool calls, choices, error, note, footer. It is driven by a
 // source `{get(name), on("change", f), off("change", f)}`: the live widget model (panel.js) or a saved VIEW
 // (view-data.js's staticSource, used by the JupyterLab renderer), so a turn looks the same live and reopened.
-import { createRenderPolicy } from "./render.js";
+// The answer is drawn incrementally (blocks.js): settled blocks stay, only the open one is drawn again.
+import { streamingMarkdown } from "./blocks.js";
+import { renderChoices } from "./choices.js";
+import { copyButton } from "./clipboard.js";
+import { codeDecorator } from "./code.js";
+import { createRenderPolicy, MAX_MARKDOWN_CHARS } from "./render.js";
 import { STATUS_LABELS, usageNumbers } from "./state.js";
 import { readField } from "./view-data.js";
 
@@ -27,6 +32,10 @@ function buildSkeleton(host) {
   parts.reasoningBody = el("div", "elk-reasoning-body", reasoning);
   parts.images = el("div", "elk-images", root);
   parts.answer = el("div", "elk-answer jp-RenderedHTMLCommon", root);
+  parts.gap = el("div", "elk-gap", root);
+  parts.gap.textContent = "…";
+  parts.actions = el("div", "elk-actions", root);
+  parts.audio = el("div", "elk-audio", root);
   for (const name of ["tools", "choices", "error", "note", "footer"]) parts[name] = el("div", `elk-${name}`, root);
   return parts;
 }
@@ -101,22 +110,99 @@ function renderFooter(footer, get) {
   }
 }
 
+function sizeWords(size) {
+  if (size === null) return "";
+  return size < 1024 ? `${size} bytes` : size < 2 ** 20 ? `${Math.round(size / 1024)} KB` : `${(size / 2 ** 20).toFixed(1)} MB`;
+}
+
+function audioCaption(clip) {
+  const parts = [clip.duration !== null ? `${clip.duration.toFixed(1)} s` : "", clip.format, sizeWords(clip.size)];
+  return `audio · ${parts.filter(Boolean).join(" · ")}`;
+}
+
+// The audio reply's player: from the bytes (a Blob URL made here), or from the file beside the notebook, which
+// `resolveFile(name)` turns into the server's own URL for it (JupyterLab: /files/...). Nothing is fetched before the
+// user presses play (preload none), and a remote URL is never used: view-data.js lets only a digest file name through.
+function audioPlayer(node, resolveFile) {
+  let shownKey; // undefined: nothing drawn yet
+  let objectUrl = null;
+  const release = () => {
+    if (objectUrl) node.ownerDocument.defaultView.URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+  };
+  function paint(clip) {
+    const key = clip ? JSON.stringify([clip.streaming, clip.size, clip.file, clip.data && clip.data.length]) : null;
+    if (key === shownKey) return;
+    shownKey = key;
+    release();
+    node.replaceChildren();
+    node.hidden = !clip;
+    if (!clip) return;
+    const caption = el("div", "elk-audio-caption", node);
+    if (clip.streaming) {
+      caption.textContent = `receiving audio · ${sizeWords(clip.size)} …`;
+      return;
+    }
+    caption.textContent = audioCaption(clip);
+    if (!clip.data && !(clip.file && resolveFile)) {
+      caption.textContent += clip.file ? ` · saved beside the notebook as ${clip.file}` : " · no playable data";
+      return;
+    }
+    const player = el("audio", "elk-audio-player", node);
+    player.controls = true;
+    player.preload = "none";
+    player.addEventListener("error", () => {
+      caption.textContent = `${audioCaption(clip)} · the clip could not be loaded${clip.file ? ` (${clip.file} beside the notebook)` : ""}`;
+    });
+    if (clip.data) {
+      const win = node.ownerDocument.defaultView;
+      const bytes = Uint8Array.from(win.atob(clip.data), (c) => c.charCodeAt(0));
+      objectUrl = win.URL.createObjectURL(new win.Blob([bytes], { type: clip.mime }));
+      player.src = objectUrl;
+    } else {
+      Promise.resolve(resolveFile(clip.file)).then(
+        (url) => {
+          if (typeof url === "string" && shownKey === key) player.src = url;
+        },
+        () => (caption.textContent += " · the file beside the notebook could not be found"),
+      );
+    }
+  }
+  return { paint, release };
+}
+
 function showText(node, text) {
   node.textContent = text;
   node.hidden = !text;
 }
 
 // Draw the turn into `host` and follow the source's changes; returns the cleanup that unsubscribes.
-// `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn.
+// `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn;
+// `options.highlighter` (highlight.js's createHighlighter), if given, highlights settled code blocks.
+// `options.resolveFile(name)` gives the URL of a file beside the notebook (an audio clip saved there).
 export function renderTurn(host, source, options = {}) {
   const policy = policyFor(host.ownerDocument.defaultView);
   const get = (name) => readField(name, source.get(name));
   const parts = buildSkeleton(host);
   const setReasoningOpen = foldingReasoning(parts.reasoning);
-  const typeset = (node) => {
-    if (options.typeset) for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
+  const player = audioPlayer(parts.audio, options.resolveFile);
+  const dressCode = codeDecorator(policy, options.highlighter || null);
+  const decorate = (nodes, settled) => {
+    dressCode(nodes, settled);
+    if (!options.typeset) return;
+    for (const node of nodes) {
+      if (node.nodeType !== 1) continue;
+      if (node.matches(".elk-math")) options.typeset(node);
+      for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
+    }
   };
-  const shown = { text: null, reasoning: null, choices: null };
+  const markdown = (node) => {
+    policy.wire(node);
+    return streamingMarkdown(node, policy, { decorate, maxChars: MAX_MARKDOWN_CHARS });
+  };
+  const answer = markdown(parts.answer);
+  parts.actions.appendChild(copyButton(host.ownerDocument, "Copy answer", "Copy the answer's Markdown", () => get("text")));
+  const shown = { text: null, streaming: null, reasoning: null, choices: null };
   let frame = 0;
 
   function paint() {
@@ -124,38 +210,49 @@ export function renderTurn(host, source, options = {}) {
     const text = get("text");
     const reasoning = get("reasoning");
     const status = get("badge") || get("status"); // the kernel decides "replayed" (render.py shown_status)
+    const streaming = get("status") === "streaming";
     parts.root.dataset.status = status;
-    renderHeader(parts.header, get, status);
+    redraw("header", [status, get("endpoint"), get("conversation"), get("model_asked"), get("model"), get("attempts")],
+      () => renderHeader(parts.header, get, status));
     if (reasoning !== shown.reasoning) parts.reasoningBody.textContent = shown.reasoning = reasoning;
     parts.reasoning.hidden = !reasoning;
     const tokens = usageNumbers(get("usage")).reasoning;
-    parts.reasoningSummary.textContent = `Reasoning${tokens ? ` · ${tokens} tokens` : ""}${status === "streaming" && !text ? " …" : ""}`;
+    parts.reasoningSummary.textContent = `Reasoning${tokens ? ` · ${tokens} tokens` : ""}${streaming && !text ? " …" : ""}`;
     setReasoningOpen(!text);
-    if (text !== shown.text) {
-      policy.render(parts.answer, text + (get("gap") ? "\n\n…" : ""));
-      typeset(parts.answer);
-      shown.text = text;
+    if (text !== shown.text || streaming !== shown.streaming) {
+      answer.update(text, streaming);
+      Object.assign(shown, { text, streaming });
     }
-    renderTools(parts.tools, get("tool_calls"));
-    renderImages(parts.images, get("images"));
+    parts.gap.hidden = !get("gap");
+    const calls = get("tool_calls");
+    redraw("tools", calls, () => renderTools(parts.tools, calls));
+    player.paint(get("audio"));
+    redraw("images", get("images"), () => renderImages(parts.images, get("images")));
     paintChoices(get("choices"));
+    parts.actions.hidden = !text || streaming || !parts.choices.hidden;
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
-    renderFooter(parts.footer, get);
+    redraw("footer", get("footer"), () => renderFooter(parts.footer, get));
   }
 
-  // Other choices than the first (n > 1); drawn again only when they change.
+  // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the
+  // answer alone, so the browser restyles nothing else.
+  const drawn = new Map();
+  function redraw(part, inputs, draw) {
+    const key = JSON.stringify(inputs);
+    if (drawn.get(part) === key) return;
+    drawn.set(part, key);
+    draw();
+  }
+
+  // n > 1: every choice side by side (the first is the answer, so the answer itself is hidden); drawn again only
+  // when the list changes.
   function paintChoices(list) {
     const key = JSON.stringify(list);
     if (key === shown.choices) return;
     shown.choices = key;
-    parts.choices.replaceChildren();
-    for (const choice of list.slice(1)) {
-      const box = el("div", "elk-choice", parts.choices);
-      el("div", "elk-choice-title", box).textContent = `choice ${choice.index}${choice.finish_reason ? ` · ${choice.finish_reason}` : ""}`;
-      policy.render(el("div", "elk-choice-body jp-RenderedHTMLCommon", box), choice.text);
-    }
-    typeset(parts.choices);
+    renderChoices(parts.choices, list, (node, text) => markdown(node).update(text, false));
+    parts.answer.hidden = !parts.choices.hidden;
   }
 
   // Coalesce bursts of changes into one paint per animation frame.
@@ -168,5 +265,6 @@ export function renderTurn(host, source, options = {}) {
   return () => {
     source.off("change", schedule);
     if (frame) win.cancelAnimationFrame(frame);
+    player.release();
   };
 }

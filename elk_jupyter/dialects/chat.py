@@ -1,5 +1,6 @@
 """The Chat Completions dialect (POST /chat/completions): bodies, structured output, content
-parts, tools, parsing. Pure.
+parts, tools, audio replies (``--audio``, and how an earlier spoken answer goes back), parsing.
+Pure.
 
 https://platform.openai.com/docs/api-reference/chat/create. Tools: the assistant message with
 ``tool_calls``, then one ``{"role": "tool"}`` message per call
@@ -8,8 +9,11 @@ https://platform.openai.com/docs/api-reference/chat/create. Tools: the assistant
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
+from elk_jupyter.audio import parse_voice
+from elk_jupyter.identity import short_ids
 from elk_jupyter.options import apply_extra, schema_name
 
 from .chat_stream import ChatStream, chat_events_from_body
@@ -31,7 +35,15 @@ class ChatDialect:
             "stop": stop[0] if stop and len(stop) == 1 else stop,
             max_tokens_field: options.get("max_tokens"),
             "reasoning_effort": options.get("reasoning_effort"),
+            **self.audio_fields(options.get("audio"), stream=not options.get("no_stream")),
         }
+
+    @staticmethod
+    def audio_fields(voice: str | None, stream: bool) -> dict:
+        """``--audio VOICE[:FORMAT]``: ``modalities`` and ``audio`` (https://platform.openai.com/docs/guides/audio)."""
+        if not voice:
+            return {}
+        return {"modalities": ["text", "audio"], "audio": parse_voice(voice, stream)}
 
     def structured(self, json_mode: bool, schema) -> dict:
         if schema is not None:
@@ -57,19 +69,11 @@ class ChatDialect:
 
     def tool_fields(self, specs) -> dict:
         """The ``tools`` field for these ``tools.Tool`` values (none: no field)."""
-        return (
-            {
-                "tools": [
-                    {
-                        "type": "function",
-                        "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                    }
-                    for t in specs
-                ]
-            }
-            if specs
-            else {}
-        )
+        tools = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in specs
+        ]
+        return {"tools": tools} if tools else {}
 
     def tool_step_items(self, step: Mapping) -> list[dict]:
         """One tool step as messages: the assistant's calls, then each call's result."""
@@ -84,17 +88,27 @@ class ChatDialect:
         """The next request of a tool turn: the step's request with its calls and results."""
         return {**body, "messages": [*body["messages"], *self.tool_step_items(step)]}
 
-    def messages(self, system: str | None, history: Sequence, prompt: str, attachments=()) -> list[dict]:
+    def messages(
+        self, system: str | None, history: Sequence, prompt: str, now: float | None = None, attachments=()
+    ) -> list[dict]:
         """The system prompt, each earlier turn as user (its parts as sent) + its tool steps +
         assistant, the new prompt. Calls left unanswered (the step limit) are not re-sent: they
-        have no results."""
+        have no results. An earlier audio reply goes back as ``audio: {id}`` while the server
+        still holds it, else as its transcript
+        (https://platform.openai.com/docs/guides/audio, multi-turn conversations).
+        """
+        now = time.time() if now is None else now
         messages = [{"role": "system", "content": system}] if system else []
         for turn in history:
             sent = sent_parts(turn)
             messages.append({"role": "user", "content": self._parts(sent) if sent else turn.prompt})
             for step in steps(turn):
                 messages += self.tool_step_items(step)
-            messages.append({"role": "assistant", "content": turn.text})
+            audio_id = audio_reference(turn, now)
+            if audio_id is not None:
+                messages.append({"role": "assistant", "audio": {"id": audio_id}})
+            else:
+                messages.append({"role": "assistant", "content": turn.text})
         messages.append({"role": "user", "content": self.user_content(prompt, attachments)})
         return messages
 
@@ -115,10 +129,11 @@ class ChatDialect:
     def prompt_input(self, prompt):
         return [{"role": "user", "content": self.user_content(prompt)}] if isinstance(prompt, str) else list(prompt)
 
-    def request(self, ask, settings, history, system, model, host) -> Request:
-        messages = self.messages(system, history, ask.prompt, ask.attachments)
+    def request(self, ask, settings, history, system, model, host, now=None) -> Request:
+        now = time.time() if now is None else now  # one instant for the body and its note
+        messages = self.messages(system, history, ask.prompt, now, ask.attachments)
         body = self.wire_body(messages, model, ask.stream, **{**ask.params, **self.tool_fields(ask.tools)})
-        return Request(apply_extra(body, ask.extra))
+        return Request(apply_extra(body, ask.extra), note=audio_note(history, now))
 
     def stream(self) -> ChatStream:
         return ChatStream()
@@ -128,3 +143,27 @@ class ChatDialect:
 
     def completion_cap(self, params: Mapping) -> int | None:
         return params.get("max_tokens") or params.get("max_completion_tokens")
+
+
+def audio_reference(turn, now: float) -> str | None:
+    """The id of ``turn``'s audio reply while the server holds it (before ``expires_at``), else None."""
+    audio = turn.reply.get("audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("id"), str) or not audio["id"]:
+        return None
+    expires = audio.get("expires_at")
+    if not isinstance(expires, int | float) or isinstance(expires, bool) or expires <= now:
+        return None
+    return audio["id"]
+
+
+def audio_note(history: Sequence, now: float) -> str:
+    """How earlier audio replies go back, for the context note ('' when there are none)."""
+    spoken = [t for t in history if isinstance(t.reply.get("audio"), dict)]
+    if not spoken:
+        return ""
+    by_id = [t for t in spoken if audio_reference(t, now) is not None]
+    text = [t for t in spoken if t not in by_id]
+    parts = [f"audio {short_ids(t.id for t in by_id)} sent back by id"] if by_id else []
+    if text:
+        parts.append(f"audio {short_ids(t.id for t in text)} sent as its transcript (expired or no id)")
+    return " · ".join(parts)
