@@ -34,9 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument(
         "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a request field (JSON value)"
     )
+    from .experiments import cli as experiments_cli
+
+    experiments_cli.add_parser(commands)
     args = parser.parse_args(argv)
     try:
-        {"inspect": run_inspect, "export": run_export, "replay": run_replay}[args.command](args)
+        {"inspect": run_inspect, "export": run_export, "replay": run_replay, "experiments": experiments_cli.run}[
+            args.command
+        ](args)
     except (ElkError, ValueError) as err:
         print(f"elk-jupyter: error: {err}", file=sys.stderr)
         return 2

@@ -207,6 +207,51 @@ class ElkMagics(Magics):
     def _evaluate(self, expr):
         return eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 - the user's own notebook
 
+    @magic_arguments()
+    @argument(
+        "--cases", metavar="VAR|PATH", help="test cases: a list of dicts or DataFrame variable, or a .csv/.jsonl path"
+    )
+    @argument("-m", "--model", action="append", default=[], help="model id (repeatable, or comma-separated)")
+    @argument("--grid", metavar="VAR", help="a dict variable: request field -> list of values")
+    @argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a fixed request field")
+    @argument("--repeats", type=int, default=1, help="runs per cell of the matrix")
+    @argument("--endpoint", choices=("chat", "responses"), default="chat", help="which endpoint to call")
+    @argument("--score", action="append", default=[], metavar="VAR", help="a scorer (or a list) variable; repeatable")
+    @argument("-s", "--system", help="system prompt (chat) or instructions (responses)")
+    @argument("--name", help="the experiment's name (for the CLI's list and diff)")
+    @argument("--judge", metavar="MODEL", help="judge model of rubric scorers (default: the first model)")
+    @argument("--concurrency", type=int, default=4, help="requests at once")
+    @argument("--prices", metavar="VAR", help="a dict variable: model -> {input, output} USD per 1M tokens")
+    @argument("--budget", type=float, help="refuse to start if the worst case costs more (USD)")
+    @argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell")
+    @argument("--retry-failed", action="store_true", help="on a re-run, send the failed runs again")
+    @argument("-o", "--output", metavar="NAME", help="store the ExperimentResult in NAME")
+    @cell_magic
+    def experiment(self, line, cell):
+        """Run the cell, a prompt template ($field / ${expr} from each case), as an experiment.
+
+        Rows are cases, columns model × params; the matrix fills in as runs finish and is saved,
+        with every run's record, in the output (re-executed with ELK_REPLAY=only it replays).
+        A re-run resumes: only missing runs are sent (failed ones too with --retry-failed).
+
+        Example::
+
+            %%experiment --cases cases -m gpt-5.5,gpt-5.5-mini -p max_tokens=64 --score checks -o result
+            What is the capital of $country? One word.
+        """
+        from .experiments.cell import run_cell
+
+        try:
+            args = self.experiment.parser.parse_args(shlex.split(line))
+        except ValueError as err:
+            raise UsageError(f"bad quoting in the magic line: {err}") from None
+        if not cell.strip():
+            raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
+        in_kernel = getattr(self.shell, "kernel", None) is not None
+        result = run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel)
+        if args.output:
+            self.shell.user_ns[args.output] = result
+
     @line_magic
     def elk(self, line):
         """Manage elk-jupyter.

@@ -84,10 +84,8 @@ AGGREGATE_ROWS = (
 
 
 def summary_line(result: ExperimentResult) -> str:
+    # Not how many were replayed: a replay must show the very same table (the records say it per run).
     parts = [f"{len(result.runs)}/{result.total} runs", f"{result.errors} errors"]
-    replayed = sum(r.replayed for r in result.runs)
-    if replayed:
-        parts.append(f"{replayed} replayed")
     if result.cost is not None:
         parts.append(f"${result.cost:.4g}")
     return " · ".join(parts)
