@@ -178,19 +178,19 @@ def load_cases(cases) -> tuple[dict, ...]:
 
 
 def _read_cases(path: Path) -> list:
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise ConfigError(f"cases file {path}: use .csv or .jsonl")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read the cases file {path}: {err.strerror or err}") from None
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(text.splitlines()))
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as err:
-                    raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
-        return rows
-    raise ConfigError(f"cases file {path}: use .csv or .jsonl")
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
+    return rows
