@@ -87,6 +87,8 @@ class Runner:
         self.judge_model = options.judge_model or spec.models[0]
         self._local = threading.local()
         self._stop = threading.Event()
+        self._judge_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def run(self, on_progress=None) -> ExperimentResult:
         planned = self._plan()
@@ -198,15 +200,18 @@ class Runner:
         request = {**request, "model": request.get("model") or self.judge_model}
         host, scope = self.client.host, self.client.cache_scope()
         key, cache_key = templates.run_key(request, 0, host), templates.run_key(request, 0, scope)
-        recorded = self.replays.lookup(key, cache_key) if self.options.replay != "off" else None
-        if recorded is not None:
-            reply = Reply.from_dict(recorded, request)
-        elif self.options.replay == "only":
-            raise ElkError("replay is 'only' and this judge call was never recorded")
-        else:
-            reply = self._send(request)
-            if reply.ok:
-                self.replays.store(key, host, request, reply.to_dict(), cache_key)
+        with self._locks_lock:
+            lock = self._judge_locks.setdefault(key, threading.Lock())
+        with lock:  # the same verdict asked by two workers at once (repeats with one output) is sent once
+            recorded = self.replays.lookup(key, cache_key) if self.options.replay != "off" else None
+            if recorded is not None:
+                reply = Reply.from_dict(recorded, request)
+            elif self.options.replay == "only":
+                raise ElkError("replay is 'only' and this judge call was never recorded")
+            else:
+                reply = self._send(request)
+                if reply.ok:
+                    self.replays.store(key, host, request, reply.to_dict(), cache_key)
         judged.append({"key": key, "request": request, "reply": reply.to_dict()})
         if not reply.ok:
             raise ElkError(f"the judge failed: {reply.error}")
