@@ -16,6 +16,7 @@ SCRIPTS = [
     "long_replies.py",
     "markdown_copy.py",
     "locked_cache.py",
+    "experiment_throughput.py",
 ]
 
 if __name__ == "__main__":
