@@ -202,6 +202,13 @@ def test_rerun_resumes_and_retries_failed_runs_only_when_asked(gateway):
     assert fixed.errors == 0 and len(gateway.requests) == 4  # only the failed run went again
 
 
+def test_a_rerun_with_other_scorers_scores_the_same_replies_again(gateway):
+    first = experiment("$n", [{"n": 1}], scorers=[contains("1")], client=client(gateway), progress=False)
+    second = experiment("$n", [{"n": 1}], scorers=[contains("2")], client=client(gateway), progress=False)
+    assert first.runs[0].passed and not second.runs[0].passed and second.scorer_names == ["contains('2')"]
+    assert len(gateway.requests) == 1
+
+
 def test_replay_only_refuses_unrecorded_runs_without_a_request(gateway):
     result = experiment("hi", client=client(gateway), replay="only", progress=False)
     assert result.errors == 1 and "never recorded" in result.runs[0].error

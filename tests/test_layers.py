@@ -72,3 +72,16 @@ def test_pure_modules_do_no_io_and_nothing_imports_the_magics():
                 "sqlite3",
             }, path.name
             assert ".client" not in names and ".panel" not in names and ".record" not in names, path.name
+
+
+def test_experiments_stay_below_the_magics_and_own_no_front_end_library():
+    """elk_jupyter/experiments/: IPython, widgets and nbformat stay out (the magics hand over
+    ``display``); its own optional libraries each live in one module."""
+    own = {"jsonschema": {"scorers"}, "pandas": {"results"}}
+    for path in (PACKAGE / "experiments").glob("*.py"):
+        for name in imports(path):
+            top = name.split(".")[0]
+            assert top not in {"IPython", "anywidget", "ipywidgets", "traitlets", "nbformat"}, f"{path.name}: {name}"
+            assert "magics" not in name, f"{path.name} imports the magics"
+            if top in own:
+                assert path.stem in own[top], f"{path.name} imports {name}"

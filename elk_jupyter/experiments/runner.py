@@ -95,14 +95,17 @@ class Runner:
         kept = FINISHED.setdefault(self.spec.id, {})
         done: dict[int, RunResult] = {}
         todo = []
+        names = [s.name for s in self.scorers]
         for item in planned:
             previous = kept.get(item.key) if self.options.replay != "off" else None
-            if previous is not None and (previous.ok or not self.options.retry_failed):
+            if previous is not None and previous.ok and sorted(previous.scores) != sorted(names):
+                item.recorded = previous.reply  # other scorers now: score the same reply again
+                todo.append(item)
+            elif previous is not None and (previous.ok or not self.options.retry_failed):
                 done[item.index] = previous
             else:
                 todo.append(item)
         self._check_budget(todo)
-        names = [s.name for s in self.scorers]
 
         def result() -> ExperimentResult:
             return ExperimentResult(self.spec, [done[i] for i in sorted(done)], names, len(planned))
@@ -149,7 +152,7 @@ class Runner:
     def _check_budget(self, todo: list[_Planned]) -> None:
         if self.options.replay != "off":
             for item in todo:
-                item.recorded = self.replays.lookup(item.key, item.cache_key)
+                item.recorded = item.recorded or self.replays.lookup(item.key, item.cache_key)
         live = [item.body for item in todo if item.recorded is None]
         if self.options.budget is not None and live and self.options.replay != "only":
             judges = [s for s in self.scorers if s.judge]
