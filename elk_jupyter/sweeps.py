@@ -36,12 +36,15 @@ def plan(models, grid: dict | None, repeats: int) -> list[Run]:
 
 def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_tokens: int) -> float:
     """Worst-case USD: each run's prompt plus its completion cap, at the model's price per 1M tokens."""
+    from .experiments.budget import completion_cap  # the experiments' rule (importing them loads requests)
+
     total = 0.0
     for run in runs:
         price = prices.get(run.model)
         if price is None:
             raise ConfigError(f"no price for model {run.model!r} in the price table: add it or drop the budget")
-        cap = run.params.get("max_tokens") or run.params.get("max_output_tokens") or completion_tokens
+        # every cap field and n count: reading max_tokens alone underestimated a bill 1600x (issue 16)
+        cap = completion_cap({"model": run.model, **run.params}, completion_tokens)
         total += (prompt_tokens * price["input"] + cap * price["output"]) / 1_000_000
     return total
 
@@ -112,17 +115,22 @@ def sweep(
     prices: dict | None = None,
     budget: float | None = None,
     completion_estimate: int = 512,
-    replay: str = "auto",
+    replay: str | None = None,
     replays: Replays | None = None,
     progress=sys.stdout,
 ) -> SweepTable:
     """Run ``prompt`` (a string, or chat messages) over models × grid × repeats; return the table.
 
     ``prices`` maps model -> {"input": USD per 1M tokens, "output": USD per 1M tokens}.
-    ``replay``: "auto" reuses recorded runs, "off" always goes live, "only" never touches the network.
+    ``replay``: "auto" reuses recorded runs, "off" always goes live, "only" never touches the network
+    (default: ``$ELK_REPLAY``, else "auto").
     """
+    import os
+
+    from . import settings
     from .client import Client
 
+    replay = replay or settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")
     base = client or Client()
     models = list(models or [base.model])
     runs = plan(models, grid, repeats)

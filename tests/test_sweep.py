@@ -90,3 +90,21 @@ def test_budget_guard_refuses_to_start(gateway, tmp_path):
     with pytest.raises(ConfigError, match="no price for model 'b'"):
         sweep("Hi", models=["b"], client=client, prices=prices, budget=1.0, progress=None)
     assert gateway.requests == []
+
+
+def test_budget_counts_n_and_max_completion_tokens_and_elk_replay_is_honoured(gateway, tmp_path, monkeypatch):
+    client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")
+    prices = {"a": {"input": 0.0, "output": 10.0}}
+    with pytest.raises(ConfigError, match=r"could cost up to \$0\.0400 "):  # 1 run × n=4 × 1000 × $10/1M
+        sweep(
+            "Hi",
+            grid={"max_completion_tokens": [1000], "n": [4]},
+            client=client,
+            prices=prices,
+            budget=0.01,
+            progress=None,
+        )
+    monkeypatch.setenv("ELK_REPLAY", "only")
+    with pytest.raises(ElkError, match="never recorded"):
+        sweep("Hi", client=client, replays=Replays(Cache(tmp_path / "c.sqlite3")), progress=None)
+    assert gateway.requests == []
