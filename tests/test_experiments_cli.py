@@ -50,7 +50,7 @@ def test_list_show_and_diff(notebook, capsys):
     assert "2 cases × 1 columns × 1 repeats · 2/2 runs · 0 errors" in lines[0]
     assert main(["experiments", "show", str(notebook), "v2"]) == 0
     shown = capsys.readouterr().out
-    assert "pass rate 50%" in shown and "case 1: ❌ gamma" in shown
+    assert "pass rate 50%" in shown and "case 1: ✗ gamma" in shown
     assert main(["experiments", "diff", str(notebook), "v1", "v2"]) == 0
     diff = capsys.readouterr().out.splitlines()
     assert diff == [

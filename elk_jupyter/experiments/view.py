@@ -17,7 +17,8 @@ from .records import EXPERIMENT_KEY, record_of
 from .results import Aggregate, ExperimentResult, RunResult
 
 FOLD_AT = 80  # characters of output shown before the rest is folded into <details>
-MARKS = {True: "✅", False: "❌", None: "·"}
+# Text symbols, not emoji: they render in every font (headless Chromium has no emoji font).
+MARKS = {True: "✓", False: "✗", None: "·"}
 
 
 def _inert(text: str) -> str:
@@ -47,10 +48,10 @@ def _figures(runs: list[RunResult]) -> str:
 
 def cell_markdown(runs: list[RunResult]) -> str:
     if not runs:
-        return "⏳"
+        return "…"
     first = runs[0]
     if not first.ok:
-        return f"⚠️ **{escape_text(str(first.reply.get('status')))}:** {_inert(first.error or '')}"
+        return f"⚠ **{escape_text(str(first.reply.get('status')))}:** {_inert(first.error or '')}"
     passed = [r.passed for r in runs]
     mark = MARKS[None if None in passed else all(passed)]
     score = [r.score for r in runs if r.score is not None]
@@ -98,7 +99,7 @@ def progress_bar(result: ExperimentResult, width: int = 20) -> str:
 
 def markdown(result: ExperimentResult) -> str:
     spec = result.spec
-    lines = [f"**experiment {code_span(spec.name)}** · {progress_bar(result)} {summary_line(result)}", ""]
+    lines = [f"**experiment {code_span(spec.name)}** · {summary_line(result)}", ""]
     labels = [_inert(c.label(len(spec.templates))) for c in spec.columns]
     lines.append("| case | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
@@ -109,7 +110,8 @@ def markdown(result: ExperimentResult) -> str:
     for name, form in AGGREGATE_ROWS:
         lines.append(f"| **{name}** | " + " | ".join(form(aggregates[c]) for c in spec.columns) + " |")
     if result.scorer_names:
-        lines += ["", "*scorers: " + ", ".join(escape_text(n) for n in result.scorer_names) + "*"]
+        # code spans: a `$` in a scorer's name must not start math (JupyterLab typesets `$…$` in Markdown)
+        lines += ["", "*scorers:* " + ", ".join(code_span(n) for n in result.scorer_names)]
     return "\n".join(lines)
 
 
