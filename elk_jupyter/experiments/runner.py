@@ -1,21 +1,19 @@
-"""Runs an experiment: each run replayed (this kernel, the notebook's records, the cache) or sent,
-with bounded concurrency and one backoff shared by every worker, then scored.
+"""Runs an experiment: each run replayed (this kernel, the notebook's records, the cache) or sent
+(``sender``: bounded concurrency, one shared backoff), then scored.
 
 Only the runs that are missing are sent: a re-run resumes an interrupted experiment, and failed
-runs are kept as failed unless ``retry_failed``. A 429 (or a 5xx asking to retry) pauses *all*
-workers until its ``Retry-After``: each worker retrying on its own turns one slowdown into a
-thundering herd (https://platform.openai.com/docs/guides/rate-limits#retrying-with-exponential-backoff).
+runs are kept as failed unless ``retry_failed``. The budget is checked on the runs still to send,
+before the first request.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
 import threading
-import time
 from dataclasses import dataclass
 
-from elk_jupyter.client import Client, collect
-from elk_jupyter.errors import APIError, ConfigError, ElkError, unexpected
+from elk_jupyter.client import Client
+from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.options import non_finite
 from elk_jupyter.reply import Reply
 from elk_jupyter.usage import Usage
@@ -23,11 +21,11 @@ from elk_jupyter.usage import Usage
 from . import budget, templates
 from .results import ExperimentResult, RunResult
 from .scorers import Sample, Scorer
+from .sender import Sender
 from .spec import RunSpec, Spec
 
 # spec id -> run key -> result: what this kernel already ran, so a re-run resumes instead of resending.
 FINISHED: dict[str, dict[str, RunResult]] = {}
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class ExperimentInterrupted(ElkError):
@@ -36,24 +34,6 @@ class ExperimentInterrupted(ElkError):
     def __init__(self, message: str, result: ExperimentResult):
         super().__init__(message)
         self.result = result
-
-
-class Backoff:
-    """One pause for every worker of an experiment."""
-
-    def __init__(self) -> None:
-        self._until = 0.0
-        self._lock = threading.Lock()
-        self.pauses = 0  # how many slow-downs were asked for (for the bench and the summary)
-
-    def wait(self) -> None:
-        while (left := self._until - time.monotonic()) > 0:
-            time.sleep(min(left, 0.25))
-
-    def slow_down(self, seconds: float) -> None:
-        with self._lock:
-            self.pauses += 1
-            self._until = max(self._until, time.monotonic() + seconds)
 
 
 @dataclass(frozen=True)
@@ -83,10 +63,9 @@ class Runner:
     def __init__(self, spec: Spec, scorers: list[Scorer], client: Client, replays, options: Options, namespace=None):
         self.spec, self.scorers, self.client, self.replays, self.options = spec, scorers, client, replays, options
         self.namespace = namespace
-        self.backoff = Backoff()
-        self.judge_model = options.judge_model or spec.models[0]
-        self._local = threading.local()
         self._stop = threading.Event()
+        self.sender = Sender(client, spec.endpoint, options.max_attempts, options.max_retry_after, self._stop)
+        self.judge_model = options.judge_model or spec.models[0]
         self._judge_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -174,7 +153,7 @@ class Runner:
             reply = Reply(endpoint, item.body)
             reply.fail("error", "replay is 'only' and this run was never recorded: set replay='auto' to send it")
         else:
-            reply = self._send(item.body)
+            reply = self.sender.send(item.body)
             if reply.ok:
                 self.replays.store(item.key, self.client.host, item.body, reply.to_dict(), item.cache_key)
         cost = self._cost(item.run.column.model, reply.usage)
@@ -212,53 +191,13 @@ class Runner:
             elif self.options.replay == "only":
                 raise ElkError("replay is 'only' and this judge call was never recorded")
             else:
-                reply = self._send(request)
+                reply = self.sender.send(request)
                 if reply.ok:
                     self.replays.store(key, host, request, reply.to_dict(), cache_key)
         judged.append({"key": key, "request": request, "reply": reply.to_dict()})
         if not reply.ok:
             raise ElkError(f"the judge failed: {reply.error}")
         return reply.text
-
-    def _send(self, body: dict) -> Reply:
-        """Send one request; a retryable status pauses every worker, then this one tries again."""
-        client = self._thread_client()
-        error: ElkError | None = None
-        for attempt in range(1, self.options.max_attempts + 1):
-            self.backoff.wait()
-            reply = Reply(self.spec.endpoint, body)
-            try:
-                collect(client.iter_send(self.spec.endpoint, body), reply)
-                return reply
-            except APIError as err:
-                error = err
-                delay = err.retry_after if err.retry_after is not None else 0.5 * 2 ** (attempt - 1)
-                retry = err.status in RETRY_STATUSES and not reply.text and delay <= self.options.max_retry_after
-                if retry and attempt < self.options.max_attempts and not self._stop.is_set():
-                    self.backoff.slow_down(delay)
-                    continue
-            except ElkError as err:
-                error = err
-            except Exception as err:  # a bug or a library's surprise: this run fails, the others go on
-                error = unexpected(err, client.api_key())
-            break
-        if reply.status == "streaming":
-            reply.fail("error", error.message if error else "failed")
-        return reply
-
-    def _thread_client(self) -> Client:
-        """A client (an HTTP session) per worker thread; its own retries are off: the backoff is shared."""
-        if not hasattr(self._local, "client"):
-            base = self.client
-            self._local.client = Client(
-                base._api_key,
-                base_url=base.base_url,
-                model=base.model,
-                api_key_env=base.api_key_env,
-                timeout=base.timeout,
-                max_retries=0,
-            )
-        return self._local.client
 
     def _cost(self, model: str, usage) -> float | None:
         price = (self.options.prices or {}).get(model)

@@ -97,9 +97,11 @@ def progress_bar(result: ExperimentResult, width: int = 20) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
-def markdown(result: ExperimentResult) -> str:
+def markdown(result: ExperimentResult, live: bool = False) -> str:
+    """The matrix; ``live`` adds a progress bar (while runs finish; the saved table has none)."""
     spec = result.spec
-    lines = [f"**experiment {code_span(spec.name)}** · {summary_line(result)}", ""]
+    bar = f"{progress_bar(result)} " if live else ""
+    lines = [f"**experiment {code_span(spec.name)}** · {bar}{summary_line(result)}", ""]
     labels = [_inert(c.label(len(spec.templates))) for c in spec.columns]
     lines.append("| case | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
@@ -140,5 +142,5 @@ def progress_line(result: ExperimentResult) -> str:
 
 def bundle(result: ExperimentResult, final: bool = True) -> tuple[dict, dict]:
     """``(data, metadata)``: the inert table and, once finished, every run's record."""
-    data = {"text/markdown": markdown(result), "text/plain": plain_text(result)}
+    data = {"text/markdown": markdown(result, live=not final), "text/plain": plain_text(result)}
     return data, ({EXPERIMENT_KEY: record_of(result)} if final else {})
