@@ -92,6 +92,21 @@ def test_cases_by_models_by_grid_by_repeats(gateway):
     assert list(frame["model"]).count("m2") == 8
 
 
+def test_the_responses_endpoint_with_instructions_and_its_own_cap(gateway):
+    result = experiment(
+        "Say $word",
+        [{"word": "hi"}],
+        endpoint="responses",
+        system="Be brief.",
+        grid={"max_output_tokens": [8]},
+        client=client(gateway),
+        progress=False,
+    )
+    (body,) = gateway.bodies("/responses")
+    assert body["input"] == "Say hi" and body["instructions"] == "Be brief." and body["max_output_tokens"] == 8
+    assert result.runs[0].text == "echo: Say hi" and result.runs[0].usage.total
+
+
 def test_exports_csv_and_jsonl(gateway, tmp_path):
     result = experiment("Say $word", [{"word": "a,b"}], client=client(gateway), progress=False)
     result.to_csv(tmp_path / "r.csv")

@@ -107,6 +107,7 @@ def test_an_interrupt_keeps_finished_runs_and_a_rerun_sends_only_the_missing(ker
     stopped = kernel.execute(cell, interrupt_after=2.0, timeout=120)
     assert stopped.status == "error" and stopped.error["ename"] == "ExperimentInterrupted", stopped.error_text
     assert "re-run the cell to send only the" in stopped.error["evalue"] and len(stopped.error["traceback"]) == 1
+    assert any(o["msg_type"] == "update_display_data" for o in stopped.outputs)  # the matrix filled in live
     kept = stopped.last_bundle()["metadata"][EXPERIMENT_KEY]["runs"]
     assert 0 < len(kept) < 10
     while gateway.in_flight:  # the run in flight at the interrupt finishes in the background
