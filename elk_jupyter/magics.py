@@ -248,7 +248,9 @@ class ElkMagics(Magics):
         if not cell.strip():
             raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
         in_kernel = getattr(self.shell, "kernel", None) is not None
-        result = run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel)
+        args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY
+        # the turns' client: %config ElkMagics.base_url, model, api_key_env, timeout apply here too
+        result = run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
         if args.output:
             self.shell.user_ns[args.output] = result
 

@@ -86,7 +86,7 @@ def _grid(args, namespace: Mapping) -> dict:
     return grid
 
 
-def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool):
+def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None):
     """Run the cell's experiment; the result is displayed (and stored in ``-o NAME``)."""
     cases = args.cases
     if cases is not None and cases in namespace:
@@ -111,6 +111,7 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
             replay=args.replay,
             retry_failed=args.retry_failed,
             namespace=namespace,
+            client=client,
             progress=view.update,
         )
     except ExperimentInterrupted as err:
