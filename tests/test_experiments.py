@@ -7,6 +7,8 @@ import csv
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.cache import Cache, Replays
@@ -294,3 +296,18 @@ def test_errors_leave_as_one_line_without_frames(gateway):
         experiment("hi", repeats=0, client=client(gateway), progress=False)
     assert caught.value.__traceback__.tb_next is None or "repeats must be" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=200), case=st.text(max_size=40))
+def test_any_output_and_case_value_stay_one_inert_row(text, case):
+    """Pure: any model text and case value, through the saved table, keep the table's shape and run nothing."""
+    from elk_jupyter.experiments.results import ExperimentResult, RunResult
+    from elk_jupyter.experiments.spec import build
+
+    spec = build("$v", [{"v": case}], ["m"], None, 1, "chat", None, "p")
+    reply = {"status": "completed", "text": text, "timing": {"total": 0.1}, "usage": {"total_tokens": 3}}
+    run = RunResult(0, spec.columns[0], 0, "k", {}, reply)
+    table = ExperimentResult(spec, [run], [])._repr_mimebundle_()[0]["text/markdown"]
+    for html in (markdown_it_html(table), mistune_html(table)):
+        assert problems(html) == [] and html.count("<tr>") == 1 + 1 + 7
