@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import time
 
@@ -67,6 +68,12 @@ def test_a_saved_experiment_replays_offline_to_the_identical_table(tmp_path):
     assert nb.cells[4].outputs[0]["text"] == "0.0 0.5\n"  # contains($country) passes, the echoing judge fails
     assert KEY not in saved.read_text()
     shutil.rmtree(tmp_path / "cache")  # a fresh machine: no cache at all
+    # Listen on the stopped gateway's port, accepting nothing: any request would connect here.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", int(gateway.base_url.rsplit(":", 1)[1].split("/")[0])))
+    listener.listen(16)
+    listener.setblocking(False)
 
     again = nbformat.read(saved, as_version=4)
     offline = {**base, "ELK_REPLAY": "only", "JPY_SESSION_NAME": str(saved), "ELK_CACHE_DIR": str(tmp_path / "new")}
@@ -79,6 +86,9 @@ def test_a_saved_experiment_replays_offline_to_the_identical_table(tmp_path):
     ]
     assert all(r["replayed"] for e in replayed for r in e["runs"])
     assert again.cells[4].outputs[0]["text"] == nb.cells[4].outputs[0]["text"]
+    with pytest.raises(BlockingIOError):  # zero network: nobody connected
+        listener.accept()
+    listener.close()
 
 
 @pytest.fixture
