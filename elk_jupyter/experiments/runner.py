@@ -72,18 +72,8 @@ class Runner:
     def run(self, on_progress=None) -> ExperimentResult:
         planned = self._plan()
         kept = FINISHED.setdefault(self.spec.id, {})
-        done: dict[int, RunResult] = {}
-        todo = []
         names = [s.name for s in self.scorers]
-        for item in planned:
-            previous = kept.get(item.key) if self.options.replay != "off" else None
-            if previous is not None and previous.ok and sorted(previous.scores) != sorted(names):
-                item.recorded = previous.reply  # other scorers now: score the same reply again
-                todo.append(item)
-            elif previous is not None and (previous.ok or not self.options.retry_failed):
-                done[item.index] = previous
-            else:
-                todo.append(item)
+        done, todo = self._partition(planned, kept, names)
         self._check_budget(todo)
 
         def result() -> ExperimentResult:
@@ -114,6 +104,20 @@ class Runner:
         return result()
 
     # -- planning
+    def _partition(self, planned: list, kept: dict, names: list[str]) -> tuple[dict[int, RunResult], list]:
+        """(what this kernel already has, what is still to run): a re-run resumes."""
+        done, todo = {}, []
+        for item in planned:
+            previous = kept.get(item.key) if self.options.replay != "off" else None
+            if previous is not None and previous.ok and sorted(previous.scores) != sorted(names):
+                item.recorded = previous.reply  # other scorers now: score the same reply again
+                todo.append(item)
+            elif previous is not None and (previous.ok or not self.options.retry_failed):
+                done[item.index] = previous
+            else:
+                todo.append(item)
+        return done, todo
+
     def _plan(self) -> list[_Planned]:
         host, scope = self.client.host, self.client.cache_scope()
         planned = []

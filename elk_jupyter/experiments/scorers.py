@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ class Sample:
     latency: float | None = None
     cost: float | None = None
     judge: Callable[[dict], str] | None = None  # request body -> the judge's reply text
-    judged: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
