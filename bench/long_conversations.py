@@ -16,14 +16,15 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, table  # noqa: E402
-from elk_jupyter import context, endpoints, lineage, record, session  # noqa: E402
+from elk_jupyter import lineage, notebooks, record, session  # noqa: E402
+from elk_jupyter.dialects import dialect  # noqa: E402
 from elk_jupyter.events import Done, TextDelta  # noqa: E402
 from elk_jupyter.reply import Reply  # noqa: E402
-from elk_jupyter.session import Notebook, Turn  # noqa: E402
+from elk_jupyter.session import Conversations, Turn  # noqa: E402
 
 
-def conversation(n: int) -> Notebook:
-    notebook = Notebook()
+def conversation(n: int) -> Conversations:
+    notebook = Conversations()
     parent = None
     for i in range(n):
         reply = Reply("chat")
@@ -45,25 +46,25 @@ def conversation(n: int) -> Notebook:
     return notebook
 
 
-def build_request(notebook: Notebook) -> dict:
+def build_request(notebook: Conversations) -> dict:
     conv = notebook.conversation("default")
     history, _ = conv.context_for("a-new-cell")
-    return endpoints.chat_body(context.chat_messages("system", history, "next"), "m", True)
+    return dialect("chat").wire_body(dialect("chat").messages("system", history, "next"), "m", True)
 
 
-def saved_notebook(notebook: Notebook, path: Path) -> None:
+def saved_notebook(notebook: Conversations, path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     for turn in notebook.conversation("default").turns:
         output = nbformat.v4.new_output(
-            "display_data", data={"text/plain": turn.text}, metadata={session.RECORD_KEY: session.record_of(turn)}
+            "display_data", data={"text/plain": turn.text}, metadata={record.RECORD_KEY: record.record_of(turn)}
         )
         nb.cells.append(nbformat.v4.new_code_cell("%%chat\n" + turn.prompt, outputs=[output]))
     nbformat.write(nb, path)
 
 
-def restore(path: Path) -> Notebook:
-    notebook = Notebook()
-    lineage.merge(notebook, record.load_turns(path))
+def restore(path: Path) -> Conversations:
+    notebook = Conversations()
+    lineage.merge(notebook, notebooks.load_turns(path))
     return notebook
 
 

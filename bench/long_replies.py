@@ -23,7 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter.client import collect  # noqa: E402
-from elk_jupyter.endpoints import CHAT, STREAMS  # noqa: E402
+from elk_jupyter.dialects import dialect  # noqa: E402
+
+CHAT = "chat"
 from elk_jupyter.reply import Reply  # noqa: E402
 from elk_jupyter.sse import iter_events  # noqa: E402
 
@@ -55,7 +57,7 @@ def long_line_stream(size: int) -> list[bytes]:
 
 
 def consume(pieces: list[bytes], view=None) -> Reply:
-    parser = STREAMS[CHAT]()
+    parser = dialect(CHAT).stream()
 
     def events():
         for sse in iter_events(pieces):
@@ -70,7 +72,7 @@ def consume(pieces: list[bytes], view=None) -> Reply:
 
 
 def with_text_view(pieces: list[bytes]) -> Reply:
-    from elk_jupyter.magics import _TextView
+    from elk_jupyter.views import TextView as _TextView
 
     with contextlib.redirect_stdout(io.StringIO()) as out:
         view = _TextView("chat", "default", "m", "no earlier turns", False)

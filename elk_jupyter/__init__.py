@@ -7,7 +7,6 @@ IPython extension hooks. Heavy modules (requests, IPython, anywidget) load only 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
 __all__ = [
     "Client",
     "Reply",
@@ -21,6 +20,7 @@ __all__ = [
 ]
 
 from .errors import APIError, ConfigError, ElkError, StreamError
+from .version import __version__
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""The local reply cache: an SQLite file keyed by request identity (canonical body + gateway + account).
+"""The local reply cache (an SQLite file keyed by request identity: canonical body + gateway +
+account), the replay store in front of it, and the one replay policy: replay, go live or refuse.
 
 Only successful replies are stored, so a replay never reproduces a failure. The cache is an
 optimisation: any problem with it (a file where its directory should be, an unwritable home, a
@@ -13,7 +14,8 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 # Another kernel writing holds the lock for milliseconds; sqlite's default wait is 5 s per
@@ -65,9 +67,6 @@ class Cache:
             ),
         )
 
-    def __len__(self) -> int:
-        return self._connect().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
-
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -78,16 +77,38 @@ def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one request: ``origin`` is replayed (``recorded`` holds the reply), live,
+    regenerated (a re-run that samples again) or refused (replay "only" and nothing recorded)."""
+
+    origin: str
+    recorded: dict | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.origin == "refused"
+
+
 class Replays:
     """Where a recorded reply for a request is found: the notebook's own records, then the cache.
 
     Notebook records are keyed by body and host (what a record stores); the cache, shared by
     every notebook and account on the machine, by body, host, path and a hash of the key.
+    ``saved``, if given, yields (key, reply) pairs from saved records; it is read at the first
+    look-up (the notebook is read only when a turn may replay).
     """
 
-    def __init__(self, cache: Cache | None = None, warn: Callable[[str], None] = _to_stderr):
-        self.cache = cache if cache is not None else Cache()  # not `or`: len() would open the file
+    def __init__(
+        self,
+        cache: Cache | None = None,
+        warn: Callable[[str], None] = _to_stderr,
+        saved: Callable[[], Iterable[tuple[str, dict]]] | None = None,
+    ):
+        self.cache = cache if cache is not None else Cache()  # not `or`: opening is deferred
         self.recorded: dict[str, dict] = {}  # request key -> reply dict, from notebook records
+        self._saved = saved
+        self._answered: set[str] = set()  # request keys and cell ids this process already answered
         self.unusable: str | None = None  # why the cache is off for this kernel
         self._warn = warn
         self._warned: set[str] = set()
@@ -97,7 +118,32 @@ class Replays:
     def remember(self, key: str, reply: dict) -> None:
         self.recorded.setdefault(key, reply)
 
+    def decide(
+        self, mode: str, key: str, cache_key: str | None = None, *, cell_id: str | None = None, forced: bool = False
+    ) -> Decision:
+        """The one replay policy, for every caller (turns, sweeps, the CLI).
+
+        ``mode`` is auto, off or only. In auto a re-run (the same cell, or the same request, that
+        this process already answered) asks for another sample, while the first run of a saved
+        request (Run All of a reopened notebook) replays; a mode given for this one request
+        (``forced``: ``--replay`` on the cell) decides alone.
+        """
+        if mode == "auto" and not forced and ({key, cell_id} & self._answered):
+            return Decision("regenerated")
+        recorded = self.lookup(key, cache_key) if mode != "off" else None
+        if recorded is not None:
+            return Decision("replayed", recorded)
+        return Decision("refused" if mode == "only" else "live")
+
+    def answered(self, key: str, cell_id: str | None = None) -> None:
+        """This process answered ``key`` (in cell ``cell_id``): running it again samples again."""
+        self._answered |= {key, cell_id} - {None}
+
     def lookup(self, key: str, cache_key: str | None = None) -> dict | None:
+        if self._saved is not None:
+            saved, self._saved = self._saved, None
+            for saved_key, reply in saved():
+                self.remember(saved_key, reply)
         found = self.recorded.get(key)
         if found is None:
             found = self._safely(lambda: self.cache.get(cache_key or key))

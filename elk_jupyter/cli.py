@@ -1,4 +1,4 @@
-"""``elk-jupyter``: inspect, export and replay the turns recorded in saved notebooks.
+"""``elk-jupyter``: inspect, export and re-run the turns recorded in saved notebooks.
 
 Input notebooks are only read. Every failure is one line on stderr and exit status 2.
 """
@@ -11,10 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import context, lineage, record, session
+from . import lineage, notebooks, record, session, settings
+from .dialects import dialect
 from .errors import ElkError
 from .options import set_path
-from .session import Notebook, Turn
+from .session import Conversations, Turn
+from .usage import Usage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,21 +29,30 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-c", "--conversation", default="default")
     export.add_argument("-f", "--format", choices=("json", "jsonl", "markdown"), default="json")
     export.add_argument("-o", "--output", help="write here instead of stdout")
-    replay = commands.add_parser("replay", help="re-run a notebook's prompts live and write a new notebook")
-    replay.add_argument("notebook")
-    replay.add_argument("-o", "--output", required=True, help="the new notebook (never the input)")
-    replay.add_argument("-m", "--model", help="send every turn to this model instead")
-    replay.add_argument(
+    # "replay" was its first name; it re-runs live (replaying is what the magics do offline).
+    rerun = commands.add_parser(
+        "rerun", aliases=["replay"], help="re-run a notebook's prompts live and write a new notebook"
+    )
+    rerun.add_argument("notebook")
+    rerun.add_argument("-o", "--output", required=True, help="the new notebook (never the input)")
+    rerun.add_argument("-m", "--model", help="send every turn to this model instead")
+    rerun.add_argument(
         "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a request field (JSON value)"
+    )
+    rerun.add_argument(
+        "--replay",
+        choices=settings.REPLAY_MODES,
+        default="off",
+        help="off (default): every turn live; auto: identical requests from the replay cache; only: offline",
     )
     from .experiments import cli as experiments_cli
 
     experiments_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    commands_run = {"inspect": run_inspect, "export": run_export, "rerun": run_rerun, "replay": run_rerun}
+    commands_run["experiments"] = experiments_cli.run
     try:
-        {"inspect": run_inspect, "export": run_export, "replay": run_replay, "experiments": experiments_cli.run}[
-            args.command
-        ](args)
+        commands_run[args.command](args)
     except (ElkError, ValueError) as err:
         print(f"elk-jupyter: error: {err}", file=sys.stderr)
         return 2
@@ -49,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _turns(path: str) -> list[Turn]:
-    turns = record.load_turns(path)
+    turns = notebooks.load_turns(path)
     if not turns:
         raise ElkError(f"{path}: no elk-jupyter records in this notebook")
     return turns
@@ -65,7 +76,7 @@ def run_inspect(args) -> None:
     for name, items in conversations.items():
         print(f"\n[{name}]")
         for turn in items:
-            numbers = session.usage_numbers(turn.reply.get("usage"))
+            numbers = Usage.of(turn.reply.get("usage")).numbers()
             for key in totals:
                 totals[key] += numbers[key]
             flag = " (replayed)" if turn.replayed else ""
@@ -73,10 +84,7 @@ def run_inspect(args) -> None:
                 f"  {turn.short_id:<8} {turn.endpoint:<9} {turn.status:<11} {turn.reply.get('model') or '?':<24} "
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
-    print(
-        f"\nusage: {totals['prompt']} prompt ({totals['cached']} cached), {totals['completion']} completion "
-        f"({totals['reasoning']} reasoning), {totals['total']} total"
-    )
+    print(f"\nusage: {Usage(**totals).describe(total=True)}")  # the one written form of usage
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -87,7 +95,7 @@ def _short(text: str, width: int = 40) -> str:
 def conversation_chain(turns: list[Turn], name: str) -> list[Turn]:
     """The conversation's context as it ended, with a fork's ancestry in the conversation it
     was forked from: restored by the same rules as ``%elk restore`` (docs/record.md)."""
-    notebook = Notebook()
+    notebook = Conversations()
     lineage.merge(notebook, turns)
     if name not in notebook.conversations:
         known = ", ".join(sorted(notebook.conversations))
@@ -104,7 +112,7 @@ def run_export(args) -> None:
     if args.format == "json":
         system = next((t.system for t in reversed(chain) if t.system), None)
         text = json.dumps(
-            context.chat_messages(system, chain[:-1], chain[-1].prompt)
+            dialect("chat").messages(system, chain[:-1], chain[-1].prompt)
             + [{"role": "assistant", "content": chain[-1].text}],
             indent=2,
             ensure_ascii=False,
@@ -153,39 +161,33 @@ def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict, replies: 
     return body
 
 
-def run_replay(args) -> None:
+def run_rerun(args) -> None:
+    from .cache import Replays
     from .client import Client
     from .options import parse_param
-    from .reply import Reply
 
     source, target = Path(args.notebook), Path(args.output)
     if target.resolve() == source.resolve():
         raise ElkError("the output must be a new file: the input notebook is never modified")
-    nb = record.read_notebook(source)
+    nb = notebooks.read_notebook(source)
     turns = lineage.ordered(_turns(args.notebook), {})  # each after the turn it builds on
     replies = {t.reply["id"]: t.id for t in turns if t.reply.get("id")}
     overrides = {".".join(path): value for path, value in (parse_param(item, {}) for item in args.param)}
     if args.model:
         overrides["model"] = args.model
-    client = Client()
+    client, replays = Client(), Replays()
     new: dict[str, dict] = {}
     rows = []
     for turn in turns:
         body = rebuilt_request(turn, new, overrides, replies)
-        reply = Reply(turn.endpoint, body)
-        try:
-            reply = client.send(turn.endpoint, body)
-        except ElkError as err:  # keep going: the summary shows which turns failed
-            reply = getattr(err, "reply", None) or reply
-            if reply.status == "streaming":
-                reply.fail("error", err.message)
+        reply = _rerun_one(client, replays, args.replay, turn, body)  # a failure is a row too
         new[turn.id] = reply.to_dict()
         rows.append((turn, reply))
     _write_replayed(nb, turns, rows, client.host, target)
     print(f"{'turn':<8} {'old model':<22} {'new model':<22} {'old tok':>7} {'new tok':>7}  old -> new")
     for turn, reply in rows:
-        old_total = session.usage_numbers(turn.reply.get("usage"))["total"]
-        new_total = session.usage_numbers(reply.usage)["total"]
+        old_total = Usage.of(turn.reply.get("usage")).numbers()["total"]
+        new_total = reply.tokens.numbers()["total"]
         same = "=" if reply.text == turn.text else "≠"
         print(
             f"{turn.short_id:<8} {str(turn.reply.get('model'))[:22]:<22} {str(reply.model)[:22]:<22} {old_total:>7} {new_total:>7}  "
@@ -194,13 +196,29 @@ def run_replay(args) -> None:
     print(f"wrote {target}")
 
 
+def _rerun_one(client, replays, mode: str, turn: Turn, body: dict):
+    from .client import send_keeping_partial
+    from .reply import Reply
+
+    key = session.request_key(body, client.cache_scope())
+    decision = replays.decide(mode, key)
+    if decision.refused:
+        raise ElkError(f"replay is 'only' and turn {turn.short_id}'s request was never recorded")
+    if decision.recorded is not None:
+        return Reply.from_dict(decision.recorded, body)
+    reply, error = send_keeping_partial(client, turn.endpoint, body)
+    if error is None and mode != "off":  # off: the user's replay cache is left as it was
+        replays.store(key, client.host, body, reply.to_dict())
+    return reply
+
+
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
     from .turn_output import turn_bundle
 
     by_old = {turn.id: (turn, reply) for turn, reply in rows}
     for cell in nb.cells:
         for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else ():
-            rec = (output.get("metadata") or {}).get(session.RECORD_KEY)
+            rec = (output.get("metadata") or {}).get(record.RECORD_KEY)
             if not rec or rec["turn"]["id"] not in by_old:
                 continue
             old, reply = by_old[rec["turn"]["id"]]
@@ -221,8 +239,8 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
                 "conversation": old.conversation,
                 "model_asked": reply.request.get("model"),
             }
-            output["data"], output["metadata"] = turn_bundle(reply, header, session.record_of(turn))
-    record.write_notebook(nb, target)
+            output["data"], output["metadata"] = turn_bundle(reply, header, record.record_of(turn))
+    notebooks.write_notebook(nb, target)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,31 +1,26 @@
-"""Client: the only module that speaks HTTP (requests). Auth, timeouts, retries, errors, streaming."""
+"""Client: the public way to talk to a gateway (settings from arguments or the environment, the
+calls, streaming into a Reply), and the one "send and keep the partial reply" used by turns,
+sweeps and the CLI. HTTP itself is ``transport``'s; reading the body is ``body``'s.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import hashlib
-import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urljoin, urlsplit
 
-import requests
-import urllib3
-
-from . import endpoints, settings, urls
-from .endpoints import CHAT, RESPONSES
-from .errors import APIError, ConfigError, ElkError, StreamError, detached, error_fields
+from . import settings, transport, urls
+from .body import Body, whole_body
+from .dialects import dialect
+from .errors import APIError, ElkError, StreamError, detached, unexpected
 from .events import Connected, Event
 from .reply import Reply
 from .sse import iter_events
+from .transport import Transport, json_or_none
 
 DEFAULT_BASE_URL = "https://api.elkapi.com/v1"
 DEFAULT_MODEL = "gpt-5.5"
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Client:
@@ -63,9 +58,8 @@ class Client:
         self.connect_timeout = settings.seconds("connect_timeout", connect_timeout)
         self.max_retries = settings.retries(max_retries)
         self.max_retry_after = max_retry_after
-        self._http = requests.Session()  # keep-alive across cells
+        self._transport = Transport(self)
 
-    # -- settings
     @property
     def host(self) -> str:
         """The base URL's host[:port]: what records and messages name, never credentials."""
@@ -96,7 +90,6 @@ class Client:
         source = "argument" if self._api_key else f"${self.api_key_env}"
         return f"Client(base_url={self.host!r}, model={self.model!r}, key={source} {self.key_fingerprint()})"
 
-    # -- the public calls
     def chat(
         self,
         messages: list,
@@ -106,8 +99,8 @@ class Client:
         **params,
     ) -> Reply:
         """POST /chat/completions and return the whole Reply (streamed as it arrives)."""
-        body = endpoints.chat_body(messages, model or self.model, stream, **params)
-        return self.send(CHAT, body, on_event)
+        body = dialect("chat").wire_body(messages, model or self.model, stream, **params)
+        return self.send("chat", body, on_event)
 
     def respond(
         self,
@@ -118,16 +111,17 @@ class Client:
         **params,
     ) -> Reply:
         """POST /responses and return the whole Reply (streamed as it arrives)."""
-        body = endpoints.responses_body(input, model or self.model, stream, **params)
-        return self.send(RESPONSES, body, on_event)
+        body = dialect("responses").wire_body(input, model or self.model, stream, **params)
+        return self.send("responses", body, on_event)
 
     def iter_chat(self, messages: list, model: str | None = None, stream: bool = True, **params) -> Iterator[Event]:
         """The same request as ``chat``, as an iterator of typed events."""
-        return self.iter_send(CHAT, endpoints.chat_body(messages, model or self.model, stream, **params))
+        return self.iter_send("chat", dialect("chat").wire_body(messages, model or self.model, stream, **params))
 
     def iter_respond(self, input, model: str | None = None, stream: bool = True, **params) -> Iterator[Event]:
         """The same request as ``respond``, as an iterator of typed events."""
-        return self.iter_send(RESPONSES, endpoints.responses_body(input, model or self.model, stream, **params))
+        body = dialect("responses").wire_body(input, model or self.model, stream, **params)
+        return self.iter_send("responses", body)
 
     def send(self, endpoint: str, body: dict, on_event: Callable[[Event], None] | None = None) -> Reply:
         """Send a prepared body; on a broken stream the partial Reply rides on the exception."""
@@ -138,7 +132,7 @@ class Client:
     def models(self) -> list[dict]:
         """GET /models: the gateway's model list (``data`` of the response)."""
         try:
-            response = self._request("GET", "/models", None)
+            response = self._transport.request("GET", "/models", None)
         except ElkError as err:
             failure = self._redacted(err)
         else:
@@ -146,7 +140,7 @@ class Client:
         if failure is not None:
             raise failure
         with response:
-            body = _json_or_none(response.content)
+            body = json_or_none(response.content)
         if not isinstance(body, dict):
             raise APIError("GET /models did not return JSON", status=response.status_code)
         return list(body.get("data") or [])
@@ -162,7 +156,6 @@ class Client:
         err.args = (err.message,)
         return detached(err)
 
-    # -- the stream
     def iter_send(self, endpoint: str, body: dict) -> Iterator[Event]:
         try:
             yield from self._stream(endpoint, body)
@@ -173,26 +166,26 @@ class Client:
 
     def _stream(self, endpoint: str, body: dict) -> Iterator[Event]:
         started = time.perf_counter()
-        response = self._request("POST", endpoints.PATHS[endpoint], body)
-        request_id = self.redact(_request_id(response))
+        response = self._transport.request("POST", dialect(endpoint).path, body)
+        request_id = self.redact(transport.request_id(response))
         with response:  # closed on every exit, KeyboardInterrupt and generator close included
-            yield Connected(response.status_code, request_id, response.attempts, time.perf_counter() - started)
+            yield Connected(request_id, response.attempts, time.perf_counter() - started)
             content_type = response.headers.get("content-type", "").lower()
             try:
                 if "text/event-stream" in content_type:
                     yield from self._events(endpoint, response)
                 else:
-                    yield from _whole_body(endpoint, response, request_id)
+                    yield from whole_body(endpoint, response, request_id)
             except StreamError as err:
                 err.request_id = err.request_id or request_id
                 if request_id and "request id" not in err.message:
                     err.message += f" (request id {request_id})"
                 raise
 
-    def _events(self, endpoint: str, response: requests.Response) -> Iterator[Event]:
+    def _events(self, endpoint: str, response) -> Iterator[Event]:
         """The stream's events; after the terminal one (or an error event) the body is drained."""
-        parser = endpoints.STREAMS[endpoint]()
-        body = _Body(response, self.timeout)
+        parser = dialect(endpoint).stream()
+        body = Body(response, self.timeout)
         try:
             for sse in iter_events(body.chunks()):
                 yield from parser.feed(sse)
@@ -205,143 +198,6 @@ class Client:
         if parser.done:
             body.drain(self.drain_bytes, self.drain_seconds)
         yield from parser.end()
-
-    def _request(self, method: str, path: str, body: dict | None) -> requests.Response:
-        """One request with bounded retries, only while it provably did not reach the server or
-        the server asks for one: a POST that was sent may be running, and billed, already."""
-        url, data, headers = self._prepared(path, body)
-        for attempt in range(1, self.max_retries + 2):
-            last = attempt > self.max_retries
-            try:
-                response = self._send_once(method, url, data, headers)
-            except requests.RequestException as err:
-                not_sent = _not_sent(err)
-                if not_sent is None or last:
-                    raise self._transport_error(err, attempt, not_sent) from None
-                time.sleep(_backoff(attempt))
-                continue
-            response.attempts = attempt
-            if response.status_code < 300:
-                return response
-            if response.status_code < 400:
-                raise _redirect_error(response, url)
-            delay = _retry_after(response.headers)
-            should = response.headers.get("x-should-retry")
-            retry = should == "true" or (should != "false" and response.status_code in RETRY_STATUSES)
-            too_long = delay is not None and delay > self.max_retry_after
-            if retry and not last and not too_long:
-                response.close()
-                time.sleep(delay if delay is not None and delay > 0 else _backoff(attempt))
-                continue
-            raise _status_error(response, attempt, delay if too_long else None)
-        raise AssertionError("unreachable: max_retries is checked to be >= 0")
-
-    def _prepared(self, path: str, body: dict | None) -> tuple[str, bytes | None, dict]:
-        """URL, strict JSON bytes and headers; a ConfigError, before anything is sent, if unusable."""
-        try:
-            url = urls.join(self.base_url, path)
-        except urls.BadURL as err:
-            raise ConfigError(f"{err} (set ELK_BASE_URL or %config ElkMagics.base_url)") from None
-        if not self.api_key() and urlsplit(url).hostname not in LOOPBACK:
-            raise ConfigError(
-                f"No API key: set the environment variable {self.api_key_env} (never put the key in a notebook)."
-            )
-        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
-        if body is None:
-            return url, None, headers
-        return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
-
-    def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
-        try:
-            return self._http.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                auth=_Bearer(self),  # also keeps ~/.netrc from replacing the key
-                stream=True,
-                timeout=(self.connect_timeout, self.timeout),
-                allow_redirects=False,  # a redirected POST would carry the body (and key) elsewhere
-            )
-        except (ValueError, urllib3.exceptions.HTTPError) as err:  # requests parsing a Location it won't follow
-            raise APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried") from None
-
-    def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> ElkError:
-        if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
-            return ConfigError(
-                f"the request could not be made ({type(err).__name__}): check the base URL and the proxy "
-                "settings (HTTP_PROXY, HTTPS_PROXY); nothing was sent"
-            )
-        if not_sent is not None:
-            return APIError(f"could not reach {self.host} after {attempts} attempts: {not_sent}")
-        if isinstance(err, requests.ReadTimeout):
-            return APIError(
-                f"sent to {self.host}, no answer within {self.timeout:g} s; not retried (the request may "
-                "be running, and billed, already): raise ElkMagics.timeout for slow models"
-            )
-        if isinstance(err, requests.ConnectionError):
-            return APIError(
-                f"the connection to {self.host} broke after the request was sent ({_cause(err)}); "
-                "not retried (it may have been processed)"
-            )
-        return APIError(f"{self.host} sent a malformed response ({_cause(err)}); not retried")
-
-
-class _Bearer(requests.auth.AuthBase):
-    """Sets ``Authorization: Bearer <key>`` at send time, so no dict of ours holds the header."""
-
-    def __init__(self, client: Client):
-        self._client = client
-
-    def __call__(self, request):
-        key = self._client.api_key()
-        if key:
-            request.headers["Authorization"] = f"Bearer {key}"
-        return request
-
-    def __repr__(self) -> str:
-        return "<Bearer [redacted]>"
-
-
-def _json_bytes(body: dict) -> bytes:
-    """The body as strict JSON: NaN and Infinity are not JSON, and a gateway would reject them."""
-    try:
-        return json.dumps(body, allow_nan=False).encode("utf-8")  # as requests itself encodes json=
-    except ValueError:
-        raise ConfigError(
-            "the request holds NaN or Infinity, which JSON cannot carry: use a finite number; nothing was sent"
-        ) from None
-    except TypeError as err:
-        raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
-
-
-def _not_sent(err: requests.RequestException) -> str | None:
-    """Why the request provably never reached the server (refused, DNS, connect timeout), or None."""
-    if isinstance(err, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(err, requests.exceptions.ProxyError):  # the proxy itself was not reached
-        return f"the proxy could not be reached ({_cause(err)})"
-    if not isinstance(err, requests.ConnectionError) or isinstance(err, requests.ReadTimeout):
-        return None
-    reason = getattr(err.args[0], "reason", err.args[0]) if err.args else None
-    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # NameResolutionError is one too
-        return _cause(reason)
-    return None
-
-
-def _redirect_error(response: requests.Response, url: str) -> APIError:
-    location = response.headers.get("location")
-    response.close()
-    try:
-        target = urls.shown(urljoin(url, location)) if location else "nowhere (no Location header)"
-    except ValueError:
-        target = "a malformed Location header"
-    return APIError(
-        f"the gateway redirects to {target}; requests are not followed there (the body and the key would "
-        "go along): set the base URL to the final address",
-        status=response.status_code,
-        request_id=_request_id(response),
-    )
 
 
 def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], None] | None = None) -> Reply:
@@ -370,179 +226,34 @@ def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], N
     return reply
 
 
-_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+def send_keeping_partial(
+    client: Client,
+    endpoint: str,
+    body: dict,
+    on_update: Callable[[Reply], None] | None = None,
+    *,
+    interrupt_ends_turn: bool = False,
+) -> tuple[Reply, ElkError | None]:
+    """Send ``body``; ``(reply, None)``, or on any failure ``(the partial reply, the error)``.
 
-
-class _Body:
-    """An event-stream body: its chunks as they arrive, then (after the terminal event) its drain."""
-
-    def __init__(self, response: requests.Response, timeout: float) -> None:
-        self.response = response
-        self.timeout = timeout
-        self.broken = False  # the transport failed: nothing left to drain
-
-    def chunks(self) -> Iterator[bytes]:
-        try:
-            yield from _chunks(self.response, self.timeout)
-        except StreamError:
-            self.broken = True
-            raise
-
-    def drain(self, max_bytes: int, seconds: float) -> None:
-        """Read on to the body's end, at most ``max_bytes`` for at most ``seconds``; then it is closed.
-
-        Servers finish their work after the last event: Llama Stack stores a response (the one a
-        later ``previous_response_id`` names) only when its stream generator ends, and cancels the
-        store when the client hangs up first; proxies log or bill after ``[DONE]`` (issue 12).
-        The reply is already whole here, so a slow or broken tail is dropped, never an error.
-        """
-        raw = self.response.raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
-        previous = sock.gettimeout() if sock is not None else None
-        deadline = time.monotonic() + seconds
-        left = max_bytes
-        try:
-            while left > 0 and hasattr(raw, "read1"):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                if sock is not None:  # one read may wait only until the deadline
-                    sock.settimeout(remaining if previous is None else min(remaining, previous))
-                chunk = raw.read1(min(65536, left), decode_content=True)
-                if not chunk:
-                    return  # the end of the body: the server has finished
-                left -= len(chunk)
-        except _TRANSPORT_ERRORS:
-            return
-        finally:
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.settimeout(previous)
-
-
-def _chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
-    """Body bytes as they arrive, for chunked and close-delimited bodies alike.
-
-    ``iter_content`` waits for EOF on close-delimited bodies (FORMATS.md §2.5); urllib3's
-    ``read1`` returns whatever has arrived.
+    The one way turns, sweeps and the CLI send: a failure never loses what arrived, and a reply
+    that failed before its stream began says why. ``interrupt_ends_turn``: the kernel's interrupt
+    (KeyboardInterrupt) ends this turn as interrupted instead of propagating.
     """
-    raw = response.raw
+    reply = Reply(endpoint, body)
+    on_event = (lambda _event: on_update(reply)) if on_update is not None else None
     try:
-        if hasattr(raw, "read1"):
-            while True:
-                chunk = raw.read1(65536, decode_content=True)
-                if not chunk:
-                    return
-                yield chunk
-        else:  # pragma: no cover - urllib3 < 2
-            yield from response.iter_content(chunk_size=None)
-    except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
-        raise StreamError(f"the stream stalled: no data for {timeout:g} s") from None
-    except _TRANSPORT_ERRORS as err:
-        raise StreamError(f"the connection broke mid-stream: {_cause(err)}") from None
-
-
-def _whole_body(endpoint: str, response: requests.Response, request_id: str | None) -> Iterator[Event]:
-    """A 200 that is not a stream: a gateway ignoring ``stream``, an error body, or an HTML page."""
-    raw = b"".join(_chunks(response, 0))
-    body = _json_or_none(raw)
-    if not isinstance(body, dict):
-        raise APIError(
-            f"expected JSON or an event stream, got {response.headers.get('content-type') or 'no content type'}: {_excerpt(raw)}",
-            status=response.status_code,
-            request_id=request_id,
-        )
-    fields = error_fields(body)
-    if fields is not None:
-        raise APIError(fields.pop("message"), status=response.status_code, request_id=request_id, **fields)
-    yield from endpoints.FROM_BODY[endpoint](body)
-
-
-def _status_error(response: requests.Response, attempts: int, retry_after: float | None) -> APIError:
-    try:
-        raw = response.content
-    except (requests.RequestException, urllib3.exceptions.HTTPError):
-        raw = b""
-    finally:
-        response.close()
-    body = _json_or_none(raw)
-    fields = error_fields(body) or {"message": _excerpt(raw) or response.reason or "no body"}
-    message = fields.pop("message")
-    if attempts > 1:
-        message += f" (after {attempts} attempts)"
-    if retry_after is not None:
-        message += f"; the server asks to retry after {retry_after:g} s, more than the limit, so not retried"
-    return APIError(
-        message,
-        status=response.status_code,
-        request_id=_request_id(response),
-        retry_after=_retry_after(response.headers),
-        **fields,
-    )
-
-
-def _json_or_none(raw: bytes):
-    import json
-
-    try:
-        # DeepSeek sends blank lines before a non-streamed body; a BOM is possible too.
-        return json.loads(raw.decode("utf-8-sig").strip())
-    except ValueError:
-        return None
-
-
-def _excerpt(raw: bytes, limit: int = 200) -> str:
-    """One line of text from an error body; HTML pages are reduced to their <title> or text."""
-    import re
-
-    text = raw.decode("utf-8", errors="replace")
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-    if title:
-        text = title.group(1)
+        collect(client.iter_send(endpoint, body), reply, on_event)
+    except ElkError as err:
+        error = err
+    except KeyboardInterrupt:
+        if not interrupt_ends_turn:
+            raise
+        error = StreamError("interrupted by the user")
+    except Exception as err:  # a bug or a library's surprise: the turn still ends, recorded as failed
+        error = unexpected(err, client.api_key())
     else:
-        text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _request_id(response: requests.Response) -> str | None:
-    return response.headers.get("x-request-id") or response.headers.get("request-id")
-
-
-def _retry_after(headers) -> float | None:
-    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds) or ``retry-after`` (HTTP date)."""
-    try:
-        return float(headers["retry-after-ms"]) / 1000
-    except (KeyError, ValueError, TypeError):
-        pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s, less up to 25 %."""
-    return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
-
-
-def _cause(err: BaseException) -> str:
-    """The innermost reason of a transport error, without the URL (it may carry secrets)."""
-    text = str(err)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Connection reset",
-        "Name or service not known",
-        "Remote end closed",
-        "IncompleteRead",
-        "Connection aborted",
-        "InvalidChunkLength",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower()
-    return type(err).__name__
+        return reply, None
+    if reply.status == "streaming":  # failed before the stream began (no key, a bad URL, ...)
+        reply.fail("error", error.message)
+    return reply, error

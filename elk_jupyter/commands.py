@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
-from . import lineage, session, urls
+import argparse
+
+from . import lineage, urls
 from .session import short, short_ids
 from .usage import Usage
 
 
+class BadCommand(Exception):
+    """A ``%elk`` line that cannot run: bad arguments, or a name that names nothing. The magics
+    show it as IPython's UsageError; any other exception is a bug and is not disguised as one."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises BadCommand instead of printing usage and exiting the kernel."""
+
+    def error(self, message):
+        raise BadCommand(f"%elk {self.prog}: {message}; see %elk?")
+
+    def exit(self, status=0, message=None):
+        raise BadCommand(f"%elk {self.prog}: {message or 'see %elk?'}")
+
+
+def _parser(name: str, *arguments: tuple[tuple, dict]) -> _Parser:
+    parser = _Parser(prog=name, add_help=False)
+    for names, options in arguments:
+        parser.add_argument(*names, **options)
+    return parser
+
+
+_NAME = (("name",), {"nargs": "?"})
+PARSERS = {
+    "config": _parser("config"),
+    "list": _parser("list"),
+    "history": _parser("history", _NAME),
+    "reset": _parser("reset", _NAME, (("--all",), {"action": "store_true"})),
+    "fork": _parser("fork", (("source",), {}), (("target",), {}), (("upto",), {"nargs": "?"})),
+    "accept": _parser("accept", (("turn_ref",), {})),
+    "models": _parser("models"),
+    "usage": _parser("usage"),
+    "restore": _parser("restore", (("path",), {"nargs": "?"})),
+}
+
+
 class Commands:
-    def __init__(self, runner):
+    """The ``%elk`` subcommands over a runner's conversations; ``settings`` and ``locate_notebook``
+    are the magics' (a ``Settings`` snapshot, the notebook this kernel serves)."""
+
+    def __init__(self, runner, settings, locate_notebook):
         self.runner = runner
-        self.notebook = runner.notebook
+        self.conversations = runner.conversations
+        self.settings = settings
+        self.locate_notebook = locate_notebook
         self.table = {
             "config": self.show_config,
             "list": self.list_conversations,
@@ -23,21 +66,31 @@ class Commands:
             "restore": self.restore,
         }
 
+    def run(self, words: list[str]):
+        """Run one ``%elk`` line (already split into words)."""
+        names = ", ".join(sorted(self.table))
+        if not words:
+            raise BadCommand(f"%elk needs a subcommand: {names}")
+        if words[0] not in self.table:
+            raise BadCommand(f"unknown %elk subcommand {words[0]!r}; try: {names}")
+        arguments = vars(PARSERS[words[0]].parse_args(words[1:]))
+        return self.table[words[0]](**arguments)
+
     def show_config(self):
-        client = self.runner.client
+        client, settings = self.runner.client, self.settings()
         source = f"${client.api_key_env}" + ("" if client.api_key() else " (not set)")
         print(
             f"base URL   {urls.shown(client.base_url)}\n"
             f"model      {client.model}\nkey        from {source}, fingerprint {client.key_fingerprint()}\n"
             f"timeout    {client.timeout:g} s, retries {client.max_retries}\n"
-            f"context    turns {self.runner.magics.context_turns or 'all'}, tokens {self.runner.magics.context_tokens or 'no cap'}\n"
-            f"respond    {self.runner.magics.respond_mode}\nreplay     {self.runner.magics.replay}"
+            f"context    turns {settings.context_turns or 'all'}, tokens {settings.context_tokens or 'no cap'}\n"
+            f"respond    {settings.respond_mode}\nreplay     {settings.replay}"
         )
 
     def list_conversations(self):
-        if not self.notebook.conversations:
+        if not self.conversations.conversations:
             print("no conversations yet")
-        for name, conversation in self.notebook.conversations.items():
+        for name, conversation in self.conversations.conversations.items():
             totals = conversation.usage_totals()
             print(
                 f"{name:<16} {len(conversation.turns):>3} turns, {len(conversation.active):>3} in context, "
@@ -52,7 +105,7 @@ class Commands:
             print(f"conversation {conversation.name!r} has no turns")
         for turn in [*inherited, *conversation.turns]:
             marker = "*" if turn.id in conversation.active else " "
-            numbers = session.usage_numbers(turn.reply.get("usage"))
+            numbers = Usage.of(turn.reply.get("usage")).numbers()
             text = " ".join(turn.text.split())
             origin = f" (from {turn.conversation})" if turn.id not in own else ""
             print(
@@ -61,21 +114,27 @@ class Commands:
             )
         print("(* = in the context of the next turn)")
 
-    def reset(self, name=None):
-        names = self.notebook.reset(None if name == "--all" else (name or self.runner.magics.default_conversation))
+    def reset(self, name=None, all=False):
+        names = self.conversations.reset(None if all else (name or self.settings().default_conversation))
         print(f"reset: {', '.join(names) or 'nothing'}")
 
     def fork(self, source, target, upto=None):
-        if source not in self.notebook.conversations:
-            raise KeyError(f"no conversation named {source!r}")
-        forked = self.notebook.fork(source, target, upto)
+        if source not in self.conversations.conversations:
+            raise BadCommand(f"%elk fork: no conversation named {source!r}")
+        try:
+            forked = self.conversations.fork(source, target, upto)
+        except ValueError as err:  # the target exists, or TURN names no turn
+            raise BadCommand(f"%elk fork: {err}") from None
         print(
             f"forked {source!r} into {target!r} with {len(forked.active)} turns in context ({short_ids(forked.active)})"
         )
 
     def accept(self, turn_ref):
         """Say exactly what joins and what leaves: the context stays a history that happened."""
-        conversation, turn = self.notebook.find(turn_ref)
+        try:
+            conversation, turn = self.conversations.find(turn_ref)
+        except ValueError as err:
+            raise BadCommand(f"%elk accept: {err}") from None
         joined, left = conversation.accept(turn.id)
         parent = f"after {short(turn.parent)}" if turn.parent else "as its first turn"
         if not joined and not left:
@@ -94,21 +153,23 @@ class Commands:
             print(model.get("id"))
 
     def usage(self):
-        rows = [(name, c.usage_totals()) for name, c in self.notebook.conversations.items()]
-        rows.append(("(notebook)", self.notebook.usage_totals() or {}))
+        rows = [(name, c.usage_totals()) for name, c in self.conversations.conversations.items()]
+        rows.append(("(notebook)", self.conversations.usage_totals() or {}))
         for name, t in rows:
             counts = {k: t.get(k, 0) for k in ("prompt", "completion", "total", "cached", "reasoning")}
             print(f"{name:<16} turns {t.get('turns', 0):>3} · {Usage(**counts).describe(total=True)}")
 
     def restore(self, path=None):
         """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""
-        from . import record
+        from . import notebooks
 
-        path = path or record.current_notebook(self.runner.magics.shell.user_ns)
+        path = path or self.locate_notebook()
         if path is None:
-            raise ValueError("which notebook? The front-end did not say (no JPY_SESSION_NAME): give its path")
-        turns = record.load_turns(path)
-        merged = lineage.merge(self.notebook, turns)  # checks everything first: all or nothing
+            raise BadCommand(
+                "%elk restore: which notebook? The front-end did not say (no JPY_SESSION_NAME): give its path"
+            )
+        turns = notebooks.load_turns(path)
+        merged = lineage.merge(self.conversations, turns)  # checks everything first: all or nothing
         self.runner.index_records(merged.added)
         already = len({t.id for t in turns}) - len(merged.added)
         print(
@@ -121,7 +182,7 @@ class Commands:
 
     def _restored_context(self, name, added) -> str:
         """A conversation's context after a restore, and how to continue the saved one if it differs."""
-        conversation = self.notebook.conversations[name]
+        conversation = self.conversations.conversations[name]
         text = f"{name} (context {short_ids(conversation.active)})"
         saved = [t for t in added if t.conversation == name and t.ok]
         last = max(saved, key=lambda t: t.created_at) if saved else None
@@ -130,7 +191,7 @@ class Commands:
         return text
 
     def _conversation(self, name):
-        name = name or self.runner.magics.default_conversation
-        if name not in self.notebook.conversations:
-            raise KeyError(f"no conversation named {name!r}")
-        return self.notebook.conversations[name]
+        name = name or self.settings().default_conversation
+        if name not in self.conversations.conversations:
+            raise BadCommand(f"no conversation named {name!r}")
+        return self.conversations.conversations[name]

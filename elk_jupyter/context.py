@@ -1,41 +1,13 @@
-"""What earlier turns a request carries: chat messages, Responses input items, what they cost,
-and where a Responses request can chain (``previous_response_id``) without changing that history.
+"""Which earlier turns a request carries and what they cost: the context policy. Pure.
 
-Pure. The rule for chaining: a stored response holds exactly the turns its record says were sent
-with it, plus itself; so a request may chain from a turn only if that turn's recorded context is
-exactly the turns before it in the history to send. Anything else would make the model see a
-history the record does not show (issue 14).
+How those turns are written into a body (messages, Responses input, chaining) is each dialect's
+business (``dialects``).
 """
 
 from __future__ import annotations
 
-from .session import Turn, estimate_tokens, short, short_ids, usage_numbers
-
-
-def chat_messages(system: str | None, history: list[Turn], prompt: str) -> list[dict]:
-    """Chat messages: the system prompt, each earlier turn as user + assistant, the new prompt.
-
-    Earlier tool calls are not replayed (they would need their tool results); their text is.
-    """
-    messages = [{"role": "system", "content": system}] if system else []
-    for turn in history:
-        messages.append({"role": "user", "content": turn.prompt})
-        messages.append({"role": "assistant", "content": turn.text})
-    messages.append({"role": "user", "content": prompt})
-    return messages
-
-
-def responses_input(history: list[Turn], prompt: str) -> list[dict] | str:
-    """Stateless Responses input: the earlier turns re-sent as messages (or just the prompt)."""
-    if not history:
-        return prompt
-    # "type": "message" is optional in OpenAI's spec but required by llama-server.
-    items: list[dict] = []
-    for turn in history:
-        items.append({"type": "message", "role": "user", "content": turn.prompt})
-        items.append({"type": "message", "role": "assistant", "content": turn.text})
-    items.append({"type": "message", "role": "user", "content": prompt})
-    return items
+from .session import Turn, estimate_tokens
+from .usage import Usage
 
 
 def context_cost(history: list[Turn]) -> int:
@@ -47,7 +19,7 @@ def context_cost(history: list[Turn]) -> int:
     if not history:
         return 0
     last = history[-1]
-    numbers = usage_numbers(last.reply.get("usage"))
+    numbers = Usage.of(last.reply.get("usage")).numbers()
     # The last turn's usage counts exactly these turns only if it was sent with the ones before it.
     exact = list(last.context) == [t.id for t in history[:-1]]
     if exact and (numbers["prompt"] or numbers["completion"]):
@@ -55,29 +27,10 @@ def context_cost(history: list[Turn]) -> int:
     return sum(estimate_tokens(t.prompt) + estimate_tokens(t.text) for t in history)
 
 
-def chain_point(history: list[Turn], host: str | None) -> tuple[int | None, str | None]:
-    """(the index of the latest turn in ``history`` a request can chain from, or None; why the
-    turns after it, if any, cannot be chained and must be re-sent)."""
-    reason = None
-    for position in range(len(history) - 1, -1, -1):
-        problem = unchainable(history[position], [t.id for t in history[:position]], host)
-        if problem is None:
-            return position, reason
-        reason = reason or problem
-    return None, reason
-
-
-def unchainable(turn: Turn, before: list[str], host: str | None) -> str | None:
-    """Why ``turn``'s stored response cannot stand for ``before`` + itself (None: it can)."""
-    name = short(turn.id)
-    if turn.endpoint != "responses":
-        return f"{name} ran on the chat endpoint"
-    if not turn.reply.get("id") or turn.reply.get("status") not in ("completed", "incomplete"):
-        return f"{name} has no complete stored response"
-    if turn.request.get("store") is False:
-        return f"{name} was sent with store=false"
-    if turn.host != host:
-        return f"{name} was answered by another host"
-    if list(turn.context) != before:
-        return f"{name}'s stored response holds {short_ids(turn.context)} before it, this context {short_ids(before)}"
-    return None
+def apply_policy(chain: list[Turn], turns: int, tokens: int) -> list[Turn]:
+    """The most recent ``turns`` turns (0: all), then the oldest dropped past ``tokens`` (0: no cap)."""
+    history = chain[-turns:] if turns > 0 else list(chain)
+    if tokens > 0:
+        while history and context_cost(history) > tokens:
+            history = history[1:]
+    return history

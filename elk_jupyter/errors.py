@@ -29,7 +29,8 @@ class ConfigError(ElkError):
 class APIError(ElkError):
     """The gateway answered with an error: an HTTP status >= 400, or an error body in a 200.
 
-    Every field is optional because gateways disagree on the shape (FORMATS.md §3.1).
+    Every field is optional because gateways disagree on the shape (OpenAI's is
+    https://platform.openai.com/docs/guides/error-codes; see ``error_fields`` for the others).
     """
 
     def __init__(
@@ -117,7 +118,7 @@ def _one_line(message, status, type_, code, request_id) -> str:
 def error_fields(body: object) -> dict | None:
     """Normalise a gateway error body to ``{message, type, code, param}``, or None if it is none.
 
-    Covers the shapes of FORMATS.md §3.1 and §1.6: OpenAI/vLLM/LiteLLM ``{"error": {...}}`` (code
+    Covers the shapes gateways send (tests/test_faults.py has one of each): OpenAI/vLLM/LiteLLM ``{"error": {...}}`` (code
     as str, int or the string "None"), old vLLM/SGLang ``{"object": "error", ...}``, a flat
     Responses ``{"type": "error", ...}``, ``response.failed``, ``{"error": "text"}`` and FastAPI's
     ``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``.

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    """The gateway answered 200 (after ``attempts`` tries); the body follows."""
+    """The gateway answered 2xx (after ``attempts`` tries); the body follows."""
 
-    http_status: int
     request_id: str | None
     attempts: int
     ttfb: float  # seconds from the request to the response headers

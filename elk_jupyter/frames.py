@@ -28,10 +28,10 @@ def parse_json(data: str) -> object:
         raise StreamError(f"malformed JSON frame from the server: {excerpt!r}") from None
 
 
-def raise_if_error(obj: object, http_status: int | None = None) -> None:
+def raise_if_error(obj: object) -> None:
     fields = error_fields(scrub(obj))
     if fields is not None:
-        raise APIError(fields.pop("message"), status=http_status, **fields)
+        raise APIError(fields.pop("message"), **fields)
 
 
 def first_text(*values) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import HistoryError
-from .session import Notebook, Turn, accepted, short
+from .session import Conversations, Turn, accepted, short
 
 
 def ordered(turns: list[Turn], known: Mapping[str, Turn], linked: Mapping[str, Turn] | None = None) -> list[Turn]:
@@ -75,24 +75,24 @@ class Merge:
     accepted: list[str] = field(default_factory=list)  # failed turns that later turns built on
 
 
-def merge(notebook: Notebook, saved: list[Turn]) -> Merge:
+def merge(conversations: Conversations, saved: list[Turn]) -> Merge:
     """Add the saved turns the notebook does not have yet, by id and parent; then each touched
     conversation's context is the chain of its most recent successful turn, saved or live."""
     # A turn is already here only if its conversation is: `%elk reset` then restore brings it back.
-    alive = {i: t for i, t in notebook.index.items() if t.conversation in notebook.conversations}
-    added = ordered(saved, alive, notebook.index)
-    parents = {t.parent for t in added} | {t.parent for t in notebook.index.values()}
+    alive = {i: t for i, t in conversations.index.items() if t.conversation in conversations.conversations}
+    added = ordered(saved, alive, conversations.index)
+    parents = {t.parent for t in added} | {t.parent for t in conversations.index.values()}
     result = Merge()
     for turn in added:
         if not turn.ok and turn.id in parents:
             # Only a turn in the context can be a parent, so this one was accepted (%elk accept).
             turn = accepted(turn)
             result.accepted.append(turn.id)
-        conversation = notebook.conversation(turn.conversation)
+        conversation = conversations.conversation(turn.conversation)
         conversation.system = turn.system or conversation.system
         conversation.add(turn)
         result.added.append(turn)
     result.conversations = sorted({t.conversation for t in added})
     for name in result.conversations:
-        notebook.conversations[name].settle()
+        conversations.conversations[name].settle()
     return result

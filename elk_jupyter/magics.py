@@ -1,14 +1,13 @@
-"""The magics: %%chat, %%respond and %elk. The only module that imports IPython.
+"""The magics: %%chat, %%respond, %%experiment and %elk, and their configuration (traits).
 
-Parsing and display live here; the turn itself (request, stream, commit) is run by ``turns``.
+Parsing lives here: a cell becomes a frozen ``Ask`` and the traits a ``Settings`` snapshot; the
+turn itself (plan, stream or replay, commit) is run by ``turns``, shown through ``views``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -17,11 +16,13 @@ from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
 from . import options, settings
-from .commands import Commands
+from .ask import Ask
+from .commands import BadCommand, Commands
+from .dialects import NAMES, dialect
 from .errors import ConfigError
-from .session import short
+from .notebooks import current_notebook
 from .turns import TurnRunner
-from .usage import Usage
+from .views import IPythonFrontend, cell_of
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
@@ -109,8 +110,20 @@ class ElkMagics(Magics):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
-        self.runner = TurnRunner(self)
-        self.commands = Commands(self.runner)
+        self.runner = TurnRunner(self.settings, locate_notebook=self._notebook_path)
+        self.commands = Commands(self.runner, self.settings, self._notebook_path)
+
+    @property
+    def conversations(self):
+        """This notebook's conversations and turns (``session.Conversations``), to read."""
+        return self.runner.conversations
+
+    def settings(self) -> settings.Settings:
+        """The configuration now, as a value the runner and the commands read."""
+        return settings.Settings(**{name: getattr(self, name) for name in settings.Settings.names()})
+
+    def _notebook_path(self):
+        return current_notebook(self.shell.user_ns)
 
     @magic_arguments()
     @_common
@@ -167,37 +180,43 @@ class ElkMagics(Magics):
         except ValueError as err:
             raise UsageError(f"bad quoting in the magic line: {err}") from None
         try:
-            prompt = cell.strip("\n")
-            if args.interpolate:
-                prompt = options.interpolate(prompt, self.shell.user_ns, self._evaluate)
-            params = self._params(endpoint, args)
-            schema = self._variable(args.schema, "--schema") if args.schema else None
-            params.update(options.structured_fields(endpoint, args.json, schema))
-            extra = [options.parse_param(item, self.shell.user_ns) for item in args.param]
+            ask = self._ask(endpoint, args, cell.strip("\n"))
         except ValueError as err:
             raise UsageError(str(err)) from None
-        if not prompt.strip():
+        if not ask.prompt.strip():
             raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
-        outcome = self.runner.run(endpoint, args, prompt, params, extra, schema, _UI(self.shell))
+        outcome = self.runner.run(ask, IPythonFrontend(self.shell))
         if outcome is None:  # dry run
             return None
-        structured = args.json or schema is not None
         if args.output:
-            self.shell.user_ns[args.output] = outcome.value if structured else outcome.reply
-        return outcome.value if structured else None
+            self.shell.user_ns[args.output] = outcome.value if ask.structured else outcome.reply
+        return outcome.value if ask.structured else None
 
-    def _params(self, endpoint, args) -> dict:
-        params = {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
-        if endpoint == "chat":
-            params.update(n=args.n, stop=args.stop[0] if args.stop and len(args.stop) == 1 else args.stop)
-            params[self.max_tokens_field] = args.max_tokens
-            params["reasoning_effort"] = args.reasoning_effort
-        else:
-            params.update(max_output_tokens=args.max_tokens, truncation=args.truncation)
-            reasoning = {"effort": args.reasoning_effort, "summary": args.summary}
-            reasoning = {k: v for k, v in reasoning.items() if v is not None}
-            params["reasoning"] = reasoning or None
-        return params
+    def _ask(self, endpoint, args, prompt) -> Ask:
+        """The cell as a value: options become the endpoint's request fields (its dialect's)."""
+        if args.interpolate:
+            prompt = options.interpolate(prompt, self.shell.user_ns, self._evaluate)
+        schema = self._variable(args.schema, "--schema") if args.schema else None
+        speaker = dialect(endpoint)
+        params = {**speaker.fields(vars(args), self.max_tokens_field), **speaker.structured(args.json, schema)}
+        return Ask(
+            endpoint,
+            prompt,
+            params,
+            tuple(options.parse_param(item, self.shell.user_ns) for item in args.param),
+            conversation=args.conversation,
+            model=args.model,
+            system=args.system,
+            new=args.new,
+            no_context=args.no_context,
+            stateless=getattr(args, "stateless", False),  # a %%respond option only
+            stream=not args.no_stream,
+            dry_run=args.dry_run,
+            replay=args.replay,
+            json=args.json,
+            schema=schema,
+            cell=cell_of(self.shell),
+        )
 
     def _variable(self, name, option):
         if name not in self.shell.user_ns:
@@ -208,14 +227,12 @@ class ElkMagics(Magics):
         return eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 - the user's own notebook
 
     @magic_arguments()
-    @argument(
-        "--cases", metavar="VAR|PATH", help="test cases: a list of dicts or DataFrame variable, or a .csv/.jsonl path"
-    )
+    @argument("--cases", metavar="VAR|PATH", help="test cases: a list of dicts or a DataFrame, or a .csv/.jsonl path")
     @argument("-m", "--model", action="append", default=[], help="model id (repeatable, or comma-separated)")
     @argument("--grid", metavar="VAR", help="a dict variable: request field -> list of values")
     @argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a fixed request field")
     @argument("--repeats", type=int, default=1, help="runs per cell of the matrix")
-    @argument("--endpoint", choices=("chat", "responses"), default="chat", help="which endpoint to call")
+    @argument("--endpoint", choices=NAMES, default="chat", help="which endpoint to call")
     @argument("--score", action="append", default=[], metavar="VAR", help="a scorer (or a list) variable; repeatable")
     @argument("-s", "--system", help="system prompt (chat) or instructions (responses)")
     @argument("--name", help="the experiment's name (for the CLI's list and diff)")
@@ -233,11 +250,7 @@ class ElkMagics(Magics):
         Rows are cases, columns model × params; the matrix fills in as runs finish and is saved,
         with every run's record, in the output (re-executed with ELK_REPLAY=only it replays).
         A re-run resumes: only missing runs are sent (failed ones too with --retry-failed).
-
-        Example::
-
-            %%experiment --cases cases -m gpt-5.5,gpt-5.5-mini -p max_tokens=64 --score checks -o result
-            What is the capital of $country? One word.
+        Example: ``%%experiment --cases cases -m gpt-5.5 -p max_tokens=64 --score checks -o result``.
         """
         from .experiments.cell import run_cell
 
@@ -247,12 +260,9 @@ class ElkMagics(Magics):
             raise UsageError(f"bad quoting in the magic line: {err}") from None
         if not cell.strip():
             raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
+        args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client
         in_kernel = getattr(self.shell, "kernel", None) is not None
-        args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY
-        # the turns' client: %config ElkMagics.base_url, model, api_key_env, timeout apply here too
-        result = run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
-        if args.output:
-            self.shell.user_ns[args.output] = result
+        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
 
     @line_magic
     def elk(self, line):
@@ -272,18 +282,14 @@ class ElkMagics(Magics):
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
         """
-        words = shlex.split(line)
-        if not words:
-            raise UsageError("%elk needs a subcommand: " + ", ".join(sorted(self.commands.table)))
-        command = self.commands.table.get(words[0])
-        if command is None:
-            raise UsageError(f"unknown %elk subcommand {words[0]!r}; try: " + ", ".join(sorted(self.commands.table)))
         try:
-            return command(*words[1:])
-        except TypeError:
-            raise UsageError(f"%elk {words[0]}: wrong arguments; see %elk?") from None
-        except (KeyError, ValueError) as err:
-            raise UsageError(f"%elk {words[0]}: {err}") from None
+            words = shlex.split(line)
+        except ValueError as err:  # unbalanced quotes
+            raise UsageError(f"%elk: bad quoting ({err})") from None
+        try:
+            return self.commands.run(words)
+        except BadCommand as err:
+            raise UsageError(str(err)) from None
 
 
 def _checked(check, *args):
@@ -291,94 +297,3 @@ def _checked(check, *args):
         return check(*args)
     except ConfigError as err:
         raise TraitError(str(err)) from None
-
-
-class _UI:
-    """What a turn needs from IPython: the running cell, a view to stream into, a JSON display."""
-
-    def __init__(self, shell):
-        self.shell = shell
-        header = getattr(shell, "parent_header", None) or {}
-        # JupyterLab, Notebook 7 and nbclient send the cell id with each execute request.
-        self.cell = ((header.get("metadata") or {}).get("cellId"), getattr(shell, "execution_count", None))
-
-    def open_view(self, endpoint, conversation, model, context, replayed=False):
-        widgets = getattr(self.shell, "kernel", None) is not None and os.environ.get("ELK_NO_WIDGET") != "1"
-        view = _WidgetView if widgets else _TextView
-        return view(endpoint, conversation, model, context, replayed)
-
-    @staticmethod
-    def show_json(body) -> None:
-        """Dry run: the exact request body as text, safe whatever the prompt holds."""
-        display({"text/plain": json.dumps(body, indent=2, ensure_ascii=False)}, raw=True)
-
-
-class _WidgetView:
-    """The live panel while the turn streams; then the finished bundle, which needs no widget."""
-
-    def __init__(self, endpoint, conversation, model, context, replayed):
-        from .panel import Panel
-
-        self.header = {
-            "endpoint": endpoint,
-            "conversation": conversation,
-            "model_asked": model,
-            "context": context,
-            "replayed": replayed,
-        }
-        self.panel = Panel(
-            endpoint=endpoint, conversation=conversation, model_asked=model, context=context, replayed=replayed
-        )
-        self.handle = display(self.panel, display_id=True)
-
-    def show(self, reply) -> None:
-        self.panel.show(reply)
-
-    def finish(self, reply, record, note="") -> None:
-        from .turn_output import turn_bundle
-
-        self.panel.finish(reply)
-        turn = record["turn"]
-        # the short id, as %elk history and errors show it; the record holds the full one
-        header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
-        data, metadata = turn_bundle(reply, header, record)
-        # Replace the widget's output, then free its comm: a saved notebook keeps no widget view
-        # (JupyterLab would show "model not found" on reopen) and no widget state.
-        self.handle.update(data, metadata=metadata, raw=True)
-        self.panel.retire()
-
-
-class _TextView:
-    """Terminal IPython: the reply streams as plain text, then one status line."""
-
-    def __init__(self, endpoint, conversation, model, context, replayed):
-        self._shown = 0
-        self._reasoning = 0
-        self._replayed = replayed
-        print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
-
-    def show(self, reply) -> None:
-        # Called after every event: only what is new is read (reading reply.text here joined the
-        # whole reply per event, 98 s for a 2 MB reply; issue 12).
-        choice = reply.choices[0]
-        new = ""
-        if choice.reasoning_length > self._reasoning and not choice.text_length:
-            new = choice.reasoning_from(self._reasoning)
-            self._reasoning = choice.reasoning_length
-        if choice.text_length > self._shown:
-            new += "\n---\n" if self._shown == 0 and self._reasoning else ""
-            new += choice.text_from(self._shown)
-            self._shown = choice.text_length
-        if new:
-            sys.stdout.write(new)
-            sys.stdout.flush()
-
-    def finish(self, reply, record, note="") -> None:
-        self.show(reply)
-        turn = record["turn"]
-        tokens = Usage.of(reply.usage).describe() or "no usage reported"
-        total = f"{reply.total:.2f} s" if reply.total is not None else "-"
-        status = "replayed" if self._replayed else reply.status
-        print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
-        if note:
-            print(note)

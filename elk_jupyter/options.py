@@ -79,6 +79,13 @@ def set_path(body: dict, path: list[str], value) -> None:
     target[path[-1]] = value
 
 
+def apply_extra(body: dict, extra) -> dict:
+    """``body`` with each ``--param`` (path, value) set, last (so it wins over every option)."""
+    for path, value in extra:
+        set_path(body, path, value)
+    return body
+
+
 def schema_format(schema) -> tuple[str, dict]:
     """(name, JSON schema) from a dict schema or a pydantic model class."""
     if isinstance(schema, Mapping):
@@ -92,24 +99,10 @@ def schema_format(schema) -> tuple[str, dict]:
     raise ValueError("--schema needs a dict (a JSON schema) or a pydantic model class")
 
 
-def structured_fields(endpoint: str, json_mode: bool, schema) -> dict:
-    """The request fields for JSON mode / a JSON schema, in each endpoint's own shape."""
-    if schema is not None:
-        name, body = schema_format(schema)
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output"
-        if endpoint == "chat":
-            return {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": name, "schema": body, "strict": True},
-                }
-            }
-        return {"text": {"format": {"type": "json_schema", "name": name, "schema": body, "strict": True}}}
-    if json_mode:
-        if endpoint == "chat":
-            return {"response_format": {"type": "json_object"}}
-        return {"text": {"format": {"type": "json_object"}}}
-    return {}
+def schema_name(schema) -> tuple[str, dict]:
+    """(a name every endpoint accepts, the JSON schema) for structured output."""
+    name, body = schema_format(schema)
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output", body
 
 
 def parse_structured(text: str, schema):

@@ -16,6 +16,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from .render import footer_items, shown_status
 from .usage import Usage
 
 STATIC = Path(__file__).parent / "static"
@@ -52,6 +53,7 @@ class Panel(anywidget.AnyWidget):
     model_asked = t.Unicode("").tag(sync=True)
     model = t.Unicode("").tag(sync=True)  # the model that answers, as the server says
     status = t.Unicode("streaming").tag(sync=True)
+    badge = t.Unicode("streaming").tag(sync=True)  # the status shown (render.shown_status: "replayed")
     replayed = t.Bool(False).tag(sync=True)
     error = t.Unicode("").tag(sync=True)
     note = t.Unicode("").tag(sync=True)
@@ -65,6 +67,7 @@ class Panel(anywidget.AnyWidget):
     timing = t.Dict({}).tag(sync=True)
     tool_calls = t.List([]).tag(sync=True)
     choices = t.List([]).tag(sync=True)
+    footer = t.List([]).tag(sync=True)  # [label, value] pairs (render.footer_items): drawn, not recomputed
 
     def __init__(
         self, *, endpoint: str, conversation: str, model_asked: str, context: str = "", replayed: bool = False
@@ -109,12 +112,15 @@ class Panel(anywidget.AnyWidget):
             **self._text.changes(reply.text, final, "text", "delta"),
             **self._reasoning.changes(reply.reasoning, final, "reasoning", "reasoning_delta"),
             "status": reply.status,
+            "badge": shown_status(reply.status, self.replayed),
             "model": reply.model or "",
             "attempts": reply.attempts,
             "usage": Usage.of(reply.usage).wire(),  # normalised: the raw object stays in the record
         }
         if reply.tool_calls:
             changes["tool_calls"] = reply.tool_calls
+        # Timings are final values: while streaming the footer shows "–" for them, as it always has.
+        changes["footer"] = footer_items(reply.usage, reply.timing if final else {}, self.context)
         if final:
             changes.update(
                 error=reply.error or "",

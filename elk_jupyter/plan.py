@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import context, endpoints, options, session
+from . import context, session
+from .dialects import dialect
 from .session import Conversation, Turn, short, short_ids
 
 
@@ -90,50 +91,30 @@ class Plan:
         )
 
 
-def build(notebook, settings, default_model, host, endpoint, args, prompt, params, extra, cell) -> Plan:
-    """Which conversation, which earlier turns, and the exact body to send.
+def build(conversations, settings, ask, model: str, host: str | None) -> Plan:
+    """Which conversation, which earlier turns, and the exact body to send for ``ask``.
 
-    ``settings`` carries the magics' configuration (conversation, context policy, respond mode).
+    ``settings`` (a ``Settings`` snapshot) gives the default conversation and the context policy;
+    the body itself is the dialect's (``dialects``).
     """
-    conversation = notebook.conversation(args.conversation or settings.default_conversation)
-    if args.new:
+    conversation = conversations.conversation(ask.conversation or settings.default_conversation)
+    if ask.new:
         conversation.active = []
-    if args.system is not None:
-        conversation.system = args.system
-    chain, dropped = conversation.context_for(cell[0])
-    history = [] if args.no_context else apply_policy(chain, settings.context_turns, settings.context_tokens)
-    model = args.model or default_model
-    stream = not args.no_stream
-    if endpoint == endpoints.CHAT:
-        messages = context.chat_messages(conversation.system, history, prompt)
-        body, mode, reason = endpoints.chat_body(messages, model, stream, **params), None, None
-    else:
-        stateless = getattr(args, "stateless", False) or settings.respond_mode == "stateless"
-        params = dict(params, instructions=conversation.system)
-        body, mode, reason = responses_body(history, prompt, model, stream, params, stateless, host)
-    for path, value in extra:
-        options.set_path(body, path, value)
-    if mode == "stateless" and body.get("previous_response_id"):
-        mode, reason = "chain", "previous_response_id set by --param: the server's history is not in the record"
-    return Plan(conversation, chain, dropped, history, model, body, mode, reason, cell, args.no_context)
-
-
-def apply_policy(chain: list[Turn], turns: int, tokens: int) -> list[Turn]:
-    """The most recent ``turns`` turns (0: all), then the oldest dropped past ``tokens`` (0: no cap)."""
-    history = chain[-turns:] if turns > 0 else list(chain)
-    if tokens > 0:
-        while history and context.context_cost(history) > tokens:
-            history = history[1:]
-    return history
-
-
-def responses_body(history, prompt, model, stream, params, stateless, host) -> tuple[dict, str, str | None]:
-    """(body, mode, reason): chain from the latest response that holds exactly the history before
-    it, re-sending the turns after it; stateless when none does (or when asked)."""
-    position, reason = (None, None) if stateless or not history else context.chain_point(history, host)
-    if position is None:
-        body = endpoints.responses_body(context.responses_input(history, prompt), model, stream, **params)
-        return body, "stateless", reason
-    params = dict(params, previous_response_id=history[position].reply["id"])
-    body = endpoints.responses_body(context.responses_input(history[position + 1 :], prompt), model, stream, **params)
-    return body, "chain", reason
+    if ask.system is not None:
+        conversation.system = ask.system
+    chain, dropped = conversation.context_for(ask.cell[0])
+    history = [] if ask.no_context else context.apply_policy(chain, settings.context_turns, settings.context_tokens)
+    model = ask.model or model
+    request = dialect(ask.endpoint).request(ask, settings, history, conversation.system, model, host)
+    return Plan(
+        conversation,
+        chain,
+        dropped,
+        history,
+        model,
+        request.body,
+        request.mode,
+        request.reason,
+        ask.cell,
+        ask.no_context,
+    )

@@ -1,25 +1,21 @@
-"""Turn records in saved notebooks: the only module that imports nbformat (lazily).
+"""The turn record format: its key, version and schema, how a turn becomes one, how one is checked. Pure.
 
-A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``"elk_jupyter"``
-(schema in docs/record.md). From a saved .ipynb this module reads the turns back in cell
-order, checks each record against the schema, and finds the notebook a kernel is running.
-
-Reading records needs only JSON: the first turn of a kernel reads the notebook to replay from
-it, and importing nbformat there (jsonschema and its format checkers) cost 1.35 s (issue 12).
-nbformat is imported only to read a notebook for rewriting it, and to write one.
+A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``RECORD_KEY``
+(docs/record.md describes every field). Reading and writing notebook files is ``notebooks``'.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
-from .errors import ElkError
-from .frames import scrub
-from .session import READABLE_VERSIONS, RECORD_KEY, RECORD_VERSION, Turn
+from .dialects import NAMES
+from .session import Turn
+from .version import __version__
+
+RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
+READABLE_VERSIONS = (1, 2)
+RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
 # Required keys and their JSON types; optional keys may also be null.
 TURN_SCHEMA = {
@@ -67,6 +63,28 @@ REPLY_OPTIONAL = {
 }
 
 
+def record_of(turn: Turn) -> dict:
+    """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
+    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
+
+
+def strict_json(value):
+    """``value`` with NaN and infinities (which servers do send in usage) as null: notebooks are
+    JSON, and JavaScript's JSON.parse, like most readers, rejects NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def turn_of(record: Mapping) -> Turn:
+    """The turn a valid record holds."""
+    return Turn.from_dict(record["turn"])
+
+
 def validate(record: object) -> list[str]:
     """Every way ``record`` departs from the schema (empty when it is valid)."""
     if not isinstance(record, Mapping):
@@ -82,7 +100,7 @@ def validate(record: object) -> list[str]:
     problems += _check(turn, TURN_SCHEMA, TURN_OPTIONAL, "turn")
     if isinstance(turn.get("reply"), Mapping):
         problems += _check(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
-    if turn.get("endpoint") not in ("chat", "responses"):
+    if turn.get("endpoint") not in NAMES:
         problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
     problems += _check_links(turn)
     if isinstance(turn.get("reply"), Mapping):
@@ -154,90 +172,3 @@ def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[st
 
 def _name(kind) -> str:
     return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-
-
-def read_notebook(path: str | os.PathLike):
-    """Read a notebook as an ``nbformat.NotebookNode`` (to rewrite it), or raise an ElkError."""
-    import nbformat
-
-    try:
-        return nbformat.read(str(path), as_version=4)
-    except FileNotFoundError:
-        raise ElkError(f"{path}: no such file") from None
-    except (
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        nbformat.ValidationError,
-        nbformat.reader.NotJSONError,
-    ) as err:
-        raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """A notebook file as plain JSON (enough to read records), or an ElkError saying what is wrong."""
-    try:
-        with open(path, "rb") as file:
-            nb = json.load(file)
-    except FileNotFoundError:
-        raise ElkError(f"{path}: no such file") from None
-    except (OSError, ValueError, RecursionError) as err:
-        raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ElkError(f"{path}: not a Jupyter notebook (no list of cells)")
-    return nb
-
-
-def write_notebook(nb, path: str | os.PathLike) -> None:
-    import nbformat
-
-    nbformat.write(nb, str(path))
-
-
-def iter_records(nb: Mapping) -> Iterator[dict]:
-    """Each turn record in cell order (a cell re-run in place keeps only its last output).
-
-    The notebook may be hand-edited: anything not shaped like a notebook is skipped, and lone
-    UTF-16 surrogates (valid JSON escapes, invalid text) are replaced.
-    """
-    cells = nb.get("cells")
-    for cell in cells if isinstance(cells, list) else ():
-        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
-            continue
-        outputs = cell.get("outputs")
-        for output in outputs if isinstance(outputs, list) else ():
-            metadata = output.get("metadata") if isinstance(output, Mapping) else None
-            record = metadata.get(RECORD_KEY) if isinstance(metadata, Mapping) else None
-            if record is not None:
-                yield scrub(record)
-
-
-def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
-    """(the valid turns of a saved notebook, a one-line reason for each record that is not)."""
-    turns, unusable = [], []
-    for number, record in enumerate(iter_records(read_json(path)), 1):
-        problems = validate(record)
-        if problems:
-            turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
-            named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
-            unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
-        else:
-            turns.append(Turn.from_dict(record["turn"]))
-    return turns, unusable
-
-
-def load_turns(path: str | os.PathLike) -> list[Turn]:
-    """The turns recorded in a saved notebook; a record that fails the schema is an error."""
-    turns, unusable = read_turns(path)
-    if unusable:
-        raise ElkError(unusable[0])
-    return turns
-
-
-def current_notebook(user_ns: Mapping) -> Path | None:
-    """The notebook this kernel serves, as the front-end tells it (JupyterLab, VS Code)."""
-    for candidate in (user_ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
-        if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
-            return Path(candidate)
-    return None

@@ -8,13 +8,60 @@ HTML, an entity or a link. The only HTML is ours: the `<details>` that folds the
 
 from __future__ import annotations
 
+import math
+
 from .markdown_copy import escape_inline, fenced, inert_markdown
 from .markdown_inline import code_span
 from .usage import Usage
 
 STATUS_WORDS = {"completed": "done", "incomplete": "incomplete", "interrupted": "interrupted", "error": "error"}
 
-__all__ = ["STATUS_WORDS", "inert_markdown", "static_markdown", "static_text", "usage_line"]
+__all__ = [
+    "STATUS_WORDS",
+    "footer_items",
+    "inert_markdown",
+    "shown_status",
+    "static_markdown",
+    "static_text",
+    "usage_line",
+]
+
+
+def shown_status(status: str, replayed: bool) -> str:
+    """The status every view shows (panel, saved view, Markdown, terminal): "replayed" for a
+    finished turn served from a record. Decided here only; the panel gets it as ``badge``."""
+    return "replayed" if replayed and status in ("completed", "incomplete") else status
+
+
+def footer_items(usage, timing: dict | None, context: str = "") -> list[list[str]]:
+    """The panel's footer as [label, value] pairs: tokens, timings, speed, the context note.
+
+    Sent as data (the Panel's ``footer`` trait, VIEW's ``footer``) so the front-end draws it
+    without recomputing; the token parts are ``Usage``'s, the one formatting of usage.
+    """
+    tokens = Usage.of(usage)
+    items = [list(item) for item in tokens.items()]
+    timing = timing or {}
+    ttft, total = _seconds(timing.get("ttft")), _seconds(timing.get("total"))
+    items += [["first token", _shown(ttft)], ["total", _shown(total)]]
+    generating = total - ttft if total is not None and ttft is not None else None
+    if tokens.completion and generating and generating > 0:
+        items.append(["speed", f"{tokens.completion / generating:.1f} tok/s"])
+    if context:
+        items.append(["context", context])
+    return items
+
+
+def _seconds(value) -> float | None:
+    return (
+        float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
+
+
+def _shown(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else "–"
 
 
 def usage_line(reply) -> str:
@@ -29,7 +76,8 @@ def usage_line(reply) -> str:
 
 
 def _header(reply, header: dict) -> list[str]:
-    status = "replayed" if header.get("replayed") else STATUS_WORDS.get(reply.status, reply.status)
+    shown = shown_status(reply.status, bool(header.get("replayed")))
+    status = STATUS_WORDS.get(shown, shown)
     model = reply.model or header.get("model_asked") or "?"
     if header.get("origin") == "regenerated":  # a re-run that sampled again instead of replaying
         status += " · regenerated"

@@ -82,7 +82,8 @@ class Choice:
         return self._calls
 
     def add_tool_call(self, delta: ToolCallDelta) -> None:
-        # Tool calls are matched by their index, not by position (FORMATS.md §1.2).
+        # Tool calls are matched by their index, not by position
+        # (https://platform.openai.com/docs/api-reference/chat-streaming).
         call = self._by_index.get(delta.index)
         if call is None:
             call = {"index": delta.index, "id": None, "type": "function", "function": {"name": None, "arguments": ""}}
@@ -143,7 +144,6 @@ class Reply:
         self.ttfb: float | None = None
         self.ttft: float | None = None
         self.total: float | None = None
-        self.events = 0
 
     # -- the three things most users read
     @property
@@ -177,7 +177,6 @@ class Reply:
         return self.choices[index]
 
     def add(self, event: Event) -> None:
-        self.events += 1
         kind = type(event)
         if kind is TextDelta or kind is ReasoningDelta or kind is ToolCallDelta:
             if self.ttft is None:

@@ -9,17 +9,12 @@ Pure: no I/O. The rules users rely on live here:
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import HistoryError
 from .identity import new_turn_id, request_key, short, short_ids  # noqa: F401 - one import for callers
 from .usage import Usage
-
-RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
-READABLE_VERSIONS = (1, 2)
-RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
 
 @dataclass(frozen=True)
@@ -73,11 +68,6 @@ class Turn:
 def estimate_tokens(text: str) -> int:
     """A rough count (4 characters a token) for when the server did not say."""
     return (len(text) + 3) // 4
-
-
-def usage_numbers(usage: object) -> dict:
-    """Prompt/completion/total/cached/reasoning tokens (0 if unknown), normalised by ``Usage.of``."""
-    return Usage.of(usage).numbers()
 
 
 @dataclass
@@ -166,7 +156,7 @@ class Conversation:
             if turn.replayed:
                 continue  # replays cost nothing
             totals["turns"] += 1
-            for key, value in usage_numbers(turn.reply.get("usage")).items():
+            for key, value in Usage.of(turn.reply.get("usage")).numbers().items():
                 totals[key] += value
         return totals
 
@@ -178,8 +168,8 @@ def accepted(turn: Turn) -> Turn:
     return replace(turn, status="completed", reply={**turn.reply, "status": "accepted"})
 
 
-class Notebook:
-    """The conversations of one kernel (one kernel serves one notebook)."""
+class Conversations:
+    """The named conversations of one kernel (one kernel serves one notebook), and every turn by id."""
 
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
@@ -232,20 +222,4 @@ class Notebook:
         return totals
 
 
-def record_of(turn: Turn) -> dict:
-    """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
-    from . import __version__
-
-    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
-
-
-def strict_json(value):
-    """``value`` with NaN and infinities (which servers do send in usage) as null: notebooks are
-    JSON, and JavaScript's JSON.parse, like most readers, rejects NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict_json(v) for v in value]
-    return value
+Notebook = Conversations  # the old name, kept while the round-2 branches merge

@@ -1,4 +1,5 @@
-"""Checks for the values users configure (timeout, retries, base URL, context limits, replay mode).
+"""The values users configure: their checks (timeout, retries, base URL, context limits, replay mode)
+and the frozen ``Settings`` snapshot a turn runs under.
 
 Shared by ``Client`` (arguments, environment) and the magics' traits (checked when
 ``%config`` sets them), so a bad value is one line where it is set, not a traceback later.
@@ -8,6 +9,7 @@ Errors are ConfigError with a message that quotes no secret. Pure.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 from . import urls
 from .errors import ConfigError
@@ -52,3 +54,24 @@ def replay_mode(value: str, source: str = "ELK_REPLAY") -> str:
         shown = value if len(value) <= 20 and value.isprintable() else value[:20] + "…"
         raise ConfigError(f"{source}={shown!r} is not a replay mode: use one of {', '.join(REPLAY_MODES)}")
     return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the configuration a turn runs under (the magics build it from their traits)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "ELK_API_KEY"
+    timeout: float = 600.0
+    retries: int = 2
+    default_conversation: str = "default"
+    context_turns: int = 0  # send at most this many earlier turns (0: all)
+    context_tokens: int = 0  # drop the oldest turns beyond this many context tokens (0: no cap)
+    respond_mode: str = "chain"  # Responses context: "chain" (previous_response_id) or "stateless"
+    max_tokens_field: str = "max_tokens"  # the chat field --max-tokens fills
+    replay: str = "auto"  # auto | off | only
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))

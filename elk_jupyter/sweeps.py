@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import html
 import itertools
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import endpoints, session
+from . import session, settings
 from .cache import Replays
+from .dialects import dialect
 from .errors import ConfigError, ElkError
 from .reply import Reply
+from .usage import Usage
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,18 @@ def plan(models, grid: dict | None, repeats: int) -> list[Run]:
     return [Run(m, combo, r) for m in models for combo in combos for r in range(repeats)]
 
 
-def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_tokens: int) -> float:
+def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_tokens: int, endpoint="chat") -> float:
     """Worst-case USD: each run's prompt plus its completion cap, at the model's price per 1M tokens."""
     from .experiments.budget import completion_cap  # the experiments' rule (importing them loads requests)
 
+    speaker = dialect(endpoint)
     total = 0.0
     for run in runs:
         price = prices.get(run.model)
         if price is None:
             raise ConfigError(f"no price for model {run.model!r} in the price table: add it or drop the budget")
-        # every cap field and n count: reading max_tokens alone underestimated a bill 1600x (issue 16)
-        cap = completion_cap({"model": run.model, **run.params}, completion_tokens)
+        # the cap times n: ignoring n underestimated a bill 1600x (issue 16)
+        cap = completion_cap(speaker, run.params, completion_tokens)
         total += (prompt_tokens * price["input"] + cap * price["output"]) / 1_000_000
     return total
 
@@ -52,7 +56,7 @@ def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_
 def cost(usage: dict | None, price: dict | None) -> float | None:
     if not usage or not price:
         return None
-    numbers = session.usage_numbers(usage)
+    numbers = Usage.of(usage).numbers()
     return (numbers["prompt"] * price["input"] + numbers["completion"] * price["output"]) / 1_000_000
 
 
@@ -122,84 +126,101 @@ def sweep(
     """Run ``prompt`` (a string, or chat messages) over models × grid × repeats; return the table.
 
     ``prices`` maps model -> {"input": USD per 1M tokens, "output": USD per 1M tokens}.
-    ``replay``: "auto" reuses recorded runs, "off" always goes live, "only" never touches the network
-    (default: ``$ELK_REPLAY``, else "auto").
+    ``replay``: "auto" reuses recorded runs, "off" always goes live, "only" never touches the
+    network; by default ``$ELK_REPLAY`` (else "auto"), as for the magics.
     """
-    import os
-
-    from . import settings
     from .client import Client
 
-    replay = replay or settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")
     base = client or Client()
-    models = list(models or [base.model])
-    runs = plan(models, grid, repeats)
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    runs = plan(list(models or [base.model]), grid, repeats)
     if budget is not None:
-        estimate = estimate_cost(runs, session.estimate_tokens(str(messages)), prices or {}, completion_estimate)
-        if estimate > budget:
-            raise ConfigError(
-                f"this sweep could cost up to ${estimate:.4f} ({len(runs)} runs), over the budget of ${budget:.4f}"
-            )
-    replays = replays or Replays()
-    local = threading.local()
-    done = [0]
-    lock = threading.Lock()
-
-    def one(run: Run) -> dict:
-        if endpoint == endpoints.CHAT:
-            body = endpoints.chat_body(messages, run.model, True, **run.params)
-        else:
-            body = endpoints.responses_body(
-                prompt if isinstance(prompt, str) else messages, run.model, True, **run.params
-            )
-        key = session.request_key({**body, "elk_repeat": run.repeat}, base.cache_scope())
-        recorded = replays.lookup(key) if replay != "off" else None
-        if recorded is None and replay == "only":
-            raise ElkError(f"replay is 'only' and run {run} was never recorded")
-        if recorded is not None:
-            reply = Reply.from_dict(recorded, body)
-        else:
-            if not hasattr(local, "client"):  # a requests session per thread
-                local.client = Client(
-                    base._api_key,
-                    base_url=base.base_url,
-                    model=base.model,
-                    api_key_env=base.api_key_env,
-                    timeout=base.timeout,
-                    max_retries=base.max_retries,
-                )
-            try:
-                reply = local.client.send(endpoint, body)
-                replays.store(key, base.host, body, reply.to_dict())
-            except ElkError as err:
-                reply = getattr(err, "reply", None) or Reply(endpoint, body)
-                if reply.status == "streaming":
-                    reply.fail("error", err.message)
-        with lock:
-            done[0] += 1
-            if progress is not None:
-                progress.write(f"\rsweep: {done[0]}/{len(runs)} runs")
-                progress.flush()
-        numbers = session.usage_numbers(reply.usage)
-        return {
-            "model": run.model,
-            "params": run.params,
-            "repeat": run.repeat,
-            "status": reply.status,
-            "finish": reply.finish_reason or (reply.incomplete_details or {}).get("reason"),
-            "prompt": numbers["prompt"],
-            "completion": numbers["completion"],
-            "latency": reply.total,
-            "cost": cost(reply.usage, (prices or {}).get(run.model)),
-            "replayed": recorded is not None,
-            "text": reply.text,
-            "error": reply.error,
-            "model_returned": reply.model,
-        }
-
+        _check_budget(runs, prompt, prices or {}, completion_estimate, budget, endpoint)
+    mode = settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto") if replay is None else replay
+    runner = _Runs(prompt, dialect(endpoint), base, settings.replay_mode(mode, "replay"), replays or Replays())
+    runner.prices, runner.progress, runner.total = prices or {}, progress, len(runs)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        rows = list(pool.map(one, runs))
+        rows = list(pool.map(runner.one, runs))
     if progress is not None:
         progress.write("\n")
     return SweepTable(rows)
+
+
+def _check_budget(runs, prompt, prices: dict, completion_estimate: int, budget: float, endpoint: str) -> None:
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    estimate = estimate_cost(runs, session.estimate_tokens(str(messages)), prices, completion_estimate, endpoint)
+    if estimate > budget:
+        raise ConfigError(
+            f"this sweep could cost up to ${estimate:.4f} ({len(runs)} runs), over the budget of ${budget:.4f}"
+        )
+
+
+class _Runs:
+    """The runs of one sweep, on a pool of threads: each replayed or sent, then one table row."""
+
+    def __init__(self, prompt, speaker, base, mode: str, replays: Replays):
+        self.prompt, self.speaker, self.base, self.mode, self.replays = prompt, speaker, base, mode, replays
+        self.prices: dict = {}
+        self.progress = None
+        self.total = 0
+        self._local = threading.local()
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def one(self, run: Run) -> dict:
+        body = self.speaker.wire_body(self.speaker.prompt_input(self.prompt), run.model, True, **run.params)
+        # The repeat number is part of the identity: repeats are separate samples, each replayable.
+        key = session.request_key({**body, "elk_repeat": run.repeat}, self.base.cache_scope())
+        decision = self.replays.decide(self.mode, key)
+        if decision.refused:
+            raise ElkError(f"replay is 'only' and run {run} was never recorded")
+        if decision.recorded is not None:
+            reply = Reply.from_dict(decision.recorded, body)
+        else:
+            from .client import send_keeping_partial
+
+            reply, error = send_keeping_partial(self._client(), self.speaker.name, body)
+            if error is None:
+                self.replays.store(key, self.base.host, body, reply.to_dict())
+        self._count()
+        return _row(run, reply, decision.recorded is not None, self.prices.get(run.model))
+
+    def _client(self):
+        if not hasattr(self._local, "client"):  # a requests session per thread
+            from .client import Client
+
+            base = self.base
+            self._local.client = Client(
+                base._api_key,
+                base_url=base.base_url,
+                model=base.model,
+                api_key_env=base.api_key_env,
+                timeout=base.timeout,
+                max_retries=base.max_retries,
+            )
+        return self._local.client
+
+    def _count(self) -> None:
+        with self._lock:
+            self._done += 1
+            if self.progress is not None:
+                self.progress.write(f"\rsweep: {self._done}/{self.total} runs")
+                self.progress.flush()
+
+
+def _row(run: Run, reply: Reply, replayed: bool, price: dict | None) -> dict:
+    numbers = reply.tokens.numbers()
+    return {
+        "model": run.model,
+        "params": run.params,
+        "repeat": run.repeat,
+        "status": reply.status,
+        "finish": reply.finish_reason or (reply.incomplete_details or {}).get("reason"),
+        "prompt": numbers["prompt"],
+        "completion": numbers["completion"],
+        "latency": reply.total,
+        "cost": cost(reply.usage, price),
+        "replayed": replayed,
+        "text": reply.text,
+        "error": reply.error,
+        "model_returned": reply.model,
+    }

@@ -13,8 +13,8 @@ this bundle and the widget is closed:
 
 from __future__ import annotations
 
-from .render import static_markdown, static_text
-from .session import RECORD_KEY
+from .record import RECORD_KEY
+from .render import footer_items, shown_status, static_markdown, static_text
 from .usage import Usage
 
 # Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
@@ -32,6 +32,7 @@ def view_data(reply, header: dict) -> dict:
         "model_asked": header.get("model_asked") or "",
         "model": reply.model or "",
         "status": reply.status,
+        "badge": shown_status(reply.status, bool(header.get("replayed"))),
         "replayed": bool(header.get("replayed")),
         "error": reply.error or "",
         "note": header.get("note") or "",
@@ -43,6 +44,7 @@ def view_data(reply, header: dict) -> dict:
         "timing": reply.timing,
         "tool_calls": list(reply.tool_calls),
         "choices": choices,
+        "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
     }
 
 

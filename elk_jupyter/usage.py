@@ -108,6 +108,18 @@ class Usage:
             parts.append(f"{self.total or 0} total")
         return " · ".join(parts)
 
+    def items(self) -> list[tuple[str, str]]:
+        """The footer's token items: ``("prompt", "12 (3 cached)")``, ``("completion", "5 (2 reasoning)")``,
+        each only when the server said (the same words as ``describe``)."""
+        items = []
+        if self.prompt is not None:
+            items.append(("prompt", f"{self.prompt}" + (f" ({self.cached} cached)" if self.cached else "")))
+        if self.completion is not None:
+            items.append(
+                ("completion", f"{self.completion}" + (f" ({self.reasoning} reasoning)" if self.reasoning else ""))
+            )
+        return items
+
     def wire(self) -> dict | None:
         """Chat-style names for the front-end panel, which reads them as they are."""
         if not self.known:

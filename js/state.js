@@ -1,5 +1,6 @@
-// Pure state of a panel: the streamed text rebuilt from checkpoints and deltas, and the footer.
-// No DOM here, so node --test covers it.
+// Pure state of a panel: the streamed text rebuilt from checkpoints and deltas, and the status words.
+// No DOM here, so node --test covers it. The footer and the shown status come as data from the kernel
+// (elk_jupyter/render.py footer_items, shown_status): they are decided there only.
 
 // The kernel sends `delta` = {offset, text}: the text added since its previous update. A
 // checkpoint (the full text so far) comes rarely: early in the stream, and at the end. A view
@@ -20,7 +21,7 @@ export function hasGap(acc, delta) {
   return Boolean(delta && Number.isInteger(delta.offset) && delta.offset > acc.length);
 }
 
-// Token counts from either endpoint's usage names (chat: prompt/completion, responses: input/output).
+// Token counts from the normalised usage the kernel sends (chat names; responses names are read too).
 export function usageNumbers(usage) {
   usage = usage || {};
   const pd = usage.prompt_tokens_details || usage.input_tokens_details || {};
@@ -33,25 +34,6 @@ export function usageNumbers(usage) {
     cached: pd.cached_tokens ?? null,
     reasoning: cd.reasoning_tokens ?? null,
   };
-}
-
-function seconds(value) {
-  return typeof value === "number" ? `${value.toFixed(2)} s` : "–";
-}
-
-// The footer's items, in order, as [label, value] pairs.
-export function footerItems(usage, timing, context) {
-  const u = usageNumbers(usage);
-  const items = [];
-  if (u.prompt !== null) items.push(["prompt", `${u.prompt}` + (u.cached ? ` (${u.cached} cached)` : "")]);
-  if (u.completion !== null) items.push(["completion", `${u.completion}` + (u.reasoning ? ` (${u.reasoning} reasoning)` : "")]);
-  timing = timing || {};
-  items.push(["first token", seconds(timing.ttft)]);
-  items.push(["total", seconds(timing.total)]);
-  const generating = typeof timing.total === "number" && typeof timing.ttft === "number" ? timing.total - timing.ttft : null;
-  if (u.completion && generating && generating > 0) items.push(["speed", `${(u.completion / generating).toFixed(1)} tok/s`]);
-  if (context) items.push(["context", context]);
-  return items;
 }
 
 export const STATUS_LABELS = {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { footerItems, hasGap, reconcile, usageNumbers } from "./state.js";
+import { hasGap, reconcile, usageNumbers } from "./state.js";
 
 test("deltas in order rebuild the text", () => {
   let acc = "";
@@ -32,12 +32,4 @@ test("usage numbers from either endpoint", () => {
   assert.deepEqual(usageNumbers({ input_tokens: 3, output_tokens: 5, output_tokens_details: { reasoning_tokens: 2 } }),
     { prompt: 3, completion: 5, cached: null, reasoning: 2 });
   assert.deepEqual(usageNumbers(null), { prompt: null, completion: null, cached: null, reasoning: null });
-});
-
-test("footer shows tokens, cached, reasoning, timing, speed and context", () => {
-  const items = footerItems({ prompt_tokens: 100, completion_tokens: 50, prompt_tokens_details: { cached_tokens: 20 }, completion_tokens_details: { reasoning_tokens: 10 } },
-    { ttft: 0.5, total: 1.5 }, "2 earlier turns");
-  assert.deepEqual(items, [["prompt", "100 (20 cached)"], ["completion", "50 (10 reasoning)"], ["first token", "0.50 s"],
-    ["total", "1.50 s"], ["speed", "50.0 tok/s"], ["context", "2 earlier turns"]]);
-  assert.deepEqual(footerItems(null, {}, ""), [["first token", "–"], ["total", "–"]]);
 });

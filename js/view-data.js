@@ -5,8 +5,8 @@
 export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";
 export const VIEW_VERSION = 1;
 // The fields other than the streamed ones (text, reasoning), in the order the Panel declares them.
-export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "replayed", "error", "note",
-  "attempts", "context", "usage", "timing", "tool_calls", "choices"];
+export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "badge", "replayed", "error",
+  "note", "attempts", "context", "usage", "timing", "tool_calls", "choices", "footer"];
 
 const MAX_LIST = 64; // tool calls or choices shown
 const CLIP = { endpoint: 64, conversation: 200, model_asked: 200, model: 200, status: 32, error: 20_000, note: 2_000,
@@ -30,6 +30,15 @@ function readUsage(usage) {
   return clean;
 }
 
+// The footer as the kernel computed it: [label, value] pairs of strings (anything else is dropped).
+function readFooter(items) {
+  if (!Array.isArray(items)) return [];
+  return items
+    .filter((item) => Array.isArray(item) && item.length === 2 && item.every((part) => typeof part === "string"))
+    .slice(0, MAX_LIST)
+    .map(([label, value]) => [clip(label, 64), clip(value, 2_000)]);
+}
+
 function readToolCall(call) {
   const fn = isObject(call) && isObject(call.function) ? call.function : {};
   return { id: str(call?.id, 200), function: { name: str(fn.name, 200), arguments: str(fn.arguments, 200_000) } };
@@ -43,6 +52,8 @@ function readChoice(choice) {
 
 const READERS = {
   status: (value) => (typeof value === "string" && /^[a-z_]{1,32}$/.test(value) ? value : "unknown"),
+  badge: (value) => (typeof value === "string" && /^[a-z_]{1,32}$/.test(value) ? value : ""),
+  footer: readFooter,
   replayed: (value) => value === true,
   attempts: (value) => (Number.isInteger(value) && value >= 0 ? value : 0),
   usage: readUsage,

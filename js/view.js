@@ -2,7 +2,7 @@
 // source `{get(name), on("change", f), off("change", f)}`: the live widget model (panel.js) or a saved VIEW
 // (view-data.js's staticSource, used by the JupyterLab renderer), so a turn looks the same live and reopened.
 import { createRenderPolicy } from "./render.js";
-import { footerItems, STATUS_LABELS, usageNumbers } from "./state.js";
+import { STATUS_LABELS, usageNumbers } from "./state.js";
 import { readField } from "./view-data.js";
 
 const policies = new WeakMap(); // window -> its render policy (one DOMPurify instance per window)
@@ -74,7 +74,7 @@ function renderTools(tools, calls) {
 
 function renderFooter(footer, get) {
   footer.replaceChildren();
-  for (const [label, value] of footerItems(get("usage"), get("timing"), get("context"))) {
+  for (const [label, value] of get("footer")) {
     const item = el("span", "elk-stat", footer);
     item.dataset.stat = label;
     el("span", "elk-stat-label", item).textContent = label;
@@ -104,7 +104,7 @@ export function renderTurn(host, source, options = {}) {
     frame = 0;
     const text = get("text");
     const reasoning = get("reasoning");
-    const status = get("replayed") && get("status") === "completed" ? "replayed" : get("status");
+    const status = get("badge") || get("status"); // the kernel decides "replayed" (render.py shown_status)
     parts.root.dataset.status = status;
     renderHeader(parts.header, get, status);
     if (reasoning !== shown.reasoning) parts.reasoningBody.textContent = shown.reasoning = reasoning;

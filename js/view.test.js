@@ -29,6 +29,9 @@ const VIEW = {
   timing: { ttft: 0.5, total: 1.5 },
   tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"a"}' } }],
   choices: [{ index: 0, text: "first", finish_reason: "stop" }, { index: 1, text: "second *choice*", finish_reason: "length" }],
+  // as elk_jupyter/render.py footer_items computes it (tests/test_render.py checks the same pairs)
+  footer: [["prompt", "100 (20 cached)"], ["completion", "50"], ["first token", "0.50 s"], ["total", "1.50 s"],
+    ["speed", "50.0 tok/s"], ["context", "2 earlier turns"]],
 };
 
 test("a saved VIEW renders header, answer, reasoning, tools, choices, note and footer", () => {
@@ -55,7 +58,7 @@ test("a saved VIEW renders header, answer, reasoning, tools, choices, note and f
 
 test("a replayed turn shows as replayed", () => {
   const el = host();
-  renderTurn(el, staticSource({ ...VIEW, replayed: true }));
+  renderTurn(el, staticSource({ ...VIEW, replayed: true, badge: "replayed" })); // the kernel's render.shown_status
   assert.equal(el.querySelector(".elk-status").textContent, "replayed");
 });
 
@@ -65,7 +68,8 @@ test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as
   const hostile = Object.fromEntries(VIEW_FIELDS.map((name) => [name, HTML]));
   Object.assign(hostile, { version: 1, text: `${HTML} [x](javascript:alert(1))`, reasoning: HTML, model_asked: "m".repeat(1e6),
     attempts: "9", replayed: "yes", usage: "<b>usage</b>", timing: [1, 2], tool_calls: { 0: 1 },
-    choices: [null, 7, { index: "<i>", text: 5 }, { index: 2, text: HTML, finish_reason: { a: 1 } }] });
+    choices: [null, 7, { index: "<i>", text: 5 }, { index: 2, text: HTML, finish_reason: { a: 1 } }],
+    footer: [[HTML, HTML], "x", [1, 2], ["first token", 3], ["total", "1.50 s"]] });
   const el = host();
   renderTurn(el, staticSource(hostile));
   assert.equal(el.querySelector("img, script, a"), null);
@@ -75,7 +79,7 @@ test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as
   assert.ok(el.querySelector(".elk-header").textContent.length < 1000); // the huge model name is clipped
   assert.ok(el.querySelector(".elk-error").textContent.includes(HTML));
   assert.deepEqual(texts(el, ".elk-choice-title"), ["choice ?", "choice ?", "choice 2"]);
-  assert.deepEqual(texts(el, ".elk-footer .elk-stat-label"), ["first token", "total", "context"]); // usage dropped
+  assert.deepEqual(texts(el, ".elk-footer .elk-stat-label"), [`${HTML.slice(0, 64)}…`, "total"]); // text, clipped; malformed dropped
   for (const view of [null, "x", 5, [], {}]) renderTurn(host(), staticSource(view));
 });
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -12,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.environment import elk_env
+from tests.fake_gateway import FakeGateway
+from tests.recording import CELLS, KEY, execute, notebook
 from tests.scripted_server import ScriptedServer
 
 TRANSCRIPTS = Path(__file__).parent / "fixtures" / "transcripts"
@@ -89,30 +91,31 @@ def llmock():
         yield base_url
 
 
+@pytest.fixture
+def gateway():
+    """A ``FakeGateway`` (real HTTP, real SSE bytes) for one test."""
+    server = FakeGateway()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def module_gateway():
+    """One ``FakeGateway`` for a module whose kernel lives across its tests."""
+    server = FakeGateway()
+    yield server
+    server.close()
+
+
 # -- a notebook recorded through a real kernel (shared by the records and CLI tests)
 @pytest.fixture
-def recording_env(tmp_path):
-    from tests.fake_gateway import FakeGateway
-    from tests.test_records import KEY
-
-    gateway = FakeGateway()
-    values = {
-        "ELK_API_KEY": KEY,
-        "ELK_BASE_URL": gateway.base_url,
-        "ELK_MODEL": "fake-small",
-        "ELK_REPLAY": "auto",
-        "ELK_CACHE_DIR": str(tmp_path / "cache"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
-    yield gateway, values
-    gateway.close()
+def recording_env(gateway, tmp_path):
+    yield gateway, elk_env(gateway.base_url, KEY, tmp_path / "cache", replay="auto")
 
 
 @pytest.fixture
 def recorded(recording_env, tmp_path):
     gateway, values = recording_env
     path = tmp_path / "experiment.ipynb"
-    from tests.test_records import CELLS, execute, notebook
-
     execute(notebook(CELLS), values, path)
     return path, gateway, values

@@ -86,9 +86,8 @@ class StoreGateway:
             },
         ]
         frames = [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
-        if self._stream_then_finish(conn, frames):
-            self.stored[response_id] = {"text": text, "previous": previous}
-        else:
+        stored = {"text": text, "previous": previous}
+        if not self._stream_then_finish(conn, frames, lambda: self.stored.__setitem__(response_id, stored)):
             self.cancelled.append(response_id)
 
     def _chat(self, conn, body: dict) -> None:
@@ -99,13 +98,12 @@ class StoreGateway:
             {"id": completion_id, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         ]
         frames = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
-        if self._stream_then_finish(conn, frames):
-            self.billed.append(completion_id)
-        else:
+        if not self._stream_then_finish(conn, frames, lambda: self.billed.append(completion_id)):
             self.cancelled.append(completion_id)
 
-    def _stream_then_finish(self, conn, frames: list[bytes]) -> bool:
-        """Send the frames, then finish the work unless the client hangs up first (True: finished)."""
+    def _stream_then_finish(self, conn, frames: list[bytes], finish) -> bool:
+        """Send the frames, then ``finish()`` the work unless the client hangs up first (True: finished).
+        The work is done before the body ends, as a server's generator finishes before its last chunk."""
         head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
         conn.sendall(head + b"".join(_chunk(f) for f in frames))
         if self.tail_forever:
@@ -116,6 +114,7 @@ class StoreGateway:
             conn.sendall(_chunk(self.tail))
         if _hung_up(conn, self.finish_after):
             return False
+        finish()
         conn.sendall(b"0\r\n\r\n")  # the generator is done: only now does the body end
         return True
 

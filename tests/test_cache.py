@@ -7,50 +7,30 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
 from elk_jupyter.cache import BUSY_TIMEOUT, Cache
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.magics import ElkMagics
-from tests.fake_gateway import FakeGateway
+from tests.environment import elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-cache-test-A1B2-distinctive"
 OTHER_KEY = "sk-elk-cache-test-C3D4-another-account"
 
 
 @pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def env(gateway, monkeypatch, tmp_path):
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("ELK_REPLAY", "auto")
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache", replay="auto"))
     return monkeypatch
 
 
 def kernel_state():
     """A fresh ElkMagics, as a new kernel would have (same cache on disk, no notebook state)."""
-    ip = start_ipython() or get_ipython()
-    ip.run_line_magic("load_ext", "elk_jupyter")
-    magics = ElkMagics(ip)
-    magics.retries = 0
-    ip.register_magics(magics)
-    ip.parent_header = {}
-    return ip, magics
+    return fresh_shell()
 
 
 def turn(ip, text="Same question"):
     result = ip.run_cell(f"%%chat\n{text}")
     assert result.success, result.error_in_exec
-    return get_ipython().magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[-1]
+    return turns(ip)[-1]
 
 
 def test_a_reply_is_replayed_only_for_the_same_gateway_path_and_account(env, gateway, tmp_path):

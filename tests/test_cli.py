@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from elk_jupyter import record
-from tests.test_records import KEY
+import pytest
+
+from elk_jupyter import notebooks, record
+from tests.recording import KEY
 
 CLI = [str(Path(sys.executable).with_name("elk-jupyter"))]
 
@@ -46,22 +48,23 @@ def test_export_as_messages_jsonl_and_markdown(recorded, tmp_path):
     assert [json.loads(line)["prompt"] for line in lines] == ["Chained one", "Chained two"]
     out = tmp_path / "r.md"
     assert cli("export", path, "-c", "r", "-f", "markdown", "-o", out).returncode == 0
-    r1 = [r["turn"] for r in record.iter_records(record.read_notebook(path))][2]
+    r1 = [r["turn"] for r in notebooks.iter_records(notebooks.read_notebook(path))][2]
     assert f"## {r1['id'][:8]} · user" in out.read_text() and "echo: Chained two" in out.read_text()
 
 
-def test_replay_reruns_live_with_another_model_and_writes_a_new_notebook(recorded, tmp_path):
+@pytest.mark.parametrize("command", ["rerun", "replay"])  # replay: its first name, kept as an alias
+def test_rerun_runs_live_with_another_model_and_writes_a_new_notebook(recorded, tmp_path, command):
     path, gateway, values = recorded
     before = path.read_bytes()
     gateway.plans.clear()
     out = tmp_path / "replayed.ipynb"
     sent = len(gateway.requests)
-    result = cli("replay", path, "-o", out, "-m", "fake-large", "-p", "temperature=0.5", env_vars=values)
+    result = cli(command, path, "-o", out, "-m", "fake-large", "-p", "temperature=0.5", env_vars=values)
     assert result.returncode == 0, result.stderr
     bodies = gateway.bodies()[sent:]
     assert len(bodies) == 5 and all(b["model"] == "fake-large" and b["temperature"] == 0.5 for b in bodies)
     # the chained Responses turn points at the *new* first response
-    new_records = [r["turn"] for r in record.iter_records(record.read_notebook(out))]
+    new_records = [r["turn"] for r in notebooks.iter_records(notebooks.read_notebook(out))]
     assert bodies[3]["previous_response_id"] == new_records[2]["reply"]["id"]
     assert all(record.validate({"version": 1, "package": "x", "turn": t}) == [] for t in new_records)
     assert (

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from elk_jupyter import APIError, Client, ConfigError, ElkError, StreamError
-from elk_jupyter.endpoints import CHAT, RESPONSES
 from elk_jupyter.events import Connected, TextDelta
 from tests.conftest import TRANSCRIPTS, free_port, llmock_server
 from tests.scripted_server import Script
+
+CHAT, RESPONSES = "chat", "responses"
 
 KEY = "sk-elk-TEST-4f9a2c7e1b3d5a6f"
 HI = [{"role": "user", "content": "Say hi"}]
@@ -296,7 +297,7 @@ def test_html_page_with_200_is_an_error(scripted, client):
         client.chat(HI)
 
 
-# FORMATS.md §3.1: status, body -> (type, code, param, message)
+# Gateway error bodies (https://platform.openai.com/docs/guides/error-codes and others): status, body -> (type, code, param, message)
 ERROR_BODIES = {
     "openai": (
         400,

@@ -1,6 +1,6 @@
 """The two dialects: request bodies, and SSE bytes -> typed events -> Reply, quirk by quirk.
 
-Each stream here is built as the bytes a server sends (FORMATS.md §1.2-1.6, §3.2) and decoded
+Each stream here is built as the bytes a server sends (https://platform.openai.com/docs/api-reference/chat-streaming and /responses-streaming, and the gateway shapes in tests/fake_gateway.py) and decoded
 by the real SSE decoder, dialect parser and Reply, without any HTTP.
 """
 
@@ -13,24 +13,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter.client import collect
-from elk_jupyter.endpoints import (
-    CHAT,
-    RESPONSES,
-    STREAMS,
-    chat_body,
-    chat_events_from_body,
-    responses_body,
-    responses_events_from_body,
-)
+from elk_jupyter.dialects import dialect
+from elk_jupyter.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.dialects.responses_stream import responses_events_from_body
 from elk_jupyter.errors import APIError, ElkError, StreamError, error_fields
 from elk_jupyter.events import ChoiceFinished, Done, Started, TextDelta, UsageReport
 from elk_jupyter.reply import Reply
 from elk_jupyter.sse import iter_events
 
+CHAT, RESPONSES = "chat", "responses"
+chat_body = dialect(CHAT).wire_body
+responses_body = dialect(RESPONSES).wire_body
+
 
 def events(endpoint: str, stream: bytes):
     """The events of a whole stream, read the way the client reads one."""
-    parser = STREAMS[endpoint]()
+    parser = dialect(endpoint).stream()
     for sse in iter_events([stream]):
         yield from parser.feed(sse)
         if parser.done:
@@ -342,7 +340,7 @@ def test_malformed_or_non_object_frames_are_stream_errors(data):
     err, _ = broken(RESPONSES, sse(data))
 
 
-# -- error frames inside a 200 stream (FORMATS.md §1.6)
+# -- error frames inside a 200 stream (OpenAI, vLLM, LiteLLM and OpenRouter shapes)
 
 ERROR_FRAMES = {
     "openai": (

@@ -27,18 +27,10 @@ from elk_jupyter.experiments import (
     runner,
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
-from tests.fake_gateway import FakeGateway
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-experiment-test-5678"
 HOSTILE = "<img src=x onerror=alert(1)> | [a](javascript:alert(1)) ![t](http://evil.example/t.png)\nline two"
-
-
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)

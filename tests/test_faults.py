@@ -7,12 +7,10 @@ conversation's context unchanged, the next cell working and the kernel alive.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 
-from tests.fake_gateway import FakeGateway
+from tests.environment import kernel_env
 from tests.kernel import Kernel
 
 KEY = "sk-elk-FAULTS-distinctive-5b1e"
@@ -30,24 +28,14 @@ HTML_502 = "<!DOCTYPE html><html><head><title>api.example.com | 502: Bad gateway
 
 
 @pytest.fixture(scope="module")
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
+def gateway(module_gateway):
+    """This module's kernel outlives a test: so does its gateway."""
+    return module_gateway
 
 
 @pytest.fixture(scope="module")
 def kernel(gateway, tmp_path_factory):
-    env = dict(
-        os.environ,
-        ELK_API_KEY=KEY,
-        ELK_BASE_URL=gateway.base_url,
-        ELK_MODEL="fake-small",
-        ELK_REPLAY="off",
-        ELK_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
-    k = Kernel(env)
+    k = Kernel(kernel_env(gateway.base_url, KEY, tmp_path_factory.mktemp("cache")))
     setup = k.execute("%load_ext elk_jupyter\n%config ElkMagics.timeout = 1.5\n%config ElkMagics.retries = 2")
     assert setup.status == "ok", setup.error_text
     yield k
@@ -58,8 +46,8 @@ def state(kernel, conversation) -> dict:
     """The conversation as the kernel holds it: active turn ids and every turn's status/text."""
     code = (
         "import json\n"
-        "_r = get_ipython().magics_manager.registry['ElkMagics'].runner\n"
-        f"_c = _r.notebook.conversation({conversation!r})\n"
+        "_r = get_ipython().magics_manager.registry['ElkMagics']\n"
+        f"_c = _r.conversations.conversation({conversation!r})\n"
         "print(json.dumps({'active': _c.active, 'turns': [[t.id, t.status, t.text, t.reply['attempts']] for t in _c.turns]}))"
     )
     result = kernel.execute(code)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from elk_jupyter import ElkError, record
+from elk_jupyter import ElkError, notebooks
 from tests.kernel import Kernel
 
 HEAVY = ("nbformat", "jsonschema", "rfc3987_syntax", "jsonschema_specifications")
@@ -36,9 +36,9 @@ def test_a_first_turn_replayed_from_the_saved_notebook_imports_no_nbformat(recor
 
 def test_records_read_as_json_equal_records_read_with_nbformat(recorded):
     path, _, _ = recorded
-    as_json = list(record.iter_records(record.read_json(path)))
-    assert as_json == list(record.iter_records(record.read_notebook(path))) and len(as_json) == 5
-    assert [t.id for t in record.load_turns(path)] == [r["turn"]["id"] for r in as_json]
+    as_json = list(notebooks.iter_records(notebooks.read_json(path)))
+    assert as_json == list(notebooks.iter_records(notebooks.read_notebook(path))) and len(as_json) == 5
+    assert [t.id for t in notebooks.load_turns(path)] == [r["turn"]["id"] for r in as_json]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_a_file_that_is_not_a_notebook_is_one_elk_error(tmp_path, content):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)
     with pytest.raises(ElkError, match="not a Jupyter notebook"):
-        record.load_turns(path)
+        notebooks.load_turns(path)
 
 
 def test_hand_edited_cells_of_any_shape_are_skipped_and_lone_surrogates_replaced(recorded, tmp_path):
@@ -66,6 +66,6 @@ def test_hand_edited_cells_of_any_shape_are_skipped_and_lone_surrogates_replaced
     ]
     edited = tmp_path / "edited.ipynb"
     edited.write_text(json.dumps(nb))  # json writes the lone surrogate as the escape "\ud83d"
-    (turn,) = record.load_turns(edited)
+    (turn,) = notebooks.load_turns(edited)
     assert turn.reply["text"] == "broken \ufffd emoji"
     json.dumps(turn.to_dict(), ensure_ascii=False).encode("utf-8")

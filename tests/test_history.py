@@ -16,15 +16,15 @@ import nbformat
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
 from elk_jupyter import context, lineage, record, session
+from elk_jupyter.dialects.responses import chain_point
 from elk_jupyter.errors import HistoryError
 from elk_jupyter.magics import ElkMagics
 from elk_jupyter.reply import Reply
-from elk_jupyter.session import Notebook, Turn
-from tests.fake_gateway import FakeGateway
+from elk_jupyter.session import Conversations, Turn
+from elk_jupyter.usage import Usage
+from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-history-test-91XQ"
 
@@ -54,7 +54,7 @@ def test_ids_are_unique_for_identical_turns_and_shown_short():
 
 
 def test_a_turn_is_named_by_an_unambiguous_prefix():
-    notebook = Notebook()
+    notebook = Conversations()
     for turn_id in ("abcd1111", "abcd2222", "ffff0000"):
         notebook.conversation("default").commit(turn(turn_id))
     assert notebook.resolve("ffff") == "ffff0000" and notebook.resolve("abcd1111") == "abcd1111"
@@ -82,7 +82,7 @@ def test_ordered_puts_parents_first_whatever_the_cell_order():
     ],
 )
 def test_impossible_histories_are_one_line_errors_naming_the_turn(turns, message):
-    notebook = Notebook()
+    notebook = Conversations()
     with pytest.raises(HistoryError, match=message) as info:
         lineage.merge(notebook, turns)
     assert "\n" not in str(info.value)
@@ -99,12 +99,12 @@ def test_a_long_cycle_is_found_at_once():
 
 def test_an_identical_copy_of_a_record_is_the_same_turn():
     a = turn("a", at=1.0)
-    merged = lineage.merge(Notebook(), [a, a, turn("b", "a", ["a"], at=2.0)])
+    merged = lineage.merge(Conversations(), [a, a, turn("b", "a", ["a"], at=2.0)])
     assert [t.id for t in merged.added] == ["a", "b"]
 
 
 def test_validate_rejects_self_links_non_json_numbers_and_bad_items():
-    good = session.record_of(turn("a", context=[]))
+    good = record.record_of(turn("a", context=[]))
     assert record.validate(good) == []
     bad = json.loads(json.dumps(good))
     bad["turn"].update(parent="a", context=["a"], context_tokens=1.5)
@@ -121,11 +121,11 @@ def test_validate_rejects_self_links_non_json_numbers_and_bad_items():
 def test_odd_usage_values_count_as_whole_tokens():
     odd = {"prompt_tokens": "12", "completion_tokens": 3.7, "total_tokens": math.nan, "prompt_tokens_details": []}
     # one rule for every count (usage.Usage.of): a float rounds to the nearest whole token
-    assert session.usage_numbers(odd) == {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
-    assert session.usage_numbers({"input_tokens": True, "output_tokens": -4}) == dict.fromkeys(
+    assert Usage.of(odd).numbers() == {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
+    assert Usage.of({"input_tokens": True, "output_tokens": -4}).numbers() == dict.fromkeys(
         ("prompt", "completion", "total", "cached", "reasoning"), 0
     )
-    assert session.usage_numbers("garbage")["total"] == 0
+    assert Usage.of("garbage").numbers()["total"] == 0
     history = [turn("a")]
     history[0].reply["usage"] = {"prompt_tokens": math.inf, "completion_tokens": "x"}
     assert isinstance(context.context_cost(history), int)
@@ -144,49 +144,32 @@ def test_chain_point_only_trusts_a_response_that_holds_exactly_the_turns_before_
     b = turn("b", "a", ["a"], **r)
     lone = turn("c", "b", [], **r)  # --no-context
     chat = turn("d", "c", ["a", "b", "c"], host=host)
-    assert context.chain_point([a, b], host) == (1, None)
-    assert context.chain_point([b], host) == (
+    assert chain_point([a, b], host) == (1, None)
+    assert chain_point([b], host) == (
         None,
         "b's stored response holds a before it, this context no earlier turn",
     )
-    assert context.chain_point([a, b, lone], host) == (
+    assert chain_point([a, b, lone], host) == (
         1,
         "c's stored response holds no earlier turn before it, this context a, b",
     )
-    assert context.chain_point([a, b, lone, chat], host)[0] == 1
-    assert context.chain_point([a], "other:2") == (None, "a was answered by another host")
+    assert chain_point([a, b, lone, chat], host)[0] == 1
+    assert chain_point([a], "other:2") == (None, "a was answered by another host")
 
 
 # -- the magics in a real shell
 @pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def ip(gateway, monkeypatch, tmp_path):
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.delenv("ELK_REPLAY", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "elk_jupyter")
-    fresh_kernel(shell)
+    env = elk_env(gateway.base_url, KEY, tmp_path / "cache")
+    use_env(monkeypatch, env, unset=("ELK_REPLAY", "JPY_SESSION_NAME"))
+    shell, _ = fresh_shell()
     yield shell
     shell.parent_header = {}
 
 
 def fresh_kernel(shell) -> ElkMagics:
     """A new notebook state, as a kernel restart gives (the cache on disk stays)."""
-    magics = ElkMagics(shell)
-    magics.retries = 0
-    shell.register_magics(magics)
-    shell.parent_header = {}
-    return magics
+    return fresh_shell()[1]
 
 
 def run(ip, source, cell_id=None):
@@ -194,14 +177,6 @@ def run(ip, source, cell_id=None):
     result = ip.run_cell(source)
     ip.parent_header = {}
     return result
-
-
-def runner(ip):
-    return ip.magics_manager.registry["ElkMagics"].runner
-
-
-def turns(ip, name="default"):
-    return runner(ip).notebook.conversation(name).turns
 
 
 def model_view(gateway, reply_id) -> list[str]:
@@ -217,7 +192,7 @@ def model_view(gateway, reply_id) -> list[str]:
 
 def recorded_view(ip, t: Turn) -> list[str]:
     """What the record says the model saw: the context's prompts and answers, the prompt, the answer."""
-    notebook = runner(ip).notebook
+    notebook = conversations(ip)
     texts = []
     for turn_id in t.context:
         texts += [notebook.index[turn_id].prompt, notebook.index[turn_id].text]
@@ -225,7 +200,7 @@ def recorded_view(ip, t: Turn) -> list[str]:
 
 
 def test_respond_chain_honours_context_turns_and_says_so(ip, gateway, capsys):
-    runner(ip).magics.context_turns = 1  # not %config: that would outlive this test's shell state
+    ip.magics_manager.registry["ElkMagics"].context_turns = 1  # not %config: that would outlive this test's shell state
     for prompt in ("A", "B", "C"):
         assert run(ip, f"%%respond\n{prompt}").success
     a, b, c = turns(ip)
@@ -241,7 +216,7 @@ def test_respond_chain_honours_context_turns_and_says_so(ip, gateway, capsys):
 def test_respond_chain_honours_context_tokens(ip, gateway):
     for prompt in ("A long first question " * 10, "B", "C"):
         assert run(ip, f"%%respond\n{prompt}").success
-    runner(ip).magics.context_tokens = 20
+    ip.magics_manager.registry["ElkMagics"].context_tokens = 20
     assert run(ip, "%%respond\nD").success
     d = turns(ip)[-1]
     assert 0 < len(d.context) < 3 and d.context_tokens <= 20
@@ -297,7 +272,7 @@ def test_a_fork_chains_from_the_turn_it_forks_at(ip, gateway):
     b = turns(ip)[1]
     assert run(ip, "%%respond --new\nAfresh").success  # B is no longer in default's context
     ip.run_line_magic("elk", f"fork default old {b.short_id}")  # a fork from any turn: its ancestry
-    assert runner(ip).notebook.conversation("old").active == [a.id, b.id]
+    assert conversations(ip).conversation("old").active == [a.id, b.id]
 
 
 def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
@@ -321,7 +296,7 @@ def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
     assert f"nothing joins; leaves {c.short_id}" in capsys.readouterr().out
     ip.run_line_magic("elk", f"accept {a.short_id}")
     assert "nothing changes" in capsys.readouterr().out
-    assert runner(ip).notebook.conversation("default").active == [a.id]
+    assert conversations(ip).conversation("default").active == [a.id]
 
 
 def test_rerun_samples_again_first_run_of_a_saved_request_replays(ip, gateway, tmp_path, monkeypatch):
@@ -348,7 +323,7 @@ def save(path, saved_turns, edit=None) -> None:
     """A notebook whose cells carry these turns' records, as JupyterLab saves it."""
     nb = nbformat.v4.new_notebook()
     for t in saved_turns:
-        rec = json.loads(json.dumps(session.record_of(t)))
+        rec = json.loads(json.dumps(record.record_of(t)))
         if edit:
             edit(rec)
         output = nbformat.v4.new_output("display_data", data={"text/plain": t.text}, metadata={"elk_jupyter": rec})
@@ -373,7 +348,7 @@ def test_a_hand_edited_record_replays_or_says_which_field_is_wrong(ip, gateway, 
     fresh_kernel(ip)
     assert run(ip, "%%chat -n 2 --replay only -o r\nTwo answers").success
     assert [c.text for c in ip.user_ns["r"].choices] == [c["text"] for c in original.reply["choices"]]
-    assert record.validate(session.record_of(turns(ip)[-1])) == []
+    assert record.validate(record.record_of(turns(ip)[-1])) == []
 
     save(path, [original], lambda rec: rec["turn"]["reply"]["choices"][0].update(text=5))
     fresh_kernel(ip)
@@ -396,7 +371,7 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     out = capsys.readouterr().out
     assert f"default (context {fresh.short_id})" in out  # the most recent turn, and how to go on
     assert f"`%elk accept {second.short_id}` continues the saved chain" in out
-    by_id = runner(ip).notebook.index
+    by_id = conversations(ip).index
     assert by_id[second.id].parent == first.id and by_id[fresh.id].parent is None
     ip.run_line_magic("elk", f"accept {second.short_id}")  # continue the saved chain instead
     assert run(ip, "%%chat\nThird").success
@@ -406,7 +381,7 @@ def test_restore_keeps_live_turns_and_saved_chains_apart(ip, gateway, tmp_path, 
     ip.run_line_magic("elk", "reset --all")  # forgotten, then rebuilt from the file
     ip.run_line_magic("elk", f"restore {path}")
     assert "restored 2 turns in 1 conversations" in capsys.readouterr().out
-    assert runner(ip).notebook.conversation("default").active == [first.id, second.id]
+    assert conversations(ip).conversation("default").active == [first.id, second.id]
 
 
 # -- every record the package writes validates
@@ -464,15 +439,15 @@ def test_every_record_the_magics_write_validates(ip, gateway, replies):
         if magic == "chat":
             options = options.replace("--stateless", "") + f" -n {reply['n']}"
         run(ip, f"%%{magic} {options}\nQuestion")
-    notebook = runner(ip).notebook
+    notebook = conversations(ip)
     written = [t for c in notebook.conversations.values() for t in c.turns]
     assert len(written) == len(replies)
     for t in written:
-        rec = session.record_of(t)
+        rec = record.record_of(t)
         assert record.validate(rec) == [], (rec, replies)
         json.dumps(rec, allow_nan=False)  # strict JSON, as the notebook file must be
         assert t.context_tokens is None or type(t.context_tokens) is int
-    lineage.merge(Notebook(), written)  # and they restore
+    lineage.merge(Conversations(), written)  # and they restore
 
 
 def test_cli_replay_rebuilds_a_partly_chained_request():

@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import sys
 
 import nbformat
 import pytest
 
-from elk_jupyter import record
+from elk_jupyter import notebooks
 from tests.conftest import LLMOCK, llmock_server
-from tests.fake_gateway import FakeGateway
+from tests.environment import kernel_env
 from tests.kernel import Kernel, run_notebook
 from tests.test_cli import cli
 
@@ -27,23 +25,14 @@ KEY = "sk-elk-history-kernel-55PW"
 
 
 @pytest.fixture(scope="module")
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
+def gateway(module_gateway):
+    """This module's kernel outlives a test: so does its gateway."""
+    return module_gateway
 
 
 @pytest.fixture
 def env(gateway, tmp_path):
-    return dict(
-        os.environ,
-        ELK_API_KEY=KEY,
-        ELK_BASE_URL=gateway.base_url,
-        ELK_MODEL="fake-small",
-        ELK_REPLAY="off",
-        ELK_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
+    return kernel_env(gateway.base_url, KEY, tmp_path / "cache")
 
 
 class Session:
@@ -64,7 +53,7 @@ class Session:
     def state(self, conversation: str = "default") -> dict:
         code = (
             "import json\n"
-            "_n = get_ipython().magics_manager.registry['ElkMagics'].runner.notebook\n"
+            "_n = get_ipython().magics_manager.registry['ElkMagics'].conversations\n"
             f"_c = _n.conversation({conversation!r})\n"
             "print(json.dumps({'active': _c.active, 'turns': [t.id for t in _c.turns],"
             " 'parents': {i: t.parent for i, t in _n.index.items()}}))"
@@ -174,7 +163,7 @@ def test_a_fork_is_restored_and_exported_with_its_ancestry(env, gateway, tmp_pat
 
 def edited(path, target, change) -> None:
     """``path``'s notebook with its records changed by ``change(turns)`` (a hand edit)."""
-    nb = record.read_notebook(path)
+    nb = notebooks.read_notebook(path)
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     turns = [o["metadata"]["elk_jupyter"]["turn"] for o in outputs if "elk_jupyter" in o.get("metadata", {})]
     change(turns)  # in place: iter_records yields cleaned copies
@@ -187,7 +176,7 @@ def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, gatew
         for prompt in ("First", "Second", "Third"):
             before.run(f"%%chat\n{prompt}")
         save(before.notebook(), path)
-    ids = [r["turn"]["id"] for r in record.iter_records(record.read_notebook(path))]
+    ids = [r["turn"]["id"] for r in notebooks.iter_records(notebooks.read_notebook(path))]
     cases = {
         "self-parent": (
             lambda t: t[1].update(parent=t[1]["id"]),
@@ -276,7 +265,7 @@ def test_records_with_odd_replies_validate_in_the_saved_notebook(env, gateway, t
     run_notebook(nb, env, allow_errors=True)
     save(nb, path)
     strict_json(path.read_text())  # no NaN or Infinity anywhere in the file
-    turns = record.load_turns(path)  # every record validates (load_turns refuses any that does not)
+    turns = notebooks.load_turns(path)  # every record validates (load_turns refuses any that does not)
     assert [t.status for t in turns] == ["completed", "completed", "completed", "interrupted"]
     assert all(type(t.context_tokens) is int for t in turns)
     assert turns[2].reply["tool_calls"][1]["function"]["name"] == "now"

@@ -12,11 +12,13 @@ import json
 from contextlib import redirect_stdout
 
 from elk_jupyter.client import collect
-from elk_jupyter.endpoints import CHAT, STREAMS
+from elk_jupyter.dialects import dialect
 from elk_jupyter.events import ReasoningDelta, TextDelta, ToolCallDelta
-from elk_jupyter.magics import _TextView
 from elk_jupyter.reply import Choice, Reply
 from elk_jupyter.sse import SSEDecoder, iter_events
+from elk_jupyter.views import TextView as _TextView
+
+CHAT = "chat"
 
 PIECE = "0123456789abcdé "  # 16 characters, one of them not ASCII
 
@@ -27,7 +29,7 @@ def frame(delta: dict, finish=None) -> bytes:
 
 
 def consume(body: bytes, read_size: int = 65536, on_event=None) -> Reply:
-    parser = STREAMS[CHAT]()
+    parser = dialect(CHAT).stream()
 
     def events():
         for sse in iter_events(body[i : i + read_size] for i in range(0, len(body), read_size)):

@@ -7,36 +7,16 @@ import signal
 import threading
 
 import pytest
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
-from elk_jupyter.magics import ElkMagics
-from tests.fake_gateway import FakeGateway
+from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-magics-test-7Q2Z"
 
 
 @pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def ip(gateway, monkeypatch, tmp_path):
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.delenv("ELK_REPLAY", raising=False)
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    shell = start_ipython() or get_ipython()  # one global test shell per process
-    shell.run_line_magic("load_ext", "elk_jupyter")
-    magics = ElkMagics(shell)  # a fresh notebook state for every test
-    magics.retries = 0
-    magics.replay = "off"
-    shell.register_magics(magics)
-    shell.parent_header = {}
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"), unset=("ELK_REPLAY",))
+    shell, _ = fresh_shell(replay="off")  # a fresh notebook state for every test
     yield shell
     shell.parent_header = {}
 
@@ -48,8 +28,7 @@ def run(ip, source, cell_id=None):
 
 def short_ids(ip, conversation="default"):
     """The conversation's turn ids as the UI shows them (ids are random: read them back)."""
-    runner = ip.magics_manager.registry["ElkMagics"].runner
-    return [t.short_id for t in runner.notebook.conversation(conversation).turns]
+    return [t.short_id for t in turns(ip, conversation)]
 
 
 def messages(body):
@@ -118,10 +97,10 @@ def test_respond_options_and_previous_response_id_chaining(ip, gateway):
         "reasoning": {"effort": "high", "summary": "auto"},
         "stream": True,
     }
-    previous = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    previous = turns(ip)[0]
     assert second["previous_response_id"] == previous.reply["id"] and second["input"] == "Two"
     assert second["instructions"] == "Be kind."  # instructions do not carry over a chain: re-sent
-    assert ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[1].mode == "chain"
+    assert turns(ip)[1].mode == "chain"
 
 
 def test_respond_stateless_resends_the_history(ip, gateway):
@@ -246,7 +225,7 @@ def test_interrupted_stream_keeps_the_partial_reply_until_accepted(ip, gateway):
     assert type(err).__name__ == "StreamError"
     (first,) = short_ids(ip)
     assert f"partial reply kept in turn {first}" in str(err) and f"%elk accept {first}" in str(err)
-    conversation = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default")
+    conversation = conversations(ip).conversation("default")
     assert conversation.turns[0].status == "interrupted" and conversation.turns[0].text == "one two three "
     assert conversation.active == []
     run(ip, "%%chat\nNext")
@@ -264,7 +243,7 @@ def test_real_sigint_stops_the_stream_and_the_next_cell_works(ip, gateway):
     timer.join()
     err = result.error_in_exec
     assert type(err).__name__ == "StreamError" and "interrupted by the user" in str(err)
-    turn = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    turn = turns(ip)[0]
     assert turn.status == "interrupted" and 0 < len(turn.text) < len(" ".join(f"w{i}" for i in range(200)))
     assert run(ip, "%%chat\nStill alive?").success
     assert messages(gateway.bodies()[-1]) == [("user", "Still alive?")]
@@ -304,7 +283,16 @@ def test_elk_config_models_usage_never_show_the_key(ip, gateway, capsys):
 
 
 def test_usage_errors_for_elk(ip):
-    for line in ("", "nope", "history missing", "fork default", "accept t99"):
+    for line in (
+        "",
+        "nope",
+        "history missing",
+        "fork default",
+        "accept t99",
+        "history a b",
+        "reset --bogus",
+        "usage x",
+    ):
         result = ip.run_cell(f"%elk {line}")
         assert type(result.error_in_exec).__name__ == "UsageError", line
 

@@ -8,12 +8,11 @@ frame holding the key; the saved notebook and the cache are then searched for th
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import nbformat
 import pytest
 
+from tests.environment import elk_env
 from tests.fake_gateway import FakeGateway
 from tests.kernel import run_notebook
 
@@ -110,19 +109,12 @@ def ran(tmp_path_factory):
         "%%chat -c echo -o echoed\nhello",
         "print(echoed.request_id, repr(echoed), echoed.to_dict())",
         "%%chat -c bad\nrecovers",
-        "import json\nprint(json.dumps([t.status for t in m.runner.notebook.conversation('bad').turns]))",
+        "import json\nprint(json.dumps([t.status for t in m.conversations.conversation('bad').turns]))",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    env = {
-        "ELK_API_KEY": KEY,
-        "ELK_BASE_URL": gateway.base_url,
-        "ELK_MODEL": "m",
-        "ELK_REPLAY": "auto",
-        "ELK_CACHE_DIR": str(tmp / "cache"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
+    env = elk_env(gateway.base_url, KEY, tmp / "cache", model="m", replay="auto")
     try:
         run_notebook(nb, env, allow_errors=True, timeout=120)
     finally:

@@ -46,7 +46,7 @@ def updates(channel: RecordingComm) -> list[dict]:
 def stream_into(
     panel: Panel, reply: Reply, text: str, chars_per_token: int, tokens_per_second: float, reasoning: str = ""
 ):
-    reply.add(Connected(200, "req_1", 1, 0.01))
+    reply.add(Connected("req_1", 1, 0.01))
     reply.add(Started("id1", "served-model"))
     start = time.monotonic()
     pieces = [reasoning[i : i + chars_per_token] for i in range(0, len(reasoning), chars_per_token)]

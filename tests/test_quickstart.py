@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.environment import elk_env, use_env
 from tests.fake_gateway import FakeGateway
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -19,12 +20,7 @@ KEY = "sk-elk-QUICKSTART-distinctive-77aa"
 @pytest.fixture
 def executed(tmp_path, monkeypatch):
     gateway = FakeGateway()
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.setenv("ELK_REPLAY", "off")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     path = tmp_path / "quickstart-executed.ipynb"
@@ -50,10 +46,10 @@ def test_quickstart_runs_and_leaves_readable_outputs(executed):
 def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch):
     """The main job's offline path: the committed outputs, recorded from a real llama-server, replay
     exactly with no server at all (nothing listens on the recorded address)."""
-    from elk_jupyter import record
+    from elk_jupyter import notebooks
 
-    committed = record.read_notebook(NOTEBOOK)
-    recorded = [r["turn"]["reply"]["text"] for r in record.iter_records(committed)]
+    committed = notebooks.read_notebook(NOTEBOOK)
+    recorded = [r["turn"]["reply"]["text"] for r in notebooks.iter_records(committed)]
     assert len(recorded) == 5 and all(recorded)
     monkeypatch.delenv("ELK_API_KEY", raising=False)
     for key, value in {
@@ -67,6 +63,6 @@ def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch)
         monkeypatch.setenv(key, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    replayed = list(record.iter_records(nb))
+    replayed = list(notebooks.iter_records(nb))
     assert [r["turn"]["reply"]["text"] for r in replayed] == recorded
     assert all(r["turn"]["replayed"] for r in replayed)

@@ -14,43 +14,19 @@ from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 from nbclient.exceptions import CellExecutionError
 
-from elk_jupyter import record
+from elk_jupyter import notebooks, record
 from elk_jupyter.magics import ElkMagics
-from tests.kernel import run_notebook
-
-KEY = "sk-elk-RECORDS-distinctive-4c2d"
-
-CELLS = [
-    "%load_ext elk_jupyter",
-    "%%chat -s 'Be brief.'\nFirst question",
-    "%%chat\nSecond question",
-    "%%respond -c r\nChained one",
-    "%%respond -c r\nChained two",
-    "%%chat -c other -t 0\nAnother conversation",
-]
-
-
-def notebook(cells) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
-
-
-def execute(nb, env: dict, path=None):
-    run_notebook(nb, env)
-    if path is not None:
-        nbformat.write(nb, path)
-    return nb
+from tests.environment import turns
+from tests.recording import KEY, execute, notebook
 
 
 def replies(nb) -> list[str]:
-    return [r["turn"]["reply"]["text"] for r in record.iter_records(nb)]
+    return [r["turn"]["reply"]["text"] for r in notebooks.iter_records(nb)]
 
 
 def test_every_turn_leaves_a_valid_complete_record(recorded):
     path, gateway, _ = recorded
-    records = list(record.iter_records(record.read_notebook(path)))
+    records = list(notebooks.iter_records(notebooks.read_notebook(path)))
     assert len(records) == 5 == len(gateway.requests)
     for rec, sent in zip(records, gateway.requests, strict=True):
         assert record.validate(rec) == []
@@ -79,9 +55,9 @@ def test_only_mode_replays_the_saved_notebook_offline_identically(recorded, tmp_
     path, gateway, values = recorded
     gateway.close()  # the server is gone: any network use would fail the run
     offline = dict(values, ELK_REPLAY="only", ELK_CACHE_DIR=str(tmp_path / "empty-cache"), JPY_SESSION_NAME=str(path))
-    replayed = execute(record.read_notebook(path), offline, tmp_path / "replayed.ipynb")
-    assert replies(replayed) == replies(record.read_notebook(path))
-    assert all(r["turn"]["replayed"] for r in record.iter_records(replayed))
+    replayed = execute(notebooks.read_notebook(path), offline, tmp_path / "replayed.ipynb")
+    assert replies(replayed) == replies(notebooks.read_notebook(path))
+    assert all(r["turn"]["replayed"] for r in notebooks.iter_records(replayed))
     markdown = [
         o["data"]["text/markdown"]
         for c in replayed.cells
@@ -93,7 +69,7 @@ def test_only_mode_replays_the_saved_notebook_offline_identically(recorded, tmp_
 
 def test_only_mode_refuses_an_unrecorded_request(recorded, tmp_path):
     path, gateway, values = recorded
-    nb = record.read_notebook(path)
+    nb = notebooks.read_notebook(path)
     nb.cells.append(nbformat.v4.new_code_cell("%%chat\nA new question"))
     offline = dict(values, ELK_REPLAY="only", ELK_CACHE_DIR=str(tmp_path / "empty"), JPY_SESSION_NAME=str(path))
     sent = len(gateway.requests)
@@ -119,10 +95,10 @@ def test_restore_after_a_restart_continues_the_conversation(recorded, tmp_path):
         "echo: Second question",
         "Third question",
     ]
-    last_r = list(record.iter_records(record.read_notebook(path)))[3]["turn"]
+    last_r = list(notebooks.iter_records(notebooks.read_notebook(path)))[3]["turn"]
     assert respond["previous_response_id"] == last_r["reply"]["id"]
-    saved = [r["turn"] for r in record.iter_records(record.read_notebook(path))]
-    third, three = (r["turn"] for r in record.iter_records(fresh))
+    saved = [r["turn"] for r in notebooks.iter_records(notebooks.read_notebook(path))]
+    third, three = (r["turn"] for r in notebooks.iter_records(fresh))
     assert {third["id"], three["id"]}.isdisjoint(t["id"] for t in saved)  # new ids, never reused
     assert third["parent"] == saved[1]["id"] and three["parent"] == saved[3]["id"]
 
@@ -138,7 +114,7 @@ def test_cache_replays_identical_requests_with_zero_network(recording_env, tmp_p
         assert ip.run_cell("%%chat -o r\nCache me").success
     assert len(gateway.requests) == 1
     assert ip.user_ns["r"].text == "echo: Cache me"
-    turn = ip.magics_manager.registry["ElkMagics"].runner.notebook.conversation("default").turns[0]
+    turn = turns(ip)[0]
     assert turn.replayed
     assert ip.run_cell("%%chat --replay off\nCache me").success  # off: always live
     assert len(gateway.requests) == 2
@@ -151,7 +127,7 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "odd.ipynb").write_text(json.dumps({"hello": 1}))
     for name in ("bad.ipynb", "odd.ipynb", "missing.ipynb"):
         with pytest.raises(Exception) as info:
-            record.load_turns(tmp_path / name)
+            notebooks.load_turns(tmp_path / name)
         assert type(info.value).__name__ == "ElkError" and name in str(info.value)
 
 

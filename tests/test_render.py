@@ -154,3 +154,33 @@ def test_a_tool_name_cannot_leave_its_code_span():
     md = static_markdown(reply, {"endpoint": "chat", "conversation": "c"})
     for html in (markdown_it_html(md), mistune_html(md)):
         assert problems(html) == [] and Page(html).code[0] == "f <div onclick=alert(1)> # h `"
+
+
+def test_the_footer_is_computed_once_in_python_as_label_value_pairs():
+    """Moved from js/state.test.js: the front-end now draws these pairs as they are."""
+    from elk_jupyter.render import footer_items
+
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "prompt_tokens_details": {"cached_tokens": 20},
+        "completion_tokens_details": {"reasoning_tokens": 10},
+    }
+    assert footer_items(usage, {"ttft": 0.5, "total": 1.5}, "2 earlier turns") == [
+        ["prompt", "100 (20 cached)"],
+        ["completion", "50 (10 reasoning)"],
+        ["first token", "0.50 s"],
+        ["total", "1.50 s"],
+        ["speed", "50.0 tok/s"],
+        ["context", "2 earlier turns"],
+    ]
+    assert footer_items(None, {}, "") == [["first token", "–"], ["total", "–"]]
+    # hostile timings and usage never break it
+    assert footer_items("garbage", {"ttft": float("nan"), "total": True}, "") == [["first token", "–"], ["total", "–"]]
+
+
+def test_replayed_is_decided_in_one_place():
+    from elk_jupyter.render import shown_status
+
+    assert shown_status("completed", True) == "replayed" and shown_status("incomplete", True) == "replayed"
+    assert shown_status("streaming", True) == "streaming" and shown_status("completed", False) == "completed"

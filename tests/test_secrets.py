@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 
 from elk_jupyter import Client
+from tests.environment import elk_env
 from tests.fake_gateway import FakeGateway
 from tests.kernel import run_notebook
 
@@ -34,14 +35,7 @@ def test_the_key_is_nowhere(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    env = {
-        "ELK_API_KEY": KEY,
-        "ELK_BASE_URL": gateway.base_url,
-        "ELK_MODEL": "m",
-        "ELK_REPLAY": "auto",
-        "ELK_CACHE_DIR": str(tmp_path / "cache"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
+    env = elk_env(gateway.base_url, KEY, tmp_path / "cache", model="m", replay="auto")
     # the second request: a gateway that quotes the key in its error (as OpenAI's 401 does)
     gateway.plan()
     gateway.plan(

@@ -9,21 +9,23 @@ cache) to check that nothing downstream meets a lone surrogate.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 
 from elk_jupyter.client import collect
-from elk_jupyter.endpoints import CHAT, RESPONSES, STREAMS, chat_events_from_body
+from elk_jupyter.dialects import dialect
+from elk_jupyter.dialects.chat_stream import chat_events_from_body
 from elk_jupyter.reply import Reply
 from elk_jupyter.sse import iter_events
+from tests.environment import kernel_env
 from tests.kernel import Kernel
 from tests.scripted_server import Script
 
+CHAT, RESPONSES = "chat", "responses"
+
 
 def read(endpoint: str, pieces: list[bytes]) -> dict:
-    parser = STREAMS[endpoint]()
+    parser = dialect(endpoint).stream()
 
     def events():
         for sse in iter_events(pieces):
@@ -290,16 +292,7 @@ def test_surrogates_in_reasoning_arguments_ids_and_usage_are_safe():
 
 @pytest.fixture
 def kernel(scripted, tmp_path):
-    env = dict(
-        os.environ,
-        ELK_API_KEY="sk-elk-shapes-test-0000",
-        ELK_BASE_URL=scripted.base_url,
-        ELK_MODEL="m",
-        ELK_REPLAY="auto",
-        ELK_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=os.pathsep.join(sys.path),
-    )
-    k = Kernel(env)
+    k = Kernel(kernel_env(scripted.base_url, "sk-elk-shapes-test-0000", tmp_path / "cache", model="m", replay="auto"))
     assert k.execute("%load_ext elk_jupyter").status == "ok"
     yield k
     k.close()

@@ -9,14 +9,6 @@ import pytest
 from elk_jupyter import Client, sweep
 from elk_jupyter.cache import Cache, Replays
 from elk_jupyter.errors import ConfigError, ElkError
-from tests.fake_gateway import FakeGateway
-
-
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
 
 
 def test_grid_runs_concurrently_and_replays_offline(gateway, tmp_path):
@@ -92,7 +84,7 @@ def test_budget_guard_refuses_to_start(gateway, tmp_path):
     assert gateway.requests == []
 
 
-def test_budget_counts_n_and_max_completion_tokens_and_elk_replay_is_honoured(gateway, tmp_path, monkeypatch):
+def test_budget_counts_n_and_max_completion_tokens(gateway):
     client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")
     prices = {"a": {"input": 0.0, "output": 10.0}}
     with pytest.raises(ConfigError, match=r"could cost up to \$0\.0400 "):  # 1 run × n=4 × 1000 × $10/1M
@@ -104,7 +96,22 @@ def test_budget_counts_n_and_max_completion_tokens_and_elk_replay_is_honoured(ga
             budget=0.01,
             progress=None,
         )
+    assert gateway.requests == []
+
+
+def test_sweep_honours_elk_replay_like_the_magics(gateway, tmp_path, monkeypatch):
+    """One replay policy (cache.Replays.decide): without ``replay=`` a sweep follows $ELK_REPLAY."""
+    client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")
+    replays = Replays(Cache(tmp_path / "c.sqlite3"))
     monkeypatch.setenv("ELK_REPLAY", "only")
     with pytest.raises(ElkError, match="never recorded"):
-        sweep("Hi", client=client, replays=Replays(Cache(tmp_path / "c.sqlite3")), progress=None)
+        sweep("Hi", client=client, replays=replays, progress=None)
     assert gateway.requests == []
+    monkeypatch.setenv("ELK_REPLAY", "auto")
+    first = sweep("Hi", client=client, replays=replays, progress=None)
+    monkeypatch.setenv("ELK_REPLAY", "only")
+    again = sweep("Hi", client=client, replays=replays, progress=None)
+    assert len(gateway.requests) == 1 and again.rows[0]["replayed"] and again.rows[0]["text"] == first.rows[0]["text"]
+    monkeypatch.setenv("ELK_REPLAY", "sometimes")
+    with pytest.raises(ConfigError, match="is not a replay mode"):
+        sweep("Hi", client=client, replays=replays, progress=None)

@@ -13,14 +13,12 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from IPython import get_ipython
-from IPython.testing.globalipapp import start_ipython
 
-from elk_jupyter import record, session
-from elk_jupyter.magics import ElkMagics
+from elk_jupyter import record
 from elk_jupyter.render import usage_line
 from elk_jupyter.reply import Reply
 from elk_jupyter.usage import Usage, count, raw_usage
+from tests.environment import elk_env, fresh_shell, turns, use_env
 from tests.fake_gateway import FakeGateway
 
 CHAT_USAGE = {
@@ -135,18 +133,9 @@ def gateway():
 
 @pytest.fixture
 def shell(gateway, monkeypatch, tmp_path):
-    monkeypatch.setenv("ELK_API_KEY", "sk-elk-usage-test-8812")
-    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("ELK_MODEL", "fake-small")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    ip = start_ipython() or get_ipython()
-    ip.run_line_magic("load_ext", "elk_jupyter")
-    magics = ElkMagics(ip)
-    magics.retries = 0
-    magics.replay = "off"
-    ip.register_magics(magics)
-    ip.parent_header = {}  # an in-process shell has no cell ids: each turn is its own cell
-    return ip, magics
+    use_env(monkeypatch, elk_env(gateway.base_url, "sk-elk-usage-test-8812", tmp_path / "cache"))
+    # an in-process shell has no cell ids: each turn is its own cell
+    return fresh_shell(replay="off")
 
 
 NUMBER = itertools.count()
@@ -160,13 +149,13 @@ def test_any_usage_object_through_the_real_path_leaves_a_valid_record(shell, gat
     gateway.plan(usage=usage)
     first = ip.run_cell(f"%%{magic} -c {name}\nhello")
     assert first.success, first.error_in_exec
-    turn = magics.runner.notebook.conversation(name).turns[-1]
-    written = session.record_of(turn)
+    turn = turns(ip, name)[-1]
+    written = record.record_of(turn)
     assert record.validate(written) == []
     json.dumps(written, allow_nan=False)  # a notebook is strict JSON
     assert turn.status == "completed"
     second = ip.run_cell(f"%%{magic} -c {name}\nnext")  # its context cost reads the first turn's usage
     assert second.success, second.error_in_exec
-    assert magics.runner.notebook.conversation(name).turns[-1].status == "completed"
+    assert turns(ip, name)[-1].status == "completed"
     for command in ("usage", "list", f"history {name}"):
         assert ip.run_line_magic("elk", command) is None

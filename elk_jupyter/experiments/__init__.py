@@ -64,16 +64,16 @@ def replays():
 
 def index_notebook(store, namespace=None) -> None:
     """Make the experiment records of the notebook this kernel serves replayable (once per kernel)."""
-    from elk_jupyter import record
+    from elk_jupyter import notebooks
 
     from .records import iter_experiments, replies, validate
 
-    path = record.current_notebook(namespace if namespace is not None else vars(sys.modules["__main__"]))
+    path = notebooks.current_notebook(namespace if namespace is not None else vars(sys.modules["__main__"]))
     if path is None or str(path) in _INDEXED:
         return
     _INDEXED.add(str(path))
     try:
-        nb = record.read_json(path)
+        nb = notebooks.read_json(path)
     except ElkError:
         return  # an unreadable notebook only means nothing to replay from it
     for found in iter_experiments(nb):

@@ -1,25 +1,29 @@
 """The worst-case cost of the runs still to send, from their real caps, checked before any request. Pure.
 
 Each run costs at most its prompt plus ``cap × n`` completion tokens, where the cap is the body's
-own ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` (or an assumed figure when
-it sets none), and each model-graded scorer adds one judge call. The old sweep estimate read only
-``max_tokens`` and ignored ``n``: estimated at $0.005, billed $8 against a $0.50 budget (issue 16).
+own cap field as its endpoint's dialect reads it (``max_tokens`` / ``max_completion_tokens`` on
+chat, ``max_output_tokens`` on Responses), or an assumed figure when it sets none; each
+model-graded scorer adds one judge call. The old sweep estimate read only ``max_tokens`` and
+ignored ``n``: estimated at $0.005, billed $8 against a $0.50 budget (issue 16).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.session import estimate_tokens
 
-CAP_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 JUDGE_PROMPT_OVERHEAD = 120  # tokens of the judge's own instructions around the case and the answer
 
 
-def completion_cap(body: dict, assumed: int) -> int:
-    caps = [body[f] for f in CAP_FIELDS if isinstance(body.get(f), int) and not isinstance(body.get(f), bool)]
-    cap = min(caps) if caps else assumed
-    n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 0) > 0 else 1
-    return cap * n
+def completion_cap(speaker, params: Mapping, assumed: int) -> int:
+    """The most one request may generate: the endpoint's own cap field (``speaker`` is its
+    dialect), or ``assumed`` when it sets none, times the ``n`` choices it asks for."""
+    cap = speaker.completion_cap(params)
+    cap = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else assumed
+    n = params.get("n")
+    return cap * (n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1)
 
 
 def _price(prices: dict, model: str) -> dict:
@@ -29,13 +33,13 @@ def _price(prices: dict, model: str) -> dict:
     return price
 
 
-def estimate(bodies: list[dict], judges: list, judge_model: str, prices: dict, assumed: int) -> float:
-    """USD, worst case, for ``bodies`` and, per body, one call per judge scorer (``judges``)."""
+def estimate(speaker, bodies: list[dict], judges: list, judge_model: str, prices: dict, assumed: int) -> float:
+    """USD, worst case, for ``bodies`` (``speaker``'s requests) and, per body, one call per judge scorer."""
     total = 0.0
     for body in bodies:
         price = _price(prices, body["model"])
         prompt = estimate_tokens(str(body.get("messages") or body.get("input") or ""))
-        completion = completion_cap(body, assumed)
+        completion = completion_cap(speaker, body, assumed)
         total += (prompt * price["input"] + completion * price["output"]) / 1e6
         for judge in judges:
             judge_price = _price(prices, judge_model)
@@ -44,8 +48,8 @@ def estimate(bodies: list[dict], judges: list, judge_model: str, prices: dict, a
     return total
 
 
-def check(bodies: list[dict], judges: list, judge_model: str, prices: dict, budget: float, assumed: int) -> float:
-    figure = estimate(bodies, judges, judge_model, prices, assumed)
+def check(speaker, bodies: list[dict], judges: list, judge_model: str, prices: dict, budget: float, assumed: int):
+    figure = estimate(speaker, bodies, judges, judge_model, prices, assumed)
     if figure > budget:
         calls = len(bodies) * (1 + len(judges))
         raise ConfigError(

@@ -12,10 +12,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from elk_jupyter import experiments
 from elk_jupyter.errors import ConfigError, ElkError, detached
 from elk_jupyter.options import parse_param
 
-from . import experiment
 from .runner import ExperimentInterrupted
 from .view import bundle, progress_line
 
@@ -87,14 +87,14 @@ def _grid(args, namespace: Mapping) -> dict:
 
 
 def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None):
-    """Run the cell's experiment; the result is displayed (and stored in ``-o NAME``)."""
+    """Run the cell's experiment; the result is displayed and stored in ``-o NAME``."""
     cases = args.cases
     if cases is not None and cases in namespace:
         cases = namespace[cases]  # else a .csv / .jsonl path
     models = [m.strip() for item in args.model for m in item.split(",") if m.strip()] or None
     view = (LiveMatrix if in_kernel else TerminalMatrix)(display)
     try:
-        result = experiment(
+        result = experiments.experiment(
             template,
             cases,
             models,
@@ -121,5 +121,7 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
         failure = detached(err)
     else:
         view.finish(result)
+        if args.output:
+            namespace[args.output] = result
         return result
     raise failure

@@ -7,7 +7,7 @@ outputs and score deltas. ``B`` may come from another notebook (``--other``).
 
 from __future__ import annotations
 
-from elk_jupyter import record
+from elk_jupyter import notebooks
 from elk_jupyter.errors import ElkError
 
 from .records import iter_experiments, result_of, validate
@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
 
 def load(path: str) -> list[ExperimentResult]:
     found, problems = [], []
-    for number, data in enumerate(iter_experiments(record.read_json(path)), 1):
+    for number, data in enumerate(iter_experiments(notebooks.read_json(path)), 1):
         issues = validate(data)
         if issues:
             problems.append(f"experiment record {number} is invalid: {'; '.join(issues[:2])}")

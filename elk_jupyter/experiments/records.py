@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from elk_jupyter import __version__
 from elk_jupyter.frames import scrub
 from elk_jupyter.record import REPLY_OPTIONAL, REPLY_SCHEMA, _check, _non_finite
+from elk_jupyter.version import __version__
 
 from .results import ExperimentResult, RunResult, score_from
 from .spec import Column, Spec, check_grid

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from elk_jupyter.client import Client
+from elk_jupyter.dialects import dialect
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.options import non_finite
 from elk_jupyter.reply import Reply
@@ -64,6 +65,7 @@ class Runner:
         self.spec, self.scorers, self.client, self.replays, self.options = spec, scorers, client, replays, options
         self.namespace = namespace
         self._stop = threading.Event()
+        self.speaker = dialect(spec.endpoint)
         self.sender = Sender(client, spec.endpoint, options.max_attempts, options.max_retry_after, self._stop)
         self.judge_model = options.judge_model or spec.models[0]
         self._judge_locks: dict[str, threading.Lock] = {}
@@ -133,13 +135,14 @@ class Runner:
         return planned
 
     def _check_budget(self, todo: list[_Planned]) -> None:
-        if self.options.replay != "off":
-            for item in todo:
-                item.recorded = item.recorded or self.replays.lookup(item.key, item.cache_key)
+        for item in todo:  # the one replay policy; nothing calls answered(), so a re-run resumes
+            if item.recorded is None:
+                item.recorded = self.replays.decide(self.options.replay, item.key, item.cache_key).recorded
         live = [item.body for item in todo if item.recorded is None]
         if self.options.budget is not None and live and self.options.replay != "only":
             judges = [s for s in self.scorers if s.judge]
             budget.check(
+                self.speaker,
                 live,
                 judges,
                 self.judge_model,
@@ -165,7 +168,11 @@ class Runner:
         scores = {}
         if reply.ok:
             sample = Sample(
-                reply.text, self.spec.cases[item.run.case], reply.total, cost, lambda body: self._judge(body, judged)
+                reply.text,
+                self.spec.cases[item.run.case],
+                reply.total,
+                cost,
+                lambda prompt, model, cap: self._judge(prompt, model, cap, judged),
             )
             scores = {scorer.name: scorer(sample) for scorer in self.scorers}
         return RunResult(
@@ -182,17 +189,18 @@ class Runner:
             cost,
         )
 
-    def _judge(self, request: dict, judged: list) -> str:
-        request = {**request, "model": request.get("model") or self.judge_model}
+    def _judge(self, prompt: str, model: str | None, cap: int, judged: list) -> str:
+        params = self.speaker.fields({"temperature": 0, "max_tokens": cap}, "max_tokens")
+        request = templates.request(self.spec.endpoint, prompt, model or self.judge_model, None, params)
         host, scope = self.client.host, self.client.cache_scope()
         key, cache_key = templates.run_key(request, 0, host), templates.run_key(request, 0, scope)
         with self._locks_lock:
             lock = self._judge_locks.setdefault(key, threading.Lock())
         with lock:  # the same verdict asked by two workers at once (repeats with one output) is sent once
-            recorded = self.replays.lookup(key, cache_key) if self.options.replay != "off" else None
-            if recorded is not None:
-                reply = Reply.from_dict(recorded, request)
-            elif self.options.replay == "only":
+            decision = self.replays.decide(self.options.replay, key, cache_key)
+            if decision.recorded is not None:
+                reply = Reply.from_dict(decision.recorded, request)
+            elif decision.refused:
                 raise ElkError("replay is 'only' and this judge call was never recorded")
             else:
                 reply = self.sender.send(request)

@@ -36,7 +36,9 @@ class Sample:
     case: dict
     latency: float | None = None
     cost: float | None = None
-    judge: Callable[[dict], str] | None = None  # request body -> the judge's reply text
+    # (prompt, judge model or None for the experiment's, max tokens) -> the judge's reply text; the
+    # runner sends it on the experiment's endpoint, in that endpoint's dialect
+    judge: Callable[[str, str | None, int], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Scorer:
     check: Callable[[Sample], object]
     pass_at: float = 1.0  # a float result passes at or above this
     judge: bool = False  # model-graded: one judge request per run (counted in the budget)
-    judge_cap: int = 256  # the judge's max_tokens
+    judge_cap: int = 256  # the judge's max tokens (the endpoint's own cap field)
 
     def __call__(self, sample: Sample) -> Score:
         try:
@@ -158,12 +160,12 @@ Answer:
 $output
 
 Reply with one line: SCORE: <a number from 0 to 1>, then one short reason."""
+JUDGE_CAP = 256  # tokens: a score and one short reason
 _VERDICT = re.compile(r"(?i)score\s*[:=]\s*([01](?:\.\d+)?|\.\d+)|\b(pass|fail)\b")
 
 
 def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, prompt: str = JUDGE_PROMPT) -> Scorer:
     """Model-graded: a judge model reads the rubric, the case and the output, and answers a score."""
-    from elk_jupyter.endpoints import chat_body
     from elk_jupyter.options import interpolate
 
     def check(s: Sample):
@@ -171,11 +173,10 @@ def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, pro
             raise RuntimeError("no judge available")
         fields = {"rubric": criteria, "case": json.dumps(s.case, ensure_ascii=False, default=str), "output": s.output}
         text = interpolate(prompt, fields, lambda expr: fields[expr])
-        # model "" means the experiment's judge model (or its first model), filled in by the runner
-        request = chat_body([{"role": "user", "content": text}], model or "", True, temperature=0, max_tokens=256)
-        return verdict(s.judge(request))
+        # no model: the experiment's judge model (or its first model), chosen by the runner
+        return verdict(s.judge(text, model, JUDGE_CAP))
 
-    return Scorer(f"rubric({criteria[:30]!r})", check, pass_at=pass_at, judge=True)
+    return Scorer(f"rubric({criteria[:30]!r})", check, pass_at=pass_at, judge=True, judge_cap=JUDGE_CAP)
 
 
 def verdict(answer: str) -> tuple[float, str]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
-from elk_jupyter.client import Client, collect
-from elk_jupyter.errors import APIError, ElkError, unexpected
+from elk_jupyter.client import Client, send_keeping_partial
+from elk_jupyter.errors import APIError
 from elk_jupyter.reply import Reply
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -47,27 +47,16 @@ class Sender:
     def send(self, body: dict) -> Reply:
         """Send one request; a retryable status pauses every worker, then this one tries again."""
         client = self._client()
-        error: ElkError | None = None
         for attempt in range(1, self.max_attempts + 1):
             self.backoff.wait()
-            reply = Reply(self.endpoint, body)
-            try:
-                collect(client.iter_send(self.endpoint, body), reply)
+            reply, error = send_keeping_partial(client, self.endpoint, body)  # never raises an ElkError
+            if not isinstance(error, APIError):
                 return reply
-            except APIError as err:
-                error = err
-                delay = err.retry_after if err.retry_after is not None else 0.5 * 2 ** (attempt - 1)
-                retry = err.status in RETRY_STATUSES and not reply.text and delay <= self.max_retry_after
-                if retry and attempt < self.max_attempts and not self.stop.is_set():
-                    self.backoff.slow_down(delay)
-                    continue
-            except ElkError as err:
-                error = err
-            except Exception as err:  # a bug or a library's surprise: this run fails, the others go on
-                error = unexpected(err, client.api_key())
-            break
-        if reply.status == "streaming":
-            reply.fail("error", error.message if error else "failed")
+            delay = error.retry_after if error.retry_after is not None else 0.5 * 2 ** (attempt - 1)
+            retry = error.status in RETRY_STATUSES and not reply.text and delay <= self.max_retry_after
+            if not retry or attempt == self.max_attempts or self.stop.is_set():
+                return reply
+            self.backoff.slow_down(delay)
         return reply
 
     def _client(self) -> Client:

@@ -16,10 +16,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elk_jupyter.dialects import NAMES as ENDPOINTS
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.options import _CREDENTIAL_FIELDS
 
-ENDPOINTS = ("chat", "responses")
 # Fields the experiment writes itself: a grid value for them would be overwritten or break the body.
 RESERVED = frozenset(
     {"model", "stream", "stream_options", "messages", "input", "instructions", "previous_response_id", "elk_repeat"}
@@ -122,7 +122,7 @@ def build(
     if not templates or not all(isinstance(t, str) and t.strip() for t in templates):
         raise ConfigError("an experiment needs at least one non-empty prompt template")
     if endpoint not in ENDPOINTS:
-        raise ConfigError(f"endpoint must be 'chat' or 'responses', not {endpoint!r}")
+        raise ConfigError(f"endpoint must be one of {', '.join(map(repr, ENDPOINTS))}, not {endpoint!r}")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ConfigError(f"repeats must be a whole number >= 1, not {repeats!r}")
     models = (models,) if isinstance(models, str) else tuple(models)

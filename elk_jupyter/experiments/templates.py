@@ -11,10 +11,12 @@ import builtins
 from collections import ChainMap
 from collections.abc import Mapping
 
-from elk_jupyter import endpoints
+from elk_jupyter.ask import Ask
+from elk_jupyter.dialects import dialect
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.identity import request_key
 from elk_jupyter.options import interpolate
+from elk_jupyter.settings import Settings
 
 from .spec import RunSpec, Spec
 
@@ -32,13 +34,15 @@ def render(template: str, case: Mapping, namespace: Mapping | None = None) -> st
 
 
 def body(spec: Spec, run: RunSpec, namespace: Mapping | None = None) -> dict:
-    """The exact request one run sends (streamed, like a turn)."""
+    """The exact request one run sends (streamed, like a turn): a first turn of its endpoint's dialect."""
     prompt = render(spec.templates[run.column.template], spec.cases[run.case], namespace)
-    params = run.column.param_dict
-    if spec.endpoint == endpoints.CHAT:
-        messages = [{"role": "system", "content": spec.system}] if spec.system else []
-        return endpoints.chat_body([*messages, {"role": "user", "content": prompt}], run.column.model, True, **params)
-    return endpoints.responses_body(prompt, run.column.model, True, instructions=spec.system, **params)
+    return request(spec.endpoint, prompt, run.column.model, spec.system, run.column.param_dict)
+
+
+def request(endpoint: str, prompt: str, model: str, system: str | None, params: Mapping) -> dict:
+    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt)."""
+    ask = Ask(endpoint, prompt, dict(params))
+    return dialect(endpoint).request(ask, Settings(), (), system, model, None).body
 
 
 def run_key(request: dict, repeat: int, scope: str | None) -> str:

@@ -81,6 +81,8 @@ def lab_home(home: Path, data: Path) -> dict:
     return dict(
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_DATA_DIR=str(data),
+        # this checkout's renderer (in ``data``) before the one an install put in the environment
+        JUPYTER_PREFER_ENV_PATH="0",
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),

@@ -1,6 +1,7 @@
-"""The Chat Completions dialect: ``chat.completion.chunk`` frames (and whole bodies) -> our events. Pure.
+"""Chat Completions streams: ``chat.completion.chunk`` frames (and whole bodies) -> our events. Pure.
 
-Streams are data-only chunks ended by ``[DONE]`` (FORMATS.md §1.2); every choice is keyed by its
+Streams are data-only chunks ended by ``[DONE]``
+(https://platform.openai.com/docs/api-reference/chat-streaming); every choice is keyed by its
 ``index``, every tool call by ``CallIndex``.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .errors import StreamError
-from .events import (
+from elk_jupyter.errors import StreamError
+from elk_jupyter.events import (
     ChoiceFinished,
     Done,
     Event,
@@ -19,16 +20,22 @@ from .events import (
     ToolCallDelta,
     UsageReport,
 )
-from .frames import as_dict, as_index, as_str, dicts, first_text, join_halves, parse_json, raise_mid_stream, scrub
-from .sse import ServerSentEvent
-
-CHAT = "chat"
+from elk_jupyter.frames import (
+    as_dict,
+    as_index,
+    as_str,
+    dicts,
+    first_text,
+    join_halves,
+    parse_json,
+    raise_mid_stream,
+    scrub,
+)
+from elk_jupyter.sse import ServerSentEvent
 
 
 class ChatStream:
     """Parser for ``chat.completion.chunk`` streams, every choice keyed by its ``index``."""
-
-    endpoint = CHAT
 
     def __init__(self) -> None:
         self.done = False
@@ -167,7 +174,8 @@ class ChatStream:
 class CallIndex:
     """Which tool call each streamed fragment belongs to, in one choice.
 
-    OpenAI numbers calls with ``index`` and sends the ``id`` once (FORMATS.md §1.2). Gemini's
+    OpenAI numbers calls with ``index`` and sends the ``id`` once
+    (https://platform.openai.com/docs/api-reference/chat-streaming). Gemini's
     OpenAI-compatible endpoint sends parallel calls whole, one chunk each, with an ``id`` and no
     ``index``; others repeat index 0 for every call. So a fragment whose ``id`` differs from its
     call's starts a new call, and one with neither ``index`` nor ``id`` continues the last call.

@@ -1,16 +1,17 @@
-"""The Responses API dialect: typed events (dispatched on the JSON ``type``) -> our events. Pure.
+"""Responses API streams: typed events (dispatched on the JSON ``type``) -> our events. Pure.
 
 Streams end with a terminal ``response.completed`` / ``response.incomplete`` (``response.failed``
-and ``error`` raise); EOF without one is an interrupted stream (FORMATS.md §1.5).
+and ``error`` raise); EOF without one is an interrupted stream
+(https://platform.openai.com/docs/api-reference/responses-streaming).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .errors import StreamError
-from .events import Done, Event, ReasoningDelta, Started, TextDelta, ToolCallDelta, UsageReport
-from .frames import (
+from elk_jupyter.errors import StreamError
+from elk_jupyter.events import Done, Event, ReasoningDelta, Started, TextDelta, ToolCallDelta, UsageReport
+from elk_jupyter.frames import (
     as_dict,
     as_index,
     as_str,
@@ -22,13 +23,12 @@ from .frames import (
     raise_mid_stream,
     scrub,
 )
-from .sse import ServerSentEvent
+from elk_jupyter.sse import ServerSentEvent
 
 
 class ResponsesStream:
     """Parser for Responses streams: dispatch on the JSON ``type``, never on the SSE ``event:``."""
 
-    endpoint = "responses"
     TERMINAL = ("response.completed", "response.incomplete")
 
     def __init__(self) -> None:

@@ -1,0 +1,81 @@
+"""The one protocol every endpoint's dialect implements, and the request it builds. Pure.
+
+A dialect owns everything that differs between endpoints, so nothing else in the package
+branches on an endpoint's name:
+
+- ``fields`` / ``structured``: the magic's options as this endpoint's request fields (the
+  max-tokens field, reasoning, JSON mode and JSON schemas);
+- ``request``: the exact body from a history and a prompt (system prompt vs ``instructions``,
+  re-sent messages vs ``previous_response_id``), with ``wire_body`` for callers that bring the
+  endpoint's own input (``Client.chat``/``respond``, sweeps);
+- ``stream`` / ``events_from_body``: a streamed or a whole JSON body -> our typed events;
+- ``completion_cap``: the most a request may generate, for cost estimates.
+
+Where later work plugs in, one method per concern: images and audio extend ``user_content``
+(today a prompt is text; a list of content parts goes there); tools add a ``tool_fields(specs)``
+method beside ``structured`` and a tool-result item beside ``user_content`` (the stream side
+already yields ``ToolCallDelta``); a new endpoint is one more module registered in ``__init__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple, Protocol
+
+from elk_jupyter.events import Event
+from elk_jupyter.sse import ServerSentEvent
+
+
+class Request(NamedTuple):
+    body: dict  # the exact JSON body
+    mode: str | None = None  # Responses: "chain" | "stateless"; None where chaining does not exist
+    reason: str | None = None  # why (part of) the history is re-sent rather than chained
+
+
+class StreamParser(Protocol):
+    done: bool  # the terminal event arrived
+
+    def feed(self, sse: ServerSentEvent) -> Iterable[Event]: ...
+
+    def end(self) -> Iterator[Event]:
+        """At EOF: the last events, or a StreamError when the reply is not whole."""
+        ...
+
+
+class Dialect(Protocol):
+    name: str  # the endpoint's name in records and views
+    path: str  # appended to the base URL
+
+    def fields(self, options: Mapping, max_tokens_field: str) -> dict:
+        """Request fields from the magic's options (``None``: not set)."""
+        ...
+
+    def structured(self, json_mode: bool, schema) -> dict:
+        """The fields for JSON mode or a JSON schema, in this endpoint's shape."""
+        ...
+
+    def user_content(self, prompt: str):
+        """What a user message carries (the hook for images and audio)."""
+        ...
+
+    def wire_body(self, input, model: str, stream: bool = True, **params) -> dict:
+        """The body from this endpoint's own input (chat messages, Responses input)."""
+        ...
+
+    def prompt_input(self, prompt: str | Sequence[dict]):
+        """A bare prompt, or chat-style messages, as this endpoint's input."""
+        ...
+
+    def request(self, ask, settings, history: Sequence, system: str | None, model: str, host: str | None) -> Request:
+        """The exact body for ``ask`` after ``history`` (``Ask``, ``Settings`` values)."""
+        ...
+
+    def stream(self) -> StreamParser: ...
+
+    def events_from_body(self, obj: dict) -> Iterator[Event]:
+        """A whole JSON body (a server ignoring ``stream: true``, or ``--no-stream``)."""
+        ...
+
+    def completion_cap(self, params: Mapping) -> int | None:
+        """The request's cap on generated tokens, if it sets one."""
+        ...

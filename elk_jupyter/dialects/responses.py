@@ -1,0 +1,122 @@
+"""The Responses dialect (POST /responses): bodies, chaining, structured output, parsing. Pure.
+
+https://platform.openai.com/docs/api-reference/responses/create
+
+The rule for chaining: a stored response holds exactly the turns its record says were sent with
+it, plus itself; so a request may chain from a turn (``previous_response_id``) only if that
+turn's recorded context is exactly the turns before it in the history to send. Anything else
+would make the model see a history the record does not show (issue 14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from elk_jupyter.identity import short, short_ids
+from elk_jupyter.options import apply_extra, schema_name
+
+from .protocol import Request
+from .responses_stream import ResponsesStream, responses_events_from_body
+
+
+class ResponsesDialect:
+    name = "responses"
+    path = "/responses"
+
+    def fields(self, options: Mapping, max_tokens_field: str) -> dict:
+        # max_tokens_field names the chat field only: Responses has one, max_output_tokens.
+        reasoning = {"effort": options.get("reasoning_effort"), "summary": options.get("summary")}
+        reasoning = {k: v for k, v in reasoning.items() if v is not None}
+        return {
+            "temperature": options.get("temperature"),
+            "top_p": options.get("top_p"),
+            "seed": options.get("seed"),
+            "max_output_tokens": options.get("max_tokens"),
+            "truncation": options.get("truncation"),
+            "reasoning": reasoning or None,
+        }
+
+    def structured(self, json_mode: bool, schema) -> dict:
+        if schema is not None:
+            name, body = schema_name(schema)
+            return {"text": {"format": {"type": "json_schema", "name": name, "schema": body, "strict": True}}}
+        return {"text": {"format": {"type": "json_object"}}} if json_mode else {}
+
+    def user_content(self, prompt: str):
+        return prompt
+
+    def input(self, history: Sequence, prompt: str) -> list[dict] | str:
+        """Stateless input: the earlier turns re-sent as messages (or just the prompt)."""
+        if not history:
+            return self.user_content(prompt)
+        # "type": "message" is optional in OpenAI's spec but required by llama-server.
+        items: list[dict] = []
+        for turn in history:
+            items.append({"type": "message", "role": "user", "content": self.user_content(turn.prompt)})
+            items.append({"type": "message", "role": "assistant", "content": turn.text})
+        items.append({"type": "message", "role": "user", "content": self.user_content(prompt)})
+        return items
+
+    def wire_body(self, input, model: str, stream: bool = True, **params) -> dict:
+        """The exact JSON body for POST /responses. ``None`` params mean "not set"."""
+        body = {"model": model, "input": input}
+        body.update({k: v for k, v in params.items() if v is not None})
+        body["stream"] = stream
+        return body
+
+    def prompt_input(self, prompt):
+        return prompt if isinstance(prompt, str) else list(prompt)
+
+    def request(self, ask, settings, history, system, model, host) -> Request:
+        """Chain from the latest response that holds exactly the history before it, re-sending the
+        turns after it; stateless when none does (or when asked)."""
+        stateless = ask.stateless or settings.respond_mode == "stateless"
+        params = dict(ask.params, instructions=system)
+        position, reason = (None, None) if stateless or not history else chain_point(history, host)
+        if position is None:
+            body, mode = self.wire_body(self.input(history, ask.prompt), model, ask.stream, **params), "stateless"
+        else:
+            params["previous_response_id"] = history[position].reply["id"]
+            body = self.wire_body(self.input(history[position + 1 :], ask.prompt), model, ask.stream, **params)
+            mode = "chain"
+        body = apply_extra(body, ask.extra)
+        if mode == "stateless" and body.get("previous_response_id"):
+            mode, reason = "chain", "previous_response_id set by --param: the server's history is not in the record"
+        return Request(body, mode, reason)
+
+    def stream(self) -> ResponsesStream:
+        return ResponsesStream()
+
+    def events_from_body(self, obj: dict):
+        return responses_events_from_body(obj)
+
+    def completion_cap(self, params: Mapping) -> int | None:
+        return params.get("max_output_tokens")
+
+
+def chain_point(history: Sequence, host: str | None) -> tuple[int | None, str | None]:
+    """(the index of the latest turn in ``history`` a request can chain from, or None; why the
+    turns after it, if any, cannot be chained and must be re-sent)."""
+    reason = None
+    for position in range(len(history) - 1, -1, -1):
+        problem = unchainable(history[position], [t.id for t in history[:position]], host)
+        if problem is None:
+            return position, reason
+        reason = reason or problem
+    return None, reason
+
+
+def unchainable(turn, before: list[str], host: str | None) -> str | None:
+    """Why ``turn``'s stored response cannot stand for ``before`` + itself (None: it can)."""
+    name = short(turn.id)
+    if turn.endpoint != ResponsesDialect.name:
+        return f"{name} ran on the {turn.endpoint} endpoint"
+    if not turn.reply.get("id") or turn.reply.get("status") not in ("completed", "incomplete"):
+        return f"{name} has no complete stored response"
+    if turn.request.get("store") is False:
+        return f"{name} was sent with store=false"
+    if turn.host != host:
+        return f"{name} was answered by another host"
+    if list(turn.context) != before:
+        return f"{name}'s stored response holds {short_ids(turn.context)} before it, this context {short_ids(before)}"
+    return None
