@@ -15,6 +15,7 @@ SCRIPTS = [
     "long_conversations.py",
     "long_replies.py",
     "markdown_copy.py",
+    "panel_render.py",
     "locked_cache.py",
     "experiment_throughput.py",
 ]

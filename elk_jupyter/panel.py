@@ -4,6 +4,12 @@ Traffic stays linear in the reply's size: each update sends only the text added 
 previous one (``delta``, with its offset), at most ``MAX_UPDATES_PER_SECOND`` times a second.
 The full text (``text``) is sent as a checkpoint early in the stream, while the front-end code
 may still be loading and could miss deltas, and once at the end, so the final state is exact.
+
+The offset rule, shared with js/state.js: a delta's ``offset`` counts **UTF-16 code units**, the
+unit JavaScript strings are indexed by, never Python code points. Each astral character (emoji,
+math letters such as U+1D465) is one code point here and two units there; counting code points
+would make the front-end slice through a surrogate pair. Deltas are cut at code-point boundaries,
+so a delta never holds half a pair, and the running count is kept incrementally (O(delta)).
 When the turn ends the magics replace this widget's output by ``turn_output.turn_bundle`` and
 close it, so nothing in a saved notebook depends on a live widget.
 """
@@ -24,11 +30,17 @@ MAX_UPDATES_PER_SECOND = 25
 EARLY_CHECKPOINT_CHARS = 4096  # below this, checkpoints grow 4x each time: a few KB in all
 
 
+def utf16_units(text: str) -> int:
+    """The length of ``text`` as JavaScript counts it (UTF-16 code units): the offset rule above."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 class _Stream:
     """One streamed string (answer or reasoning) and what the front-end has of it."""
 
     def __init__(self) -> None:
-        self.sent = 0  # characters already sent (checkpoint or deltas)
+        self.sent = 0  # code points already sent (checkpoint or deltas): where the next delta starts here
+        self.sent_units = 0  # the same prefix in UTF-16 code units: the offset the front-end sees
         self.checkpoint = 0  # length of the last checkpoint
 
     def changes(self, value: str, final: bool, full_name: str, delta_name: str) -> dict:
@@ -39,12 +51,30 @@ class _Stream:
         if final or early:
             changes[full_name] = value
             self.checkpoint = len(value)
-        changes[delta_name] = {"offset": self.sent, "text": value[self.sent :]}
+        added = value[self.sent :]
+        changes[delta_name] = {"offset": self.sent_units, "text": added}
         self.sent = len(value)
+        self.sent_units += utf16_units(added)
         return changes
 
 
+def _tool_calls_signature(calls: list) -> tuple:
+    """What can change in streamed tool calls: ids, names, and how long the arguments are (they only
+    grow), so comparing is O(number of calls), not O(their arguments)."""
+    return tuple(
+        (c.get("id"), c.get("type"), c["function"].get("name"), len(c["function"].get("arguments") or ""))
+        for c in calls
+    )
+
+
+def _tool_calls_copy(calls: list) -> list:
+    # The reply mutates its own list and dicts in place: synced as is, traitlets would compare the
+    # object with itself, see no change and never send the growing arguments.
+    return [{**c, "function": dict(c["function"])} for c in calls]
+
+
 class Panel(anywidget.AnyWidget):
+    updates_per_second = MAX_UPDATES_PER_SECOND  # the throttle's rate (a subclass may change it)
     _esm = STATIC / "panel.js"
     _css = STATIC / "panel.css"
 
@@ -82,11 +112,12 @@ class Panel(anywidget.AnyWidget):
         self._text = _Stream()
         self._reasoning = _Stream()
         self._last_push = 0.0
+        self._tool_calls_sent: tuple = ()
 
     def show(self, reply) -> None:
         """Called after every event; pushes at most MAX_UPDATES_PER_SECOND times a second."""
         now = time.monotonic()
-        if now - self._last_push < 1 / MAX_UPDATES_PER_SECOND:
+        if now - self._last_push < 1 / self.updates_per_second:
             return
         self._last_push = now
         self._push(reply, final=False)
@@ -98,7 +129,7 @@ class Panel(anywidget.AnyWidget):
     def retire(self) -> None:
         """Empty the heavy state, then close: once the output no longer shows this widget, a
         front-end that keeps the state of closed widgets (nbclient and papermill do) saves no
-        front-end code (~97 KB) and no second copy of the reply in the notebook."""
+        front-end code (~144 KB) and no second copy of the reply in the notebook."""
         with self.hold_sync():
             self._esm, self._css = "", ""
             self.text = self.reasoning = ""
@@ -117,8 +148,11 @@ class Panel(anywidget.AnyWidget):
             "attempts": reply.attempts,
             "usage": Usage.of(reply.usage).wire(),  # normalised: the raw object stays in the record
         }
-        if reply.tool_calls:
-            changes["tool_calls"] = reply.tool_calls
+        calls = reply.tool_calls
+        signature = _tool_calls_signature(calls)
+        if signature != self._tool_calls_sent:
+            changes["tool_calls"] = _tool_calls_copy(calls)
+            self._tool_calls_sent = signature
         # Timings are final values: while streaming the footer shows "–" for them, as it always has.
         changes["footer"] = footer_items(reply.usage, reply.timing if final else {}, self.context)
         if final:

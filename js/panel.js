@@ -1,12 +1,15 @@
 // elk-jupyter's Panel: the live view of one turn (anywidget ESM). The kernel streams text as small deltas (see
 // state.js); this module rebuilds it per model and hands view.js a source over the model, so the live panel and the
 // saved-turn renderer draw with the same code.
+import { createHighlighter } from "./highlight.js";
+import { LIVE_LANGUAGES } from "./languages-live.js";
 import { hasGap, reconcile } from "./state.js";
 import { renderTurn } from "./view.js";
 import { VIEW_FIELDS } from "./view-data.js";
 
 const STREAM_TRAITS = ["text", "delta", "reasoning", "reasoning_delta"];
 const streams = new WeakMap(); // model -> {text, reasoning, gap, listeners}
+let highlighter = null; // one for all panels of the page, made on first use
 
 // One accumulator per model, fed from the moment the model exists, shared by all its views.
 function track(model) {
@@ -49,6 +52,9 @@ export default {
     track(model);
   },
   render({ model, el }) {
-    return renderTurn(el, liveSource(model));
+    highlighter ??= createHighlighter(LIVE_LANGUAGES);
+    // No typesetter here: anywidget offers the panel none, and KaTeX would not fit the budget (docs/performance.md).
+    // Math stays verbatim in .elk-math while the reply streams; the saved-turn renderer typesets it.
+    return renderTurn(el, liveSource(model), { highlighter });
   },
 };

@@ -135,6 +135,16 @@ function loadImageOnClick(event) {
   button.replaceWith(img);
 }
 
+// Text shown as it is, in one <pre>: past MAX_MARKDOWN_CHARS, or when the parser fails on hostile input.
+function plainFragment(window, text) {
+  const fragment = window.document.createDocumentFragment();
+  const pre = window.document.createElement("pre");
+  pre.className = "elk-plain";
+  pre.textContent = text;
+  fragment.appendChild(pre);
+  return fragment;
+}
+
 // The policy bound to one window: `render(container, text)` shows text; `toFragment(text)` is the sanitized DOM;
 // `markup(text)` is the first line of defence alone (marked with our renderer, before DOMPurify), for tests.
 export function createRenderPolicy(window) {
@@ -152,21 +162,29 @@ export function createRenderPolicy(window) {
         /* a parser failure on hostile input: fall through to plain text */
       }
     }
-    const fragment = window.document.createDocumentFragment();
-    const pre = window.document.createElement("pre");
-    pre.className = "elk-plain";
-    pre.textContent = text;
-    fragment.appendChild(pre);
-    return fragment;
+    return plainFragment(window, text);
   }
 
-  function render(container, text) {
-    container.replaceChildren(toFragment(text));
+  // Clicks on image placeholders inside `container` load the image (once per container).
+  function wire(container) {
     if (!wired.has(container)) {
       container.addEventListener("click", loadImageOnClick);
       wired.add(container);
     }
   }
 
-  return { markup: (text) => marked.parse(text), toFragment, render };
+  function render(container, text) {
+    container.replaceChildren(toFragment(text));
+    wire(container);
+  }
+
+  // For incremental rendering (blocks.js): marked's block tokens of `text`, and the sanitized DOM of some of them.
+  // The same parser, renderer and sanitizer as `toFragment`: a text drawn in pieces is held to the same policy.
+  const lex = (text) => marked.lexer(text);
+  const tokensToFragment = (tokens) => sanitize(marked.parser(tokens));
+  // Highlighted code (highlight.js output: text escaped by it, in <span class="hljs-…">) passes the same sanitizer.
+  const highlightedFragment = (html) => sanitize(html);
+
+  return { markup: (text) => marked.parse(text), toFragment, render, wire, lex, tokensToFragment, highlightedFragment,
+    plainFragment: (text) => plainFragment(window, text) };
 }

@@ -5,6 +5,9 @@
 // The kernel sends `delta` = {offset, text}: the text added since its previous update. A
 // checkpoint (the full text so far) comes rarely: early in the stream, and at the end. A view
 // that missed deltas (its front-end code loaded late) keeps what it has until a checkpoint.
+// The offset rule (shared with elk_jupyter/panel.py): `offset` counts UTF-16 code units, the unit
+// JavaScript strings are indexed by, so `acc.slice(0, offset)` never cuts a surrogate pair; the kernel
+// cuts deltas between code points, so no delta starts or ends with half of one.
 export function reconcile(acc, checkpoint, delta) {
   if (typeof checkpoint === "string" && checkpoint.length > acc.length) acc = checkpoint;
   if (delta && typeof delta.text === "string" && Number.isInteger(delta.offset)) {

@@ -1,7 +1,12 @@
 // The DOM view of one turn: header, reasoning, answer, tool calls, choices, error, note, footer. It is driven by a
 // source `{get(name), on("change", f), off("change", f)}`: the live widget model (panel.js) or a saved VIEW
 // (view-data.js's staticSource, used by the JupyterLab renderer), so a turn looks the same live and reopened.
-import { createRenderPolicy } from "./render.js";
+// The answer is drawn incrementally (blocks.js): settled blocks stay, only the open one is drawn again.
+import { streamingMarkdown } from "./blocks.js";
+import { renderChoices } from "./choices.js";
+import { copyButton } from "./clipboard.js";
+import { codeDecorator } from "./code.js";
+import { createRenderPolicy, MAX_MARKDOWN_CHARS } from "./render.js";
 import { STATUS_LABELS, usageNumbers } from "./state.js";
 import { readField } from "./view-data.js";
 
@@ -26,6 +31,9 @@ function buildSkeleton(host) {
   parts.reasoningSummary = el("summary", "", reasoning);
   parts.reasoningBody = el("div", "elk-reasoning-body", reasoning);
   parts.answer = el("div", "elk-answer jp-RenderedHTMLCommon", root);
+  parts.gap = el("div", "elk-gap", root);
+  parts.gap.textContent = "…";
+  parts.actions = el("div", "elk-actions", root);
   for (const name of ["tools", "choices", "error", "note", "footer"]) parts[name] = el("div", `elk-${name}`, root);
   return parts;
 }
@@ -88,16 +96,30 @@ function showText(node, text) {
 }
 
 // Draw the turn into `host` and follow the source's changes; returns the cleanup that unsubscribes.
-// `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn.
+// `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn;
+// `options.highlighter` (highlight.js's createHighlighter), if given, highlights settled code blocks.
 export function renderTurn(host, source, options = {}) {
   const policy = policyFor(host.ownerDocument.defaultView);
   const get = (name) => readField(name, source.get(name));
   const parts = buildSkeleton(host);
   const setReasoningOpen = foldingReasoning(parts.reasoning);
-  const typeset = (node) => {
-    if (options.typeset) for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
+  const dressCode = codeDecorator(policy, options.highlighter || null);
+  const decorate = (nodes, settled) => {
+    dressCode(nodes, settled);
+    if (!options.typeset) return;
+    for (const node of nodes) {
+      if (node.nodeType !== 1) continue;
+      if (node.matches(".elk-math")) options.typeset(node);
+      for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
+    }
   };
-  const shown = { text: null, reasoning: null, choices: null };
+  const markdown = (node) => {
+    policy.wire(node);
+    return streamingMarkdown(node, policy, { decorate, maxChars: MAX_MARKDOWN_CHARS });
+  };
+  const answer = markdown(parts.answer);
+  parts.actions.appendChild(copyButton(host.ownerDocument, "Copy answer", "Copy the answer's Markdown", () => get("text")));
+  const shown = { text: null, streaming: null, reasoning: null, choices: null };
   let frame = 0;
 
   function paint() {
@@ -105,37 +127,47 @@ export function renderTurn(host, source, options = {}) {
     const text = get("text");
     const reasoning = get("reasoning");
     const status = get("badge") || get("status"); // the kernel decides "replayed" (render.py shown_status)
+    const streaming = get("status") === "streaming";
     parts.root.dataset.status = status;
-    renderHeader(parts.header, get, status);
+    redraw("header", [status, get("endpoint"), get("conversation"), get("model_asked"), get("model"), get("attempts")],
+      () => renderHeader(parts.header, get, status));
     if (reasoning !== shown.reasoning) parts.reasoningBody.textContent = shown.reasoning = reasoning;
     parts.reasoning.hidden = !reasoning;
     const tokens = usageNumbers(get("usage")).reasoning;
-    parts.reasoningSummary.textContent = `Reasoning${tokens ? ` · ${tokens} tokens` : ""}${status === "streaming" && !text ? " …" : ""}`;
+    parts.reasoningSummary.textContent = `Reasoning${tokens ? ` · ${tokens} tokens` : ""}${streaming && !text ? " …" : ""}`;
     setReasoningOpen(!text);
-    if (text !== shown.text) {
-      policy.render(parts.answer, text + (get("gap") ? "\n\n…" : ""));
-      typeset(parts.answer);
-      shown.text = text;
+    if (text !== shown.text || streaming !== shown.streaming) {
+      answer.update(text, streaming);
+      Object.assign(shown, { text, streaming });
     }
-    renderTools(parts.tools, get("tool_calls"));
+    parts.gap.hidden = !get("gap");
+    const calls = get("tool_calls");
+    redraw("tools", calls, () => renderTools(parts.tools, calls));
     paintChoices(get("choices"));
+    parts.actions.hidden = !text || streaming || !parts.choices.hidden;
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
-    renderFooter(parts.footer, get);
+    redraw("footer", get("footer"), () => renderFooter(parts.footer, get));
   }
 
-  // Other choices than the first (n > 1); drawn again only when they change.
+  // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the
+  // answer alone, so the browser restyles nothing else.
+  const drawn = new Map();
+  function redraw(part, inputs, draw) {
+    const key = JSON.stringify(inputs);
+    if (drawn.get(part) === key) return;
+    drawn.set(part, key);
+    draw();
+  }
+
+  // n > 1: every choice side by side (the first is the answer, so the answer itself is hidden); drawn again only
+  // when the list changes.
   function paintChoices(list) {
     const key = JSON.stringify(list);
     if (key === shown.choices) return;
     shown.choices = key;
-    parts.choices.replaceChildren();
-    for (const choice of list.slice(1)) {
-      const box = el("div", "elk-choice", parts.choices);
-      el("div", "elk-choice-title", box).textContent = `choice ${choice.index}${choice.finish_reason ? ` · ${choice.finish_reason}` : ""}`;
-      policy.render(el("div", "elk-choice-body jp-RenderedHTMLCommon", box), choice.text);
-    }
-    typeset(parts.choices);
+    renderChoices(parts.choices, list, (node, text) => markdown(node).update(text, false));
+    parts.answer.hidden = !parts.choices.hidden;
   }
 
   // Coalesce bursts of changes into one paint per animation frame.

@@ -48,8 +48,8 @@ test("a saved VIEW renders header, answer, reasoning, tools, choices, note and f
   assert.equal(root.querySelector(".elk-reasoning").open, false); // folded: the answer is there
   assert.equal(root.querySelector(".elk-tool-name").textContent, "tool call: lookup (call_1)");
   assert.equal(root.querySelector(".elk-tool-args").textContent, '{\n  "q": "a"\n}');
-  assert.deepEqual(texts(root, ".elk-choice-title"), ["choice 1 · length"]);
-  assert.equal(root.querySelector(".elk-choice-body em").textContent, "choice");
+  assert.deepEqual(texts(root, ".elk-choice-title span"), ["choice 0 · stop", "choice 1 · length"]);
+  assert.equal(root.querySelectorAll(".elk-choice-body")[1].querySelector("em").textContent, "choice");
   assert.equal(root.querySelector(".elk-note").textContent, "turn t3 replaced");
   assert.equal(root.querySelector(".elk-error").hidden, true);
   assert.deepEqual(texts(root, ".elk-footer .elk-stat").map((t) => t.replace(/\s+/g, " ")),
@@ -78,7 +78,7 @@ test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as
   assert.ok(el.querySelector(".elk-header").textContent.includes(HTML)); // endpoint, as text
   assert.ok(el.querySelector(".elk-header").textContent.length < 1000); // the huge model name is clipped
   assert.ok(el.querySelector(".elk-error").textContent.includes(HTML));
-  assert.deepEqual(texts(el, ".elk-choice-title"), ["choice ?", "choice ?", "choice 2"]);
+  assert.deepEqual(texts(el, ".elk-choice-title span"), ["choice ?", "choice ?", "choice ?", "choice 2"]);
   assert.deepEqual(texts(el, ".elk-footer .elk-stat-label"), [`${HTML.slice(0, 64)}…`, "total"]); // text, clipped; malformed dropped
   for (const view of [null, "x", 5, [], {}]) renderTurn(host(), staticSource(view));
 });

@@ -258,6 +258,7 @@ def _handler(gateway: FakeGateway):
                 self._send(chunk({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]}))
                 for piece in _words(arguments, 1):
                     self._send(chunk({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}))
+                    time.sleep(plan.delay)
             for index in range(n):
                 self._send(chunk({}, "tool_calls" if plan.tool_calls else "stop", index))
             if usage and (body.get("stream_options") or {}).get("include_usage"):
@@ -324,6 +325,7 @@ def _handler(gateway: FakeGateway):
                         output_index=2 + number,
                         delta=piece,
                     )
+                    time.sleep(plan.delay)
                 response["output"].append({**item, "arguments": arguments})
             event("response.completed", response=response)
             self._end()

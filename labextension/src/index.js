@@ -6,9 +6,12 @@
 import { Widget } from "@lumino/widgets";
 import "../../js/panel.css";
 import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.js";
+import { createHighlighter } from "../../js/highlight.js";
 import { renderTurn } from "../../js/view.js";
+import { SAVED_LANGUAGES } from "./languages.js";
 
 const MAX_FALLBACK_CHARS = 200_000;
+let highlighter = null; // one for every saved turn, made on first use
 
 function plainText(data) {
   const value = data?.["text/plain"];
@@ -49,7 +52,8 @@ class TurnRenderer extends Widget {
     }
     try {
       const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
-      this._cleanup = renderTurn(this.node, staticSource(view), { typeset });
+      highlighter ??= createHighlighter(SAVED_LANGUAGES);
+      this._cleanup = renderTurn(this.node, staticSource(view), { typeset, highlighter });
     } catch (error) {
       renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
     }

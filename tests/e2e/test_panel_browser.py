@@ -112,7 +112,8 @@ def test_screenshots(page, jupyter, gateway, theme):
     gateway.plan(
         text="Server-Sent Events keep **one HTTP response open** and push `data:` lines:\n\n"
         "- the reply streams as it is generated\n- the reasoning folds away once the answer starts\n\n"
-        "```python\nfor event in client.iter_chat(messages):\n    print(event)\n```",
+        "```python\nfor event in client.iter_chat(messages):\n    print(event)  # one per data: line\n```\n\n"
+        "With $n$ events of $b$ bytes each, the traffic is $$T = n \\cdot (b + 6)$$",
         reasoning="The user asks about SSE. Explain briefly, with a short example.",
         delay=0.01,
         usage=USAGE,
@@ -125,6 +126,10 @@ def test_screenshots(page, jupyter, gateway, theme):
     )
     open_and_run(page, jupyter, "lab", name)
     finished(page, "completed")
+    page.wait_for_selector(f"{NB} .elk-answer .hljs-keyword")  # the lazily loaded grammar
+    page.wait_for_function(
+        "(NB) => document.querySelectorAll(NB + ' .elk-answer .elk-math mjx-container').length === 3", arg=NB
+    )
     (REPO / "docs").mkdir(exist_ok=True)
     page.locator(f"{NB} .elk-panel").first.screenshot(path=str(REPO / "docs" / f"panel-{theme}.png"))
     ARTIFACTS.mkdir(exist_ok=True)
