@@ -18,6 +18,7 @@ SCRIPTS = [
     "panel_render.py",
     "locked_cache.py",
     "experiment_throughput.py",
+    "audio_stream.py",
 ]
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class Commands:
         rows = [(name, c.usage_totals()) for name, c in self.conversations.conversations.items()]
         rows.append(("(notebook)", self.conversations.usage_totals() or {}))
         for name, t in rows:
-            counts = {k: t.get(k, 0) for k in ("prompt", "completion", "total", "cached", "reasoning")}
+            counts = {k: t.get(k, 0) for k in Usage().numbers()}
             print(f"{name:<16} turns {t.get('turns', 0):>3} · {Usage(**counts).describe(total=True)}")
 
     def restore(self, path=None):

@@ -52,6 +52,16 @@ class ToolCallDelta:
     choice: int = 0
 
 
+@dataclass(slots=True)
+class AudioDelta:
+    """A piece of an audio reply: decoded bytes, and the clip's id and expiry when the server says them."""
+
+    data: bytes = b""
+    id: str | None = None
+    expires_at: int | None = None
+    choice: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class UsageReport:
     usage: dict  # the server's dict, untouched
@@ -72,4 +82,6 @@ class Done:
     response: dict | None = field(default=None, repr=False)
 
 
-Event = Connected | Started | TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | ChoiceFinished | Done
+Event = (
+    Connected | Started | TextDelta | ReasoningDelta | ToolCallDelta | AudioDelta | UsageReport | ChoiceFinished | Done
+)

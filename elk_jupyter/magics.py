@@ -18,7 +18,7 @@ from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 from . import options, settings
 from .ask import Ask
 from .commands import BadCommand, Commands
-from .dialects import NAMES, dialect
+from .dialects import dialect
 from .errors import ConfigError
 from .notebooks import current_notebook
 from .turns import TurnRunner
@@ -84,6 +84,9 @@ class ElkMagics(Magics):
     replay = Enum(
         ["auto", "off", "only"], "auto", help="serve identical requests from records: auto, off, only ($ELK_REPLAY)"
     ).tag(config=True)
+    audio_inline_bytes = Int(
+        256 * 1024, help="audio replies up to this size are kept in the notebook; larger ones in a file beside it"
+    ).tag(config=True)
 
     @default("replay")
     def _replay_from_env(self):
@@ -104,7 +107,7 @@ class ElkMagics(Magics):
     def _check_base_url(self, proposal):
         return _checked(settings.base_url, proposal.value)
 
-    @validate("context_turns", "context_tokens")
+    @validate("context_turns", "context_tokens", "audio_inline_bytes")
     def _check_context(self, proposal):
         return _checked(settings.at_least_zero, f"ElkMagics.{proposal.trait.name}", proposal.value)
 
@@ -130,6 +133,12 @@ class ElkMagics(Magics):
     @argument("-s", "--system", help="system prompt for this conversation (kept for later turns)")
     @argument("-n", type=int, help="number of choices")
     @argument("--stop", action="append", help="stop sequence (repeatable)")
+    @argument(
+        "--audio",
+        metavar="VOICE[:FORMAT]",
+        help="also answer in sound: sets modalities and audio (format: wav, mp3, flac, opus, aac, pcm16; "
+        "default pcm16 when streaming, else wav)",
+    )
     @cell_magic
     def chat(self, line, cell):
         """Send the cell to POST /chat/completions and stream the reply.
@@ -147,6 +156,9 @@ class ElkMagics(Magics):
 
             %%chat --param logit_bias='{"50256": -100}' --dry-run
             Hello
+
+            %%chat --audio alloy -m gpt-4o-audio-preview
+            Say hello in one short sentence.
         """
         return self._run("chat", self.chat, line, cell)
 
@@ -226,23 +238,6 @@ class ElkMagics(Magics):
     def _evaluate(self, expr):
         return eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 - the user's own notebook
 
-    @magic_arguments()
-    @argument("--cases", metavar="VAR|PATH", help="test cases: a list of dicts or a DataFrame, or a .csv/.jsonl path")
-    @argument("-m", "--model", action="append", default=[], help="model id (repeatable, or comma-separated)")
-    @argument("--grid", metavar="VAR", help="a dict variable: request field -> list of values")
-    @argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a fixed request field")
-    @argument("--repeats", type=int, default=1, help="runs per cell of the matrix")
-    @argument("--endpoint", choices=NAMES, default="chat", help="which endpoint to call")
-    @argument("--score", action="append", default=[], metavar="VAR", help="a scorer (or a list) variable; repeatable")
-    @argument("-s", "--system", help="system prompt (chat) or instructions (responses)")
-    @argument("--name", help="the experiment's name (for the CLI's list and diff)")
-    @argument("--judge", metavar="MODEL", help="judge model of rubric scorers (default: the first model)")
-    @argument("--concurrency", type=int, default=4, help="requests at once")
-    @argument("--prices", metavar="VAR", help="a dict variable: model -> {input, output} USD per 1M tokens")
-    @argument("--budget", type=float, help="refuse to start if the worst case costs more (USD)")
-    @argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell")
-    @argument("--retry-failed", action="store_true", help="on a re-run, send the failed runs again")
-    @argument("-o", "--output", metavar="NAME", help="store the ExperimentResult in NAME")
     @cell_magic
     def experiment(self, line, cell):
         """Run the cell, a prompt template ($field / ${expr} from each case), as an experiment.
@@ -250,14 +245,17 @@ class ElkMagics(Magics):
         Rows are cases, columns model × params; the matrix fills in as runs finish and is saved,
         with every run's record, in the output (re-executed with ELK_REPLAY=only it replays).
         A re-run resumes: only missing runs are sent (failed ones too with --retry-failed).
-        Example: ``%%experiment --cases cases -m gpt-5.5 -p max_tokens=64 --score checks -o result``.
+        Options: ``%%experiment --help``. Example:
+        ``%%experiment --cases cases -m gpt-5.5 -p max_tokens=64 --score checks -o result``.
         """
-        from .experiments.cell import run_cell
+        from .experiments.cell import BadLine, parse_line, run_cell  # the parser, with its options, is there
 
         try:
-            args = self.experiment.parser.parse_args(shlex.split(line))
-        except ValueError as err:
-            raise UsageError(f"bad quoting in the magic line: {err}") from None
+            args = parse_line(line)
+        except BadLine as err:
+            raise UsageError(str(err)) from None
+        if args is None:  # --help was shown
+            return
         if not cell.strip():
             raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
         args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client

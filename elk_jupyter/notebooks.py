@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from .audio_files import inline_audio
 from .errors import ElkError
 from .frames import scrub
 from .record import RECORD_KEY, turn_of, validate
@@ -86,7 +87,7 @@ def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
             named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
             unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
         else:
-            turns.append(turn_of(record))
+            turns.append(turn_of(inline_audio(record, Path(path).parent)))  # a clip beside it plays on replay
     return turns, unusable
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from .audio import player_data
 from .render import footer_items, shown_status
 from .usage import Usage
 
@@ -97,6 +98,7 @@ class Panel(anywidget.AnyWidget):
     timing = t.Dict({}).tag(sync=True)
     tool_calls = t.List([]).tag(sync=True)
     choices = t.List([]).tag(sync=True)
+    audio = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # {size, streaming} then the player's data
     footer = t.List([]).tag(sync=True)  # [label, value] pairs (render.footer_items): drawn, not recomputed
 
     def __init__(
@@ -134,7 +136,7 @@ class Panel(anywidget.AnyWidget):
             self._esm, self._css = "", ""
             self.text = self.reasoning = ""
             self.delta = self.reasoning_delta = {"offset": 0, "text": ""}
-            self.tool_calls, self.choices = [], []
+            self.tool_calls, self.choices, self.audio = [], [], None
         self.layout.close()
         self.close()
 
@@ -153,10 +155,14 @@ class Panel(anywidget.AnyWidget):
         if signature != self._tool_calls_sent:
             changes["tool_calls"] = _tool_calls_copy(calls)
             self._tool_calls_sent = signature
+        received = reply.choices[0].audio.size
+        if received and not final:  # the player comes once the clip is complete
+            changes["audio"] = {"size": received, "streaming": True}
         # Timings are final values: while streaming the footer shows "–" for them, as it always has.
         changes["footer"] = footer_items(reply.usage, reply.timing if final else {}, self.context)
         if final:
             changes.update(
+                audio=player_data(reply.audio_dict()),
                 error=reply.error or "",
                 timing=reply.timing,
                 choices=[c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [],

@@ -29,6 +29,7 @@ class Plan:
     cell: tuple  # (cell id, execution count)
     no_context: bool = False  # --no-context: nothing sent, by request
     created_at: float = field(default_factory=time.time)
+    history_note: str = ""  # the dialect's word on how earlier turns went back (audio by id or as text)
     id: str = ""
 
     def __post_init__(self) -> None:
@@ -65,7 +66,7 @@ class Plan:
             note += " · stateless resend"
         if self.mode_reason:
             note += f" ({self.mode_reason})"
-        return note
+        return note + (f" · {self.history_note}" if self.history_note else "")
 
     def turn(self, endpoint, prompt, reply, host, origin) -> Turn:
         return Turn(
@@ -105,7 +106,8 @@ def build(conversations, settings, ask, model: str, host: str | None) -> Plan:
     chain, dropped = conversation.context_for(ask.cell[0])
     history = [] if ask.no_context else context.apply_policy(chain, settings.context_turns, settings.context_tokens)
     model = ask.model or model
-    request = dialect(ask.endpoint).request(ask, settings, history, conversation.system, model, host)
+    now = time.time()  # one instant for the body, its note and the turn's id (an earlier audio reply may expire)
+    request = dialect(ask.endpoint).request(ask, settings, history, conversation.system, model, host, now)
     return Plan(
         conversation,
         chain,
@@ -117,4 +119,6 @@ def build(conversations, settings, ask, model: str, host: str | None) -> Plan:
         request.reason,
         ask.cell,
         ask.no_context,
+        created_at=now,
+        history_note=request.note,
     )

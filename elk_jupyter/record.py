@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 
 from .dialects import NAMES
+from .record_audio import check_audio
 from .session import Turn
 from .version import __version__
 
@@ -57,6 +58,7 @@ REPLY_OPTIONAL = {
     "incomplete_details": dict,
     "error": str,
     "choices": list,
+    "audio": dict,
     "usage": dict,
     "request_id": str,
     "started_at": (int, float),
@@ -105,6 +107,7 @@ def validate(record: object) -> list[str]:
     problems += _check_links(turn)
     if isinstance(turn.get("reply"), Mapping):
         problems += _check_items(turn["reply"])
+        problems += check_audio(turn["reply"].get("audio"))
     problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
     return problems
 

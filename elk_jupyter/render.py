@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from .audio import size_words
 from .markdown_copy import escape_inline, fenced, inert_markdown
 from .markdown_inline import code_span
 from .usage import Usage
@@ -75,6 +76,18 @@ def usage_line(reply) -> str:
     return " · ".join(parts)
 
 
+def audio_line(audio: object) -> str:
+    """``audio: 2.4 s pcm16 clip, 113 KB (in the notebook)``: what a copy that cannot play it says."""
+    if not isinstance(audio, dict):
+        return ""
+    duration = audio.get("duration")
+    length = f"{duration:.1f} s " if isinstance(duration, int | float) and not isinstance(duration, bool) else ""
+    size = audio.get("size")
+    size = f", {size_words(size)}" if isinstance(size, int) and not isinstance(size, bool) else ""
+    kept = "in the notebook" if audio.get("data") else f"file {audio.get('file')} beside the notebook"
+    return f"audio: {length}{audio.get('format') or '?'} clip{size} ({kept}); the transcript is the text above"
+
+
 def _header(reply, header: dict) -> list[str]:
     shown = shown_status(reply.status, bool(header.get("replayed")))
     status = STATUS_WORDS.get(shown, shown)
@@ -95,6 +108,9 @@ def static_markdown(reply, header: dict) -> str:
     if reply.reasoning:
         parts += ["<details><summary>Reasoning</summary>", "", inert_markdown(reply.reasoning), "", "</details>", ""]
     parts.append(inert_markdown(reply.text))
+    spoken = audio_line(header.get("audio"))
+    if spoken:  # no <audio> here: a data URI player is not allowed in the Markdown copy
+        parts += ["", f"*{escape_inline(spoken)}*"]
     for choice in reply.choices[1:]:
         parts += ["", f"#### choice {choice.index}", "", inert_markdown(choice.text)]
     for call in reply.tool_calls:
@@ -117,6 +133,9 @@ def static_text(reply, header: dict) -> str:
     if reply.reasoning:
         parts += ["(reasoning) " + reply.reasoning, "---"]
     parts.append(reply.text)
+    spoken = audio_line(header.get("audio"))
+    if spoken:
+        parts.append(f"[{spoken}]")
     for choice in reply.choices[1:]:
         parts += [f"[choice {choice.index}]", choice.text]
     for call in reply.tool_calls:

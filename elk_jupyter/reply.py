@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .audio import AudioPieces, Clip, asked_format
 from .events import (
+    AudioDelta,
     ChoiceFinished,
     Connected,
     Done,
@@ -39,6 +41,7 @@ class Choice:
     reasoning_length: int = field(default=0, repr=False)
     _by_index: dict = field(default_factory=dict, repr=False)  # call index -> its dict
     _arguments: dict = field(default_factory=dict, repr=False)  # call index -> pieces not yet joined
+    audio: AudioPieces = field(default_factory=AudioPieces, repr=False)  # a spoken answer, as it arrives
 
     def __post_init__(self) -> None:
         self.text_length = sum(map(len, self._text))
@@ -139,6 +142,7 @@ class Reply:
         self.attempts = 0
         self.response: dict | None = None  # the final Responses object, when the server sent one
         self.choices: list[Choice] = [Choice(0)]
+        self.audio_record: dict | None = None  # a restored record's audio whose bytes are elsewhere (a file)
         self.started_at = time.time()
         self._t0 = time.perf_counter()
         self.ttfb: float | None = None
@@ -161,6 +165,16 @@ class Reply:
     @property
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason
+
+    @property
+    def audio(self) -> Clip | None:
+        """Choice 0's audio (``modalities: ["text", "audio"]``): bytes, format, id, expiry; its transcript is ``text``."""
+        return self.choices[0].audio.clip(asked_format(self.request))
+
+    def audio_dict(self) -> dict | None:
+        """The audio as the reply's record keeps it (bytes inline; ``record`` may move them to a file)."""
+        clip = self.audio
+        return clip.to_dict() if clip is not None else self.audio_record
 
     @property
     def tokens(self) -> Usage:
@@ -188,6 +202,9 @@ class Reply:
                 target.add_reasoning(event.text)
             else:
                 target.add_tool_call(event)
+        elif kind is AudioDelta:
+            target = self.choices[0] if event.choice == 0 else self.choice(event.choice)
+            target.audio.add(event.data, event.id, event.expires_at)
         elif kind is UsageReport:
             self.usage = raw_usage(event.usage)  # the server's object, JSON-safe; read it with Usage.of
         elif kind is ChoiceFinished:
@@ -232,6 +249,7 @@ class Reply:
             "text": self.text,
             "reasoning": self.reasoning,
             "tool_calls": self.tool_calls,
+            "audio": self.audio_dict(),
             "choices": [c.to_dict() for c in self.choices] if len(self.choices) > 1 else None,
             "usage": self.usage,
             "request_id": self.request_id,
@@ -266,6 +284,7 @@ class Reply:
             )
             for position, c in enumerate(choices)
         ]
+        reply.choices[0].audio, reply.audio_record = AudioPieces.of_record(data.get("audio"))
         timing = data.get("timing") or {}
         reply.ttfb, reply.ttft, reply.total = timing.get("ttfb"), timing.get("ttft"), timing.get("total")
         reply.started_at = data.get("started_at") or reply.started_at

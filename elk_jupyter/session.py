@@ -151,7 +151,7 @@ class Conversation:
         self.active = self.chain_to(max(done, key=lambda t: t.created_at).id) if done else []
 
     def usage_totals(self) -> dict:
-        totals = {"turns": 0, "prompt": 0, "completion": 0, "total": 0, "cached": 0, "reasoning": 0}
+        totals = {"turns": 0, **Usage().numbers()}
         for turn in self.turns:
             if turn.replayed:
                 continue  # replays cost nothing

@@ -71,6 +71,7 @@ class Settings:
     respond_mode: str = "chain"  # Responses context: "chain" (previous_response_id) or "stateless"
     max_tokens_field: str = "max_tokens"  # the chat field --max-tokens fills
     replay: str = "auto"  # auto | off | only
+    audio_inline_bytes: int = 256 * 1024  # audio replies past this size go to a file beside the notebook
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

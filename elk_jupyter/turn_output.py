@@ -13,6 +13,7 @@ this bundle and the widget is closed:
 
 from __future__ import annotations
 
+from .audio import player_data
 from .record import RECORD_KEY
 from .render import footer_items, shown_status, static_markdown, static_text
 from .usage import Usage
@@ -22,8 +23,10 @@ TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
 VIEW_VERSION = 1
 
 
-def view_data(reply, header: dict) -> dict:
-    """What the panel shows at the end of a turn: the same names as the Panel's synced traits."""
+def view_data(reply, header: dict, audio: dict | None = None) -> dict:
+    """What the panel shows at the end of a turn: the same names as the Panel's synced traits.
+
+    ``audio`` is the record's (bytes inline as base64, or the name of the file beside the notebook)."""
     choices = [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else []
     return {
         "version": VIEW_VERSION,
@@ -44,14 +47,18 @@ def view_data(reply, header: dict) -> dict:
         "timing": reply.timing,
         "tool_calls": list(reply.tool_calls),
         "choices": choices,
+        "audio": player_data(audio if audio is not None else reply.audio_dict()),
         "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
     }
 
 
 def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:
     """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
+    saved = ((record or {}).get("turn") or {}).get("reply", {}).get("audio")
+    view = view_data(reply, header, saved)
+    header = {**header, "audio": view["audio"]}  # the copies say what the VIEW's player holds
     data = {
-        TURN_MIME: view_data(reply, header),
+        TURN_MIME: view,
         "text/markdown": static_markdown(reply, header),
         "text/plain": static_text(reply, header),
     }

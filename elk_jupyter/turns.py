@@ -128,7 +128,8 @@ class TurnRunner:
         if decision.recorded is None and turn.ok:
             self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
         planned.conversation.commit(turn)
-        view.finish(reply, record_of(turn), _rerun_note(planned.dropped))
+        saved, problem = self._record(turn, settings.audio_inline_bytes)
+        view.finish(reply, saved, " · ".join(filter(None, (_rerun_note(planned.dropped), problem))))
         if error is not None:
             raise _explained(error, reply, turn)
         return Outcome(reply, turn, _structured(ask, reply))
@@ -141,6 +142,21 @@ class TurnRunner:
         from .client import send_keeping_partial
 
         return send_keeping_partial(client, endpoint, body, view.show, interrupt_ends_turn=True)
+
+    def _record(self, turn: Turn, inline_limit: int) -> tuple[dict, str]:
+        """(the turn's record, a problem to tell): audio bytes past ``inline_limit`` go to a file
+        beside the notebook; if that file cannot be written they stay in the notebook."""
+        saved = record_of(turn)
+        if not isinstance(turn.reply.get("audio"), dict):
+            return saved, ""
+        from .audio_files import place_audio
+
+        notebook = self.locate_notebook()
+        directory = notebook.parent if notebook is not None else Path.cwd()  # a kernel runs beside its notebook
+        try:
+            return place_audio(saved, directory, inline_limit), ""
+        except ElkError as err:
+            return saved, f"{err}; kept in the notebook instead"
 
     def _refusal(self, ask: Ask, planned, host: str) -> str:
         unusable = f" ({len(self.unusable)} saved records unusable: {self.unusable[0]})" if self.unusable else ""

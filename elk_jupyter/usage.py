@@ -73,6 +73,8 @@ class Usage:
     total: int | None = None
     cached: int | None = None
     reasoning: int | None = None
+    prompt_audio: int | None = None  # audio tokens among the prompt's (an earlier audio reply sent back)
+    completion_audio: int | None = None  # audio tokens among the completion's (a spoken answer)
 
     @classmethod
     def of(cls, raw: object) -> Usage:
@@ -84,9 +86,12 @@ class Usage:
         total = count(raw.get("total_tokens"))
         if total is None and (prompt is not None or completion is not None):
             total = (prompt or 0) + (completion or 0)
-        cached = count(_details(raw, "prompt_tokens_details", "input_tokens_details").get("cached_tokens"))
-        reasoning = count(_details(raw, "completion_tokens_details", "output_tokens_details").get("reasoning_tokens"))
-        return cls(prompt, completion, total, cached, reasoning)
+        prompt_details = _details(raw, "prompt_tokens_details", "input_tokens_details")
+        completion_details = _details(raw, "completion_tokens_details", "output_tokens_details")
+        cached = count(prompt_details.get("cached_tokens"))
+        reasoning = count(completion_details.get("reasoning_tokens"))
+        audio = count(prompt_details.get("audio_tokens")), count(completion_details.get("audio_tokens"))
+        return cls(prompt, completion, total, cached, reasoning, *audio)
 
     @property
     def known(self) -> bool:
@@ -97,27 +102,25 @@ class Usage:
         return {f.name: getattr(self, f.name) or 0 for f in fields(self)}
 
     def describe(self, total: bool = False) -> str:
-        """The one written form: ``12 prompt (3 cached) · 5 completion (2 reasoning)`` [`` · 17 total``]."""
+        """The one written form: ``12 prompt (3 cached) · 5 completion (2 reasoning, 40 audio)`` [`` · 17 total``]."""
         if not self.known:
             return ""
-        parts = [
-            f"{self.prompt or 0} prompt" + (f" ({self.cached} cached)" if self.cached else ""),
-            f"{self.completion or 0} completion" + (f" ({self.reasoning} reasoning)" if self.reasoning else ""),
-        ]
+        prompt = _of_which(("cached", self.cached), ("audio", self.prompt_audio))
+        completion = _of_which(("reasoning", self.reasoning), ("audio", self.completion_audio))
+        parts = [f"{self.prompt or 0} prompt{prompt}", f"{self.completion or 0} completion{completion}"]
         if total:
             parts.append(f"{self.total or 0} total")
         return " · ".join(parts)
 
     def items(self) -> list[tuple[str, str]]:
-        """The footer's token items: ``("prompt", "12 (3 cached)")``, ``("completion", "5 (2 reasoning)")``,
+        """The footer's token items: ``("prompt", "12 (3 cached)")``, ``("completion", "5 (2 reasoning, 40 audio)")``,
         each only when the server said (the same words as ``describe``)."""
         items = []
         if self.prompt is not None:
-            items.append(("prompt", f"{self.prompt}" + (f" ({self.cached} cached)" if self.cached else "")))
+            items.append(("prompt", f"{self.prompt}{_of_which(('cached', self.cached), ('audio', self.prompt_audio))}"))
         if self.completion is not None:
-            items.append(
-                ("completion", f"{self.completion}" + (f" ({self.reasoning} reasoning)" if self.reasoning else ""))
-            )
+            of_which = _of_which(("reasoning", self.reasoning), ("audio", self.completion_audio))
+            items.append(("completion", f"{self.completion}{of_which}"))
         return items
 
     def wire(self) -> dict | None:
@@ -125,11 +128,19 @@ class Usage:
         if not self.known:
             return None
         data = {"prompt_tokens": self.prompt, "completion_tokens": self.completion, "total_tokens": self.total}
-        if self.cached is not None:
-            data["prompt_tokens_details"] = {"cached_tokens": self.cached}
-        if self.reasoning is not None:
-            data["completion_tokens_details"] = {"reasoning_tokens": self.reasoning}
+        prompt = {"cached_tokens": self.cached, "audio_tokens": self.prompt_audio}
+        completion = {"reasoning_tokens": self.reasoning, "audio_tokens": self.completion_audio}
+        for name, details in (("prompt_tokens_details", prompt), ("completion_tokens_details", completion)):
+            details = {k: v for k, v in details.items() if v is not None}
+            if details:
+                data[name] = details
         return data
+
+
+def _of_which(*parts: tuple[str, int | None]) -> str:
+    """`` (3 cached, 40 audio)``: the non-zero parts of a count, or ''."""
+    named = [f"{value} {name}" for name, value in parts if value]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _first(raw: Mapping, *names: str) -> int | None:

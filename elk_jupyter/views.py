@@ -108,5 +108,7 @@ class TextView:
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = shown_status(reply.status, self._replayed)
         print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        if reply.audio is not None:
+            print(f"[{reply.audio.describe()}]")
         if note:
             print(note)

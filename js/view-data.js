@@ -6,7 +6,7 @@ export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";
 export const VIEW_VERSION = 1;
 // The fields other than the streamed ones (text, reasoning), in the order the Panel declares them.
 export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "badge", "replayed", "error",
-  "note", "attempts", "context", "usage", "timing", "tool_calls", "choices", "footer"];
+  "note", "attempts", "context", "usage", "timing", "tool_calls", "choices", "audio", "footer"];
 
 const MAX_LIST = 64; // tool calls or choices shown
 const CLIP = { endpoint: 64, conversation: 200, model_asked: 200, model: 200, status: 32, error: 20_000, note: 2_000,
@@ -50,6 +50,28 @@ function readChoice(choice) {
   return { index, text: str(choice.text), finish_reason: str(choice.finish_reason, 64) };
 }
 
+// An audio reply's player data: the bytes as base64, or the name of the file beside the notebook (a SHA-256 digest
+// and an extension, never a path or a URL: the renderer resolves it against the notebook's own folder). While the
+// clip streams the live panel gets only its size.
+const AUDIO_MIMES = ["audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "audio/aac"];
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const AUDIO_FILE = /^[0-9a-f]{64}\.[a-z0-9]{1,5}$/;
+const MAX_AUDIO_BASE64 = 96 * 2 ** 20;
+
+function readAudio(audio) {
+  if (!isObject(audio)) return null;
+  const size = Number.isInteger(audio.size) && audio.size >= 0 ? audio.size : null;
+  if (audio.streaming === true) return { streaming: true, size };
+  const clip = { streaming: false, size, duration: num(audio.duration), format: str(audio.format, 16),
+    mime: AUDIO_MIMES.includes(audio.mime) ? audio.mime : null, data: null, file: null };
+  if (typeof audio.data === "string" && audio.data.length <= MAX_AUDIO_BASE64 && BASE64.test(audio.data)) {
+    clip.data = audio.data;
+  } else if (typeof audio.file === "string" && AUDIO_FILE.test(audio.file)) {
+    clip.file = audio.file;
+  }
+  return clip.mime && (clip.data || clip.file) ? clip : { ...clip, data: null, file: null };
+}
+
 const READERS = {
   status: (value) => (typeof value === "string" && /^[a-z_]{1,32}$/.test(value) ? value : "unknown"),
   badge: (value) => (typeof value === "string" && /^[a-z_]{1,32}$/.test(value) ? value : ""),
@@ -60,6 +82,7 @@ const READERS = {
   timing: (value) => (isObject(value) ? { ttft: num(value.ttft), total: num(value.total) } : {}),
   tool_calls: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readToolCall) : []),
   choices: (value) => (Array.isArray(value) ? value.slice(0, MAX_LIST).map(readChoice) : []),
+  audio: readAudio,
   gap: (value) => value === true,
   text: (value) => str(value),
   reasoning: (value) => str(value),

@@ -34,6 +34,7 @@ function buildSkeleton(host) {
   parts.gap = el("div", "elk-gap", root);
   parts.gap.textContent = "…";
   parts.actions = el("div", "elk-actions", root);
+  parts.audio = el("div", "elk-audio", root);
   for (const name of ["tools", "choices", "error", "note", "footer"]) parts[name] = el("div", `elk-${name}`, root);
   return parts;
 }
@@ -90,6 +91,67 @@ function renderFooter(footer, get) {
   }
 }
 
+function sizeWords(size) {
+  if (size === null) return "";
+  return size < 1024 ? `${size} bytes` : size < 2 ** 20 ? `${Math.round(size / 1024)} KB` : `${(size / 2 ** 20).toFixed(1)} MB`;
+}
+
+function audioCaption(clip) {
+  const parts = [clip.duration !== null ? `${clip.duration.toFixed(1)} s` : "", clip.format, sizeWords(clip.size)];
+  return `audio · ${parts.filter(Boolean).join(" · ")}`;
+}
+
+// The audio reply's player: from the bytes (a Blob URL made here), or from the file beside the notebook, which
+// `resolveFile(name)` turns into the server's own URL for it (JupyterLab: /files/...). Nothing is fetched before the
+// user presses play (preload none), and a remote URL is never used: view-data.js lets only a digest file name through.
+function audioPlayer(node, resolveFile) {
+  let shownKey; // undefined: nothing drawn yet
+  let objectUrl = null;
+  const release = () => {
+    if (objectUrl) node.ownerDocument.defaultView.URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+  };
+  function paint(clip) {
+    const key = clip ? JSON.stringify([clip.streaming, clip.size, clip.file, clip.data && clip.data.length]) : null;
+    if (key === shownKey) return;
+    shownKey = key;
+    release();
+    node.replaceChildren();
+    node.hidden = !clip;
+    if (!clip) return;
+    const caption = el("div", "elk-audio-caption", node);
+    if (clip.streaming) {
+      caption.textContent = `receiving audio · ${sizeWords(clip.size)} …`;
+      return;
+    }
+    caption.textContent = audioCaption(clip);
+    if (!clip.data && !(clip.file && resolveFile)) {
+      caption.textContent += clip.file ? ` · saved beside the notebook as ${clip.file}` : " · no playable data";
+      return;
+    }
+    const player = el("audio", "elk-audio-player", node);
+    player.controls = true;
+    player.preload = "none";
+    player.addEventListener("error", () => {
+      caption.textContent = `${audioCaption(clip)} · the clip could not be loaded${clip.file ? ` (${clip.file} beside the notebook)` : ""}`;
+    });
+    if (clip.data) {
+      const win = node.ownerDocument.defaultView;
+      const bytes = Uint8Array.from(win.atob(clip.data), (c) => c.charCodeAt(0));
+      objectUrl = win.URL.createObjectURL(new win.Blob([bytes], { type: clip.mime }));
+      player.src = objectUrl;
+    } else {
+      Promise.resolve(resolveFile(clip.file)).then(
+        (url) => {
+          if (typeof url === "string" && shownKey === key) player.src = url;
+        },
+        () => (caption.textContent += " · the file beside the notebook could not be found"),
+      );
+    }
+  }
+  return { paint, release };
+}
+
 function showText(node, text) {
   node.textContent = text;
   node.hidden = !text;
@@ -98,11 +160,13 @@ function showText(node, text) {
 // Draw the turn into `host` and follow the source's changes; returns the cleanup that unsubscribes.
 // `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn;
 // `options.highlighter` (highlight.js's createHighlighter), if given, highlights settled code blocks.
+// `options.resolveFile(name)` gives the URL of a file beside the notebook (an audio clip saved there).
 export function renderTurn(host, source, options = {}) {
   const policy = policyFor(host.ownerDocument.defaultView);
   const get = (name) => readField(name, source.get(name));
   const parts = buildSkeleton(host);
   const setReasoningOpen = foldingReasoning(parts.reasoning);
+  const player = audioPlayer(parts.audio, options.resolveFile);
   const dressCode = codeDecorator(policy, options.highlighter || null);
   const decorate = (nodes, settled) => {
     dressCode(nodes, settled);
@@ -143,6 +207,7 @@ export function renderTurn(host, source, options = {}) {
     parts.gap.hidden = !get("gap");
     const calls = get("tool_calls");
     redraw("tools", calls, () => renderTools(parts.tools, calls));
+    player.paint(get("audio"));
     paintChoices(get("choices"));
     parts.actions.hidden = !text || streaming || !parts.choices.hidden;
     showText(parts.error, get("error"));
@@ -180,5 +245,6 @@ export function renderTurn(host, source, options = {}) {
   return () => {
     source.off("change", schedule);
     if (frame) win.cancelAnimationFrame(frame);
+    player.release();
   };
 }

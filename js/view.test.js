@@ -81,6 +81,83 @@ test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as
   assert.deepEqual(texts(el, ".elk-choice-title span"), ["choice ?", "choice ?", "choice ?", "choice 2"]);
   assert.deepEqual(texts(el, ".elk-footer .elk-stat-label"), [`${HTML.slice(0, 64)}…`, "total"]); // text, clipped; malformed dropped
   for (const view of [null, "x", 5, [], {}]) renderTurn(host(), staticSource(view));
+  assert.equal(el.querySelector("audio"), null); // audio: HTML is no clip
+});
+
+// A real (tiny) WAV: RIFF header, 8 kHz mono 16-bit, 800 frames = 0.1 s.
+function wavBase64() {
+  const frames = 800;
+  const buffer = Buffer.alloc(44 + frames * 2);
+  buffer.write("RIFF", 0); buffer.writeUInt32LE(36 + frames * 2, 4); buffer.write("WAVEfmt ", 8);
+  buffer.writeUInt32LE(16, 16); buffer.writeUInt16LE(1, 20); buffer.writeUInt16LE(1, 22); buffer.writeUInt32LE(8000, 24);
+  buffer.writeUInt32LE(16000, 28); buffer.writeUInt16LE(2, 32); buffer.writeUInt16LE(16, 34); buffer.write("data", 36);
+  buffer.writeUInt32LE(frames * 2, 40);
+  return buffer.toString("base64");
+}
+
+test("an audio reply: the bytes become a player (a Blob URL, nothing fetched before play); cleanup frees it", async () => {
+  const made = [];
+  const revoked = [];
+  const { createObjectURL, revokeObjectURL } = window.URL;
+  window.URL.createObjectURL = (blob) => (made.push(blob), `blob:elk/${made.length}`);
+  window.URL.revokeObjectURL = (url) => revoked.push(url);
+  try {
+    const el = host();
+    const audio = { format: "wav", mime: "audio/wav", duration: 0.1, size: 1644, data: wavBase64() };
+    const cleanup = renderTurn(el, staticSource({ ...VIEW, text: "Hello there", audio }));
+    const player = el.querySelector("audio.elk-audio-player");
+    assert.equal(player.getAttribute("src"), "blob:elk/1");
+    assert.equal(player.preload, "none");
+    assert.equal(made[0].type, "audio/wav");
+    assert.equal(made[0].size, 1644);
+    const bytes = await new Promise((resolve) => {
+      const reader = new window.FileReader(); // jsdom's Blob has no arrayBuffer()
+      reader.onload = () => resolve(Buffer.from(reader.result));
+      reader.readAsArrayBuffer(made[0]);
+    });
+    assert.equal(bytes.toString("base64"), audio.data);
+    assert.equal(bytes.subarray(0, 4).toString(), "RIFF");
+    assert.equal(el.querySelector(".elk-audio-caption").textContent, "audio · 0.1 s · wav · 2 KB");
+    cleanup();
+    assert.deepEqual(revoked, ["blob:elk/1"]);
+  } finally {
+    Object.assign(window.URL, { createObjectURL, revokeObjectURL });
+  }
+});
+
+test("an audio file beside the notebook plays from the URL resolveFile gives; any other name or URL is refused", async () => {
+  const name = `${"ab".repeat(32)}.wav`;
+  const asked = [];
+  const resolveFile = async (file) => (asked.push(file), `/files/notebooks/${file}?token=x`);
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, audio: { format: "wav", mime: "audio/wav", size: 5_000_000, file: name } }), { resolveFile });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(asked, [name]);
+  assert.equal(el.querySelector("audio").getAttribute("src"), `/files/notebooks/${name}?token=x`);
+  for (const file of ["https://evil.example/a.wav", "../secret.wav", "x.wav", `${name}/../../a`]) {
+    const other = host();
+    renderTurn(other, staticSource({ ...VIEW, audio: { format: "wav", mime: "audio/wav", size: 1, file } }), { resolveFile });
+    assert.equal(other.querySelector("audio"), null, file);
+  }
+  for (const audio of [{ mime: "text/html", data: "PGI+" }, { mime: "audio/wav", data: "not base64!" }]) {
+    const other = host();
+    renderTurn(other, staticSource({ ...VIEW, audio }));
+    assert.equal(other.querySelector("audio"), null, JSON.stringify(audio));
+  }
+  assert.equal(asked.length, 1);
+  const noResolver = host(); // the live panel has no files: it names the file instead
+  renderTurn(noResolver, staticSource({ ...VIEW, audio: { format: "wav", mime: "audio/wav", size: 9, file: name } }));
+  assert.ok(noResolver.querySelector(".elk-audio-caption").textContent.includes(name));
+});
+
+test("while the clip streams the panel says how much arrived, and no player yet", () => {
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, status: "streaming", audio: { streaming: true, size: 4096 } }));
+  assert.equal(el.querySelector(".elk-audio-caption").textContent, "receiving audio · 4 KB …");
+  assert.equal(el.querySelector("audio"), null);
+  const none = host();
+  renderTurn(none, staticSource(VIEW));
+  assert.equal(none.querySelector(".elk-audio").hidden, true);
 });
 
 test("fields are read by type: numbers stay numbers, anything else becomes the empty value", () => {

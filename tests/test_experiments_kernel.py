@@ -138,4 +138,9 @@ def test_bad_experiment_arguments_are_one_line(kernel_and_gateway):
     assert len(bad.error["traceback"]) == 1
     missing = kernel.execute("%%experiment --score nope\nhi")
     assert "--score: variable 'nope' is not defined" in missing.error["evalue"]
+    unknown = kernel.execute("%%experiment --nope\nhi")  # its own parser: one UsageError line, the cell fails
+    assert unknown.status == "error" and unknown.stderr.startswith("UsageError: %%experiment: unrecognized")
+    assert "--nope" in unknown.stderr and unknown.stderr.count("\n") <= 1
+    shown = kernel.execute("%%experiment --help\nhi")
+    assert shown.status == "ok" and "--retry-failed" in shown.stdout and "--endpoint {chat,responses}" in shown.stdout
     assert gateway.requests == []

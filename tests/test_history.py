@@ -121,9 +121,10 @@ def test_validate_rejects_self_links_non_json_numbers_and_bad_items():
 def test_odd_usage_values_count_as_whole_tokens():
     odd = {"prompt_tokens": "12", "completion_tokens": 3.7, "total_tokens": math.nan, "prompt_tokens_details": []}
     # one rule for every count (usage.Usage.of): a float rounds to the nearest whole token
-    assert Usage.of(odd).numbers() == {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
+    counts = {"prompt": 12, "completion": 4, "total": 16, "cached": 0, "reasoning": 0}
+    assert Usage.of(odd).numbers() == {**counts, "prompt_audio": 0, "completion_audio": 0}
     assert Usage.of({"input_tokens": True, "output_tokens": -4}).numbers() == dict.fromkeys(
-        ("prompt", "completion", "total", "cached", "reasoning"), 0
+        ("prompt", "completion", "total", "cached", "reasoning", "prompt_audio", "completion_audio"), 0
     )
     assert Usage.of("garbage").numbers()["total"] == 0
     history = [turn("a")]

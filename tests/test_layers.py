@@ -42,9 +42,22 @@ PURE = {
     "context",
     "plan",
     "identity",
+    "audio",
+    "record_audio",
 }
 PURE |= {f"dialects.{p.stem}" for p in (PACKAGE / "dialects").glob("*.py")}
-IO = {".client", ".transport", ".body", ".panel", ".notebooks", ".views", ".cache", ".magics", ".commands"}
+IO = {
+    ".client",
+    ".transport",
+    ".body",
+    ".panel",
+    ".notebooks",
+    ".audio_files",
+    ".views",
+    ".cache",
+    ".magics",
+    ".commands",
+}
 ENDPOINT_NAMES = {"chat", "responses"}
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from elk_jupyter.audio import Base64Stream
 from elk_jupyter.errors import StreamError
 from elk_jupyter.events import (
+    AudioDelta,
     ChoiceFinished,
     Done,
     Event,
@@ -44,6 +46,7 @@ class ChatStream:
         self._finished: set[int] = set()
         self._held: dict[tuple, str] = {}  # (choice, channel) -> a surrogate half kept back
         self._calls: dict[int, CallIndex] = {}  # choice -> which call each fragment continues
+        self._audio: dict[int, Base64Stream] = {}  # choice -> its audio decoder
 
     def feed(self, sse: ServerSentEvent) -> list[Event]:
         # Lists, not generators, and the common case inlined: this runs once per chunk, tens of
@@ -103,6 +106,8 @@ class ChatStream:
                 self._text(kind, text, index, events)
         if "tool_calls" in delta:
             self._tool_calls(dicts(delta["tool_calls"]), index, events)
+        if "audio" in delta and type(delta["audio"]) is dict:
+            self._audio_piece(delta["audio"], index, events)
         finish = choice.get("finish_reason")
         if finish and type(finish) is str:
             if finish == "error":  # OpenRouter's mid-stream error
@@ -148,8 +153,26 @@ class ChatStream:
                 )
             )
 
+    def _audio_piece(self, audio: dict, choice: int, events: list) -> None:
+        """``delta.audio`` / ``message.audio``: the transcript is the reply's text, ``data`` its sound."""
+        transcript = first_text(audio.get("transcript"))
+        if transcript:
+            self._text(TextDelta, transcript, choice, events)
+        data = audio.get("data")
+        expires = audio.get("expires_at")
+        expires = expires if type(expires) is int else None
+        clip_id = as_str(audio.get("id"))
+        decoded = b""
+        if type(data) is str and data:
+            decoder = self._audio.get(choice) or self._audio.setdefault(choice, Base64Stream())
+            decoded = decoder.feed(data)
+        if decoded or clip_id or expires is not None:
+            events.append(AudioDelta(decoded, clip_id, expires, choice))
+
     def _flush(self) -> list[Event]:
         """Lone surrogate halves still held back, as U+FFFD, before the stream ends."""
+        for decoder in self._audio.values():
+            decoder.end()
         events: list[Event] = []
         for choice, channel in self._held:
             if channel in (TextDelta, ReasoningDelta):

@@ -30,6 +30,7 @@ class Request(NamedTuple):
     body: dict  # the exact JSON body
     mode: str | None = None  # Responses: "chain" | "stateless"; None where chaining does not exist
     reason: str | None = None  # why (part of) the history is re-sent rather than chained
+    note: str = ""  # how earlier turns went back when the context note should say it (audio by id)
 
 
 class StreamParser(Protocol):
@@ -66,8 +67,19 @@ class Dialect(Protocol):
         """A bare prompt, or chat-style messages, as this endpoint's input."""
         ...
 
-    def request(self, ask, settings, history: Sequence, system: str | None, model: str, host: str | None) -> Request:
-        """The exact body for ``ask`` after ``history`` (``Ask``, ``Settings`` values)."""
+    def request(
+        self,
+        ask,
+        settings,
+        history: Sequence,
+        system: str | None,
+        model: str,
+        host: str | None,
+        now: float | None = None,
+    ) -> Request:
+        """The exact body for ``ask`` after ``history`` (``Ask``, ``Settings`` values), built at
+        ``now`` (Unix seconds, default the current time: what the server still holds of an earlier
+        reply, an audio clip's id, may have expired by then)."""
         ...
 
     def stream(self) -> StreamParser: ...

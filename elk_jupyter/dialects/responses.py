@@ -67,7 +67,7 @@ class ResponsesDialect:
     def prompt_input(self, prompt):
         return prompt if isinstance(prompt, str) else list(prompt)
 
-    def request(self, ask, settings, history, system, model, host) -> Request:
+    def request(self, ask, settings, history, system, model, host, now=None) -> Request:
         """Chain from the latest response that holds exactly the history before it, re-sending the
         turns after it; stateless when none does (or when asked)."""
         stateless = ask.stateless or settings.respond_mode == "stateless"

@@ -8,18 +8,78 @@ last update, with every run's record in its metadata, is what the .ipynb keeps.
 
 from __future__ import annotations
 
+import argparse
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
 
 from elk_jupyter import experiments
+from elk_jupyter.dialects import NAMES
 from elk_jupyter.errors import ConfigError, ElkError, detached
 from elk_jupyter.options import parse_param
+from elk_jupyter.settings import REPLAY_MODES
 
 from .runner import ExperimentInterrupted
 from .view import bundle, progress_line
 
 UPDATES_PER_SECOND = 4
+ARGUMENTS = (
+    (
+        ("--cases",),
+        {"metavar": "VAR|PATH", "help": "test cases: a list of dicts or a DataFrame, or a .csv/.jsonl path"},
+    ),
+    (("-m", "--model"), {"action": "append", "default": [], "help": "model id (repeatable, or comma-separated)"}),
+    (("--grid",), {"metavar": "VAR", "help": "a dict variable: request field -> list of values"}),
+    (("-p", "--param"), {"action": "append", "default": [], "metavar": "KEY=VALUE", "help": "a fixed request field"}),
+    (("--repeats",), {"type": int, "default": 1, "help": "runs per cell of the matrix"}),
+    (("--endpoint",), {"choices": NAMES, "default": "chat", "help": "which endpoint to call"}),
+    (("--score",), {"action": "append", "default": [], "metavar": "VAR", "help": "a scorer (or a list) variable"}),
+    (("-s", "--system"), {"help": "system prompt (chat) or instructions (responses)"}),
+    (("--name",), {"help": "the experiment's name (for the CLI's list and diff)"}),
+    (("--judge",), {"metavar": "MODEL", "help": "judge model of rubric scorers (default: the first model)"}),
+    (("--concurrency",), {"type": int, "default": 4, "help": "requests at once"}),
+    (("--prices",), {"metavar": "VAR", "help": "a dict variable: model -> {input, output} USD per 1M tokens"}),
+    (("--budget",), {"type": float, "help": "refuse to start if the worst case costs more (USD)"}),
+    (("--replay",), {"choices": REPLAY_MODES, "help": "replay mode for this cell"}),
+    (("--retry-failed",), {"action": "store_true", "help": "on a re-run, send the failed runs again"}),
+    (("-o", "--output"), {"metavar": "NAME", "help": "store the ExperimentResult in NAME"}),
+)
+
+
+class BadLine(Exception):
+    """A ``%%experiment`` line that cannot be parsed: the magics show it as IPython's UsageError."""
+
+
+class _HelpShown(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting the kernel."""
+
+    def error(self, message):
+        raise BadLine(f"%%experiment: {message}; see %%experiment --help")
+
+    def exit(self, status=0, message=None):
+        raise _HelpShown  # only --help exits without an error
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="%%experiment", description="The cell is the prompt template: $field, ${expr}.")
+    for names, options in ARGUMENTS:
+        parser.add_argument(*names, **options)
+    return parser
+
+
+def parse_line(line: str) -> argparse.Namespace | None:
+    """The magic line's options (None after ``--help``, which prints them)."""
+    try:
+        return _parser().parse_args(shlex.split(line))
+    except ValueError as err:  # unbalanced quotes
+        raise BadLine(f"bad quoting in the magic line: {err}") from None
+    except _HelpShown:
+        return None
 
 
 class LiveMatrix:

@@ -37,6 +37,7 @@ class TurnRenderer extends Widget {
     super();
     this.addClass("elk-turn-output");
     this._typesetter = options.latexTypesetter || null;
+    this._resolver = options.resolver || null;
     this._cleanup = null;
   }
 
@@ -53,11 +54,19 @@ class TurnRenderer extends Widget {
     try {
       const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
       highlighter ??= createHighlighter(SAVED_LANGUAGES);
-      this._cleanup = renderTurn(this.node, staticSource(view), { typeset, highlighter });
+      this._cleanup = renderTurn(this.node, staticSource(view), { typeset, highlighter, resolveFile: this._fileUrl() });
     } catch (error) {
       renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
     }
     return Promise.resolve();
+  }
+
+  // An audio clip saved beside the notebook: its path relative to the notebook, then the server's download URL for
+  // it (/files/..., the way JupyterLab resolves a Markdown cell's relative image). The name is a digest (view-data.js).
+  _fileUrl() {
+    const resolver = this._resolver;
+    if (!resolver) return undefined;
+    return async (name) => resolver.getDownloadUrl(await resolver.resolveUrl(name));
   }
 
   dispose() {
