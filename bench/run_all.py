@@ -18,6 +18,7 @@ SCRIPTS = [
     "panel_render.py",
     "locked_cache.py",
     "notebook_context.py",
+    "experiment_throughput.py",
     "audio_stream.py",
 ]
 

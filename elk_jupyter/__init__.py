@@ -7,7 +7,17 @@ IPython extension hooks. Heavy modules (requests, IPython, anywidget) load only 
 
 from __future__ import annotations
 
-__all__ = ["Client", "Reply", "sweep", "ElkError", "ConfigError", "APIError", "StreamError", "__version__"]
+__all__ = [
+    "Client",
+    "Reply",
+    "sweep",
+    "experiment",
+    "ElkError",
+    "ConfigError",
+    "APIError",
+    "StreamError",
+    "__version__",
+]
 
 from .errors import APIError, ConfigError, ElkError, StreamError
 from .version import __version__
@@ -23,6 +33,10 @@ def __getattr__(name: str):
         from .sweeps import sweep
 
         return sweep
+    if name == "experiment":
+        from .experiments import experiment
+
+        return experiment
     if name == "Reply":
         from .reply import Reply
 

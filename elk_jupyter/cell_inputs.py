@@ -11,7 +11,19 @@ import sys
 from collections import ChainMap
 from dataclasses import dataclass, field
 
-from . import attachments, notebook_context, options, tools
+from . import attachments, notebook_context, options, tool_loop, tools
+
+# The magics' options for what a cell takes from the notebook (argparse names and settings).
+OPTIONS = [
+    (("--tools",), {"metavar": "F,G", "help": "notebook functions the model may call (run in the kernel)"}),
+    (("--approve",), {"action": "store_true", "help": "ask before each tool call"}),
+    (("--max-steps",), {"type": int, "metavar": "N", "help": "model requests per tool turn (default 5)"}),
+    (("--image",), {"action": "append", "default": [], "metavar": "SRC", "help": "path, URL or variable (repeatable)"}),
+    (("--keep-images",), {"action": "store_true", "help": "keep the images' bytes in the record"}),
+    (("--file",), {"action": "append", "default": [], "metavar": "PATH", "help": "a text file (repeatable)"}),
+    (("--cells",), {"type": int, "metavar": "N", "help": "include the sources of the previous N cells"}),
+    (("--code",), {"action": "store_true", "help": "put the reply's first code block into the next cell"}),
+]
 
 
 @dataclass
@@ -34,6 +46,23 @@ def gather(shell, args, cell: str, evaluate) -> Inputs:
     files = [attachments.file_text(path) for path in args.file or ()]
     inputs.parts = attachments.parts(files, inputs.images)
     return inputs
+
+
+def ask_fields(inputs: Inputs, args, approve) -> dict:
+    """The ``Ask`` fields of these inputs and options (the prompt too); ``approve`` asks before a
+    call (``--approve``)."""
+    steps = tool_loop.DEFAULT_STEPS if args.max_steps is None else args.max_steps
+    if steps < 1:
+        raise ValueError("--max-steps must be at least 1")
+    return {
+        "prompt": inputs.prompt,
+        "attachments": inputs.parts,
+        "images": tuple(inputs.images),
+        "keep_images": args.keep_images,
+        "tools": tuple(inputs.tools.values()),
+        "approve": approve if args.approve else None,
+        "max_steps": steps,
+    }
 
 
 def toolset(namespace, names) -> dict:

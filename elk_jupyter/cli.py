@@ -45,9 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         default="off",
         help="off (default): every turn live; auto: identical requests from the replay cache; only: offline",
     )
+    from .experiments import cli as experiments_cli
+
+    experiments_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    commands_run = {"inspect": run_inspect, "export": run_export, "rerun": run_rerun, "replay": run_rerun}
+    commands_run["experiments"] = experiments_cli.run
     try:
-        {"inspect": run_inspect, "export": run_export, "rerun": run_rerun, "replay": run_rerun}[args.command](args)
+        commands_run[args.command](args)
     except (ElkError, ValueError) as err:
         print(f"elk-jupyter: error: {err}", file=sys.stderr)
         return 2

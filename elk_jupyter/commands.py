@@ -52,12 +52,12 @@ PASSED_ON = {"explain"}  # its options are %%chat's: parsed there, not here
 
 class Commands:
     """The ``%elk`` subcommands over a runner's conversations; ``settings`` and ``locate_notebook``
-    are the magics' (a ``Settings`` snapshot, the notebook this kernel serves); ``chat(line, cell)``
-    runs a %%chat cell (``explain``)."""
+    are the magics' (a ``Settings`` snapshot, the notebook this kernel serves); ``shell`` runs the
+    %%chat cell ``explain`` sends."""
 
-    def __init__(self, runner, settings, locate_notebook, chat=None):
+    def __init__(self, runner, settings, locate_notebook, shell=None):
         self.runner = runner
-        self.chat = chat
+        self.shell = shell
         self.conversations = runner.conversations
         self.settings = settings
         self.locate_notebook = locate_notebook
@@ -162,9 +162,9 @@ class Commands:
         """Send the last error (traceback without ANSI codes, the failing cell's source) to %%chat;
         ``options`` are %%chat's (``-c``, ``-m``, ``--dry-run``, ...)."""
         line = " ".join(["-i", *(shlex.quote(o) for o in options)])
-        if self.chat is None:
-            raise BadCommand("%elk explain: no %%chat to send it with here")
-        return self.chat(line, EXPLAIN)
+        if self.shell is None:
+            raise BadCommand("%elk explain: no shell to run %%chat in here")
+        return self.shell.run_cell_magic("chat", line, EXPLAIN)
 
     def models(self):
         for model in self.runner.client.models():

@@ -1,4 +1,4 @@
-"""The magics: %%chat, %%respond and %elk, and their configuration (traits).
+"""The magics: %%chat, %%respond, %%experiment and %elk, and their configuration (traits).
 
 Parsing lives here: a cell becomes a frozen ``Ask`` and the traits a ``Settings`` snapshot; the
 turn itself (plan, stream or replay, commit) is run by ``turns``, shown through ``views``.
@@ -12,9 +12,10 @@ import shlex
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from . import cell_inputs, options, settings, tool_loop
+from . import cell_inputs, options, settings
 from .ask import Ask
 from .commands import BadCommand, Commands
 from .dialects import dialect
@@ -46,14 +47,7 @@ def _common(func):
             argument("-i", "--interpolate", action="store_true", help="substitute $name and ${expr} in the cell"),
             argument("--no-context", action="store_true", help="send no earlier turns (the turn still joins)"),
             argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell"),
-            argument("--tools", metavar="F,G", help="notebook functions the model may call (run in the kernel)"),
-            argument("--approve", action="store_true", help="ask before each tool call"),
-            argument("--max-steps", type=int, metavar="N", help="model requests per tool turn (default 5)"),
-            argument("--image", action="append", default=[], metavar="SRC", help="path, URL or variable (repeatable)"),
-            argument("--keep-images", action="store_true", help="keep the images' bytes in the record"),
-            argument("--file", action="append", default=[], metavar="PATH", help="a text file (repeatable)"),
-            argument("--cells", type=int, metavar="N", help="include the sources of the previous N cells"),
-            argument("--code", action="store_true", help="put the reply's first code block into the next cell"),
+            *(argument(*names, **spec) for names, spec in cell_inputs.OPTIONS),  # tools, images, files, cells
             argument(
                 "-p",
                 "--param",
@@ -121,7 +115,7 @@ class ElkMagics(Magics):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
         self.runner = TurnRunner(self.settings, locate_notebook=self._notebook_path)
-        self.commands = Commands(self.runner, self.settings, self._notebook_path, self._chat_cell)
+        self.commands = Commands(self.runner, self.settings, self._notebook_path, shell)
 
     @property
     def conversations(self):
@@ -131,9 +125,6 @@ class ElkMagics(Magics):
     def settings(self) -> settings.Settings:
         """The configuration now, as a value the runner and the commands read."""
         return settings.Settings(**{name: getattr(self, name) for name in settings.Settings.names()})
-
-    def _chat_cell(self, line, cell):
-        return self.shell.run_cell_magic("chat", line, cell)
 
     def _notebook_path(self):
         return current_notebook(self.shell.user_ns)
@@ -207,8 +198,6 @@ class ElkMagics(Magics):
             raise UsageError(str(err)) from None
         if not ask.prompt.strip():
             raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
-        if ask.max_steps < 1:
-            raise UsageError("--max-steps must be at least 1")
         outcome = self.runner.run(ask, IPythonFrontend(self.shell))
         if outcome is None:  # dry run
             return None
@@ -219,17 +208,14 @@ class ElkMagics(Magics):
         return outcome.value if ask.structured else None
 
     def _ask(self, endpoint, args, prompt) -> Ask:
-        """The cell as a value: options become the endpoint's request fields (its dialect's); the
-        cell's tools, images, files, previous cells and last error come from the notebook."""
-        inputs = cell_inputs.gather(self.shell, args, prompt, self._evaluate)
+        """The cell as a value: options -> the endpoint's fields (its dialect's); inputs -> ``cell_inputs``."""
         schema = self._variable(args.schema, "--schema") if args.schema else None
         speaker = dialect(endpoint)
         params = {**speaker.fields(vars(args), self.max_tokens_field), **speaker.structured(args.json, schema)}
         return Ask(
             endpoint,
-            inputs.prompt,
-            params,
-            tuple(options.parse_param(item, self.shell.user_ns) for item in args.param),
+            params=params,
+            extra=tuple(options.parse_param(item, self.shell.user_ns) for item in args.param),
             conversation=args.conversation,
             model=args.model,
             system=args.system,
@@ -242,12 +228,7 @@ class ElkMagics(Magics):
             json=args.json,
             schema=schema,
             cell=cell_of(self.shell),
-            attachments=inputs.parts,
-            images=tuple(inputs.images),
-            keep_images=args.keep_images,
-            tools=tuple(inputs.tools.values()),
-            approve=approve if args.approve else None,
-            max_steps=tool_loop.DEFAULT_STEPS if args.max_steps is None else args.max_steps,
+            **cell_inputs.ask_fields(cell_inputs.gather(self.shell, args, prompt, self._evaluate), args, approve),
         )
 
     def _variable(self, name, option):
@@ -257,6 +238,30 @@ class ElkMagics(Magics):
 
     def _evaluate(self, expr):
         return eval(expr, self.shell.user_global_ns, self.shell.user_ns)  # noqa: S307 - the user's own notebook
+
+    @cell_magic
+    def experiment(self, line, cell):
+        """Run the cell, a prompt template ($field / ${expr} from each case), as an experiment.
+
+        Rows are cases, columns model × params; the matrix fills in as runs finish and is saved,
+        with every run's record, in the output (re-executed with ELK_REPLAY=only it replays).
+        A re-run resumes: only missing runs are sent (failed ones too with --retry-failed).
+        Options: ``%%experiment --help``. Example:
+        ``%%experiment --cases cases -m gpt-5.5 -p max_tokens=64 --score checks -o result``.
+        """
+        from .experiments.cell import BadLine, parse_line, run_cell  # the parser, with its options, is there
+
+        try:
+            args = parse_line(line)
+        except BadLine as err:
+            raise UsageError(str(err)) from None
+        if args is None:  # --help was shown
+            return
+        if not cell.strip():
+            raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
+        args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client
+        in_kernel = getattr(self.shell, "kernel", None) is not None
+        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
 
     @line_magic
     def elk(self, line):
@@ -275,8 +280,7 @@ class ElkMagics(Magics):
             %elk models                      GET /models
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
-            %elk explain [CHAT OPTIONS]      send the last error (traceback, failing cell) to %%chat;
-                                             $_error in a cell run with -i is the same text
+            %elk explain [CHAT OPTIONS]      the last error and its cell to %%chat ($_error with -i)
         """
         try:
             words = shlex.split(line)

@@ -39,13 +39,16 @@ def plan(models, grid: dict | None, repeats: int) -> list[Run]:
 
 def estimate_cost(runs: list[Run], prompt_tokens: int, prices: dict, completion_tokens: int, endpoint="chat") -> float:
     """Worst-case USD: each run's prompt plus its completion cap, at the model's price per 1M tokens."""
+    from .experiments.budget import completion_cap  # the experiments' rule (importing them loads requests)
+
     speaker = dialect(endpoint)
     total = 0.0
     for run in runs:
         price = prices.get(run.model)
         if price is None:
             raise ConfigError(f"no price for model {run.model!r} in the price table: add it or drop the budget")
-        cap = speaker.completion_cap(run.params) or completion_tokens
+        # the cap times n: ignoring n underestimated a bill 1600x (issue 16)
+        cap = completion_cap(speaker, run.params, completion_tokens)
         total += (prompt_tokens * price["input"] + cap * price["output"]) / 1_000_000
     return total
 

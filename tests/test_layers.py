@@ -138,13 +138,19 @@ def test_nothing_outside_the_dialects_branches_on_an_endpoint_name():
 
 
 def test_no_module_imports_the_package_root():
+    """``from elk_jupyter import x`` / ``from . import x`` name modules, never the lazy root's (or a
+    sub-package's ``__init__``'s) own names; in a sub-package ``from . import x`` is its sibling."""
     for name, path in modules().items():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module in (None, "elk_jupyter") and name != "__init__":
-                for alias in node.names:
-                    assert (PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir(), (
-                        f"{name} imports {alias.name} from the package root"
-                    )
+            if not isinstance(node, ast.ImportFrom) or node.module not in (None, "elk_jupyter"):
+                continue
+            base = PACKAGE if node.level == 0 else path.parents[node.level - 1]
+            if path.name == "__init__.py" and base == path.parent:
+                continue  # a package's __init__ gathers its own modules
+            for alias in node.names:
+                assert (base / f"{alias.name}.py").exists() or (base / alias.name).is_dir(), (
+                    f"{name} imports {alias.name} from the package root"
+                )
 
 
 def test_modules_and_functions_stay_small():
@@ -155,3 +161,18 @@ def test_modules_and_functions_stay_small():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= MAX_FUNCTION_LINES, f"{name}.{node.name} has {length} lines"
+
+
+def test_experiments_stay_below_the_magics_and_own_no_front_end_library():
+    """elk_jupyter/experiments/: IPython, widgets and nbformat stay out (the magics hand over
+    ``display``); its own optional libraries each live in one module."""
+    own = {"jsonschema": {"experiments.scorers"}, "pandas": {"experiments.results"}}
+    for name, path in modules().items():
+        if not name.startswith("experiments"):
+            continue
+        for imported in imports(name, path):
+            top = imported.split(".")[0]
+            assert top not in {"IPython", "anywidget", "ipywidgets", "traitlets", "nbformat"}, f"{name}: {imported}"
+            assert imported not in {".magics", ".views", ".panel"}, f"{name} imports {imported}"
+            if top in own:
+                assert name in own[top], f"{name} imports {imported}"

@@ -84,6 +84,21 @@ def test_budget_guard_refuses_to_start(gateway, tmp_path):
     assert gateway.requests == []
 
 
+def test_budget_counts_n_and_max_completion_tokens(gateway):
+    client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")
+    prices = {"a": {"input": 0.0, "output": 10.0}}
+    with pytest.raises(ConfigError, match=r"could cost up to \$0\.0400 "):  # 1 run × n=4 × 1000 × $10/1M
+        sweep(
+            "Hi",
+            grid={"max_completion_tokens": [1000], "n": [4]},
+            client=client,
+            prices=prices,
+            budget=0.01,
+            progress=None,
+        )
+    assert gateway.requests == []
+
+
 def test_sweep_honours_elk_replay_like_the_magics(gateway, tmp_path, monkeypatch):
     """One replay policy (cache.Replays.decide): without ``replay=`` a sweep follows $ELK_REPLAY."""
     client = Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a")

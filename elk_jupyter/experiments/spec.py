@@ -1,0 +1,196 @@
+"""What an experiment is: templates × cases × models × a parameter grid × repeats, and its runs. Pure.
+
+Cases come from a list of dicts, a pandas DataFrame (anything with ``to_dict("records")``), or a
+CSV / JSONL path. Grid keys that the experiment itself sets (the model, the stream, the prompt)
+are refused with one line, before anything is sent: the old ``sweep()`` crashed on them with a
+raw ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elk_jupyter.dialects import NAMES as ENDPOINTS
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.options import _CREDENTIAL_FIELDS
+
+# Fields the experiment writes itself: a grid value for them would be overwritten or break the body.
+RESERVED = frozenset(
+    {"model", "stream", "stream_options", "messages", "input", "instructions", "previous_response_id", "elk_repeat"}
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the matrix: a template with a model and one combination of the grid."""
+
+    template: int
+    model: str
+    params: tuple  # sorted (name, canonical JSON of the value) pairs: hashable whatever the value
+
+    @classmethod
+    def of(cls, template: int, model: str, params: dict) -> Column:
+        return cls(template, model, tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in params.items())))
+
+    @property
+    def param_dict(self) -> dict:
+        return {name: json.loads(value) for name, value in self.params}
+
+    def label(self, templates: int) -> str:
+        parts = [f"prompt {self.template + 1}"] if templates > 1 else []
+        parts.append(self.model)
+        parts += [f"{name}={value}" for name, value in self.params]
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One request of the experiment: a case in a column, one repeat."""
+
+    case: int
+    column: Column
+    repeat: int
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    templates: tuple[str, ...]
+    cases: tuple[dict, ...]
+    models: tuple[str, ...]
+    grid: tuple = ()  # sorted (name, values) pairs
+    repeats: int = 1
+    endpoint: str = "chat"
+    system: str | None = None
+    columns: tuple[Column, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = [name for name, _ in self.grid]
+        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(v for _, v in self.grid))]
+        columns = tuple(
+            Column.of(t, m, combo) for t in range(len(self.templates)) for m in self.models for combo in combos
+        )
+        object.__setattr__(self, "columns", columns)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run, column by column, case by case, repeat by repeat."""
+        return [
+            RunSpec(case, column, repeat)
+            for column in self.columns
+            for case in range(len(self.cases))
+            for repeat in range(self.repeats)
+        ]
+
+    @property
+    def id(self) -> str:
+        """A content hash: the same experiment in another kernel has the same id."""
+        data = {
+            "templates": self.templates,
+            "cases": self.cases,
+            "models": self.models,
+            "grid": self.grid,
+            "repeats": self.repeats,
+            "endpoint": self.endpoint,
+            "system": self.system,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "templates": list(self.templates),
+            "cases": list(self.cases),
+            "models": list(self.models),
+            "grid": {name: list(values) for name, values in self.grid},
+            "repeats": self.repeats,
+            "endpoint": self.endpoint,
+            "system": self.system,
+        }
+
+
+def build(
+    templates, cases, models, grid: dict | None, repeats: int, endpoint: str, system: str | None, name: str | None
+) -> Spec:
+    """A checked Spec, or a ConfigError saying what to change."""
+    templates = (templates,) if isinstance(templates, str) else tuple(templates)
+    if not templates or not all(isinstance(t, str) and t.strip() for t in templates):
+        raise ConfigError("an experiment needs at least one non-empty prompt template")
+    if endpoint not in ENDPOINTS:
+        raise ConfigError(f"endpoint must be one of {', '.join(map(repr, ENDPOINTS))}, not {endpoint!r}")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ConfigError(f"repeats must be a whole number >= 1, not {repeats!r}")
+    models = (models,) if isinstance(models, str) else tuple(models)
+    if not models:
+        raise ConfigError("an experiment needs at least one model")
+    checked = check_grid(grid or {})
+    rows = load_cases(cases)
+    label = name or f"experiment-{hashlib.sha256(repr(templates).encode()).hexdigest()[:6]}"
+    return Spec(label, templates, rows, models, checked, repeats, endpoint, system)
+
+
+def check_grid(grid: dict) -> tuple:
+    """The grid as sorted (name, values) pairs; reserved and credential keys refused."""
+    if not isinstance(grid, dict):
+        raise ConfigError(f"the grid must be a dict of field -> list of values, not {type(grid).__name__}")
+    pairs = []
+    for name in sorted(grid):
+        if name in RESERVED:
+            raise ConfigError(
+                f"grid key {name!r} is set by the experiment itself: "
+                + ("use models=[...] to compare models" if name == "model" else "it cannot be varied")
+            )
+        if name.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
+            raise ConfigError(f"grid key {name!r}: the API key comes from the environment only")
+        values = grid[name]
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ConfigError(f"grid key {name!r} needs a list of values, got {values!r}")
+        values = tuple(values)
+        if not values:
+            raise ConfigError(f"grid key {name!r} has no values")
+        pairs.append((name, values))
+    return tuple(pairs)
+
+
+def load_cases(cases) -> tuple[dict, ...]:
+    """Test cases as dicts: from a list of dicts, a DataFrame, or a .csv / .jsonl path (None: one empty case)."""
+    if cases is None:
+        return ({},)
+    if isinstance(cases, (str, os.PathLike)):
+        rows = _read_cases(Path(cases))
+    elif hasattr(cases, "to_dict") and not isinstance(cases, dict):
+        rows = cases.to_dict("records")  # a pandas DataFrame
+    elif isinstance(cases, dict):
+        rows = [cases]
+    else:
+        rows = list(cases)
+    if not rows:
+        raise ConfigError("the experiment has no cases")
+    for number, row in enumerate(rows):
+        if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
+            raise ConfigError(f"case {number} is not a dict with string keys: {row!r:.80}")
+    return tuple(dict(row) for row in rows)
+
+
+def _read_cases(path: Path) -> list:
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise ConfigError(f"cases file {path}: use .csv or .jsonl")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read the cases file {path}: {err.strerror or err}") from None
+    if path.suffix.lower() == ".csv":
+        return list(csv.DictReader(text.splitlines()))
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
+    return rows

@@ -1,0 +1,50 @@
+"""Prompt templates filled from a case, and the request body of one run. Pure.
+
+The syntax is the magics' ``-i``: ``$name`` and ``${expr}`` in one pass, ``$$`` for a literal ``$``,
+braces alone mean nothing (so JSON and code in a prompt are safe). A case's fields shadow the
+notebook's names; an undefined name is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import ChainMap
+from collections.abc import Mapping
+
+from elk_jupyter.ask import Ask
+from elk_jupyter.dialects import dialect
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.identity import request_key
+from elk_jupyter.options import interpolate
+from elk_jupyter.settings import Settings
+
+from .spec import RunSpec, Spec
+
+
+def render(template: str, case: Mapping, namespace: Mapping | None = None) -> str:
+    scope = ChainMap(dict(case), dict(namespace or {}))
+
+    def evaluate(expr: str):
+        return eval(expr, {"__builtins__": builtins}, scope)  # noqa: S307 - the user's own template
+
+    try:
+        return interpolate(template, scope, evaluate)
+    except ValueError as err:
+        raise ConfigError(f"template: {err}") from None
+
+
+def body(spec: Spec, run: RunSpec, namespace: Mapping | None = None) -> dict:
+    """The exact request one run sends (streamed, like a turn): a first turn of its endpoint's dialect."""
+    prompt = render(spec.templates[run.column.template], spec.cases[run.case], namespace)
+    return request(spec.endpoint, prompt, run.column.model, spec.system, run.column.param_dict)
+
+
+def request(endpoint: str, prompt: str, model: str, system: str | None, params: Mapping) -> dict:
+    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt)."""
+    ask = Ask(endpoint, prompt, dict(params))
+    return dialect(endpoint).request(ask, Settings(), (), system, model, None).body
+
+
+def run_key(request: dict, repeat: int, scope: str | None) -> str:
+    """A run's identity for replay: its body, its repeat number, and where it was sent (as ``sweep``)."""
+    return request_key({**request, "elk_repeat": repeat}, scope)
