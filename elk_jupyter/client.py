@@ -60,6 +60,12 @@ class Client:
         self.max_retry_after = max_retry_after
         self._transport = Transport(self)
 
+    def copy(self, **changes) -> Client:
+        """The same gateway, key and settings with an HTTP session of its own (one per worker thread:
+        a requests session is not thread-safe), ``changes`` applied (e.g. ``max_retries=0``)."""
+        names = ("base_url", "model", "api_key_env", "timeout", "connect_timeout", "max_retries", "max_retry_after")
+        return Client(self._api_key, **{**{name: getattr(self, name) for name in names}, **changes})
+
     @property
     def host(self) -> str:
         """The base URL's host[:port]: what records and messages name, never credentials."""

@@ -186,17 +186,7 @@ class _Runs:
 
     def _client(self):
         if not hasattr(self._local, "client"):  # a requests session per thread
-            from .client import Client
-
-            base = self.base
-            self._local.client = Client(
-                base._api_key,
-                base_url=base.base_url,
-                model=base.model,
-                api_key_env=base.api_key_env,
-                timeout=base.timeout,
-                max_retries=base.max_retries,
-            )
+            self._local.client = self.base.copy()
         return self._local.client
 
     def _count(self) -> None:

@@ -62,13 +62,5 @@ class Sender:
     def _client(self) -> Client:
         """A client (an HTTP session) per worker thread; its own retries are off: the backoff is shared."""
         if not hasattr(self._local, "client"):
-            base = self.base
-            self._local.client = Client(
-                base._api_key,
-                base_url=base.base_url,
-                model=base.model,
-                api_key_env=base.api_key_env,
-                timeout=base.timeout,
-                max_retries=0,
-            )
+            self._local.client = self.base.copy(max_retries=0)
         return self._local.client
