@@ -61,3 +61,24 @@ def conversations(ip):
 def turns(ip, name: str = "default") -> list:
     """A conversation's turns (failed ones included), oldest first."""
     return conversations(ip).conversation(name).turns
+
+
+def replay_offline(notebook, tmp_path, monkeypatch):
+    """Execute a committed notebook in a real kernel as the main job does: ``ELK_REPLAY=only``, an
+    empty cache, nothing listening where it was recorded (llama-server on 127.0.0.1:8080)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("ELK_API_KEY", raising=False)
+    for key, value in {
+        "ELK_REPLAY": "only",
+        "ELK_BASE_URL": "http://127.0.0.1:8080/v1",
+        "ELK_MODEL": "smollm2",
+        "JPY_SESSION_NAME": str(notebook),
+        "ELK_CACHE_DIR": str(tmp_path / "empty"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb

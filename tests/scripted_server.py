@@ -121,12 +121,7 @@ class ScriptedServer:
 
     # -- the wire
     def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_forever(self._sock, self._closing, self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         last = None
@@ -214,3 +209,13 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def accept_forever(sock, closing, serve) -> None:
+    """Each connection to ``sock`` served by ``serve(conn)`` on a thread of its own, until ``closing``."""
+    while not closing.is_set():
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()

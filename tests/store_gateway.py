@@ -23,6 +23,8 @@ import socket
 import threading
 import time
 
+from tests.scripted_server import accept_forever
+
 
 class StoreGateway:
     def __init__(self, finish_after: float = 0.2) -> None:
@@ -43,12 +45,7 @@ class StoreGateway:
         self._sock.close()
 
     def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_forever(self._sock, self._closing, self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         try:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 from elk_jupyter.experiments.records import EXPERIMENT_KEY, validate
+from tests.environment import replay_offline
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "experiments.ipynb"
 
@@ -33,17 +31,7 @@ def test_the_committed_example_replays_offline_identically(tmp_path, monkeypatch
     assert [r["experiment"]["name"] for _, r in recorded] == ["capitals", "capitals-v2"]
     assert all(validate(r) == [] and len(r["runs"]) == r["total"] == 12 for _, r in recorded)
     assert any(run["judges"] for run in recorded[1][1]["runs"])  # the rubric's judge calls are kept
-    for key, value in {
-        "ELK_REPLAY": "only",
-        "ELK_BASE_URL": "http://127.0.0.1:8080/v1",  # where it was recorded; nothing listens there now
-        "ELK_MODEL": "smollm2",
-        "JPY_SESSION_NAME": str(NOTEBOOK),
-        "ELK_CACHE_DIR": str(tmp_path / "empty"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }.items():
-        monkeypatch.setenv(key, value)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = replay_offline(NOTEBOOK, tmp_path, monkeypatch)
     replayed = _outputs(nb)
     assert [table for table, _ in replayed] == [table for table, _ in recorded]
     assert all(run["replayed"] for _, r in replayed for run in r["runs"])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.environment import elk_env, use_env
+from tests.environment import elk_env, replay_offline, use_env
 from tests.fake_gateway import FakeGateway
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -51,18 +49,7 @@ def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch)
     committed = notebooks.read_notebook(NOTEBOOK)
     recorded = [r["turn"]["reply"]["text"] for r in notebooks.iter_records(committed)]
     assert len(recorded) == 5 and all(recorded)
-    monkeypatch.delenv("ELK_API_KEY", raising=False)
-    for key, value in {
-        "ELK_REPLAY": "only",
-        "ELK_BASE_URL": "http://127.0.0.1:8080/v1",
-        "ELK_MODEL": "smollm2",
-        "JPY_SESSION_NAME": str(NOTEBOOK),
-        "ELK_CACHE_DIR": str(tmp_path / "empty"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }.items():
-        monkeypatch.setenv(key, value)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = replay_offline(NOTEBOOK, tmp_path, monkeypatch)
     replayed = list(notebooks.iter_records(nb))
     assert [r["turn"]["reply"]["text"] for r in replayed] == recorded
     assert all(r["turn"]["replayed"] for r in replayed)
