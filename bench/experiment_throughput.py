@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import elk_jupyter.experiments as experiments  # noqa: E402
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter import Client  # noqa: E402
-from elk_jupyter.cache import Cache, Replays  # noqa: E402
 from elk_jupyter.experiments import runner  # noqa: E402
+from elk_jupyter.records.cache import Cache, Replays  # noqa: E402
 from tests.fake_gateway import FakeGateway  # noqa: E402
 
 # socketserver listens with a backlog of 5: a burst of 16 connects loses SYNs and waits ~1 s for the

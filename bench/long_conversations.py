@@ -16,11 +16,16 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, table  # noqa: E402
-from elk_jupyter import lineage, notebooks, record, session  # noqa: E402
-from elk_jupyter.dialects import dialect  # noqa: E402
-from elk_jupyter.events import Done, TextDelta  # noqa: E402
-from elk_jupyter.reply import Reply  # noqa: E402
-from elk_jupyter.session import Conversations, Turn  # noqa: E402
+from elk_jupyter.conversation import (
+    lineage,
+    session,  # noqa: E402
+)
+from elk_jupyter.conversation.session import Conversations, Turn  # noqa: E402
+from elk_jupyter.gateway.dialects import dialect  # noqa: E402
+from elk_jupyter.gateway.events import Done, TextDelta  # noqa: E402
+from elk_jupyter.gateway.reply import Reply  # noqa: E402
+from elk_jupyter.records import notebooks
+from elk_jupyter.records import turn as record
 
 
 def conversation(n: int) -> Conversations:

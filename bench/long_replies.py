@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, table  # noqa: E402
-from elk_jupyter.client import collect  # noqa: E402
-from elk_jupyter.dialects import dialect  # noqa: E402
+from elk_jupyter.gateway.client import collect  # noqa: E402
+from elk_jupyter.gateway.dialects import dialect  # noqa: E402
 
 CHAT = "chat"
-from elk_jupyter.reply import Reply  # noqa: E402
-from elk_jupyter.sse import iter_events  # noqa: E402
+from elk_jupyter.gateway.reply import Reply  # noqa: E402
+from elk_jupyter.gateway.sse import iter_events  # noqa: E402
 
 MB = 1 << 20
 PIECE = "0123456789abcde "  # 16 characters per delta
@@ -72,7 +72,7 @@ def consume(pieces: list[bytes], view=None) -> Reply:
 
 
 def with_text_view(pieces: list[bytes]) -> Reply:
-    from elk_jupyter.views import TextView as _TextView
+    from elk_jupyter.front.views import TextView as _TextView
 
     with contextlib.redirect_stdout(io.StringIO()) as out:
         view = _TextView("chat", "default", "m", "no earlier turns", False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, median_time, table  # noqa: E402
-from elk_jupyter.markdown_copy import _parser, inert_markdown  # noqa: E402
+from elk_jupyter.display.markdown_copy import _parser, inert_markdown  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "render_corpus"
 PROSE = (

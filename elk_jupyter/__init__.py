@@ -19,33 +19,33 @@ __all__ = [
     "__version__",
 ]
 
-from .errors import APIError, ConfigError, ElkError, StreamError
-from .version import __version__
+from elk_jupyter.errors import APIError, ConfigError, ElkError, StreamError
+from elk_jupyter.version import __version__
 
 
 def __getattr__(name: str):
     # Lazy: importing requests costs ~100 ms, which %load_ext should not pay.
     if name == "Client":
-        from .client import Client
+        from elk_jupyter.gateway.client import Client
 
         return Client
     if name == "sweep":
-        from .sweeps import sweep
+        from elk_jupyter.experiments.sweeps import sweep
 
         return sweep
     if name == "experiment":
-        from .experiments import experiment
+        from elk_jupyter.experiments import experiment
 
         return experiment
     if name == "Reply":
-        from .reply import Reply
+        from elk_jupyter.gateway.reply import Reply
 
         return Reply
     raise AttributeError(f"module 'elk_jupyter' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython) -> None:
-    from .magics import ElkMagics
+    from elk_jupyter.front.magics import ElkMagics
 
     ipython.register_magics(ElkMagics(ipython))
 

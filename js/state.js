@@ -1,11 +1,11 @@
 // Pure state of a panel: the streamed text rebuilt from checkpoints and deltas, and the status words.
 // No DOM here, so node --test covers it. The footer and the shown status come as data from the kernel
-// (elk_jupyter/render.py footer_items, shown_status): they are decided there only.
+// (elk_jupyter/display/render.py footer_items, shown_status): they are decided there only.
 
 // The kernel sends `delta` = {offset, text}: the text added since its previous update. A
 // checkpoint (the full text so far) comes rarely: early in the stream, and at the end. A view
 // that missed deltas (its front-end code loaded late) keeps what it has until a checkpoint.
-// The offset rule (shared with elk_jupyter/panel.py): `offset` counts UTF-16 code units, the unit
+// The offset rule (shared with elk_jupyter/display/panel.py): `offset` counts UTF-16 code units, the unit
 // JavaScript strings are indexed by, so `acc.slice(0, offset)` never cuts a surrogate pair; the kernel
 // cuts deltas between code points, so no delta starts or ends with half of one.
 export function reconcile(acc, checkpoint, delta) {

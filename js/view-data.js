@@ -1,5 +1,5 @@
 // The values a turn's view shows, read defensively. The same fields come from the live widget's traits or from a
-// saved VIEW (`application/vnd.elk-jupyter.turn.v1+json`, written by elk_jupyter/panel.py), and a saved one may be
+// saved VIEW (`application/vnd.elk-jupyter.turn.v1+json`, written by elk_jupyter/display/panel.py), and a saved one may be
 // hand-edited or hostile: every field is coerced to its type, clipped, or replaced by its empty value. No DOM here.
 
 export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";

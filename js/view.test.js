@@ -13,8 +13,8 @@ const host = () => window.document.body.appendChild(window.document.createElemen
 const nextFrame = () => new Promise((resolve) => window.requestAnimationFrame(() => setTimeout(resolve, 0)));
 const texts = (root, selector) => [...root.querySelectorAll(selector)].map((node) => node.textContent);
 
-test("the view's fields are the Panel's synced traits (elk_jupyter/panel.py), streamed ones aside", () => {
-  const source = readFileSync(new URL("../elk_jupyter/panel.py", import.meta.url), "utf8");
+test("the view's fields are the Panel's synced traits (elk_jupyter/display/panel.py), streamed ones aside", () => {
+  const source = readFileSync(new URL("../elk_jupyter/display/panel.py", import.meta.url), "utf8");
   const traits = [...source.matchAll(/^ {4}(\w+) = t\.\w+\(.*\.tag\(sync=True\)/gm)].map((m) => m[1]);
   const streamed = ["text", "delta", "reasoning", "reasoning_delta"];
   assert.deepEqual(traits.filter((name) => !streamed.includes(name)), VIEW_FIELDS);
@@ -29,7 +29,7 @@ const VIEW = {
   timing: { ttft: 0.5, total: 1.5 },
   tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"a"}' } }],
   choices: [{ index: 0, text: "first", finish_reason: "stop" }, { index: 1, text: "second *choice*", finish_reason: "length" }],
-  // as elk_jupyter/render.py footer_items computes it (tests/test_render.py checks the same pairs)
+  // as elk_jupyter/display/render.py footer_items computes it (tests/test_render.py checks the same pairs)
   footer: [["prompt", "100 (20 cached)"], ["completion", "50"], ["first token", "0.50 s"], ["total", "1.50 s"],
     ["speed", "50.0 tok/s"], ["context", "2 earlier turns"]],
 };

@@ -39,7 +39,7 @@ def use_env(monkeypatch, env: dict, unset: tuple[str, ...] = ()) -> None:
 def fresh_shell(**traits):
     """The test shell with a new ElkMagics (a fresh notebook state, as a kernel restart gives;
     the cache on disk stays); ``traits`` are set on it. Returns (shell, magics)."""
-    from elk_jupyter.magics import ElkMagics
+    from elk_jupyter.front.magics import ElkMagics
 
     shell = start_ipython() or get_ipython()  # one global test shell per process
     shell.run_line_magic("load_ext", "elk_jupyter")

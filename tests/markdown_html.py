@@ -9,7 +9,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from elk_jupyter.markdown_copy import _parser
+from elk_jupyter.display.markdown_copy import _parser
 
 CORPUS_DIR = Path(__file__).resolve().parent / "fixtures" / "render_corpus"
 ALLOWED = {

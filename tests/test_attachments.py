@@ -11,8 +11,9 @@ import json
 import pytest
 from PIL import Image as PILImage
 
-from elk_jupyter import attachments, record
-from elk_jupyter.record import record_of
+from elk_jupyter.media import attachments
+from elk_jupyter.records import turn as record
+from elk_jupyter.records.turn import record_of
 from tests.test_magics import run
 from tests.test_tools import _shell, last_turn
 

@@ -16,16 +16,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elk_jupyter import notebooks, record, session
-from elk_jupyter.audio import Base64Stream, parse_voice
-from elk_jupyter.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.conversation import session
+from elk_jupyter.display.render import footer_items
+from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle
 from elk_jupyter.errors import StreamError
-from elk_jupyter.events import AudioDelta
-from elk_jupyter.magics import ElkMagics
-from elk_jupyter.render import footer_items
-from elk_jupyter.reply import Reply
-from elk_jupyter.turn_output import TURN_MIME, turn_bundle
-from elk_jupyter.usage import Usage
+from elk_jupyter.front.magics import ElkMagics
+from elk_jupyter.gateway.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.gateway.events import AudioDelta
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.usage import Usage
+from elk_jupyter.media.audio import Base64Stream, parse_voice
+from elk_jupyter.records import notebooks
+from elk_jupyter.records import turn as record
 from tests.environment import fresh_shell, turns
 from tests.markdown_html import markdown_it_html, mistune_html, problems
 from tests.scripted_server import Script

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from elk_jupyter.cache import BUSY_TIMEOUT, Cache
 from elk_jupyter.errors import ConfigError
+from elk_jupyter.records.cache import BUSY_TIMEOUT, Cache
 from tests.environment import elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-cache-test-A1B2-distinctive"
@@ -123,7 +123,7 @@ def test_an_unknown_elk_replay_is_a_config_error_naming_the_modes(env, gateway, 
 
 def test_a_sweep_over_a_corrupt_cache_runs_live(gateway, tmp_path, capsys):
     from elk_jupyter import Client, sweep
-    from elk_jupyter.cache import Replays
+    from elk_jupyter.records.cache import Replays
 
     path = tmp_path / "corrupt.sqlite3"
     path.write_bytes(b"not sqlite at all" * 100)

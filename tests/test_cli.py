@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from elk_jupyter import notebooks, record
+from elk_jupyter.records import notebooks
+from elk_jupyter.records import turn as record
 from tests.recording import KEY
 
 CLI = [str(Path(sys.executable).with_name("elk-jupyter"))]

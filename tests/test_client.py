@@ -12,7 +12,7 @@ import time
 import pytest
 
 from elk_jupyter import APIError, Client, ConfigError, ElkError, StreamError
-from elk_jupyter.events import Connected, TextDelta
+from elk_jupyter.gateway.events import Connected, TextDelta
 from tests.conftest import TRANSCRIPTS, free_port, llmock_server
 from tests.scripted_server import Script
 

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elk_jupyter.client import collect
-from elk_jupyter.dialects import dialect
-from elk_jupyter.dialects.chat_stream import chat_events_from_body
-from elk_jupyter.dialects.responses_stream import responses_events_from_body
 from elk_jupyter.errors import APIError, ElkError, StreamError, error_fields
-from elk_jupyter.events import ChoiceFinished, Done, Started, TextDelta, UsageReport
-from elk_jupyter.reply import Reply
-from elk_jupyter.sse import iter_events
+from elk_jupyter.gateway.client import collect
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.gateway.dialects.responses_stream import responses_events_from_body
+from elk_jupyter.gateway.events import ChoiceFinished, Done, Started, TextDelta, UsageReport
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.sse import iter_events
 
 CHAT, RESPONSES = "chat", "responses"
 chat_body = dialect(CHAT).wire_body

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
-from elk_jupyter.cache import Cache, Replays
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments import (
     contains,
@@ -27,6 +26,7 @@ from elk_jupyter.experiments import (
     runner,
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
+from elk_jupyter.records.cache import Cache, Replays
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-experiment-test-5678"

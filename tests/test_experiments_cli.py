@@ -7,9 +7,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from elk_jupyter import Client, experiment
-from elk_jupyter.cache import Cache, Replays
-from elk_jupyter.cli import main
+from elk_jupyter.cli.main import main
 from elk_jupyter.experiments import contains, runner
+from elk_jupyter.records.cache import Cache, Replays
 from tests.fake_gateway import FakeGateway
 
 CASES = [{"word": "alpha"}, {"word": "beta"}]

@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from elk_jupyter import ElkError, notebooks
+from elk_jupyter import ElkError
+from elk_jupyter.records import notebooks
 from tests.kernel import Kernel
 
 HEAVY = ("nbformat", "jsonschema", "rfc3987_syntax", "jsonschema_specifications")

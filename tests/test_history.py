@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elk_jupyter import context, lineage, record, session
-from elk_jupyter.dialects.responses import chain_point
+from elk_jupyter.conversation import context, lineage, session
+from elk_jupyter.conversation.session import Conversations, Turn
 from elk_jupyter.errors import HistoryError
-from elk_jupyter.magics import ElkMagics
-from elk_jupyter.reply import Reply
-from elk_jupyter.session import Conversations, Turn
-from elk_jupyter.usage import Usage
+from elk_jupyter.front.magics import ElkMagics
+from elk_jupyter.gateway.dialects.responses import chain_point
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.usage import Usage
+from elk_jupyter.records import turn as record
 from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-history-test-91XQ"
@@ -452,7 +453,7 @@ def test_every_record_the_magics_write_validates(ip, gateway, replies):
 
 
 def test_cli_replay_rebuilds_a_partly_chained_request():
-    from elk_jupyter.cli import rebuilt_request
+    from elk_jupyter.cli.main import rebuilt_request
 
     body = {
         "model": "m",

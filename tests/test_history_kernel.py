@@ -15,7 +15,7 @@ import math
 import nbformat
 import pytest
 
-from elk_jupyter import notebooks
+from elk_jupyter.records import notebooks
 from tests.conftest import LLMOCK, llmock_server
 from tests.environment import kernel_env
 from tests.kernel import Kernel, run_notebook

@@ -10,54 +10,54 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "elk_jupyter"
 # library -> the only modules allowed to import it
 OWNERS = {
-    "requests": {"transport", "body"},
-    "urllib3": {"transport", "body"},
-    "IPython": {"magics", "views"},
-    "anywidget": {"panel"},
-    "ipywidgets": {"panel"},
-    "nbformat": {"notebooks"},
-    "traitlets": {"magics", "panel"},
-    "markdown_it": {"markdown_copy"},
-    "mdit_py_plugins": {"markdown_copy"},
+    "requests": {"gateway.transport", "gateway.body"},
+    "urllib3": {"gateway.transport", "gateway.body"},
+    "IPython": {"front.magics", "front.views"},
+    "anywidget": {"display.panel"},
+    "ipywidgets": {"display.panel"},
+    "nbformat": {"records.notebooks"},
+    "traitlets": {"front.magics", "display.panel"},
+    "markdown_it": {"display.markdown_copy"},
+    "mdit_py_plugins": {"display.markdown_copy"},
 }
 PURE = {
     "errors",
-    "sse",
-    "events",
-    "frames",
-    "reply",
-    "session",
-    "options",
-    "render",
-    "turn_output",
-    "urls",
-    "usage",
-    "record",
-    "ask",
-    "settings",
+    "gateway.sse",
+    "gateway.events",
+    "gateway.frames",
+    "gateway.reply",
+    "conversation.session",
+    "conversation.options",
+    "display.render",
+    "display.turn_output",
+    "gateway.urls",
+    "gateway.usage",
+    "records.turn",
+    "conversation.ask",
+    "conversation.settings",
     "version",
-    "markdown_copy",
-    "markdown_inline",
-    "lineage",
-    "context",
-    "plan",
-    "identity",
-    "audio",
-    "record_audio",
+    "display.markdown_copy",
+    "display.markdown_inline",
+    "conversation.lineage",
+    "conversation.context",
+    "conversation.plan",
+    "conversation.identity",
+    "media.audio",
+    "records.audio",
 }
-PURE |= {"tools", "tool_loop", "notebook_context"}  # tools and notebook context (issue 17)
-PURE |= {f"dialects.{p.stem}" for p in (PACKAGE / "dialects").glob("*.py")}
+PURE |= {"tools.functions", "tools.loop", "front.notebook_context"}  # tools and notebook context (issue 17)
+PURE |= {f"gateway.dialects.{p.stem}" for p in (PACKAGE / "gateway" / "dialects").glob("*.py")}
 IO = {
-    ".client",
-    ".transport",
-    ".body",
-    ".panel",
-    ".notebooks",
-    ".audio_files",
-    ".views",
-    ".cache",
-    ".magics",
-    ".commands",
+    ".gateway.client",
+    ".gateway.transport",
+    ".gateway.body",
+    ".display.panel",
+    ".records.notebooks",
+    ".records.audio_files",
+    ".front.views",
+    ".records.cache",
+    ".front.magics",
+    ".front.commands",
 }
 ENDPOINT_NAMES = {"chat", "responses"}
 MAX_MODULE_LINES = 300
@@ -65,7 +65,7 @@ MAX_FUNCTION_LINES = 50
 
 
 def modules() -> dict[str, Path]:
-    """Every module by its dotted name inside the package ("client", "dialects.chat")."""
+    """Every module by its dotted name inside the package ("gateway.client", "gateway.dialects.chat")."""
     return {".".join(p.relative_to(PACKAGE).with_suffix("").parts): p for p in PACKAGE.rglob("*.py")}
 
 
@@ -101,7 +101,7 @@ def test_pure_modules_do_no_io_and_nothing_imports_the_magics():
     for name, path in modules().items():
         names = imports(name, path)
         if name != "__init__":
-            assert ".magics" not in names, f"{name} imports the magics"
+            assert ".front.magics" not in names, f"{name} imports the magics"
         if name in PURE:
             assert not {n.split(".")[0] for n in names} & {
                 "requests",
@@ -116,16 +116,16 @@ def test_pure_modules_do_no_io_and_nothing_imports_the_magics():
 
 
 def test_the_runner_knows_no_ipython_and_no_argparse():
-    for name in ("turns", "plan", "commands", "sweeps", "cache"):
+    for name in ("conversation.turns", "conversation.plan", "front.commands", "experiments.sweeps", "records.cache"):
         names = imports(name, modules()[name])
         assert not {n.split(".")[0] for n in names} & {"IPython", "traitlets", "anywidget"}, name
-        assert not names & {".magics", ".views", ".panel"}, name
-    assert "argparse" not in imports("turns", modules()["turns"])
+        assert not names & {".front.magics", ".front.views", ".display.panel"}, name
+    assert "argparse" not in imports("conversation.turns", modules()["conversation.turns"])
 
 
 def test_nothing_outside_the_dialects_branches_on_an_endpoint_name():
     for name, path in modules().items():
-        if name.startswith("dialects"):
+        if name.startswith("gateway.dialects"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Compare):
@@ -173,6 +173,6 @@ def test_experiments_stay_below_the_magics_and_own_no_front_end_library():
         for imported in imports(name, path):
             top = imported.split(".")[0]
             assert top not in {"IPython", "anywidget", "ipywidgets", "traitlets", "nbformat"}, f"{name}: {imported}"
-            assert imported not in {".magics", ".views", ".panel"}, f"{name} imports {imported}"
+            assert imported not in {".front.magics", ".front.views", ".display.panel"}, f"{name} imports {imported}"
             if top in own:
                 assert name in own[top], f"{name} imports {imported}"

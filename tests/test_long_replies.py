@@ -11,12 +11,12 @@ import io
 import json
 from contextlib import redirect_stdout
 
-from elk_jupyter.client import collect
-from elk_jupyter.dialects import dialect
-from elk_jupyter.events import ReasoningDelta, TextDelta, ToolCallDelta
-from elk_jupyter.reply import Choice, Reply
-from elk_jupyter.sse import SSEDecoder, iter_events
-from elk_jupyter.views import TextView as _TextView
+from elk_jupyter.front.views import TextView as _TextView
+from elk_jupyter.gateway.client import collect
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.events import ReasoningDelta, TextDelta, ToolCallDelta
+from elk_jupyter.gateway.reply import Choice, Reply
+from elk_jupyter.gateway.sse import SSEDecoder, iter_events
 
 CHAT = "chat"
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elk_jupyter.markdown_copy import escape_inline, inert_markdown
+from elk_jupyter.display.markdown_copy import escape_inline, inert_markdown
 from tests.markdown_html import Page, corpus, markdown_it_html, mistune_html, model_code, problems
 
 CORPUS = corpus()

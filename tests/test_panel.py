@@ -9,10 +9,10 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
-from elk_jupyter.events import Connected, Done, ReasoningDelta, Started, TextDelta, UsageReport
-from elk_jupyter.panel import MAX_UPDATES_PER_SECOND, Panel
-from elk_jupyter.reply import Reply
-from elk_jupyter.turn_output import TURN_MIME, turn_bundle
+from elk_jupyter.display.panel import MAX_UPDATES_PER_SECOND, Panel
+from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle
+from elk_jupyter.gateway.events import Connected, Done, ReasoningDelta, Started, TextDelta, UsageReport
+from elk_jupyter.gateway.reply import Reply
 
 
 class RecordingComm(BaseComm):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from elk_jupyter.events import Done, TextDelta, ToolCallDelta
-from elk_jupyter.panel import MAX_UPDATES_PER_SECOND, Panel, utf16_units
-from elk_jupyter.reply import Reply
+from elk_jupyter.display.panel import MAX_UPDATES_PER_SECOND, Panel, utf16_units
+from elk_jupyter.gateway.events import Done, TextDelta, ToolCallDelta
+from elk_jupyter.gateway.reply import Reply
 from tests.test_panel import comms, updates  # noqa: F401  (the comms fixture records real comm messages)
 
 REPO = Path(__file__).resolve().parents[1]

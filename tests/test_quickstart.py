@@ -44,7 +44,7 @@ def test_quickstart_runs_and_leaves_readable_outputs(executed):
 def test_committed_quickstart_replays_offline_identically(tmp_path, monkeypatch):
     """The main job's offline path: the committed outputs, recorded from a real llama-server, replay
     exactly with no server at all (nothing listens on the recorded address)."""
-    from elk_jupyter import notebooks
+    from elk_jupyter.records import notebooks
 
     committed = notebooks.read_notebook(NOTEBOOK)
     recorded = [r["turn"]["reply"]["text"] for r in notebooks.iter_records(committed)]

@@ -9,7 +9,7 @@ import pytest
 from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 
-from elk_jupyter.magics import ElkMagics
+from elk_jupyter.front.magics import ElkMagics
 from tests.fake_gateway import FakeGateway
 
 README = Path(__file__).resolve().parent.parent / "README.md"

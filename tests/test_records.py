@@ -14,8 +14,9 @@ from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 from nbclient.exceptions import CellExecutionError
 
-from elk_jupyter import notebooks, record
-from elk_jupyter.magics import ElkMagics
+from elk_jupyter.front.magics import ElkMagics
+from elk_jupyter.records import notebooks
+from elk_jupyter.records import turn as record
 from tests.environment import turns
 from tests.recording import KEY, execute, notebook
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from elk_jupyter.events import Done, ReasoningDelta, TextDelta, ToolCallDelta, UsageReport
-from elk_jupyter.render import inert_markdown, static_markdown, static_text
-from elk_jupyter.reply import Reply
+from elk_jupyter.display.render import inert_markdown, static_markdown, static_text
+from elk_jupyter.gateway.events import Done, ReasoningDelta, TextDelta, ToolCallDelta, UsageReport
+from elk_jupyter.gateway.reply import Reply
 from tests.markdown_html import Page, markdown_it_html, mistune_html, problems
 
 HOSTILE = [
@@ -158,7 +158,7 @@ def test_a_tool_name_cannot_leave_its_code_span():
 
 def test_the_footer_is_computed_once_in_python_as_label_value_pairs():
     """Moved from js/state.test.js: the front-end now draws these pairs as they are."""
-    from elk_jupyter.render import footer_items
+    from elk_jupyter.display.render import footer_items
 
     usage = {
         "prompt_tokens": 100,
@@ -180,7 +180,7 @@ def test_the_footer_is_computed_once_in_python_as_label_value_pairs():
 
 
 def test_replayed_is_decided_in_one_place():
-    from elk_jupyter.render import shown_status
+    from elk_jupyter.display.render import shown_status
 
     assert shown_status("completed", True) == "replayed" and shown_status("incomplete", True) == "replayed"
     assert shown_status("streaming", True) == "streaming" and shown_status("completed", False) == "completed"

@@ -12,11 +12,11 @@ import json
 
 import pytest
 
-from elk_jupyter.client import collect
-from elk_jupyter.dialects import dialect
-from elk_jupyter.dialects.chat_stream import chat_events_from_body
-from elk_jupyter.reply import Reply
-from elk_jupyter.sse import iter_events
+from elk_jupyter.gateway.client import collect
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.dialects.chat_stream import chat_events_from_body
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.sse import iter_events
 from tests.environment import kernel_env
 from tests.kernel import Kernel
 from tests.scripted_server import Script

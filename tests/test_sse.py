@@ -8,8 +8,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elk_jupyter.sse import ServerSentEvent as Event
-from elk_jupyter.sse import SSEDecoder, iter_events
+from elk_jupyter.gateway.sse import ServerSentEvent as Event
+from elk_jupyter.gateway.sse import SSEDecoder, iter_events
 
 
 def decode(*chunks: bytes) -> list[Event]:

@@ -7,8 +7,8 @@ import io
 import pytest
 
 from elk_jupyter import Client, sweep
-from elk_jupyter.cache import Cache, Replays
 from elk_jupyter.errors import ConfigError, ElkError
+from elk_jupyter.records.cache import Cache, Replays
 
 
 def test_grid_runs_concurrently_and_replays_offline(gateway, tmp_path):

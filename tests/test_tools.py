@@ -15,7 +15,8 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from elk_jupyter import record, tools
+from elk_jupyter.records import turn as record
+from elk_jupyter.tools import functions as tools
 from tests.conftest import llmock_server
 from tests.environment import conversations, elk_env, fresh_shell, use_env
 from tests.test_magics import KEY, run
@@ -172,7 +173,7 @@ def test_parallel_calls_and_an_exception_go_back_to_the_model(ip, gateway, calls
 
 
 def _record(turn):
-    from elk_jupyter.record import record_of
+    from elk_jupyter.records.turn import record_of
 
     return record_of(turn)
 
@@ -427,7 +428,7 @@ def test_the_loop_works_without_streaming(ip, gateway, calls, magic, path):
 def test_validate_names_a_broken_step_or_attachment_and_restore_skips_bad_bytes(ip, gateway, calls):
     import base64
 
-    from elk_jupyter import attachments
+    from elk_jupyter.media import attachments
 
     gateway.plan(tool_calls=[("add", '{"a": 1}')], text="")
     gateway.plan(text="2")

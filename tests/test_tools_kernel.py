@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from elk_jupyter import notebooks
+from elk_jupyter.records import notebooks
 from tests.fake_gateway import FakeGateway
 from tests.kernel import Kernel
 from tests.recording import execute, notebook

@@ -11,13 +11,14 @@ import json
 
 import pytest
 
-from elk_jupyter import attachments, tools
-from elk_jupyter.ask import Ask
-from elk_jupyter.cache import Cache, Replays
-from elk_jupyter.dialects import NAMES, dialect
+from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.settings import Settings
+from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError, ElkError
-from elk_jupyter.settings import Settings
-from elk_jupyter.turns import TurnRunner
+from elk_jupyter.gateway.dialects import NAMES, dialect
+from elk_jupyter.media import attachments
+from elk_jupyter.records.cache import Cache, Replays
+from elk_jupyter.tools import functions as tools
 
 KEY = "sk-elk-turns-test-3F7Q"
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elk_jupyter import record
-from elk_jupyter.render import usage_line
-from elk_jupyter.reply import Reply
-from elk_jupyter.usage import Usage, count, raw_usage
+from elk_jupyter.display.render import usage_line
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.usage import Usage, count, raw_usage
+from elk_jupyter.records import turn as record
 from tests.environment import elk_env, fresh_shell, turns, use_env
 from tests.fake_gateway import FakeGateway
 

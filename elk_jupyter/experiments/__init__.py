@@ -12,10 +12,9 @@ import os
 import sys
 
 from elk_jupyter.errors import ElkError, detached, unexpected
-
-from .results import ExperimentResult, RunResult
-from .runner import ExperimentInterrupted, Options, Runner
-from .scorers import (
+from elk_jupyter.experiments.results import ExperimentResult, RunResult
+from elk_jupyter.experiments.runner import ExperimentInterrupted, Options, Runner
+from elk_jupyter.experiments.scorers import (
     Score,
     Scorer,
     contains,
@@ -56,7 +55,7 @@ _INDEXED: set[str] = set()  # notebooks whose experiment records are already in 
 def replays():
     global _REPLAYS
     if _REPLAYS is None:
-        from elk_jupyter.cache import Replays
+        from elk_jupyter.records.cache import Replays
 
         _REPLAYS = Replays()
     return _REPLAYS
@@ -64,9 +63,8 @@ def replays():
 
 def index_notebook(store, namespace=None) -> None:
     """Make the experiment records of the notebook this kernel serves replayable (once per kernel)."""
-    from elk_jupyter import notebooks
-
-    from .records import iter_experiments, replies, validate
+    from elk_jupyter.experiments.records import iter_experiments, replies, validate
+    from elk_jupyter.records import notebooks
 
     path = notebooks.current_notebook(namespace if namespace is not None else vars(sys.modules["__main__"]))
     if path is None or str(path) in _INDEXED:
@@ -122,12 +120,11 @@ def experiment(
 
 
 def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> ExperimentResult:
-    from elk_jupyter import settings
-    from elk_jupyter.client import Client
-
-    from . import spec as specs
-    from .scorers import scorer as as_scorer
-    from .view import progress_line
+    from elk_jupyter.conversation import settings
+    from elk_jupyter.experiments import spec as specs
+    from elk_jupyter.experiments.scorers import scorer as as_scorer
+    from elk_jupyter.experiments.view import progress_line
+    from elk_jupyter.gateway.client import Client
 
     base = kw["client"] or Client()
     spec = specs.build(prompt, cases, models or [base.model], grid, repeats, endpoint, kw["system"], kw["name"])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from elk_jupyter.conversation.session import estimate_tokens
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.session import estimate_tokens
 
 JUDGE_PROMPT_OVERHEAD = 120  # tokens of the judge's own instructions around the case and the answer
 

@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Mapping
 
 from elk_jupyter import experiments
-from elk_jupyter.dialects import NAMES
+from elk_jupyter.conversation.options import parse_param
+from elk_jupyter.conversation.settings import REPLAY_MODES
 from elk_jupyter.errors import ConfigError, ElkError, detached
-from elk_jupyter.options import parse_param
-from elk_jupyter.settings import REPLAY_MODES
-
-from .runner import ExperimentInterrupted
-from .view import bundle, progress_line
+from elk_jupyter.experiments.runner import ExperimentInterrupted
+from elk_jupyter.experiments.view import bundle, progress_line
+from elk_jupyter.gateway.dialects import NAMES
 
 UPDATES_PER_SECOND = 4
 ARGUMENTS = (

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from elk_jupyter.frames import scrub
-from elk_jupyter.record import REPLY_OPTIONAL, REPLY_SCHEMA, _check, _non_finite
+from elk_jupyter.experiments.results import ExperimentResult, RunResult, score_from
+from elk_jupyter.experiments.spec import Column, Spec, check_grid
+from elk_jupyter.gateway.frames import scrub
+from elk_jupyter.records.turn import REPLY_OPTIONAL, REPLY_SCHEMA, _check, _non_finite
 from elk_jupyter.version import __version__
-
-from .results import ExperimentResult, RunResult, score_from
-from .spec import Column, Spec, check_grid
 
 EXPERIMENT_KEY = "elk_jupyter_experiment"
 EXPERIMENT_VERSION = 1

@@ -13,10 +13,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from elk_jupyter.usage import Usage
-
-from .scorers import Score
-from .spec import Column, Spec
+from elk_jupyter.experiments.scorers import Score
+from elk_jupyter.experiments.spec import Column, Spec
+from elk_jupyter.gateway.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -186,12 +185,12 @@ class ExperimentResult:
                 writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .view import bundle
+        from elk_jupyter.experiments.view import bundle
 
         return bundle(self)
 
     def __repr__(self) -> str:
-        from .view import plain_text
+        from elk_jupyter.experiments.view import plain_text
 
         return plain_text(self)
 

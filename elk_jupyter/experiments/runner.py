@@ -12,18 +12,17 @@ import concurrent.futures as futures
 import threading
 from dataclasses import dataclass
 
-from elk_jupyter.client import Client
-from elk_jupyter.dialects import dialect
+from elk_jupyter.conversation.options import non_finite
 from elk_jupyter.errors import ConfigError, ElkError
-from elk_jupyter.options import non_finite
-from elk_jupyter.reply import Reply
-from elk_jupyter.usage import Usage
-
-from . import budget, templates
-from .results import ExperimentResult, RunResult
-from .scorers import Sample, Scorer
-from .sender import Sender
-from .spec import RunSpec, Spec
+from elk_jupyter.experiments import budget, templates
+from elk_jupyter.experiments.results import ExperimentResult, RunResult
+from elk_jupyter.experiments.scorers import Sample, Scorer
+from elk_jupyter.experiments.sender import Sender
+from elk_jupyter.experiments.spec import RunSpec, Spec
+from elk_jupyter.gateway.client import Client
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.gateway.usage import Usage
 
 # spec id -> run key -> result: what this kernel already ran, so a re-run resumes instead of resending.
 FINISHED: dict[str, dict[str, RunResult]] = {}

@@ -166,7 +166,7 @@ _VERDICT = re.compile(r"(?i)score\s*[:=]\s*([01](?:\.\d+)?|\.\d+)|\b(pass|fail)\
 
 def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, prompt: str = JUDGE_PROMPT) -> Scorer:
     """Model-graded: a judge model reads the rubric, the case and the output, and answers a score."""
-    from elk_jupyter.options import interpolate
+    from elk_jupyter.conversation.options import interpolate
 
     def check(s: Sample):
         if s.judge is None:

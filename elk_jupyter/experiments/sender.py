@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 
-from elk_jupyter.client import Client, send_keeping_partial
 from elk_jupyter.errors import APIError
-from elk_jupyter.reply import Reply
+from elk_jupyter.gateway.client import Client, send_keeping_partial
+from elk_jupyter.gateway.reply import Reply
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 

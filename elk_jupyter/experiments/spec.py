@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elk_jupyter.dialects import NAMES as ENDPOINTS
+from elk_jupyter.conversation.options import _CREDENTIAL_FIELDS
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.options import _CREDENTIAL_FIELDS
+from elk_jupyter.gateway.dialects import NAMES as ENDPOINTS
 
 # Fields the experiment writes itself: a grid value for them would be overwritten or break the body.
 RESERVED = frozenset(

@@ -11,14 +11,13 @@ import builtins
 from collections import ChainMap
 from collections.abc import Mapping
 
-from elk_jupyter.ask import Ask
-from elk_jupyter.dialects import dialect
+from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.identity import request_key
+from elk_jupyter.conversation.options import interpolate
+from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.identity import request_key
-from elk_jupyter.options import interpolate
-from elk_jupyter.settings import Settings
-
-from .spec import RunSpec, Spec
+from elk_jupyter.experiments.spec import RunSpec, Spec
+from elk_jupyter.gateway.dialects import dialect
 
 
 def render(template: str, case: Mapping, namespace: Mapping | None = None) -> str:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 
-from elk_jupyter.markdown_inline import code_span, escape_text
-
-from .records import EXPERIMENT_KEY, record_of
-from .results import Aggregate, ExperimentResult, RunResult
+from elk_jupyter.display.markdown_inline import code_span, escape_text
+from elk_jupyter.experiments.records import EXPERIMENT_KEY, record_of
+from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult
 
 FOLD_AT = 80  # characters of output shown before the rest is folded into <details>
 # Text symbols, not emoji: they render in every font (headless Chromium has no emoji font).

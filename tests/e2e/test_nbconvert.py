@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from elk_jupyter.events import Done, ReasoningDelta, TextDelta, ToolCallDelta
-from elk_jupyter.render import static_markdown, static_text
-from elk_jupyter.reply import Reply
+from elk_jupyter.display.render import static_markdown, static_text
+from elk_jupyter.gateway.events import Done, ReasoningDelta, TextDelta, ToolCallDelta
+from elk_jupyter.gateway.reply import Reply
 from tests.markdown_html import corpus, markdown_it_html, model_code, problems
 
 HEADER = {"endpoint": "chat", "conversation": "default", "model_asked": "m", "replayed": False}

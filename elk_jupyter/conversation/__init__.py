@@ -1,0 +1,1 @@
+"""What a cell asks and the conversation it joins: options, settings, history, context, planning, the run path."""

@@ -1,0 +1,255 @@
+"""One turn from an ``Ask`` to a record: plan the body, replay or stream, commit, finish the view.
+
+The runner takes values (an ``Ask`` per cell, a ``Settings`` snapshot per turn) and a front-end
+(``Frontend``: where views open), so it imports neither IPython nor anywidget and is driven the
+same way from a kernel, a terminal or a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from elk_jupyter.conversation import options, plan, session
+from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.session import Conversations, Turn
+from elk_jupyter.conversation.settings import Settings
+from elk_jupyter.errors import ConfigError, ElkError, StreamError, detached, unexpected
+from elk_jupyter.gateway.reply import Reply
+from elk_jupyter.media import attachments
+from elk_jupyter.records.cache import Replays
+from elk_jupyter.records.turn import record_of
+from elk_jupyter.tools import loop as tool_loop
+
+
+class View(Protocol):
+    """The live view of one turn."""
+
+    def show(self, reply: Reply) -> None:
+        """After every event (throttle here, not in the runner)."""
+
+    def finish(self, reply: Reply, record: dict, note: str = "") -> None:
+        """Once, with the turn's record and what a re-run did to the context."""
+
+
+class Frontend(Protocol):
+    """Where a turn shows itself (``views.IPythonFrontend`` in a kernel or a terminal)."""
+
+    def open_view(
+        self, endpoint: str, conversation: str, model: str, context: str, replayed: bool = False, images: Sequence = ()
+    ) -> View:
+        """A view for a turn about to stream (or replay); ``context`` is the plan's note, ``images``
+        the prompt's (``attachments.shown``: a label and a small thumbnail each)."""
+
+    def show_json(self, body: dict) -> None:
+        """A dry run's exact request body."""
+
+
+@dataclass
+class Outcome:
+    reply: Reply
+    turn: Turn
+    value: object = None  # the parsed JSON in --json / --schema mode
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        settings: Callable[[], Settings] = Settings,
+        conversations: Conversations | None = None,
+        *,
+        locate_notebook: Callable[[], Path | None] = lambda: None,
+        replays: Replays | None = None,
+    ):
+        self.settings = settings  # read at every turn: %config takes effect at once
+        self.conversations = conversations if conversations is not None else Conversations()
+        self.locate_notebook = locate_notebook
+        self.replays = replays if replays is not None else Replays(saved=self._saved_replies)
+        self.unusable: list[str] = []  # why saved records could not be indexed for replay
+        self._client = None
+        self._client_key = None
+
+    # -- configuration
+    @property
+    def client(self):
+        from elk_jupyter.gateway.client import Client  # requests costs ~50 ms: not at %load_ext time
+
+        s = self.settings()
+        # The environment counts too: os.environ["ELK_BASE_URL"] = ... in a cell takes effect.
+        env = (os.environ.get("ELK_BASE_URL"), os.environ.get("ELK_MODEL"))
+        key = (s.base_url, s.model, s.api_key_env, s.timeout, s.retries, env)
+        if self._client is None or key != self._client_key:
+            self._client = Client(
+                base_url=s.base_url, model=s.model, api_key_env=s.api_key_env, timeout=s.timeout, max_retries=s.retries
+            )
+            self._client_key = key
+        return self._client
+
+    # -- a turn
+    def run(self, ask: Ask, frontend: Frontend) -> Outcome | None:
+        """Run ``ask``: None for a dry run, else the outcome; a failure is raised once the turn is
+        recorded (as failed) and its view finished.
+
+        The boundary: every failure leaves as one ElkError with nothing chained and no frames, so
+        no traceback mode (``%xmode Verbose`` included) can print a local holding the key.
+        """
+        try:
+            return self._turn(ask, frontend)
+        except ElkError as err:
+            failure = detached(err)
+        except Exception as err:  # a bug, here or in a library: still one line
+            failure = unexpected(err, self._secret())
+        raise failure  # outside the except blocks, so Python chains nothing to it
+
+    def _secret(self) -> str | None:
+        return self._client.api_key() if self._client is not None else os.environ.get(self.settings().api_key_env)
+
+    def _turn(self, ask: Ask, frontend: Frontend) -> Outcome | None:
+        settings, client = self.settings(), self.client
+        planned = plan.build(self.conversations, settings, ask, client.model, client.host)
+        _check_json(planned.body)
+        if ask.dry_run:
+            frontend.show_json(planned.body)
+            return None
+        key = session.request_key(planned.body, client.host)
+        cache_key = session.request_key(planned.body, client.cache_scope())
+        mode = ask.replay or settings.replay
+        decision = self.replays.decide(mode, key, cache_key, cell_id=ask.cell[0], forced=ask.replay is not None)
+        if decision.refused:
+            raise ElkError(self._refusal(ask, planned, client.host))
+        note = planned.note + (
+            " · regenerated: a re-run in this kernel samples again" if decision.origin == "regenerated" else ""
+        )
+        view = frontend.open_view(
+            ask.endpoint,
+            planned.conversation.name,
+            planned.model,
+            note,
+            decision.recorded is not None,
+            attachments.shown(ask.images),
+        )
+        reply, error = self._reply(decision.recorded, client, ask, settings, planned.body, view)
+        entries = [image.entry(ask.keep_images) for image in ask.images]
+        turn = planned.turn(ask.endpoint, ask.prompt, reply, client.host, decision.origin, entries)
+        self.replays.answered(key, ask.cell[0])
+        if decision.recorded is None and turn.ok:
+            self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
+        planned.conversation.commit(turn)
+        saved, problem = self._record(turn, settings.audio_inline_bytes)
+        notes = (_rerun_note(planned.dropped), tool_loop.note(reply), problem)
+        view.finish(reply, saved, " · ".join(filter(None, notes)))
+        if error is not None:
+            raise _explained(error, reply, turn)
+        return Outcome(reply, turn, _structured(ask, reply))
+
+    @staticmethod
+    def _reply(recorded, client, ask, settings, body, view) -> tuple[Reply, ElkError | None]:
+        """The recorded reply (a tool turn's steps included: no function runs), or one streamed
+        live into the view, through the tool loop when the cell offers tools (with its error, if
+        it failed)."""
+        if recorded is not None:
+            return Reply.from_dict(recorded, body), None
+        from elk_jupyter.gateway.client import send_keeping_partial
+
+        def step(step_body: dict) -> tuple[Reply, ElkError | None]:
+            return send_keeping_partial(client, ask.endpoint, step_body, view.show, interrupt_ends_turn=True)
+
+        if not ask.tools:
+            return step(body)
+        # A follow-up may chain from the step's stored response only when this turn may chain.
+        chain = not (ask.stateless or settings.respond_mode == "stateless") and body.get("store") is not False
+        toolset = {tool.name: tool for tool in ask.tools}
+        return tool_loop.run(step, ask.endpoint, body, toolset, ask.approve, ask.max_steps, chain, client.redact)
+
+    def _record(self, turn: Turn, inline_limit: int) -> tuple[dict, str]:
+        """(the turn's record, a problem to tell): audio bytes past ``inline_limit`` go to a file
+        beside the notebook; if that file cannot be written they stay in the notebook."""
+        saved = record_of(turn)
+        if not isinstance(turn.reply.get("audio"), dict):
+            return saved, ""
+        from elk_jupyter.records.audio_files import place_audio
+
+        notebook = self.locate_notebook()
+        directory = notebook.parent if notebook is not None else Path.cwd()  # a kernel runs beside its notebook
+        try:
+            return place_audio(saved, directory, inline_limit), ""
+        except ElkError as err:
+            return saved, f"{err}; kept in the notebook instead"
+
+    def _refusal(self, ask: Ask, planned, host: str) -> str:
+        unusable = f" ({len(self.unusable)} saved records unusable: {self.unusable[0]})" if self.unusable else ""
+        return (
+            f"replay is 'only' and no recorded reply matches this request ({ask.endpoint}, conversation "
+            f"{planned.conversation.name!r}, model {planned.model!r}, host {host}): use --replay auto "
+            "or %config ElkMagics.replay = 'auto' to run it live" + unusable
+        )
+
+    def _saved_replies(self) -> Iterator[tuple[str, dict]]:
+        """(request key, reply) of each successful turn saved in this kernel's notebook."""
+        from elk_jupyter.records import notebooks
+
+        path = self.locate_notebook()
+        if path is None:
+            return
+        try:
+            turns, self.unusable = notebooks.read_turns(path)
+        except ElkError as err:  # an unreadable notebook only means nothing to replay from it
+            self.unusable = [str(err)]
+            return
+        yield from replayable(turns)
+
+    def index_records(self, turns) -> None:
+        """Make these turns' replies replayable (from a restored or saved notebook)."""
+        for turn in turns:
+            attachments.remember(turn.attachments)  # kept image bytes: a restored turn re-sends them
+        for key, reply in replayable(turns):
+            self.replays.remember(key, reply)
+
+
+def replayable(turns) -> Iterator[tuple[str, dict]]:
+    for turn in turns:
+        if turn.ok:
+            yield session.request_key(turn.request, turn.host), turn.reply
+
+
+def _explained(error: ElkError, reply: Reply, turn: Turn) -> ElkError:
+    if isinstance(error, StreamError) or reply.text:
+        error.message += (
+            f"; partial reply kept in turn {turn.short_id} ({len(reply.text)} chars, not in the "
+            f"context: %elk accept {turn.short_id} to use it)"
+        )
+    return error
+
+
+def _structured(ask: Ask, reply: Reply):
+    if not ask.structured:
+        return None
+    try:
+        return options.parse_structured(reply.text, ask.schema)
+    except ValueError as err:
+        raise StreamError(str(err)) from None
+
+
+def _check_json(body: dict) -> None:
+    """Refuse, before anything is sent, a body that is not strict JSON (``-t nan``, ``-p x=@obj``)."""
+    bad = options.non_finite(body)
+    if bad is not None:
+        raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity, use a finite number (nothing was sent)")
+    try:
+        json.dumps(body)
+    except TypeError as err:
+        raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
+
+
+def _rerun_note(dropped: list[Turn]) -> str:
+    """What a re-run of a cell did to the context ('' when the cell ran for the first time)."""
+    if not dropped:
+        return ""
+    later = ", ".join(t.short_id for t in dropped[1:])
+    return f"Re-ran this cell: turn {dropped[0].short_id} replaced" + (
+        f"; {later} dropped from the context" if later else ""
+    )

@@ -1,0 +1,68 @@
+"""The finished turn's output: one mime bundle that needs no live widget. Pure.
+
+A widget view in a saved notebook shows "Error displaying widget: model not found" once its
+kernel is gone, and JupyterLab prefers that entry whenever it trusts the notebook (it trusts
+every notebook it saved itself; ipywidgets #3331). So when a turn ends its output is replaced by
+this bundle and the widget is closed:
+
+- ``TURN_MIME``: the data the panel's view needs, rendered by the prebuilt JupyterLab extension
+  (``labextension/``) with the live panel's own front-end code, trusted or not, with no kernel;
+- ``text/markdown``: an inert copy for every other front-end (VS Code, Colab, GitHub, nbconvert);
+- ``text/plain``; and the turn's record in the output's metadata (docs/record.md).
+"""
+
+from __future__ import annotations
+
+from elk_jupyter.display.render import footer_items, shown_status, static_markdown, static_text
+from elk_jupyter.gateway.usage import Usage
+from elk_jupyter.media.audio import player_data
+from elk_jupyter.records.turn import RECORD_KEY
+from elk_jupyter.tools.loop import shown_calls
+
+# Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
+TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
+VIEW_VERSION = 1
+
+
+def view_data(reply, header: dict, audio: dict | None = None) -> dict:
+    """What the panel shows at the end of a turn: the same names as the Panel's synced traits.
+
+    ``audio`` is the record's (bytes inline as base64, or the name of the file beside the notebook)."""
+    choices = [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else []
+    return {
+        "version": VIEW_VERSION,
+        "endpoint": header.get("endpoint") or reply.endpoint,
+        "conversation": header.get("conversation") or "",
+        "model_asked": header.get("model_asked") or "",
+        "model": reply.model or "",
+        "status": reply.status,
+        "badge": shown_status(reply.status, bool(header.get("replayed"))),
+        "replayed": bool(header.get("replayed")),
+        "error": reply.error or "",
+        "note": header.get("note") or "",
+        "attempts": reply.attempts,
+        "context": header.get("context") or "",
+        "text": reply.text,
+        "reasoning": reply.reasoning,
+        "usage": Usage.of(reply.usage).wire(),  # normalised, as the live panel gets it
+        "timing": reply.timing,
+        "tool_calls": shown_calls(reply),
+        "choices": choices,
+        "audio": player_data(audio if audio is not None else reply.audio_dict()),
+        "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
+        "images": list(header.get("images") or []),
+    }
+
+
+def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:
+    """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
+    saved = ((record or {}).get("turn") or {}).get("reply", {}).get("audio")
+    view = view_data(reply, header, saved)
+    header = {**header, "audio": view["audio"]}  # the copies say what the VIEW's player holds
+    data = {
+        TURN_MIME: view,
+        "text/markdown": static_markdown(reply, header),
+        "text/plain": static_text(reply, header),
+    }
+    metadata = {RECORD_KEY: record} if record is not None else {}
+    return data, metadata

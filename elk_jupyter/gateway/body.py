@@ -1,0 +1,105 @@
+"""Reading a response body as it arrives: event-stream chunks, the bounded drain after the terminal
+event, and a whole JSON body from a server that ignored ``stream``. Errors are StreamError/APIError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import requests
+import urllib3
+
+from elk_jupyter.errors import APIError, StreamError, error_fields
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.events import Event
+from elk_jupyter.gateway.transport import cause, excerpt, json_or_none
+
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+
+
+class Body:
+    """An event-stream body: its chunks as they arrive, then (after the terminal event) its drain."""
+
+    def __init__(self, response: requests.Response, timeout: float) -> None:
+        self.response = response
+        self.timeout = timeout
+        self.broken = False  # the transport failed: nothing left to drain
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from chunks(self.response, self.timeout)
+        except StreamError:
+            self.broken = True
+            raise
+
+    def drain(self, max_bytes: int, seconds: float) -> None:
+        """Read on to the body's end, at most ``max_bytes`` for at most ``seconds``; then it is closed.
+
+        Servers finish their work after the last event: Llama Stack stores a response (the one a
+        later ``previous_response_id`` names) only when its stream generator ends, and cancels the
+        store when the client hangs up first; proxies log or bill after ``[DONE]`` (issue 12).
+        The reply is already whole here, so a slow or broken tail is dropped, never an error.
+        """
+        raw = self.response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        previous = sock.gettimeout() if sock is not None else None
+        deadline = time.monotonic() + seconds
+        left = max_bytes
+        try:
+            while left > 0 and hasattr(raw, "read1"):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if sock is not None:  # one read may wait only until the deadline
+                    sock.settimeout(remaining if previous is None else min(remaining, previous))
+                chunk = raw.read1(min(65536, left), decode_content=True)
+                if not chunk:
+                    return  # the end of the body: the server has finished
+                left -= len(chunk)
+        except _TRANSPORT_ERRORS:
+            return
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(previous)
+
+
+def chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
+    """Body bytes as they arrive, for chunked and close-delimited bodies alike.
+
+    ``iter_content`` waits for EOF on close-delimited bodies
+    (https://www.rfc-editor.org/rfc/rfc9112#section-6.3); urllib3's
+    ``read1`` returns whatever has arrived.
+    """
+    raw = response.raw
+    try:
+        if hasattr(raw, "read1"):
+            while True:
+                chunk = raw.read1(65536, decode_content=True)
+                if not chunk:
+                    return
+                yield chunk
+        else:  # pragma: no cover - urllib3 < 2
+            yield from response.iter_content(chunk_size=None)
+    except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
+        raise StreamError(f"the stream stalled: no data for {timeout:g} s") from None
+    except _TRANSPORT_ERRORS as err:
+        raise StreamError(f"the connection broke mid-stream: {cause(err)}") from None
+
+
+def whole_body(endpoint: str, response: requests.Response, request_id: str | None) -> Iterator[Event]:
+    """A 200 that is not a stream: a gateway ignoring ``stream``, an error body, or an HTML page."""
+    raw = b"".join(chunks(response, 0))
+    body = json_or_none(raw)
+    if not isinstance(body, dict):
+        raise APIError(
+            f"expected JSON or an event stream, got {response.headers.get('content-type') or 'no content type'}: {excerpt(raw)}",
+            status=response.status_code,
+            request_id=request_id,
+        )
+    fields = error_fields(body)
+    if fields is not None:
+        raise APIError(fields.pop("message"), status=response.status_code, request_id=request_id, **fields)
+    yield from dialect(endpoint).events_from_body(body)

@@ -1,0 +1,1 @@
+"""Images, files and audio: attachments as content parts, audio replies as clips."""

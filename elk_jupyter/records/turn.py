@@ -1,0 +1,213 @@
+"""The turn record format: its key, version and schema, how a turn becomes one, how one is checked. Pure.
+
+A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``RECORD_KEY``
+(docs/record.md describes every field). Reading and writing notebook files is ``notebooks``'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from elk_jupyter.conversation.session import Turn
+from elk_jupyter.gateway.dialects import NAMES
+from elk_jupyter.records.audio import check_audio
+from elk_jupyter.version import __version__
+
+RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
+READABLE_VERSIONS = (1, 2)
+RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
+
+# Required keys and their JSON types; optional keys may also be null.
+TURN_SCHEMA = {
+    "id": str,
+    "conversation": str,
+    "endpoint": str,
+    "prompt": str,
+    "request": dict,
+    "reply": dict,
+    "status": str,
+    "context": list,
+    "created_at": (int, float),
+}
+TURN_OPTIONAL = {
+    "parent": str,
+    "context_tokens": int,
+    "cell_id": str,
+    "execution_count": int,
+    "system": str,
+    "mode": str,
+    "host": str,
+    "replayed": bool,
+    "mode_reason": str,
+    "origin": str,
+    "attachments": list,
+}
+REPLY_SCHEMA = {
+    "endpoint": str,
+    "status": str,
+    "text": str,
+    "reasoning": str,
+    "tool_calls": list,
+    "attempts": int,
+    "timing": dict,
+}
+REPLY_OPTIONAL = {
+    "id": str,
+    "model": str,
+    "finish_reason": str,
+    "incomplete_details": dict,
+    "error": str,
+    "choices": list,
+    "audio": dict,
+    "usage": dict,
+    "request_id": str,
+    "started_at": (int, float),
+    "steps": list,
+}
+
+
+def record_of(turn: Turn) -> dict:
+    """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
+    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
+
+
+def strict_json(value):
+    """``value`` with NaN and infinities (which servers do send in usage) as null: notebooks are
+    JSON, and JavaScript's JSON.parse, like most readers, rejects NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def turn_of(record: Mapping) -> Turn:
+    """The turn a valid record holds."""
+    return Turn.from_dict(record["turn"])
+
+
+def validate(record: object) -> list[str]:
+    """Every way ``record`` departs from the schema (empty when it is valid)."""
+    if not isinstance(record, Mapping):
+        return ["the record is not an object"]
+    problems = []
+    if record.get("version") not in READABLE_VERSIONS:
+        problems.append(f"version is {record.get('version')!r}, expected {RECORD_VERSION}")
+    if not isinstance(record.get("package"), str):
+        problems.append("package (the elk-jupyter version) is missing")
+    turn = record.get("turn")
+    if not isinstance(turn, Mapping):
+        return [*problems, "turn is missing"]
+    problems += _check(turn, TURN_SCHEMA, TURN_OPTIONAL, "turn")
+    if isinstance(turn.get("reply"), Mapping):
+        problems += _check(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
+    if turn.get("endpoint") not in NAMES:
+        problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
+    problems += _check_links(turn)
+    if isinstance(turn.get("reply"), Mapping):
+        problems += _check_items(turn["reply"]) + _check_steps(turn["reply"].get("steps") or ())
+        problems += check_audio(turn["reply"].get("audio"))
+    problems += _check_attachments(turn.get("attachments") or ())
+    problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
+    return problems
+
+
+def _check_links(turn: Mapping) -> list[str]:
+    """The links a single record can get wrong by itself (the graph is checked by ``lineage``)."""
+    problems = []
+    context = turn.get("context")
+    if isinstance(context, list) and not all(isinstance(c, str) for c in context):
+        problems.append("turn.context should hold turn ids (strings)")
+    elif isinstance(context, list) and turn.get("id") in context:
+        problems.append("turn.context names the turn itself")
+    if turn.get("parent") is not None and turn.get("parent") == turn.get("id"):
+        problems.append("turn.parent is the turn itself")
+    return problems
+
+
+def _check_items(reply: Mapping) -> list[str]:
+    """What replay and rendering read inside the lists: each choice and tool call."""
+    problems = []
+    for number, choice in enumerate(reply.get("choices") or ()):
+        where = f"turn.reply.choices[{number}]"
+        if not isinstance(choice, Mapping):
+            problems.append(f"{where} should be object")
+            continue
+        problems += _check(choice, {}, {"index": int, "text": str, "reasoning": str, "tool_calls": list}, where)
+        problems += _check_calls(choice.get("tool_calls") or (), where)
+    return problems + _check_calls(reply.get("tool_calls") or (), "turn.reply")
+
+
+def _check_calls(calls, where: str) -> list[str]:
+    problems = []
+    for number, call in enumerate(calls):
+        here = f"{where}.tool_calls[{number}]"
+        if not isinstance(call, Mapping) or not isinstance(call.get("function"), Mapping):
+            problems.append(f"{here} should be an object with a function object")
+            continue
+        problems += _check(call["function"], {}, {"name": str, "arguments": str}, f"{here}.function")
+    return problems
+
+
+STEP_CALL = {"id": str, "name": str, "arguments": str, "output": str, "status": str}
+ATTACHMENT = {"media_type": str, "size": int, "source": str}
+
+
+def _check_steps(steps) -> list[str]:
+    """A tool turn's earlier steps: re-sent with later turns, so each call must be whole."""
+    problems = []
+    for number, step in enumerate(steps):
+        where = f"turn.reply.steps[{number}]"
+        if not isinstance(step, Mapping) or not isinstance(step.get("calls"), list):
+            problems.append(f"{where} should be an object with a list of calls")
+            continue
+        problems += _check(step, {}, {"id": str, "text": str, "usage": dict}, where)
+        for index, call in enumerate(step["calls"]):
+            here = f"{where}.calls[{index}]"
+            if not isinstance(call, Mapping):
+                problems.append(f"{here} should be object")
+                continue
+            problems += _check(call, STEP_CALL, {"error": str, "duration": (int, float)}, here)
+    return problems
+
+
+def _check_attachments(entries) -> list[str]:
+    problems = []
+    for number, entry in enumerate(entries):
+        where = f"turn.attachments[{number}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} should be object")
+            continue
+        problems += _check(entry, ATTACHMENT, {"digest": str, "data": str, "url": str}, where)
+    return problems
+
+
+def _non_finite(value, where: str):
+    """Each NaN or infinity in ``value``: a notebook is JSON, which has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            yield from _non_finite(item, f"{where}[{number}]")
+
+
+def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[str]:
+    problems = []
+    for key, kind in required.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool) and kind is not bool:
+            problems.append(f"{where}.{key} should be {_name(kind)}, got {type(data.get(key)).__name__}")
+    for key, kind in optional.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+            problems.append(f"{where}.{key} should be {_name(kind)} or null, got {type(value).__name__}")
+    return problems
+
+
+def _name(kind) -> str:
+    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
