@@ -17,6 +17,7 @@ from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
 from elk_jupyter.conversation import options, settings
 from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.front import cell_inputs
@@ -115,7 +116,8 @@ class ElkMagics(Magics):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
-        self.runner = TurnRunner(self.settings, locate_notebook=self._notebook_path)
+        self.state = KernelState(self._notebook_path)  # the kernel's state: every magic shares it
+        self.runner = TurnRunner(self.settings, self.state)
         self.commands = Commands(self.runner, self.settings, self._notebook_path, shell)
 
     @property
@@ -262,7 +264,7 @@ class ElkMagics(Magics):
             raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
         args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client
         in_kernel = getattr(self.shell, "kernel", None) is not None
-        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
+        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client, self.state)
 
     @line_magic
     def elk(self, line):
