@@ -176,7 +176,7 @@ class Replays:
         self._read_saved()
         with self._lock:
             group = list(self.recorded.get(identity.body_key, ()))
-        found = _best(group, identity.where)
+        found = _best(group, identity)
         if found is None:
             found = self._safely(lambda: self.cache.get(identity.cache_key))
         return found if isinstance(found, dict) else None
@@ -227,13 +227,15 @@ def _places(where: Where) -> list[tuple]:
     return places + ([(where.conversation, where.position)] if where.position is not None else [])
 
 
-def _best(records, where: Where) -> dict | None:
-    """The reply of the record that answers a request asked at ``where``: one made in the same
-    cell first, then at the same place, then one that says nowhere (an old record)."""
-    best, rank = None, 0
+def _best(records, asked: Identity) -> dict | None:
+    """The reply of the record that answers ``asked`` where it is asked: one made in the same cell
+    first, then at the same place, then one that says nowhere (an old record). A reply this process
+    got knows its scope (path, account) and answers only there; a saved record names its host only."""
+    best, rank, where = None, 0, asked.where
     for record in records:
         made = record.identity.where
-        if not made.matches(where):
+        scoped = record.identity.scope is not None and asked.scope is not None
+        if not made.matches(where) or (scoped and record.identity.scope != asked.scope):
             continue
         score = 3 if made.cell is not None and made.cell == where.cell else 1 if made.nowhere else 2
         if score > rank:
