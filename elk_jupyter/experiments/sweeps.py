@@ -99,11 +99,6 @@ def sweep(
     from elk_jupyter.experiments import experiment
 
     template, system = _template(prompt)
-    if replays is not None and state is None:
-        from elk_jupyter.conversation.kernel import KernelState
-
-        state = KernelState()
-        state.replays = replays
     result = experiment(
         template,
         None,
@@ -120,15 +115,23 @@ def sweep(
         replay=replay,
         client=client,
         progress=_progress(progress),
-        state=state,
+        state=_state(state, replays),
     )
     unrecorded = [run for run in result.runs if "never recorded" in (run.error or "")]
     if unrecorded:
-        raise ElkError(
-            f"replay is 'only' and {len(unrecorded)} of {result.total} runs were never recorded: "
-            "use replay='auto' to send them"
-        )
+        raise ElkError(f"replay is 'only' and {len(unrecorded)} of {result.total} runs were never recorded")
     return SweepTable(result)
+
+
+def _state(state, replays):
+    """The kernel state to run on; an old caller's own ``Replays`` gets a state around it."""
+    if replays is None or state is not None:
+        return state
+    from elk_jupyter.conversation.kernel import KernelState
+
+    state = KernelState()
+    state.replays = replays
+    return state
 
 
 def _template(prompt) -> tuple[str, str | None]:
