@@ -290,3 +290,19 @@ def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted,
     finally:
         del ip.user_ns["__vsc_ipynb_file__"]
     assert len(scripted.requests) == 2
+
+
+def test_chat_and_experiment_share_the_kernel_state(gateway, monkeypatch):
+    """In a shell with the extension loaded, ``%%experiment`` and ``experiment()`` run on the
+    magics' ``KernelState``: the plain call resumes what the magic ran, sending nothing."""
+    from tests.environment import fresh_shell
+
+    monkeypatch.setenv("ELK_BASE_URL", gateway.base_url)
+    monkeypatch.setenv("ELK_MODEL", "m1")
+    shell, magics = fresh_shell(replay="auto")
+    gateway.plan(text="once")
+    assert shell.run_cell("%%experiment --name shared -o first\nOnly once").success
+    assert shell.run_cell("from elk_jupyter import experiment\nagain = experiment('Only once', progress=False)").success
+    (run,) = shell.user_ns["again"].runs
+    assert (run.text, run.replayed, len(gateway.requests)) == ("once", False, 1)  # the kernel's run, not the cache
+    assert magics.state.finished and shell.user_ns["first"].runs[0].key == shell.user_ns["again"].runs[0].key
