@@ -228,10 +228,27 @@ def test_no_module_global_holds_kernel_state():
     assert not hasattr(experiments, "_REPLAYS") and not hasattr(experiments, "_INDEXED")
 
 
-def test_a_plain_experiment_outside_ipython_has_a_state_of_its_own(gateway):
-    from elk_jupyter.experiments import kernel_state
+def test_a_plain_experiment_outside_ipython_has_a_state_of_its_own(gateway, tmp_path):
+    """A plain Python process (no IPython at all): each call a state of its own, the cache shared."""
+    import os
+    import subprocess
+    import sys
 
-    assert kernel_state() is not kernel_state()  # no IPython here: nothing shared by a global
+    gateway.plan(text="from a script")
+    script = (
+        "from elk_jupyter import Client, experiment\n"
+        "from elk_jupyter.experiments import kernel_state\n"
+        "assert kernel_state() is not kernel_state()\n"
+        f"client = Client({KEY!r}, base_url={gateway.base_url!r}, model='m1')\n"
+        "first = experiment('Hi', client=client, progress=False)\n"
+        "again = experiment('Hi', client=client, progress=False)\n"
+        "print(first.runs[0].text, first.runs[0].replayed, again.runs[0].text, again.runs[0].replayed)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "ELK_CACHE_DIR": str(tmp_path / "script")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["from", "a", "script", "False", "from", "a", "script", "True"]
+    assert len(gateway.requests) == 1
 
 
 def test_an_unrecorded_sweep_in_only_mode_says_so(gateway, tmp_path):

@@ -43,7 +43,7 @@ def run(
     mode: str,
     send: Send,
     *,
-    refusal: str,
+    refusal: str | Callable[[], str],
     forced: bool = False,
     opened: Callable[[Decision], None] | None = None,
     resample: bool = False,
@@ -51,15 +51,15 @@ def run(
 ) -> Ran:
     """Replay the recorded reply of ``identity`` or send it with ``send``, and remember a success.
 
-    ``refusal``: the message of the ``NotRecorded`` raised when ``mode`` is only and nothing
-    answers; ``forced``: the mode was given for this one request; ``opened``: told the decision
+    ``refusal``: the message (or what makes it, once the records are read) of the ``NotRecorded``
+    raised when ``mode`` is only and nothing answers; ``forced``: the mode was given for this one request; ``opened``: told the decision
     before anything streams (a view opens there); ``resample``: a later run of the same request
     here samples again (turns: re-running a cell regenerates; experiment runs resume instead);
     ``keep``: store a live success in the cache too (``rerun --replay off`` leaves it as it was).
     """
     decision = replays.decide(mode, identity, forced=forced)
     if decision.refused:
-        raise NotRecorded(refusal)
+        raise NotRecorded(refusal() if callable(refusal) else refusal)
     if opened is not None:
         opened(decision)
     if decision.recorded is not None:

@@ -152,7 +152,7 @@ class TurnRunner:
             self._identity(planned, client),
             mode,
             send,
-            refusal=self._refusal(ask, planned, client.host),
+            refusal=lambda: self._refusal(ask, planned, client.host),
             forced=ask.replay is not None,
             opened=opened,
             resample=True,
