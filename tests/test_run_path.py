@@ -91,20 +91,23 @@ def test_the_cache_keeps_them_apart_too(gateway, tmp_path):
     assert [frozen.run(ask("Hi", c), Frontend()).reply.text for c in "xy"] == ["in x", "in y"]
 
 
-def test_cells_decide_when_both_name_one_and_old_records_still_replay(tmp_path):
+def test_the_same_cell_first_then_the_same_place_and_old_records_still_replay(tmp_path):
     body = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
     replays = Replays(Cache(tmp_path / "c.sqlite3"))
     replays.remember(Recorded(Identity(body, "h", where=Where("default", 0, "cell-a")), {"text": "a"}))
     replays.remember(Recorded(Identity(body, "h", where=Where("default", 0, "cell-b")), {"text": "b"}))
     assert replays.lookup(Identity(body, "h", where=Where("default", 0, "cell-b"))) == {"text": "b"}
     assert replays.lookup(Identity(body, "h", where=Where("default", 0, "cell-a"))) == {"text": "a"}
-    assert replays.lookup(Identity(body, "h", where=Where("default", 0, "cell-c"))) is None
+    # a cell the records do not know (ids regenerated), at the same place: that place's record
+    assert replays.lookup(Identity(body, "h", where=Where("default", 0, "cell-c"))) == {"text": "a"}
+    assert replays.lookup(Identity(body, "h", where=Where("default", 1, "cell-c"))) is None
+    assert replays.lookup(Identity(body, "h", where=Where("other", 0))) is None
     assert len(replays.recorded[Identity(body, "h").body_key]) == 2  # every record, not the first
     old = Replays(Cache(tmp_path / "old.sqlite3"))  # a record v2 without position: its cell, or anywhere
     old.remember(Recorded(Identity(body, "h", where=Where(cell="cell-a")), {"text": "old"}))
     assert old.lookup(Identity(body, "h", where=Where("default", 0, "cell-a"))) == {"text": "old"}
     assert old.lookup(Identity(body, "h", where=Where("default", 3))) == {"text": "old"}
-    assert old.lookup(Identity(body, "h", where=Where("default", 0, "cell-z"))) is None
+    assert old.lookup(Identity(body, "h", where=Where("default", 0, "cell-z"))) == {"text": "old"}
 
 
 def test_a_record_without_position_replays_from_an_old_notebook(gateway, tmp_path):

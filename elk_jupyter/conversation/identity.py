@@ -62,10 +62,6 @@ class Where:
     case: int | None = None
     repeat: int | None = None
 
-    @property
-    def nowhere(self) -> bool:
-        return self == Where()
-
     def shared(self) -> dict:
         """The part every notebook on the machine shares (the cache's): never the cell id, which
         is one notebook's own."""
@@ -74,12 +70,11 @@ class Where:
         return {name: value for name, value in parts.items() if value is not None}
 
     def matches(self, asked: Where) -> bool:
-        """Whether a record made here answers a request asked at ``asked``: the cell decides when
-        both name one; else the conversation and position, or the case and repeat; a record that
-        says nowhere answers its body anywhere (old notebooks keep replaying)."""
-        if self.cell is not None and asked.cell is not None:
-            return self.cell == asked.cell
-        return self.shared() == asked.shared() or not self.shared()
+        """Whether a record made here answers a request asked at ``asked``: the same cell, or the
+        same conversation and position (or case and repeat); a record that says nowhere answers its
+        body anywhere (old notebooks keep replaying). ``replays`` prefers a same-cell record."""
+        same_cell = self.cell is not None and self.cell == asked.cell
+        return same_cell or self.shared() == asked.shared() or not self.shared()
 
 
 @dataclass(frozen=True)

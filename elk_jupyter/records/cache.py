@@ -237,7 +237,7 @@ def _best(records, asked: Identity) -> dict | None:
         scoped = record.identity.scope is not None and asked.scope is not None
         if not made.matches(where) or (scoped and record.identity.scope != asked.scope):
             continue
-        score = 3 if made.cell is not None and made.cell == where.cell else 1 if made.nowhere else 2
+        score = 3 if made.cell is not None and made.cell == where.cell else 2 if made.shared() else 1
         if score > rank:
             best, rank = record.reply, score
     return best
