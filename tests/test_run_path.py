@@ -121,15 +121,26 @@ def test_a_record_without_position_replays_from_an_old_notebook(gateway, tmp_pat
     assert frozen.run(ask("Hi"), Frontend()).reply.text == "recorded long ago"
 
 
-def test_a_turn_runs_from_a_worker_thread(gateway, tmp_path):
+def test_turns_run_from_worker_threads_at_once(gateway, tmp_path):
+    """The chat panel calls ``TurnRunner.run`` from a worker thread while cells run: each turn
+    joins its own conversation, whole."""
     import threading
 
-    gateway.plan(text="from a thread")
-    live, found = runner(gateway, tmp_path), []
-    worker = threading.Thread(target=lambda: found.append(live.run(ask("Hi", "panel"), Frontend())))
-    worker.start()
-    worker.join()
-    assert found[0].reply.text == "from a thread" and live.conversations.conversation("panel").active
+    live, found = runner(gateway, tmp_path), {}
+
+    def chat(name: str) -> None:
+        for n in range(3):
+            found.setdefault(name, []).append(live.run(ask(f"{name} {n}", name), Frontend()).reply.text)
+
+    workers = [threading.Thread(target=chat, args=(name,)) for name in ("panel", "cell")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert found == {name: [f"echo: {name} {n}" for n in range(3)] for name in ("panel", "cell")}
+    for name in ("panel", "cell"):
+        conversation = live.conversations.conversation(name)
+        assert [t.position for t in conversation.turns] == [0, 1, 2] and len(conversation.active) == 3
 
 
 # -- experiments: where is the case and the repeat; finished runs by scope; one -p; one budget
