@@ -337,3 +337,21 @@ def test_chat_and_experiment_share_the_kernel_state(gateway, monkeypatch):
     (run,) = shell.user_ns["again"].runs
     assert (run.text, run.replayed, len(gateway.requests)) == ("once", False, 1)  # the kernel's run, not the cache
     assert magics.state.finished and shell.user_ns["first"].runs[0].key == shell.user_ns["again"].runs[0].key
+
+
+def test_an_old_experiment_record_replays_by_its_fields_not_its_key(gateway, tmp_path):
+    """Records written before the case joined the identity hold another ``key``: replay reads the
+    request, host, case and repeat instead, so an old notebook's experiment still replays."""
+    from elk_jupyter.conversation.kernel import recorded_runs
+    from elk_jupyter.experiments.records import record_of
+
+    gateway.plan(text="old sample")
+    client = Client(KEY, base_url=gateway.base_url, model="m1")
+    live = experiment("Hi", client=client, progress=False, state=KernelState(cache=Cache(tmp_path / "a")))
+    saved = json.loads(json.dumps(record_of(live)))
+    saved["runs"][0]["key"] = "sha256-of-body-and-repeat-only"  # as an older version wrote it
+    frozen = KernelState(cache=Cache(tmp_path / "b"))
+    for recorded in recorded_runs(saved):
+        frozen.replays.remember(recorded)
+    again = experiment("Hi", client=client, replay="only", progress=False, state=frozen)
+    assert (again.runs[0].text, again.runs[0].replayed) == ("old sample", True)
