@@ -20,12 +20,12 @@ from elk_jupyter.experiments import (
     is_json,
     json_schema,
     latency_below,
-    records,
     regex,
     rubric,
     runner,
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
+from elk_jupyter.records import experiment as records
 from elk_jupyter.records.cache import Cache, Replays
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 

@@ -63,8 +63,8 @@ def replays():
 
 def index_notebook(store, namespace=None) -> None:
     """Make the experiment records of the notebook this kernel serves replayable (once per kernel)."""
-    from elk_jupyter.experiments.records import iter_experiments, replies, validate
     from elk_jupyter.records import notebooks
+    from elk_jupyter.records.experiment import iter_experiments, replies, validate
 
     path = notebooks.current_notebook(namespace if namespace is not None else vars(sys.modules["__main__"]))
     if path is None or str(path) in _INDEXED:
