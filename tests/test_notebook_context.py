@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elk_jupyter.front import notebook_context
+from elk_jupyter.media import notebook_context
 from tests.test_magics import run
 from tests.test_tools import _shell
 
