@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import elk_env
+from tests.environment import elk_env, shell_at
 from tests.fake_gateway import FakeGateway
 from tests.recording import CELLS, KEY, execute, notebook
 from tests.scripted_server import ScriptedServer
@@ -182,6 +182,8 @@ def llmock():
         yield base_url
 
 
+# -- one fixture per meaning: ``gateway`` is always a FakeGateway (scope in the name when it is
+# shared), ``ip`` always the in-process shell pointed at ``gateway``; other servers have their own names.
 @pytest.fixture
 def gateway():
     """A ``FakeGateway`` (real HTTP, real SSE bytes) for one test."""
@@ -196,6 +198,25 @@ def module_gateway():
     server = FakeGateway()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def session_gateway():
+    """One ``FakeGateway`` for the session (the browser tests' Jupyter server points at it)."""
+    server = FakeGateway()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ip(gateway, monkeypatch, tmp_path):
+    """The in-process IPython shell, elk loaded, a fresh notebook state (as after a kernel restart)
+    pointed at ``gateway`` with ``tests.environment.KEY``: replay off, cache in tmp_path, no widget,
+    no cell id (each cell is a new cell), working directory tmp_path."""
+    shell, _ = shell_at(monkeypatch, tmp_path, gateway.base_url)
+    monkeypatch.chdir(tmp_path)
+    yield shell
+    shell.parent_header = {}
 
 
 # -- a notebook recorded through a real kernel (shared by the records and CLI tests)

@@ -290,6 +290,7 @@ def test_errors_leave_as_one_line_without_frames(gateway):
     assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(max_size=200), case=st.text(max_size=40))
 def test_any_output_and_case_value_stay_one_inert_row(text, case):
