@@ -218,6 +218,7 @@ def _rerun_one(client, replays, mode: str, turn: Turn, body: dict):
 
 
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
+    from elk_jupyter.display.header import header_of
     from elk_jupyter.display.turn_output import turn_bundle
 
     by_old = {turn.id: (turn, reply) for turn, reply in rows}
@@ -238,12 +239,8 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
                 "origin": "live",
             }
         )
-        header = {
-            "endpoint": old.endpoint,
-            "conversation": old.conversation,
-            "model_asked": reply.request.get("model"),
-        }
-        output["data"], output["metadata"] = turn_bundle(reply, header, record.record_of(turn))
+        saved = record.record_of(turn)
+        output["data"], output["metadata"] = turn_bundle(reply, header_of(saved["turn"]), saved)
     notebooks.write_notebook(nb, target)
 
 
