@@ -1,11 +1,12 @@
 """Shared fixtures (isolation from the user's settings, the scripted server, the fake gateway,
 llmock) and the test tiers.
 
-Tiers (pytest markers, assigned here so test files need no edits; README "Running the tests"):
+Tiers (pytest markers, assigned here so test files need no edits; README "Running the tests by tier"):
 - ``browser``: everything under tests/e2e (a Jupyter server and Chromium);
 - ``kernel``: a test that starts another process (an ipykernel, nbclient, a Jupyter server, the CLI
   or IPython in a subprocess, llmock), found by following the names its code, its helpers and its
-  fixtures use to the modules that start processes;
+  fixtures use to the modules that start processes; and the few long in-process sweeps (hundreds of
+  hypothesis examples, 2 MB streams) marked ``@pytest.mark.kernel`` by hand to keep unit quick;
 - ``unit``: the rest, in this one process (in-process IPython shells and in-thread HTTP servers
   included). ``pytest -m unit`` is the quick loop; an audit hook fails a unit test that starts a
   process anyway, so a missed case shows itself instead of slowing the tier down.
