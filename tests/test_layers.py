@@ -46,7 +46,9 @@ CROSSINGS = {
     "media.attachments": {"gateway.dialects.content": "an attachment becomes the neutral content part"},
     "records.turn": {"conversation.session": "a turn record is a Turn's dict (Turn.from_dict reads it back)"},
     "records.notebooks": {"conversation.session": "read_turns returns the Turns a notebook holds"},
-    "records.cache": {"conversation.identity": "the replay index is keyed by a request's Identity (body, scope, where)"},
+    "records.cache": {
+        "conversation.identity": "the replay index is keyed by a request's Identity (body, scope, where)"
+    },
 }
 # Library -> the folders or modules allowed to import it.
 OWNERS = {
