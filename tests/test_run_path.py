@@ -344,7 +344,7 @@ def test_an_old_experiment_record_replays_by_its_fields_not_its_key(gateway, tmp
     """Records written before the case joined the identity hold another ``key``: replay reads the
     request, host, case and repeat instead, so an old notebook's experiment still replays."""
     from elk_jupyter.conversation.kernel import recorded_runs
-    from elk_jupyter.experiments.records import record_of
+    from elk_jupyter.records.experiment import record_of
 
     gateway.plan(text="old sample")
     client = Client(KEY, base_url=gateway.base_url, model="m1")
