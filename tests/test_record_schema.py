@@ -177,8 +177,8 @@ def test_a_notebook_nested_too_deep_for_nbformat_is_one_line(tmp_path):
     path.write_text(json.dumps(nb))
     with pytest.raises(ElkError) as caught:
         notebooks.read_notebook(path)
-    assert str(caught.value) == f"{path}: nested too deep to read (a hand-edited value?)"
+    assert str(caught.value) == f"{path}: not a Jupyter notebook (nested too deep to read)"
     path.write_text("[" * 100_000 + "]" * 100_000)  # too deep for json itself
     with pytest.raises(ElkError) as caught:
         notebooks.read_json(path)
-    assert str(caught.value) == f"{path}: nested too deep to read (a hand-edited value?)"
+    assert str(caught.value) == f"{path}: not a Jupyter notebook (nested too deep to read)"

@@ -29,7 +29,7 @@ def read_notebook(path: str | os.PathLike):
     except FileNotFoundError:
         raise ElkError(f"{path}: no such file") from None
     except RecursionError:  # nbformat validates recursively: a hand-edited value nested a few hundred deep
-        raise ElkError(f"{path}: nested too deep to read (a hand-edited value?)") from None
+        raise ElkError(f"{path}: not a Jupyter notebook (nested too deep to read)") from None
     except (
         ValueError,
         KeyError,
@@ -49,7 +49,7 @@ def read_json(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise ElkError(f"{path}: no such file") from None
     except RecursionError:
-        raise ElkError(f"{path}: nested too deep to read (a hand-edited value?)") from None
+        raise ElkError(f"{path}: not a Jupyter notebook (nested too deep to read)") from None
     except (OSError, ValueError) as err:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
