@@ -46,7 +46,9 @@ CROSSINGS = {
     "media.attachments": {"gateway.dialects.content": "an attachment becomes the neutral content part"},
     "records.turn": {"conversation.session": "a turn record is a Turn's dict (Turn.from_dict reads it back)"},
     "records.notebooks": {"conversation.session": "read_turns returns the Turns a notebook holds"},
-    "records.cache": {"conversation.identity": "the replay index is keyed by a request's Identity and Where"},
+    "records.cache": {
+        "conversation.identity": "the replay index is keyed by a request's Identity (body, scope, where)"
+    },
 }
 # Library -> the folders or modules allowed to import it.
 OWNERS = {
@@ -74,9 +76,9 @@ IO_MODULES = {
     "records.notebooks": "reads and writes .ipynb files",
     "records.audio_files": "audio clips beside the notebook",
     "records.cache": "the SQLite replay cache",
-    "conversation.run": "the one run path: decide, replay or send keeping the partial reply, store",
-    "conversation.turns": "a cell's turn on the run path",
-    "conversation.kernel": "the kernel's state: reads its notebook's records once, holds the replay index",
+    "conversation.turns": "a conversation turn: plan, run, commit",
+    "conversation.run": "the one run path: replay or send, then store",
+    "conversation.kernel": "the kernel's state: reads the notebook's records into the replay index",
     "display.panel": "the live widget",
     "experiments": "the package's lazy experiment() entry (reads the notebook it replays)",
     "experiments.runner": "sends an experiment's runs",
