@@ -12,10 +12,16 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.experiments import statistics as stats
 from elk_jupyter.experiments.scorers import Score
 from elk_jupyter.experiments.spec import Column, Spec
 from elk_jupyter.gateway.usage import Usage
+
+if TYPE_CHECKING:
+    from elk_jupyter.experiments.comparison import Comparison
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,16 @@ class Aggregate:
     cost: float | None
     latency_p50: float | None
     latency_p95: float | None
+    passes: int = 0  # runs that passed, of ``scored`` runs with a verdict
+    scored: int = 0
+    cases: int = 0  # cases with at least one run
+    pass_interval: tuple | None = None  # Wilson 95%
+    score_interval: tuple | None = None  # bootstrap 95% over cases
+    pass_at_k: dict = field(default_factory=dict)  # k -> Chen et al.'s unbiased pass@k
+    pass_hat_k: dict = field(default_factory=dict)  # k -> tau-bench's pass^k
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    replayed: int = 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -87,26 +103,47 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def aggregate(runs: list[RunResult]) -> Aggregate:
+def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
+    grouped: dict[int, list[RunResult]] = {}
+    for r in runs:
+        grouped.setdefault(r.case, []).append(r)
+    return grouped
+
+
+def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
+    """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
     passes = [r.passed for r in runs if r.passed is not None]
     scores = [r.score for r in runs if r.score is not None]
-    by_case: dict[int, list[float]] = {}
-    for r in runs:
-        if r.score is not None:
-            by_case.setdefault(r.case, []).append(r.score)
-    spreads = [statistics.pstdev(v) for v in by_case.values() if len(v) > 1]
+    cases = by_case(runs)
+    case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
+    spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
+    means = [statistics.fmean(v) for v in case_scores.values() if v]
+    verdicts = [(len(p), sum(p)) for p in ([r.passed for r in rs if r.passed is not None] for rs in cases.values())]
+    verdicts = [v for v in verdicts if v[0]]
+    most = min((n for n, _ in verdicts), default=0)  # pass@k is defined for k up to every case's repeats
     costs = [r.cost for r in runs if r.cost is not None]
     latencies = [r.latency for r in runs if r.ok and r.latency is not None]
+    usages = [r.usage.numbers() for r in runs]
     return Aggregate(
         runs=len(runs),
         errors=sum(not r.ok for r in runs),
         pass_rate=sum(passes) / len(passes) if passes else None,
         mean_score=statistics.fmean(scores) if scores else None,
         spread=statistics.fmean(spreads) if spreads else None,
-        tokens=sum(r.usage.numbers()["total"] for r in runs),
+        tokens=sum(u["total"] for u in usages),
         cost=sum(costs) if costs else None,
         latency_p50=percentile(latencies, 50),
         latency_p95=percentile(latencies, 95),
+        passes=sum(passes),
+        scored=len(passes),
+        cases=len(cases),
+        pass_interval=stats.wilson(sum(passes), len(passes)),
+        score_interval=stats.bootstrap_interval(means) if intervals else None,
+        pass_at_k={k: stats.over_cases(verdicts, k, stats.pass_at_k) for k in range(1, most + 1)},
+        pass_hat_k={k: stats.over_cases(verdicts, k, stats.pass_hat_k) for k in range(1, most + 1)},
+        prompt_tokens=sum(u["prompt"] for u in usages),
+        completion_tokens=sum(u["completion"] for u in usages),
+        replayed=sum(r.replayed for r in runs),
     )
 
 
@@ -118,6 +155,7 @@ class ExperimentResult:
         self.runs = runs
         self.scorer_names = scorer_names
         self.total = total if total is not None else len(spec.runs())
+        self._cells: dict | None = None  # (case, column) -> runs, built once: a redraw is linear in runs
 
     @property
     def missing(self) -> int:
@@ -132,11 +170,55 @@ class ExperimentResult:
         costs = [r.cost for r in self.runs if r.cost is not None]
         return sum(costs) if costs else None
 
-    def cell(self, case: int, column: Column) -> list[RunResult]:
-        return sorted((r for r in self.runs if r.case == case and r.column == column), key=lambda r: r.repeat)
+    def _index(self) -> dict:
+        if self._cells is None:
+            cells: dict = {}
+            for r in self.runs:
+                cells.setdefault((r.case, r.column), []).append(r)
+            for runs in cells.values():
+                runs.sort(key=lambda r: r.repeat)
+            self._cells = cells
+        return self._cells
 
-    def aggregates(self) -> dict[Column, Aggregate]:
-        return {c: aggregate([r for r in self.runs if r.column == c]) for c in self.spec.columns}
+    def cell(self, case: int, column: Column) -> list[RunResult]:
+        return list(self._index().get((case, column), ()))
+
+    def column_runs(self) -> dict[Column, list[RunResult]]:
+        grouped: dict[Column, list[RunResult]] = {c: [] for c in self.spec.columns}
+        for r in self.runs:
+            grouped.setdefault(r.column, []).append(r)
+        return grouped
+
+    def aggregates(self, intervals: bool = True) -> dict[Column, Aggregate]:
+        grouped = self.column_runs()
+        return {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+
+    def column(self, which) -> Column:
+        """A column by index, Column, exact label, or a model name that names one column only."""
+        columns = self.spec.columns
+        if isinstance(which, Column) and which in columns:
+            return which
+        if isinstance(which, int) and not isinstance(which, bool) and -len(columns) <= which < len(columns):
+            return columns[which]
+        labels = [c.label(len(self.spec.templates)) for c in columns]
+        if which in labels:
+            return columns[labels.index(which)]
+        models = [c for c in columns if c.model == which]
+        if len(models) == 1:
+            return models[0]
+        raise ConfigError(f"no single column {which!r}: use an index (0–{len(columns) - 1}) or one of {labels}")
+
+    def compare(self, a, b) -> Comparison:
+        """The paired comparison of two columns on the cases both have (``print`` it for the text)."""
+        from elk_jupyter.experiments.comparison import compare
+
+        return compare(self, self.column(a), self.column(b))
+
+    def summary_data(self, intervals: bool = True) -> dict:
+        """Every figure the views draw, JSON-safe (shape: docs/experiments-data.md)."""
+        from elk_jupyter.experiments.comparison import summary_data
+
+        return summary_data(self, intervals)
 
     def to_records(self) -> list[dict]:
         """One flat dict per run: the case's fields, the column, the output, scores and figures."""
