@@ -7,8 +7,6 @@ p50/p95. Model text stays data here: the views decide how it is shown.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -253,18 +251,16 @@ class ExperimentResult:
         return pandas.DataFrame(self.to_records())
 
     def to_jsonl(self, path) -> None:
-        with open(path, "w", encoding="utf-8") as file:
-            for row in self.to_records():
-                file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        """One JSON object per run (``to_records``); ``experiments.cases`` reads it back the same."""
+        from elk_jupyter.experiments.cases import write_jsonl
+
+        write_jsonl(self.to_records(), path)
 
     def to_csv(self, path) -> None:
-        rows = self.to_records()
-        names = list(dict.fromkeys(name for row in rows for name in row))
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=names)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+        """One row per run (``to_records``; dicts and lists as JSON); ``experiments.cases`` reads it back."""
+        from elk_jupyter.experiments.cases import write_csv
+
+        write_csv(self.to_records(), path)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from elk_jupyter.experiments.view import bundle

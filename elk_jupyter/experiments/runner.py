@@ -9,11 +9,12 @@ before the first request.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import os
 import threading
 from dataclasses import dataclass
 
 from elk_jupyter.conversation.options import non_finite
-from elk_jupyter.errors import ConfigError, ElkError
+from elk_jupyter.errors import ConfigError, ElkError, unexpected
 from elk_jupyter.experiments import budget, templates
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
 from elk_jupyter.experiments.scorers import Sample, Scorer
@@ -34,6 +35,22 @@ class ExperimentInterrupted(ElkError):
     def __init__(self, message: str, result: ExperimentResult):
         super().__init__(message)
         self.result = result
+
+
+class ExperimentFailed(ExperimentInterrupted):
+    """A failure stopped the experiment: the pool was shut down, ``result`` holds the finished runs."""
+
+
+def stopped(err: BaseException, partial: ExperimentResult) -> ExperimentInterrupted:
+    """The one-line error of an experiment stopped by ``err``, holding its finished runs."""
+    kept = (
+        f"{len(partial.runs)} of {partial.total} runs finished and are kept; "
+        f"re-run the cell to send only the {partial.missing} missing"
+    )
+    if isinstance(err, KeyboardInterrupt):
+        return ExperimentInterrupted(f"interrupted: {kept}", partial)
+    reason = str(err) if isinstance(err, ElkError) else str(unexpected(err, os.environ.get("ELK_API_KEY")))
+    return ExperimentFailed(f"the experiment stopped: {reason}; {kept}", partial)
 
 
 @dataclass(frozen=True)
@@ -92,15 +109,10 @@ class Runner:
                     done[item.index] = kept[item.key] = future.result()
                 if finished and on_progress is not None:
                     on_progress(result())
-        except KeyboardInterrupt:
+        except BaseException as err:  # an interrupt, or any failure: stop at once, keep what finished
             self._stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            partial = result()
-            raise ExperimentInterrupted(
-                f"interrupted: {len(partial.runs)} of {partial.total} runs finished and are kept; "
-                f"re-run the cell to send only the {partial.missing} missing",
-                partial,
-            ) from None
+            pool.shutdown(wait=False, cancel_futures=True)  # pending runs never start: nothing more is billed
+            raise stopped(err, result()) from None
         pool.shutdown(wait=True)
         return result()
 
@@ -201,6 +213,8 @@ class Runner:
                 reply = Reply.from_dict(decision.recorded, request)
             elif decision.refused:
                 raise ElkError("replay is 'only' and this judge call was never recorded")
+            elif self._stop.is_set():
+                raise ElkError("the experiment was stopped before this judge call was sent")
             else:
                 reply = self.sender.send(request)
                 if reply.ok:
