@@ -141,12 +141,14 @@ def check_grid(grid: dict) -> tuple:
         raise ConfigError(f"the grid must be a dict of field -> list of values, not {type(grid).__name__}")
     pairs = []
     for name in sorted(grid):
-        if name in RESERVED:
+        if not isinstance(name, str) or not all(name.split(".")):
+            raise ConfigError(f"grid key {name!r}: a request field name (a.b for a nested field)")
+        if name.split(".")[0] in RESERVED:
             raise ConfigError(
                 f"grid key {name!r} is set by the experiment itself: "
                 + ("use models=[...] to compare models" if name == "model" else "it cannot be varied")
             )
-        if name.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
+        if any(part.lower().replace("-", "_") in _CREDENTIAL_FIELDS for part in name.split(".")):
             raise ConfigError(f"grid key {name!r}: the API key comes from the environment only")
         values = grid[name]
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):

@@ -39,8 +39,11 @@ def body(spec: Spec, run: RunSpec, namespace: Mapping | None = None) -> dict:
 
 
 def request(endpoint: str, prompt: str, model: str, system: str | None, params: Mapping) -> dict:
-    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt)."""
-    ask = Ask(endpoint, prompt, dict(params))
+    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt).
+    A dotted field (``response_format.type``) nests, set last, as the magics' ``-p`` does."""
+    flat = {name: value for name, value in params.items() if "." not in name}
+    nested = tuple((name.split("."), value) for name, value in params.items() if "." in name)
+    ask = Ask(endpoint, prompt, flat, extra=nested)
     return dialect(endpoint).request(ask, Settings(), (), system, model, None).body
 
 
