@@ -62,6 +62,13 @@ def replays():
     return _REPLAYS
 
 
+def finished() -> list[list[RunResult]]:
+    """This kernel's experiments, each as its finished runs (what ``%elk usage`` adds up)."""
+    from elk_jupyter.experiments.runner import FINISHED
+
+    return [list(runs.values()) for runs in FINISHED.values()]
+
+
 def index_notebook(store, namespace=None) -> None:
     """Make the experiment records of the notebook this kernel serves replayable (once per kernel)."""
     from elk_jupyter.experiments.records import iter_experiments, replies, validate
