@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import os
+import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from elk_jupyter.conversation.options import non_finite
@@ -20,10 +22,13 @@ from elk_jupyter.experiments.results import ExperimentResult, RunResult
 from elk_jupyter.experiments.scorers import Sample, Scorer
 from elk_jupyter.experiments.sender import Sender
 from elk_jupyter.experiments.spec import RunSpec, Spec
+from elk_jupyter.experiments.writes import CacheWrites
 from elk_jupyter.gateway.client import Client
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.gateway.usage import Usage
+
+PROGRESS_EVERY = 0.1  # seconds between partial results handed to the progress callback
 
 # spec id -> run key -> result: what this kernel already ran, so a re-run resumes instead of resending.
 FINISHED: dict[str, dict[str, RunResult]] = {}
@@ -35,6 +40,19 @@ class ExperimentInterrupted(ElkError):
     def __init__(self, message: str, result: ExperimentResult):
         super().__init__(message)
         self.result = result
+
+
+def _drain(finishing: queue.SimpleQueue) -> list:
+    """The futures that finished: waits up to 0.2 s for one (so an interrupt gets through), then takes all."""
+    try:
+        found = [finishing.get(timeout=0.2)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            found.append(finishing.get_nowait())
+        except queue.Empty:
+            return found
 
 
 class ExperimentFailed(ExperimentInterrupted):
@@ -83,6 +101,7 @@ class Runner:
         self._stop = threading.Event()
         self.speaker = dialect(spec.endpoint)
         self.sender = Sender(client, spec.endpoint, options.max_attempts, options.max_retry_after, self._stop)
+        self.writes = CacheWrites(replays)
         self.judge_model = options.judge_model or spec.models[0]
         self._judge_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -100,21 +119,33 @@ class Runner:
         if on_progress is not None:
             on_progress(result())
         pool = futures.ThreadPoolExecutor(max_workers=max(1, self.options.concurrency))
-        pending = {pool.submit(self._one, item): item for item in todo}
+        finishing: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish: no scan of the pending
+        pending = {}
+        for item in todo:
+            future = pool.submit(self._one, item)
+            pending[future] = item
+            future.add_done_callback(finishing.put)
+        shown = time.monotonic()
         try:
             while pending:
-                finished, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
-                for future in finished:
+                for future in _drain(finishing):
                     item = pending.pop(future)
                     done[item.index] = kept[item.key] = future.result()
-                if finished and on_progress is not None:
+                # the partial result costs O(runs): built a bounded number of times a second, not per run
+                if on_progress is not None and pending and time.monotonic() - shown >= PROGRESS_EVERY:
+                    shown = time.monotonic()
                     on_progress(result())
         except BaseException as err:  # an interrupt, or any failure: stop at once, keep what finished
             self._stop.set()
             pool.shutdown(wait=False, cancel_futures=True)  # pending runs never start: nothing more is billed
             raise stopped(err, result()) from None
+        finally:
+            self.writes.close()  # what was sent is in the cache, whatever happened
         pool.shutdown(wait=True)
-        return result()
+        final = result()
+        if on_progress is not None and todo:
+            on_progress(final)
+        return final
 
     # -- planning
     def _partition(self, planned: list, kept: dict, names: list[str]) -> tuple[dict[int, RunResult], list]:
@@ -173,7 +204,7 @@ class Runner:
         else:
             reply = self.sender.send(item.body)
             if reply.ok:
-                self.replays.store(item.key, self.client.host, item.body, reply.to_dict(), item.cache_key)
+                self.writes.put(item.key, self.client.host, item.body, reply.to_dict(), item.cache_key)
         cost = self._cost(item.run.column.model, reply.usage)
         judged: list[dict] = []
         scores = {}
@@ -218,7 +249,7 @@ class Runner:
             else:
                 reply = self.sender.send(request)
                 if reply.ok:
-                    self.replays.store(key, host, request, reply.to_dict(), cache_key)
+                    self.writes.put(key, host, request, reply.to_dict(), cache_key)
         judged.append({"key": key, "request": request, "reply": reply.to_dict()})
         if not reply.ok:
             raise ElkError(f"the judge failed: {reply.error}")

@@ -67,6 +67,30 @@ class Cache:
             ),
         )
 
+    def put_many(self, rows: list[tuple[str, str | None, dict, dict]]) -> None:
+        """Several (key, host, request, reply) in one transaction: one sync to disk, not one each
+        (an autocommitted INSERT waits for the disk every time: ~15 ms here, per experiment run)."""
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        key,
+                        host or "",
+                        json.dumps(request, ensure_ascii=False),
+                        json.dumps(reply, ensure_ascii=False),
+                        time.time(),
+                    )
+                    for key, host, request, reply in rows
+                ],
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -152,6 +176,13 @@ class Replays:
     def store(self, key: str, host: str | None, request: dict, reply: dict, cache_key: str | None = None) -> None:
         self.recorded[key] = reply
         self._safely(lambda: self.cache.put(cache_key or key, host, request, reply))
+
+    def store_many(self, items: list[tuple[str, str | None, dict, dict, str | None]]) -> None:
+        """``store`` for several (key, host, request, reply, cache_key) at once, in one transaction."""
+        for key, _, _, reply, _ in items:
+            self.recorded[key] = reply
+        rows = [(cache_key or key, host, request, reply) for key, host, request, reply, cache_key in items]
+        self._safely(lambda: self.cache.put_many(rows))
 
     def _safely(self, action: Callable[[], object]) -> object:
         """Run a cache action; a problem is a miss (None) and one warning per kind of problem."""
