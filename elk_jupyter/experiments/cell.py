@@ -20,6 +20,7 @@ from elk_jupyter import experiments
 from elk_jupyter.conversation.options import parse_param
 from elk_jupyter.conversation.settings import REPLAY_MODES
 from elk_jupyter.errors import ConfigError, ElkError, detached
+from elk_jupyter.experiments.redraw import RedrawMemo
 from elk_jupyter.experiments.runner import ExperimentInterrupted
 from elk_jupyter.experiments.spec import load_cases
 from elk_jupyter.experiments.view import bundle, progress_line
@@ -118,20 +119,21 @@ class LiveMatrix:
         self._display = display
         self.handle = None
         self._shown = 0.0
+        self._memo = RedrawMemo()  # a redraw renders only the cells whose runs changed
 
     def update(self, result) -> None:
         now = time.monotonic()
         if self.handle is not None and result.missing and now - self._shown < 1 / UPDATES_PER_SECOND:
             return
         self._shown = now
-        data, _ = bundle(result, final=False)
+        data, _ = bundle(result, final=False, memo=self._memo)
         if self.handle is None:
             self.handle = self._display(data, raw=True, display_id=True)
         else:
             self.handle.update(data, raw=True)
 
     def finish(self, result) -> None:
-        data, metadata = bundle(result)
+        data, metadata = bundle(result, memo=self._memo)
         if self.handle is None:
             self._display(data, metadata=metadata, raw=True)
         else:

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 
 from elk_jupyter.experiments import statistics as stats
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, aggregate, by_case
+from elk_jupyter.experiments.results import Aggregate, ExperimentResult, by_case
 from elk_jupyter.experiments.spec import Column
 
 SUMMARY_VERSION = 1
@@ -134,7 +134,7 @@ def summary_data(result: ExperimentResult, intervals: bool = True) -> dict:
     columns = result.spec.columns
     labels = len(result.spec.templates)
     grouped = result.column_runs()
-    aggregates = {c: aggregate(grouped[c], intervals) for c in columns}
+    aggregates = result.aggregates(intervals)
     comparisons = []
     if intervals:
         for i, j in pairs(len(columns)):

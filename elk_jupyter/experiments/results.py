@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from elk_jupyter.errors import ConfigError
@@ -36,7 +37,7 @@ class RunResult:
     judges: tuple = ()  # ({key, request, reply}, ...) of model-graded scorers
     cost: float | None = None
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def ok(self) -> bool:
         return self.reply.get("status") in ("completed", "incomplete")
 
@@ -48,22 +49,27 @@ class RunResult:
     def error(self) -> str | None:
         return None if self.ok else (self.reply.get("error") or self.reply.get("status"))
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def latency(self) -> float | None:
         return (self.reply.get("timing") or {}).get("total")
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def usage(self) -> Usage:
         return Usage.of(self.reply.get("usage"))
 
-    @property
+    @cached_property
+    def tokens(self) -> dict[str, int]:
+        """Every usage count, 0 where unknown (``Usage.numbers``)."""
+        return self.usage.numbers()
+
+    @cached_property  # a redraw reads it for every run: computed once
     def passed(self) -> bool | None:
         """All scorers passed (None when there are no scorers); a failed run never passes."""
         if not self.scores:
             return None if self.ok else False
         return self.ok and all(s.passed for s in self.scores.values())
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def score(self) -> float | None:
         if not self.scores:
             return None
@@ -121,7 +127,7 @@ def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
     most = min((n for n, _ in verdicts), default=0)  # pass@k is defined for k up to every case's repeats
     costs = [r.cost for r in runs if r.cost is not None]
     latencies = [r.latency for r in runs if r.ok and r.latency is not None]
-    usages = [r.usage.numbers() for r in runs]
+    usages = [r.tokens for r in runs]
     return Aggregate(
         runs=len(runs),
         errors=sum(not r.ok for r in runs),
@@ -154,6 +160,7 @@ class ExperimentResult:
         self.scorer_names = scorer_names
         self.total = total if total is not None else len(spec.runs())
         self._cells: dict | None = None  # (case, column) -> runs, built once: a redraw is linear in runs
+        self._aggregates: dict[bool, dict] = {}
 
     @property
     def missing(self) -> int:
@@ -188,8 +195,15 @@ class ExperimentResult:
         return grouped
 
     def aggregates(self, intervals: bool = True) -> dict[Column, Aggregate]:
-        grouped = self.column_runs()
-        return {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+        """Per column; computed once per result (a result is a snapshot: the runner makes a new one)."""
+        if intervals not in self._aggregates:
+            grouped = self.column_runs()
+            self._aggregates[intervals] = {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+        return self._aggregates[intervals]
+
+    def share_aggregates(self, intervals: bool, found: dict[Column, Aggregate]) -> None:
+        """Aggregates computed elsewhere for this very result (a live view's memo): reused, not redone."""
+        self._aggregates[intervals] = found
 
     def column(self, which) -> Column:
         """A column by index, Column, exact label, or a model name that names one column only."""

@@ -35,6 +35,12 @@ class Column:
     model: str
     params: tuple  # sorted (name, canonical JSON of the value) pairs: hashable whatever the value
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.template, self.model, self.params)))
+
+    def __hash__(self) -> int:  # a column keys every run's lookup in a redraw: hashed once
+        return self._hash
+
     @classmethod
     def of(cls, template: int, model: str, params: dict) -> Column:
         return cls(template, model, tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in params.items())))
