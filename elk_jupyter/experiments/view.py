@@ -88,8 +88,8 @@ def _pass_k(a: Aggregate) -> str:
 
 
 AGGREGATE_ROWS = (
-    ("pass rate [95% CI]", lambda a: _with_interval(a.pass_rate, a.pass_interval, "{:.0%}")),
-    ("mean score [95% CI]", lambda a: _with_interval(a.mean_score, a.score_interval, "{:.2f}")),
+    ("pass rate", lambda a: _with_interval(a.pass_rate, a.pass_interval, "{:.0%}")),
+    ("mean score", lambda a: _with_interval(a.mean_score, a.score_interval, "{:.2f}")),
     ("pass@k · pass^k", _pass_k),
     ("spread (repeats)", lambda a: _number(a.spread, "±{:.2f}")),
     ("errors", lambda a: f"{a.errors}/{a.runs}"),
@@ -161,6 +161,7 @@ def markdown(result: ExperimentResult, live: bool = False, memo: RedrawMemo | No
     if result.scorer_names:
         # code spans: a `$` in a scorer's name must not start math (JupyterLab typesets `$…$` in Markdown)
         lines += ["", "*scorers:* " + ", ".join(code_span(n) for n in result.scorer_names)]
+        lines += ["", "*[low–high]: 95% intervals (pass rate: Wilson; mean score: bootstrap over cases)*"]
     return "\n".join(lines)
 
 
