@@ -264,3 +264,15 @@ def test_a_failure_shuts_the_pool_down_at_once_and_keeps_the_finished_runs(gatew
     assert "\n" not in str(failure) and "the display went away" in str(failure)
     assert len(failure.result.runs) >= 2 and failure.result.missing > 0
     assert f"{len(failure.result.runs)} of 20 runs finished and are kept" in str(failure)
+
+
+def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway):
+    import pandas as pd
+
+    from elk_jupyter.experiments.records import record_of, validate
+
+    frame = pd.DataFrame({"q": ["a", "b"], "x": [1.5, float("nan")], "n": np.array([1, 2], dtype=np.int64)})
+    result = experiment("Say $q $n", frame, client=client(gateway), progress=False)
+    assert validate(record_of(result)) == []
+    assert result.spec.cases == ({"q": "a", "x": 1.5, "n": 1}, {"q": "b", "x": None, "n": 2})
+    assert [b["messages"][-1]["content"] for b in gateway.bodies()] == ["Say a 1", "Say b 2"]

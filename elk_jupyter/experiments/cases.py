@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -98,6 +99,25 @@ def _read_jsonl(text: str, path: Path) -> list[dict]:
             raise ConfigError(f"{path}:{number}: each line must be a JSON object, not {type(row).__name__}")
         rows.append(row)
     return rows
+
+
+def json_value(value, depth: int = 0):
+    """A case value as a record can hold it (strict JSON): NaN and infinities (pandas' missing
+    values) become None, numpy scalars their Python value, anything else JSON has no type for its
+    ``str`` (what a template shows of it anyway)."""
+    if depth > 32:
+        return None
+    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)) and not getattr(value, "ndim", 0):
+        value = value.item()  # duck-typed: numpy is not imported
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v, depth + 1) for v in value]
+    return str(value)
 
 
 def csv_text(value) -> str:

@@ -183,7 +183,7 @@ def load_cases(cases) -> tuple[dict, ...]:
     for number, row in enumerate(rows):
         if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
             raise ConfigError(f"case {number} is not a dict with string keys: {row!r:.80}")
-    return tuple(dict(row) for row in rows)
+    return tuple({name: case_files.json_value(value) for name, value in row.items()} for row in rows)
 
 
 def check_limits(concurrency, budget, completion_estimate) -> None:
