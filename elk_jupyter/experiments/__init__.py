@@ -137,7 +137,8 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
     from elk_jupyter.gateway.client import Client
 
     specs.check_limits(kw["concurrency"], kw["budget"], kw["completion_estimate"])
-    scorers = [as_scorer(s) for s in kw["scorers"]]
+    given = kw["scorers"]
+    scorers = [as_scorer(s) for s in ([given] if callable(given) else given or ())]  # one scorer or several
     base = kw["client"] or Client()
     models = [base.model] if models is None else models  # [] is a mistake, not "the default model"
     spec = specs.build(prompt, cases, models, grid, repeats, endpoint, kw["system"], kw["name"])
