@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.experiments import ExperimentFailed, cases, icontains, rubric, runner
+from elk_jupyter.experiments import ExperimentFailed, cases, icontains, rubric
 from elk_jupyter.experiments.scorers import verdict
-from elk_jupyter.records.cache import Cache, Replays
 
 KEY = "sk-experiment-inputs-4321"
 # Characters that str.splitlines() splits on but that are data inside a CSV or JSON field.
@@ -26,11 +25,8 @@ SEPARATORS = "\u2028\u2029\x85\x0c\x0b\x1c\x1d\x1e"
 
 @pytest.fixture(autouse=True)
 def fresh_kernel_state(tmp_path, monkeypatch):
-    import elk_jupyter.experiments as experiments
-
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(experiments, "_INDEXED", set())
-    monkeypatch.setattr(runner, "FINISHED", {})
+    """A fresh kernel: its own cache (outside IPython each ``experiment()`` call has its own state)."""
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ELK_REPLAY", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
 
@@ -275,4 +271,4 @@ def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway
     result = experiment("Say $q $n", frame, client=client(gateway), progress=False)
     assert validate(record_of(result)) == []
     assert result.spec.cases == ({"q": "a", "x": 1.5, "n": 1}, {"q": "b", "x": None, "n": 2})
-    assert [b["messages"][-1]["content"] for b in gateway.bodies()] == ["Say a 1", "Say b 2"]
+    assert sorted(b["messages"][-1]["content"] for b in gateway.bodies()) == ["Say a 1", "Say b 2"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elk_jupyter.experiments import runner
 from elk_jupyter.experiments.cell import ARGUMENTS
-from elk_jupyter.records.cache import Cache, Replays
 from tests.environment import elk_env, fresh_shell, use_env
 
 KEY = "sk-experiment-magic-2468"
@@ -14,12 +12,7 @@ KEY = "sk-experiment-magic-2468"
 
 @pytest.fixture
 def ip(gateway, monkeypatch, tmp_path):
-    import elk_jupyter.experiments as experiments
-
     use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"), unset=("ELK_REPLAY",))
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(experiments, "_INDEXED", set())
-    monkeypatch.setattr(runner, "FINISHED", {})
     shell, _ = fresh_shell(replay="off")
     yield shell
     shell.parent_header = {}

@@ -10,9 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from elk_jupyter.experiments import runner
 from elk_jupyter.experiments.view import bundle
-from elk_jupyter.records.cache import Cache, Replays
 from tests.environment import elk_env, fresh_shell, use_env
 
 KEY = "sk-experiment-totals-1357"
@@ -22,12 +20,7 @@ PRICES = {"m1": {"input": 1000.0, "output": 2000.0}}  # USD per 1M: 7·1000 + 3�
 
 @pytest.fixture
 def ip(gateway, monkeypatch, tmp_path):
-    import elk_jupyter.experiments as experiments
-
     use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"), unset=("ELK_REPLAY",))
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(experiments, "_INDEXED", set())
-    monkeypatch.setattr(runner, "FINISHED", {})
     shell, _ = fresh_shell(replay="auto")
     yield shell
     shell.parent_header = {}
@@ -53,8 +46,6 @@ def test_elk_usage_counts_experiment_runs_live_and_replayed(ip, gateway, capsys)
     assert ip.run_cell("%%chat\nhi").success
     assert "32 total" in usage_lines(ip, capsys)["(notebook)"]  # turns and experiment runs together
     # another experiment whose runs the cache answers: counted as replayed, not billed
-    import elk_jupyter.experiments as experiments
-
     again = line.replace("--case n=1", "--case n=1 tag=x").replace("-o res", "-o again")  # the same requests
     assert ip.run_cell(again).success
     assert all(r.replayed for r in ip.user_ns["again"].runs) and len(gateway.requests) == 4
@@ -62,7 +53,6 @@ def test_elk_usage_counts_experiment_runs_live_and_replayed(ip, gateway, capsys)
     assert lines["(experiments)"].startswith("(experiments)    2 · 6 runs (3 live, 3 replayed)")
     assert "30 tokens replayed" in lines["(experiments)"]
     assert "32 total" in lines["(notebook)"]
-    assert experiments.finished()
 
 
 def test_inspect_adds_up_a_notebooks_experiments(ip, gateway, tmp_path):

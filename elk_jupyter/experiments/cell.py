@@ -234,7 +234,7 @@ def _cases(args, namespace: Mapping):
     return [*(load_cases(cases) if cases is not None else ()), *extra]
 
 
-def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None):
+def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None, state=None):
     """Run the cell's experiment; the result is displayed and stored in ``-o NAME``."""
     cases = _cases(args, namespace)
     models = [m.strip() for item in args.model for m in item.split(",") if m.strip()] or None
@@ -259,6 +259,7 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
             namespace=namespace,
             client=client,
             progress=view.update,
+            state=state,
         )
     except ExperimentInterrupted as err:
         view.finish(err.result)  # the finished runs are saved with the notebook too

@@ -173,7 +173,6 @@ class Commands:
 
     def usage(self):
         """Token totals per conversation, this kernel's experiment runs, and the notebook (both)."""
-        from elk_jupyter.experiments import finished
         from elk_jupyter.experiments.totals import totals
 
         rows = [(name, c.usage_totals()) for name, c in self.conversations.conversations.items()]
@@ -181,7 +180,7 @@ class Commands:
         for name, t in rows:
             counts = {k: t.get(k, 0) for k in Usage().numbers()}
             print(f"{name:<16} turns {t.get('turns', 0):>3} · {Usage(**counts).describe(total=True)}")
-        runs = totals(finished())
+        runs = totals(list(found.values()) for found in self.runner.state.finished.values())
         if runs.experiments:
             print(f"{'(experiments)':<16} {runs.experiments} · {runs.describe()}")
         counts = {k: notebook.get(k, 0) + runs.billed[k] for k in Usage().numbers()}
