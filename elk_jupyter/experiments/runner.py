@@ -118,6 +118,10 @@ class Runner:
         self._locks_lock = threading.Lock()
 
     def run(self, on_progress=None) -> ExperimentResult:
+        with self.replays.batched():  # cache writes off the workers' path, one transaction a batch
+            return self._run(on_progress)
+
+    def _run(self, on_progress=None) -> ExperimentResult:
         planned = self._plan()
         kept = self.kept
         names = [s.name for s in self.scorers]
@@ -138,15 +142,14 @@ class Runner:
             future.add_done_callback(finishing.put)
         shown = time.monotonic()
         try:
-            with self.replays.batched():  # cache writes off the workers' path, one transaction a batch
-                while pending:
-                    for future in _drain(finishing):
-                        item = pending.pop(future)
-                        done[item.index] = kept[item.key] = future.result()
-                    # a partial result costs O(runs): built a bounded number of times a second, not per run
-                    if on_progress is not None and pending and time.monotonic() - shown >= PROGRESS_EVERY:
-                        shown = time.monotonic()
-                        on_progress(result())
+            while pending:
+                for future in _drain(finishing):
+                    item = pending.pop(future)
+                    done[item.index] = kept[item.key] = future.result()
+                # a partial result costs O(runs): built a bounded number of times a second, not per run
+                if on_progress is not None and pending and time.monotonic() - shown >= PROGRESS_EVERY:
+                    shown = time.monotonic()
+                    on_progress(result())
         except BaseException as err:  # an interrupt, or any failure: stop at once, keep what finished
             self._stop.set()
             pool.shutdown(wait=False, cancel_futures=True)  # pending runs never start: nothing more is billed

@@ -204,8 +204,13 @@ class Replays:
         with self._lock:
             group = list(self.recorded.get(identity.body_key, ()))
         found = _best(group, identity)
+        writes = self._writes
+        if found is None and writes is not None and identity.cache_key in writes.missed:
+            return None  # asked already in this batch (the budget check): no second read of the disk
         if found is None:
             found = self._safely(lambda: self.cache.get(identity.cache_key))
+            if found is None and writes is not None:
+                writes.missed.add(identity.cache_key)
         return found if isinstance(found, dict) else None
 
     def _read_saved(self) -> None:
@@ -228,8 +233,10 @@ class Replays:
     @contextmanager
     def batched(self):
         """While open, ``store`` keeps replies in memory at once and the cache writes them in
-        batches from one thread (an experiment's workers do not each wait for the disk); the
-        batch is flushed on the way out."""
+        batches from one thread (an experiment's workers do not each wait for the disk), and a key
+        the cache did not have is not read again (an experiment looks each run up for its budget,
+        then on the run path; the second read would wait behind the writer's commit). Flushed on
+        the way out."""
         writes = BatchedWrites(lambda rows: self._safely(lambda: self.cache.put_many(rows)))
         self._writes = writes
         try:

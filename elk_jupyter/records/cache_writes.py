@@ -22,6 +22,7 @@ class BatchedWrites:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.missed: set[str] = set()  # cache keys read and not found while this batch is open
 
     def put(self, row: tuple) -> None:
         with self._lock:
