@@ -272,3 +272,13 @@ def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway
     assert validate(record_of(result)) == []
     assert result.spec.cases == ({"q": "a", "x": 1.5, "n": 1}, {"q": "b", "x": None, "n": 2})
     assert sorted(b["messages"][-1]["content"] for b in gateway.bodies()) == ["Say a 1", "Say b 2"]
+
+
+def test_batched_cache_writes_are_all_on_disk_when_the_experiment_returns(gateway):
+    cases_ = [{"n": i} for i in range(12)]
+    first = experiment("Count $n", cases_, client=client(gateway), concurrency=6, progress=False)
+    assert first.errors == 0 and len(gateway.requests) == 12
+    # outside IPython each call has a state of its own: only the SQLite cache can answer this one
+    again = experiment("Count $n", cases_, client=client(gateway), replay="only", progress=False)
+    assert again.errors == 0 and all(r.replayed for r in again.runs) and len(gateway.requests) == 12
+    assert [r.text for r in again.runs] == [r.text for r in first.runs]
