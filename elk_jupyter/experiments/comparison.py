@@ -68,7 +68,8 @@ def _per_case(runs) -> dict[int, tuple[float | None, float | None]]:
     return found
 
 
-def _compare_runs(label_a: str, label_b: str, runs_a, runs_b) -> Comparison:
+def compare_runs(label_a: str, label_b: str, runs_a, runs_b) -> Comparison:
+    """Two lists of runs paired by case (two columns, or one column of two experiments on the same cases)."""
     first, second = _per_case(runs_a), _per_case(runs_b)
     shared = sorted(set(first) & set(second))
     rates = [(first[c][0], second[c][0]) for c in shared if first[c][0] is not None and second[c][0] is not None]
@@ -79,7 +80,7 @@ def _compare_runs(label_a: str, label_b: str, runs_a, runs_b) -> Comparison:
 def compare(result: ExperimentResult, a: Column, b: Column) -> Comparison:
     grouped = result.column_runs()
     labels = len(result.spec.templates)
-    return _compare_runs(a.label(labels), b.label(labels), grouped[a], grouped[b])
+    return compare_runs(a.label(labels), b.label(labels), grouped[a], grouped[b])
 
 
 def _safe(value):
@@ -138,7 +139,7 @@ def summary_data(result: ExperimentResult, intervals: bool = True) -> dict:
     comparisons = []
     if intervals:
         for i, j in pairs(len(columns)):
-            found = _compare_runs(
+            found = compare_runs(
                 columns[i].label(labels), columns[j].label(labels), grouped[columns[i]], grouped[columns[j]]
             )
             comparisons.append({"a": i, "b": j, **found.to_dict()})

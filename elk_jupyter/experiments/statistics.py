@@ -168,7 +168,7 @@ class PairedTest:
         effect = f"{self.effect:+.0%}" if self.kind == "pass" else f"{self.effect:+.3f}"
         if self.low is not None:
             effect += f" [{self.low:+.3f}, {self.high:+.3f}]"
-        counts = f"{self.a_better} cases {a} better, {self.b_better} {b} better of {self.cases}"
+        counts = f"{a} better in {self.a_better} of {self.cases} cases, {b} in {self.b_better}"
         if self.p_value is None:
             return (
                 f"{what}: {effect} ({counts}): too few cases to tell — "
