@@ -10,10 +10,14 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from elk_jupyter.experiments import statistics as stats
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, by_case
-from elk_jupyter.experiments.spec import Column
+from elk_jupyter.experiments.aggregates import Aggregate, by_case
+
+if TYPE_CHECKING:  # results asks this module for its comparisons: importing it back would be a cycle
+    from elk_jupyter.experiments.results import ExperimentResult
+    from elk_jupyter.experiments.spec import Column
 
 SUMMARY_VERSION = 1
 ALL_PAIRS_UP_TO = 8  # columns; beyond, each column is compared with the first (the baseline) only

@@ -10,8 +10,13 @@ kept alive here, so an id is never reused while it is remembered.
 
 from __future__ import annotations
 
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult, aggregate
-from elk_jupyter.experiments.spec import Column
+from typing import TYPE_CHECKING
+
+from elk_jupyter.experiments.aggregates import Aggregate, aggregate
+
+if TYPE_CHECKING:
+    from elk_jupyter.experiments.results import ExperimentResult, RunResult
+    from elk_jupyter.experiments.spec import Column
 
 
 class RedrawMemo:

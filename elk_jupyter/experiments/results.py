@@ -7,16 +7,15 @@ p50/p95. Model text stays data here: the views decide how it is shown.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.experiments import statistics as stats
+from elk_jupyter.experiments.aggregates import Aggregate, aggregate, by_case, percentile  # noqa: F401 - re-exported
 from elk_jupyter.experiments.scorers import Score
-from elk_jupyter.experiments.spec import Column, Spec
+from elk_jupyter.experiments.spec import Column, Spec, check_grid
 from elk_jupyter.gateway.usage import Usage
 
 if TYPE_CHECKING:
@@ -74,81 +73,6 @@ class RunResult:
         if not self.scores:
             return None
         return statistics.fmean(s.value for s in self.scores.values()) if self.ok else 0.0
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    runs: int
-    errors: int
-    pass_rate: float | None
-    mean_score: float | None
-    spread: float | None  # mean over cases of the standard deviation of the score across repeats
-    tokens: int
-    cost: float | None
-    latency_p50: float | None
-    latency_p95: float | None
-    passes: int = 0  # runs that passed, of ``scored`` runs with a verdict
-    scored: int = 0
-    cases: int = 0  # cases with at least one run
-    pass_interval: tuple | None = None  # Wilson 95%
-    score_interval: tuple | None = None  # bootstrap 95% over cases
-    pass_at_k: dict = field(default_factory=dict)  # k -> Chen et al.'s unbiased pass@k
-    pass_hat_k: dict = field(default_factory=dict)  # k -> tau-bench's pass^k
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    replayed: int = 0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (https://en.wikipedia.org/wiki/Percentile#The_nearest-rank_method)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
-    grouped: dict[int, list[RunResult]] = {}
-    for r in runs:
-        grouped.setdefault(r.case, []).append(r)
-    return grouped
-
-
-def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
-    """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
-    passes = [r.passed for r in runs if r.passed is not None]
-    scores = [r.score for r in runs if r.score is not None]
-    cases = by_case(runs)
-    case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
-    spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
-    means = [statistics.fmean(v) for v in case_scores.values() if v]
-    verdicts = [(len(p), sum(p)) for p in ([r.passed for r in rs if r.passed is not None] for rs in cases.values())]
-    verdicts = [v for v in verdicts if v[0]]
-    most = min((n for n, _ in verdicts), default=0)  # pass@k is defined for k up to every case's repeats
-    costs = [r.cost for r in runs if r.cost is not None]
-    latencies = [r.latency for r in runs if r.ok and r.latency is not None]
-    usages = [r.tokens for r in runs]
-    return Aggregate(
-        runs=len(runs),
-        errors=sum(not r.ok for r in runs),
-        pass_rate=sum(passes) / len(passes) if passes else None,
-        mean_score=statistics.fmean(scores) if scores else None,
-        spread=statistics.fmean(spreads) if spreads else None,
-        tokens=sum(u["total"] for u in usages),
-        cost=sum(costs) if costs else None,
-        latency_p50=percentile(latencies, 50),
-        latency_p95=percentile(latencies, 95),
-        passes=sum(passes),
-        scored=len(passes),
-        cases=len(cases),
-        pass_interval=stats.wilson(sum(passes), len(passes)),
-        score_interval=stats.bootstrap_interval(means) if intervals else None,
-        pass_at_k={k: stats.over_cases(verdicts, k, stats.pass_at_k) for k in range(1, most + 1)},
-        pass_hat_k={k: stats.over_cases(verdicts, k, stats.pass_hat_k) for k in range(1, most + 1)},
-        prompt_tokens=sum(u["prompt"] for u in usages),
-        completion_tokens=sum(u["completion"] for u in usages),
-        replayed=sum(r.replayed for r in runs),
-    )
 
 
 class ExperimentResult:
@@ -289,3 +213,35 @@ class ExperimentResult:
 
 def score_from(data: dict) -> Score:
     return Score.from_dict(data if isinstance(data, dict) else {})
+
+
+def result_of(record: dict) -> ExperimentResult:
+    """The ExperimentResult a valid experiment record holds (``records.experiment``; for the CLI and comparisons)."""
+    data = record["experiment"]
+    spec = Spec(
+        data["name"],
+        tuple(data["templates"]),
+        tuple(data["cases"]),
+        tuple(data["models"]),
+        check_grid({k: v for k, v in data["grid"].items()}),
+        data["repeats"],
+        data["endpoint"],
+        data.get("system"),
+    )
+    runs = [
+        RunResult(
+            case=run["case"],
+            column=Column.of(run["template"], run["model"], run["params"]),
+            repeat=run["repeat"],
+            key=run["key"],
+            request=run["request"],
+            reply=run["reply"],
+            host=run.get("host"),
+            replayed=bool(run.get("replayed")),
+            scores={name: score_from(s) for name, s in run["scores"].items()},
+            judges=tuple(run["judges"]),
+            cost=run.get("cost"),
+        )
+        for run in record["runs"]
+    ]
+    return ExperimentResult(spec, runs, list(record.get("scorers") or ()), record.get("total"))
