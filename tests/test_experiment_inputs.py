@@ -93,6 +93,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 KEYS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=10)
 
 
+@pytest.mark.kernel  # a long property sweep: kept out of the quick unit loop
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(KEYS, min_size=1, max_size=4, unique=True).flatmap(
@@ -112,6 +113,7 @@ JSON = st.recursive(
 )
 
 
+@pytest.mark.kernel  # a long property sweep: kept out of the quick unit loop
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.dictionaries(KEYS, JSON, max_size=4), min_size=1, max_size=5))
 def test_write_jsonl_reads_back_identically(tmp_path, rows):
