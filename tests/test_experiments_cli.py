@@ -51,7 +51,11 @@ def test_list_show_and_diff(notebook, capsys):
     diff = capsys.readouterr().out.splitlines()
     assert diff == [
         "v1 -> v2",
-        "[m1] pass rate 100% -> 50% · mean score 1.00 -> 0.50",
+        "[m1] pass rate 100% [34%–100%] -> 50% [9%–91%] · mean score 1.00 [1.00–1.00] -> 0.50 [0.00–1.00]",
+        "  pass rate: +50% (before better in 1 of 2 cases, after in 0): too few cases to tell — "
+        "the test needs at least 6 cases that differ to reach p < 0.05",
+        "  mean score: +0.500 (before better in 1 of 2 cases, after in 0): too few cases to tell — "
+        "the test needs at least 6 cases that differ to reach p < 0.05",
         "  case 1 repeat 0: score -1.00  'beta!' -> 'gamma'",
     ]
 

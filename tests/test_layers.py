@@ -84,7 +84,7 @@ IO_MODULES = {
     "experiments.runner": "sends an experiment's runs",
     "experiments.sender": "sends one run",
     "experiments.sweeps": "sends a sweep's runs",
-    "experiments.spec": "reads CSV and JSONL case files",
+    "experiments.cases": "reads and writes CSV and JSONL case files",
     "experiments.results": "writes CSV and JSONL",
     "experiments.cell": "prints progress of %%experiment",
 }

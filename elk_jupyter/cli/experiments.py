@@ -8,6 +8,7 @@ outputs and score deltas. ``B`` may come from another notebook (``--other``).
 from __future__ import annotations
 
 from elk_jupyter.errors import ElkError
+from elk_jupyter.experiments.comparison import compare_runs
 from elk_jupyter.experiments.results import ExperimentResult, result_of
 from elk_jupyter.experiments.view import AGGREGATE_ROWS, plain_text, summary_line
 from elk_jupyter.records import notebooks
@@ -84,6 +85,8 @@ def diff(first: ExperimentResult, second: ExperimentResult) -> list[str]:
             label += f" -> {new.label(len(second.spec.templates))}"
         figures = [f"{name} {form(first_aggs[old])} -> {form(second_aggs[new])}" for name, form in AGGREGATE_ROWS[:2]]
         lines.append(f"[{label}] " + " · ".join(figures))
+        paired = compare_runs("before", "after", first.column_runs()[old], second.column_runs()[new])
+        lines += [f"  {test.text('before', 'after')}" for test in (paired.passing, paired.scoring) if test is not None]
         for case in range(len(first.spec.cases)):
             before, after = first.cell(case, old), second.cell(case, new)
             for a, b in zip(before, after, strict=False):

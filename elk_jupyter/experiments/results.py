@@ -7,15 +7,19 @@ p50/p95. Model text stays data here: the views decide how it is shown.
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.experiments.aggregates import Aggregate, aggregate, by_case, percentile  # noqa: F401 - re-exported
 from elk_jupyter.experiments.scorers import Score
 from elk_jupyter.experiments.spec import Column, Spec, check_grid
 from elk_jupyter.gateway.usage import Usage
+
+if TYPE_CHECKING:
+    from elk_jupyter.experiments.comparison import Comparison
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class RunResult:
     judges: tuple = ()  # ({key, request, reply}, ...) of model-graded scorers
     cost: float | None = None
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def ok(self) -> bool:
         return self.reply.get("status") in ("completed", "incomplete")
 
@@ -44,70 +48,31 @@ class RunResult:
     def error(self) -> str | None:
         return None if self.ok else (self.reply.get("error") or self.reply.get("status"))
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def latency(self) -> float | None:
         return (self.reply.get("timing") or {}).get("total")
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def usage(self) -> Usage:
         return Usage.of(self.reply.get("usage"))
 
-    @property
+    @cached_property
+    def tokens(self) -> dict[str, int]:
+        """Every usage count, 0 where unknown (``Usage.numbers``)."""
+        return self.usage.numbers()
+
+    @cached_property  # a redraw reads it for every run: computed once
     def passed(self) -> bool | None:
         """All scorers passed (None when there are no scorers); a failed run never passes."""
         if not self.scores:
             return None if self.ok else False
         return self.ok and all(s.passed for s in self.scores.values())
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def score(self) -> float | None:
         if not self.scores:
             return None
         return statistics.fmean(s.value for s in self.scores.values()) if self.ok else 0.0
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    runs: int
-    errors: int
-    pass_rate: float | None
-    mean_score: float | None
-    spread: float | None  # mean over cases of the standard deviation of the score across repeats
-    tokens: int
-    cost: float | None
-    latency_p50: float | None
-    latency_p95: float | None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (https://en.wikipedia.org/wiki/Percentile#The_nearest-rank_method)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def aggregate(runs: list[RunResult]) -> Aggregate:
-    passes = [r.passed for r in runs if r.passed is not None]
-    scores = [r.score for r in runs if r.score is not None]
-    by_case: dict[int, list[float]] = {}
-    for r in runs:
-        if r.score is not None:
-            by_case.setdefault(r.case, []).append(r.score)
-    spreads = [statistics.pstdev(v) for v in by_case.values() if len(v) > 1]
-    costs = [r.cost for r in runs if r.cost is not None]
-    latencies = [r.latency for r in runs if r.ok and r.latency is not None]
-    return Aggregate(
-        runs=len(runs),
-        errors=sum(not r.ok for r in runs),
-        pass_rate=sum(passes) / len(passes) if passes else None,
-        mean_score=statistics.fmean(scores) if scores else None,
-        spread=statistics.fmean(spreads) if spreads else None,
-        tokens=sum(r.usage.numbers()["total"] for r in runs),
-        cost=sum(costs) if costs else None,
-        latency_p50=percentile(latencies, 50),
-        latency_p95=percentile(latencies, 95),
-    )
 
 
 class ExperimentResult:
@@ -118,6 +83,8 @@ class ExperimentResult:
         self.runs = runs
         self.scorer_names = scorer_names
         self.total = total if total is not None else len(spec.runs())
+        self._cells: dict | None = None  # (case, column) -> runs, built once: a redraw is linear in runs
+        self._aggregates: dict[bool, dict] = {}
 
     @property
     def missing(self) -> int:
@@ -132,11 +99,62 @@ class ExperimentResult:
         costs = [r.cost for r in self.runs if r.cost is not None]
         return sum(costs) if costs else None
 
-    def cell(self, case: int, column: Column) -> list[RunResult]:
-        return sorted((r for r in self.runs if r.case == case and r.column == column), key=lambda r: r.repeat)
+    def _index(self) -> dict:
+        if self._cells is None:
+            cells: dict = {}
+            for r in self.runs:
+                cells.setdefault((r.case, r.column), []).append(r)
+            for runs in cells.values():
+                runs.sort(key=lambda r: r.repeat)
+            self._cells = cells
+        return self._cells
 
-    def aggregates(self) -> dict[Column, Aggregate]:
-        return {c: aggregate([r for r in self.runs if r.column == c]) for c in self.spec.columns}
+    def cell(self, case: int, column: Column) -> list[RunResult]:
+        return list(self._index().get((case, column), ()))
+
+    def column_runs(self) -> dict[Column, list[RunResult]]:
+        grouped: dict[Column, list[RunResult]] = {c: [] for c in self.spec.columns}
+        for r in self.runs:
+            grouped.setdefault(r.column, []).append(r)
+        return grouped
+
+    def aggregates(self, intervals: bool = True) -> dict[Column, Aggregate]:
+        """Per column; computed once per result (a result is a snapshot: the runner makes a new one)."""
+        if intervals not in self._aggregates:
+            grouped = self.column_runs()
+            self._aggregates[intervals] = {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+        return self._aggregates[intervals]
+
+    def share_aggregates(self, intervals: bool, found: dict[Column, Aggregate]) -> None:
+        """Aggregates computed elsewhere for this very result (a live view's memo): reused, not redone."""
+        self._aggregates[intervals] = found
+
+    def column(self, which) -> Column:
+        """A column by index, Column, exact label, or a model name that names one column only."""
+        columns = self.spec.columns
+        if isinstance(which, Column) and which in columns:
+            return which
+        if isinstance(which, int) and not isinstance(which, bool) and -len(columns) <= which < len(columns):
+            return columns[which]
+        labels = [c.label(len(self.spec.templates)) for c in columns]
+        if which in labels:
+            return columns[labels.index(which)]
+        models = [c for c in columns if c.model == which]
+        if len(models) == 1:
+            return models[0]
+        raise ConfigError(f"no single column {which!r}: use an index (0–{len(columns) - 1}) or one of {labels}")
+
+    def compare(self, a, b) -> Comparison:
+        """The paired comparison of two columns on the cases both have (``print`` it for the text)."""
+        from elk_jupyter.experiments.comparison import compare
+
+        return compare(self, self.column(a), self.column(b))
+
+    def summary_data(self, intervals: bool = True) -> dict:
+        """Every figure the views draw, JSON-safe (shape: docs/experiments-data.md)."""
+        from elk_jupyter.experiments.comparison import summary_data
+
+        return summary_data(self, intervals)
 
     def to_records(self) -> list[dict]:
         """One flat dict per run: the case's fields, the column, the output, scores and figures."""
@@ -171,18 +189,16 @@ class ExperimentResult:
         return pandas.DataFrame(self.to_records())
 
     def to_jsonl(self, path) -> None:
-        with open(path, "w", encoding="utf-8") as file:
-            for row in self.to_records():
-                file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        """One JSON object per run (``to_records``); ``experiments.cases`` reads it back the same."""
+        from elk_jupyter.experiments.cases import write_jsonl
+
+        write_jsonl(self.to_records(), path)
 
     def to_csv(self, path) -> None:
-        rows = self.to_records()
-        names = list(dict.fromkeys(name for row in rows for name in row))
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=names)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+        """One row per run (``to_records``; dicts and lists as JSON); ``experiments.cases`` reads it back."""
+        from elk_jupyter.experiments.cases import write_csv
+
+        write_csv(self.to_records(), path)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from elk_jupyter.experiments.view import bundle
