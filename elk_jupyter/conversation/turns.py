@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from elk_jupyter import redaction
 from elk_jupyter.conversation import options, plan, session
 from elk_jupyter.conversation.ask import Ask
 from elk_jupyter.conversation.session import Conversations, Turn
@@ -112,6 +113,11 @@ class TurnRunner:
         settings, client = self.settings(), self.client
         planned = plan.build(self.conversations, settings, ask, client.model, client.host)
         _check_json(planned.body)
+        # The one boundary where text becomes a request: what is sent, shown, recorded and cached
+        # is the redacted body and prompt (``redaction`` has the rule).
+        planned.body, hidden = client.guard(planned.body)
+        prompt = client.redact(ask.prompt)
+        hidden_note = redaction.note(hidden)
         if ask.dry_run:
             frontend.show_json(planned.body)
             return None
@@ -124,6 +130,7 @@ class TurnRunner:
         note = planned.note + (
             " · regenerated: a re-run in this kernel samples again" if decision.origin == "regenerated" else ""
         )
+        note += f" · {hidden_note}" if hidden_note else ""
         view = frontend.open_view(
             ask.endpoint,
             planned.conversation.name,
@@ -134,13 +141,13 @@ class TurnRunner:
         )
         reply, error = self._reply(decision.recorded, client, ask, settings, planned.body, view)
         entries = [image.entry(ask.keep_images) for image in ask.images]
-        turn = planned.turn(ask.endpoint, ask.prompt, reply, client.host, decision.origin, entries)
+        turn = planned.turn(ask.endpoint, prompt, reply, client.host, decision.origin, entries)
         self.replays.answered(key, ask.cell[0])
         if decision.recorded is None and turn.ok:
             self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
         planned.conversation.commit(turn)
         saved, problem = self._record(turn, settings.audio_inline_bytes)
-        notes = (_rerun_note(planned.dropped), tool_loop.note(reply), problem)
+        notes = (hidden_note, _rerun_note(planned.dropped), tool_loop.note(reply), problem)
         view.finish(reply, saved, " · ".join(filter(None, notes)))
         if error is not None:
             raise _explained(error, reply, turn)

@@ -8,6 +8,7 @@ the template. Scorers live in ``elk_jupyter.experiments.scorers`` (also re-expor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -128,6 +129,9 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
 
     base = kw["client"] or Client()
     spec = specs.build(prompt, cases, models or [base.model], grid, repeats, endpoint, kw["system"], kw["name"])
+    # Cases, templates and the system prompt are kept in the experiment's record: redacted as sent.
+    cut, hidden = base.guard({"cases": spec.cases, "templates": spec.templates, "system": spec.system})
+    spec = dataclasses.replace(spec, **cut) if hidden else spec
     mode = kw["replay"] or settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")
     settings.replay_mode(mode, "replay")
     store = replays()

@@ -168,6 +168,7 @@ class _Runs:
 
     def one(self, run: Run) -> dict:
         body = self.speaker.wire_body(self.speaker.prompt_input(self.prompt), run.model, True, **run.params)
+        body = self.base.guard(body)[0]  # the one redaction rule, before the body is sent or cached
         # The repeat number is part of the identity: repeats are separate samples, each replayable.
         key = session.request_key({**body, "elk_repeat": run.repeat}, self.base.cache_scope())
         decision = self.replays.decide(self.mode, key)

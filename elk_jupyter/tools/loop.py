@@ -43,8 +43,10 @@ def run(
 ) -> tuple[object, object]:
     """(the last reply, its error or None). ``stream(body)`` sends one request: (reply, error).
 
-    ``redact`` cuts the API key out of each result before it is sent or recorded (a function
-    that reads the environment could return it)."""
+    ``redact`` cuts the API key out of each result before it is cut, sent or recorded (a
+    function that reads the environment could return it)."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ConfigError(f"max_steps must be a whole number of at least 1 (got {max_steps!r})")
     steps: list[dict] = []
     speaker = dialect(endpoint)
     for number in range(1, max_steps + 1):
@@ -57,14 +59,11 @@ def run(
             reply.incomplete_details = {"reason": "max_tool_steps", "max_steps": max_steps, "calls_not_run": len(calls)}
             break
         try:
-            results = tools.run_calls(calls, toolset, approve)
+            results = tools.run_calls(calls, toolset, approve, redact)
         except KeyboardInterrupt:  # the kernel's interrupt while a function ran: end the turn, keep it
             error = StreamError("interrupted by the user while the tools ran")
             reply.fail("interrupted", error.message)
             break
-        for result in results:
-            result["output"] = redact(result["output"])
-            result["error"] = redact(result["error"]) if result["error"] else None
         step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
         body = speaker.follow_up(body, step, chain)
