@@ -182,7 +182,9 @@ class ExperimentResult:
             writer = csv.DictWriter(file, fieldnames=names)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+                writer.writerow(
+                    {k: inert_cell(json.dumps(v) if isinstance(v, dict | list) else v) for k, v in row.items()}
+                )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from elk_jupyter.experiments.view import bundle
@@ -197,3 +199,12 @@ class ExperimentResult:
 
 def score_from(data: dict) -> Score:
     return Score.from_dict(data if isinstance(data, dict) else {})
+
+
+def inert_cell(value):
+    """A CSV cell a spreadsheet will not run: text starting with ``=``, ``+``, ``-``, ``@``, a tab or
+    a CR gets a leading ``'`` (OWASP's CSV injection rule, https://owasp.org/www-community/attacks/CSV_Injection);
+    numbers are written as numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
