@@ -46,6 +46,7 @@ PURE = {
     "records.audio",
 }
 PURE |= {"tools.functions", "tools.loop", "front.notebook_context"}  # tools and notebook context (issue 17)
+PURE |= {"redaction", "display.terminal"}  # the one redaction rule; text safe for a terminal (issue 22)
 PURE |= {f"gateway.dialects.{p.stem}" for p in (PACKAGE / "gateway" / "dialects").glob("*.py")}
 IO = {
     ".gateway.client",

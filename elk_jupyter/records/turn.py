@@ -170,7 +170,7 @@ def _check_steps(steps) -> list[str]:
             if not isinstance(call, Mapping):
                 problems.append(f"{here} should be object")
                 continue
-            problems += _check(call, STEP_CALL, {"error": str, "duration": (int, float)}, here)
+            problems += _check(call, STEP_CALL, {"error": str, "duration": (int, float), "redacted": int}, here)
     return problems
 
 

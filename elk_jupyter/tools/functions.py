@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from elk_jupyter.front import notebook_context
+from elk_jupyter.redaction import REPLACEMENT
 
 OUTPUT_LIMIT = 16_000  # characters of a result sent to the model (and kept in the record)
 PREVIEW = 200  # characters of a result the panel shows
@@ -150,14 +151,23 @@ def _run_one(call: Call, tools: dict[str, Tool], declined: bool, redact: Callabl
         if tool is None:
             raise _Declined(f"no tool named {call.name!r}; the tools are: {', '.join(tools) or 'none'}")
         value = tool.func(**_arguments(call, tool))
-        result["output"] = bounded(redact(output_text(value)))
+        result["output"] = bounded(_redacted(redact, output_text(value), result))
     except Exception as err:  # the user's function (or the model's arguments): a result, not a crash
         detail = str(err) if isinstance(err, _Declined) else f"{type(err).__name__}: {err}"
-        result["error"] = bounded(redact(detail))
+        result["error"] = bounded(_redacted(redact, detail, result))
         result["output"] = json.dumps({"error": result["error"]}, ensure_ascii=False)
     result["duration"] = round(time.perf_counter() - started, 6)
     result["status"] = "declined" if declined else "error" if result["error"] else "ok"
     return result
+
+
+def _redacted(redact: Callable, text: str, result: dict) -> str:
+    """``redact(text)``, counted in ``result["redacted"]`` (the note says so) before any cut."""
+    text = redact(text)
+    found = text.count(REPLACEMENT)
+    if found:
+        result["redacted"] = result.get("redacted", 0) + found
+    return text
 
 
 class _Declined(Exception):

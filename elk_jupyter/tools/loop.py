@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from elk_jupyter.errors import ConfigError, StreamError
 from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.redaction import note as redaction_note
 from elk_jupyter.tools import functions as tools
 from elk_jupyter.tools.functions import Call
 
@@ -87,11 +88,16 @@ def with_functions(endpoint: str, body: dict) -> tuple[dict, dict]:
 
 
 def note(reply) -> str:
-    """What the note says about a tool turn: that the step limit stopped it ('' otherwise)."""
+    """What the note says about a tool turn: the secrets cut out of its results, and that the step
+    limit stopped it ('' when neither)."""
+    cut = sum(c.get("redacted") or 0 for step in reply.steps or () for c in step.get("calls") or ())
+    notes = [redaction_note(cut, "the tool results")]
     details = reply.incomplete_details or {}
-    if details.get("reason") != "max_tool_steps":
-        return ""
-    return f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+    if details.get("reason") == "max_tool_steps":
+        notes.append(
+            f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+        )
+    return " · ".join(filter(None, notes))
 
 
 def call_lines(reply) -> list[str]:
