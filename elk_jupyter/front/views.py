@@ -15,7 +15,7 @@ from IPython.display import display
 
 from elk_jupyter.conversation.identity import short
 from elk_jupyter.display.render import shown_status
-from elk_jupyter.display.terminal import visible
+from elk_jupyter.display.terminal import safe, visible
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.tools import loop as tool_loop
 
@@ -146,7 +146,7 @@ class TextView:
         self._reasoning = 0
         self._reply = None  # a tool turn streams one reply per step
         self._replayed = replayed
-        print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
+        print(safe(f"[{endpoint} · {conversation} · {model} · {context}]"), flush=True)
 
     def show(self, reply) -> None:
         # Called after every event: only what is new is read (reading reply.text here joined the
@@ -165,7 +165,7 @@ class TextView:
             new += choice.text_from(self._shown)
             self._shown = choice.text_length
         if new:
-            sys.stdout.write(new)
+            sys.stdout.write(safe(new))  # model text: no escape sequence reaches the terminal
             sys.stdout.flush()
 
     def finish(self, reply, record, note="") -> None:
@@ -174,10 +174,10 @@ class TextView:
         tokens = Usage.of(reply.usage).describe() or "no usage reported"
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = shown_status(reply.status, self._replayed)
-        print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        print(safe(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]"), flush=True)
         for line in tool_loop.call_lines(reply):
-            print(line)
+            print(safe(line))
         if reply.audio is not None:
             print(f"[{reply.audio.describe()}]")
         if note:
-            print(note)
+            print(safe(note))
