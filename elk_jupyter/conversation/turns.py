@@ -7,6 +7,7 @@ same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -111,13 +112,14 @@ class TurnRunner:
 
     def _turn(self, ask: Ask, frontend: Frontend) -> Outcome | None:
         settings, client = self.settings(), self.client
+        # The one boundary where text becomes a request: what is sent, shown, recorded and cached
+        # is the redacted prompt, system prompt and body (``redaction`` has the rule).
+        texts, hidden = client.guard({"prompt": ask.prompt, "system": ask.system})
+        ask = dataclasses.replace(ask, **texts) if hidden else ask
         planned = plan.build(self.conversations, settings, ask, client.model, client.host)
         _check_json(planned.body)
-        # The one boundary where text becomes a request: what is sent, shown, recorded and cached
-        # is the redacted body and prompt (``redaction`` has the rule).
-        planned.body, hidden = client.guard(planned.body)
-        prompt = client.redact(ask.prompt)
-        hidden_note = redaction.note(hidden)
+        planned.body, more = client.guard(planned.body)  # files, cells, history: all that is sent
+        hidden_note = redaction.note(hidden + more)
         if ask.dry_run:
             frontend.show_json(planned.body)
             return None
@@ -141,7 +143,7 @@ class TurnRunner:
         )
         reply, error = self._reply(decision.recorded, client, ask, settings, planned.body, view)
         entries = [image.entry(ask.keep_images) for image in ask.images]
-        turn = planned.turn(ask.endpoint, prompt, reply, client.host, decision.origin, entries)
+        turn = planned.turn(ask.endpoint, ask.prompt, reply, client.host, decision.origin, entries)
         self.replays.answered(key, ask.cell[0])
         if decision.recorded is None and turn.ok:
             self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
