@@ -204,3 +204,27 @@ def test_contexts_naming_the_first_turn_restore_and_strays_are_refused():
     bad = Turn("bad", "default", "chat", "q", {}, {"text": "a"}, "completed", turns[9].id, (turns[3].id, "stray"))
     with pytest.raises(HistoryError, match="its context names stray"):
         lineage.ordered([*turns, sibling, bad], {})
+
+
+def test_a_record_nested_600_deep_is_one_line_everywhere(tmp_path, gateway, monkeypatch, capsys):
+    from tests.environment import elk_env, fresh_shell, use_env
+
+    path = tmp_path / "deep.ipynb"
+    saved(path, [turn(1, None)])
+    nb = json.loads(path.read_text())
+    deep: dict = {}
+    for _ in range(600):
+        deep = {"a": deep}
+    nb["cells"][0]["outputs"][0]["metadata"][record.RECORD_KEY]["turn"]["reply"]["extra"] = deep
+    path.write_text(json.dumps(nb))
+    for command in (["inspect", str(path)], ["export", str(path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err == "elk-jupyter: error: a record is nested too deeply to read (hand-edited?)\n", command
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache", JPY_SESSION_NAME=str(path)))
+    ip, _ = fresh_shell(replay="auto")
+    result = ip.run_cell(f"%elk restore {path}")
+    assert type(result.error_in_exec).__name__ == "HistoryError"
+    assert str(result.error_in_exec) == f"{path}: a record is nested too deeply to read (hand-edited?)"
+    assert ip.run_cell("%%chat\nStill works").success  # the replay index skips it, the turn runs
+    assert len(gateway.requests) == 1

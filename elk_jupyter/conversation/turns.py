@@ -209,6 +209,9 @@ class TurnRunner:
         except ElkError as err:  # an unreadable notebook only means nothing to replay from it
             self.unusable = [str(err)]
             return
+        except RecursionError:  # a hand-edited record nested too deep must not fail every turn
+            self.unusable = [f"{path}: a record is nested too deeply to read"]
+            return
         yield from replayable(turns)
 
     def index_records(self, turns) -> None:
