@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import re
+import json
 from urllib.parse import quote, quote_plus
 
 REPLACEMENT = "[redacted key]"
@@ -31,9 +31,10 @@ class Redactor:
 
     def __init__(self, secret: str | None):
         self.spellings = _spellings(secret) if secret else ()
-        # One search per string for any block a match must contain; most strings hold none.
-        blocks = {block for spelling in self.spellings for block in _blocks(spelling).values()}
-        self._hint = re.compile("|".join(map(re.escape, sorted(blocks)))) if blocks else None
+        # Every match holds one of these blocks: a look for each (``in``, fast in C) rules most
+        # text out (a regex alternation of them was 5x slower on long text).
+        self._blocks = sorted({block for spelling in self.spellings for block in _blocks(spelling).values()})
+        self._json_safe = not any(c in '"\\' or c < " " for spelling in self.spellings for c in spelling)
 
     def __call__(self, text):
         """``text`` with every known spelling cut out (anything not a str is returned as is)."""
@@ -41,7 +42,7 @@ class Redactor:
 
     def text(self, text: str) -> tuple[str, int]:
         """(the text, how many spans were cut out)."""
-        if not self.spellings or not text or not self._hint.search(text):
+        if not self.spellings or not text or not self._hinted(text):
             return text, 0
         spans = _merged([span for spelling in self.spellings for span in _matches(text, spelling)])
         if not spans:
@@ -57,7 +58,7 @@ class Redactor:
         """(a copy of a JSON-like value with every string, keys included, redacted; the count).
 
         Iterative, so a deeply nested body cannot exhaust the stack; unchanged parts are shared."""
-        if not self.spellings:
+        if not self.spellings or self._surely_clean(value):
             return value, 0
         count = 0
         root = [value]
@@ -78,6 +79,22 @@ class Redactor:
                 stack += [(copy, n) for n in range(len(copy))]
                 holder[slot] = _Pending(type(item), copy)
         return (_built(root[0]), count) if count else (value, 0)
+
+    def _surely_clean(self, value) -> bool:
+        """True when the body's JSON text holds no block of any spelling: one search in C instead
+        of a walk (a long conversation's body is mostly earlier turns). JSON writes a string as
+        is unless it holds a quote, a backslash or a control character, so this holds only for
+        keys without those."""
+        if not self._json_safe:
+            return False
+        try:
+            flat = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):
+            return False
+        return not self._hinted(flat)
+
+    def _hinted(self, text: str) -> bool:
+        return any(block in text for block in self._blocks)
 
 
 class _Pending:
