@@ -157,17 +157,28 @@ def test_an_nbformat_3_notebook_is_read_and_others_named(tmp_path, capsys):
     assert "not a Jupyter notebook (no list of cells; nbformat 9)" in capsys.readouterr().err
 
 
-def test_models_of_any_shape(scripted):
+def test_models_of_any_shape(scripted, tmp_path, monkeypatch, capsys):
+    from tests.environment import elk_env, fresh_shell, use_env
+
     scripted.queue(
         Script.json({"object": "list", "data": ["a", "b", {"id": "c"}]}),
         Script.json({"data": 3}),
         Script.json(["not", "an", "object"]),
+        Script.json({"data": [f"evil{HOSTILE}", 7]}),
+        Script.json({"data": "text"}),
     )
     client = Client(KEY, base_url=scripted.base_url, max_retries=0)
     assert [m["id"] for m in client.models()] == ["a", "b", "c"]
     for message in ("GET /models returned 'data' is int, not a list", "GET /models returned not a JSON object"):
         with pytest.raises(APIError, match=message):
             client.models()
+    use_env(monkeypatch, elk_env(scripted.base_url, KEY, tmp_path / "cache"))
+    ip, _ = fresh_shell()
+    assert ip.run_cell("%elk models").success
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "7" and "evil\\x1b]52;c;aGVsbG8=\\x07" in out and not CONTROLS.search(out)
+    result = ip.run_cell("%elk models")
+    assert str(result.error_in_exec) == "HTTP 200: GET /models returned 'data' is str, not a list"
 
 
 def test_responses_argument_deltas_keyed_by_output_index_join_their_call(scripted):
