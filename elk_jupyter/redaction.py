@@ -57,7 +57,8 @@ class Redactor:
     def body(self, value) -> tuple[object, int]:
         """(a copy of a JSON-like value with every string, keys included, redacted; the count).
 
-        Iterative, so a deeply nested body cannot exhaust the stack; unchanged parts are shared."""
+        Iterative, so a deeply nested body cannot exhaust the stack; the value itself when
+        nothing was cut. Values other than str, dict, list and tuple are kept as they are."""
         if not self.spellings or self._surely_clean(value):
             return value, 0
         count = 0
@@ -77,7 +78,7 @@ class Redactor:
             elif isinstance(item, list | tuple):
                 copy = list(item)
                 stack += [(copy, n) for n in range(len(copy))]
-                holder[slot] = _Pending(type(item), copy)
+                holder[slot] = _Pending(tuple if isinstance(item, tuple) else list, copy)
         return (_built(root[0]), count) if count else (value, 0)
 
     def _surely_clean(self, value) -> bool:

@@ -55,16 +55,16 @@ def approve(call) -> bool:
     call too long to show, or a front-end without stdin, is declined: nothing unseen is approved."""
     from IPython.core.error import StdinNotImplementedError
 
-    name, short = visible(call.name), visible(call.arguments)
-    if len(short) > 200 or "\n" in short:
+    name, inline = visible(call.name), visible(call.arguments)
+    if len(inline) > 200 or "\n" in inline:
         shown = shown_call(call)
         if len(shown) > APPROVE_LIMIT:
             print(f"elk: the call to {name} has {len(shown):,} characters, too many to show whole here: declined")
             return False
         print(f"elk: the model asks to run {name} with these arguments (all of them):\n{shown}", flush=True)
-        short = f"the {len(call.arguments):,} characters of arguments above"
+        inline = f"the {len(call.arguments):,} characters of arguments above"
     try:
-        answer = input(f"elk: run tool {name}({short})? [y/N] ")
+        answer = input(f"elk: run tool {name}({inline})? [y/N] ")
     except (StdinNotImplementedError, EOFError):
         print(f"elk: cannot ask about {name} here (the front-end takes no input): declined")
         return False
