@@ -234,3 +234,42 @@ def test_a_record_nested_600_deep_is_one_line_everywhere(tmp_path, gateway, monk
     assert str(result.error_in_exec) == f"{path}: a record is nested too deeply to read (hand-edited?)"
     assert ip.run_cell("%%chat\nStill works").success  # the replay index skips it, the turn runs
     assert len(gateway.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "where, value, refusal",
+    [
+        (("runs", 0, "model"), 5, "runs[0].model should be str, got int"),
+        (("runs", 0, "scores"), {"s": {"value": 10**400, "passed": True}}, "a number too large for a float"),
+        (("experiment", "models"), [1], "experiment.models[0] should be str, got int"),
+        (("runs", 0, "reply", "total"), "slow", None),  # still a valid record: shown
+    ],
+)
+def test_hand_edited_experiment_records_are_refused_in_one_line_or_shown(
+    gateway, tmp_path, monkeypatch, capsys, where, value, refusal
+):
+    from elk_jupyter.records.experiment import EXPERIMENT_KEY
+
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    gateway.plan(text="hi")
+    client = Client(KEY, base_url=gateway.base_url, model="m1")
+    result = experiment("Say $w", [{"w": "x"}], name="e1", client=client, concurrency=1, progress=False)
+    data, metadata = result._repr_mimebundle_()
+    nb = json.loads(
+        json.dumps(new_notebook(cells=[new_code_cell("x", outputs=[new_output("display_data", data=data)])]))
+    )
+    edited = json.loads(json.dumps(metadata[EXPERIMENT_KEY]))
+    holder = edited
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = value
+    nb["cells"][0]["outputs"][0]["metadata"] = {EXPERIMENT_KEY: edited}
+    path = tmp_path / "edited.ipynb"
+    path.write_text(json.dumps(nb))
+    for command in (["list", str(path)], ["show", str(path), "e1"], ["diff", str(path), "e1", "e1"]):
+        status = main(["experiments", *command])
+        out, err = capsys.readouterr()
+        if refusal is None:
+            assert status == 0 and err == "" and out, command
+        else:
+            assert status == 2 and out == "" and refusal in err and err.count("\n") == 1, (command, err)
