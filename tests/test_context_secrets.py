@@ -133,8 +133,8 @@ def test_no_context_feature_lets_the_key_out(tmp_path):
 
 
 def nb_experiment_name(path: Path) -> str:
-    from elk_jupyter.experiments.records import iter_experiments
     from elk_jupyter.records import notebooks
+    from elk_jupyter.records.experiment import iter_experiments
 
     (record,) = list(iter_experiments(notebooks.read_json(path)))
     return record["experiment"]["id"][:8]

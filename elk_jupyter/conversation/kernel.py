@@ -51,9 +51,6 @@ class KernelState:
         except ElkError as err:  # an unreadable notebook only means nothing to replay from it
             self.unusable = [str(err)]
             return
-        except RecursionError:  # a hand-edited record nested too deep must not fail every turn
-            self.unusable = [f"{path}: a record is nested too deeply to read"]
-            return
         for turn in turns:
             self.images.remember(turn.attachments)  # kept image bytes: a restored turn re-sends them
             if turn.ok:

@@ -10,7 +10,6 @@ import sys
 from elk_jupyter.conversation import lineage
 from elk_jupyter.conversation.session import short, short_ids
 from elk_jupyter.display.terminal import SafeText
-from elk_jupyter.errors import HistoryError
 from elk_jupyter.gateway import urls
 from elk_jupyter.gateway.usage import Usage
 
@@ -193,10 +192,7 @@ class Commands:
             raise BadCommand(
                 "%elk restore: which notebook? The front-end did not say (no JPY_SESSION_NAME): give its path"
             )
-        try:
-            turns = notebooks.load_turns(path)
-        except RecursionError:  # a hand-edited record nested deeper than a recursive reader goes
-            raise HistoryError(f"{path}: a record is nested too deeply to read (hand-edited?)") from None
+        turns = notebooks.load_turns(path)
         merged = lineage.merge(self.conversations, turns)  # checks everything first: all or nothing
         self.runner.index_records(merged.added)
         already = len({t.id for t in turns}) - len(merged.added)
