@@ -80,9 +80,13 @@ def unexpected(err: BaseException, secret: str | None) -> InternalError:
     """An InternalError naming ``err``'s type; its text without ``secret`` or any URL."""
     import re
 
-    text = str(err).split("\n", 1)[0][:200]
-    if secret:
-        text = text.replace(secret, "[redacted key]")
+    from elk_jupyter.redaction import redact
+
+    try:
+        said = str(err)
+    except Exception:  # an exception whose __str__ raises still becomes one line
+        said = ""
+    text = redact(said, secret).split("\n", 1)[0][:200]  # redacted before the cut
     text = re.sub(r"\b[a-zA-Z][\w+.-]*://\S+", "<url>", text)  # URLs may carry tokens
     return InternalError(
         f"unexpected {type(err).__name__}" + (f": {text}" if text else "") + " (a bug: please report it)"

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "elk_jupyter"
 # Bottom to top: a module imports its own folder and the folders before it. ``__init__`` (the lazy
 # public surface) is above everything. How the order was found: docs/architecture.md "Layers".
 LAYERS = (
+    "redaction",  # the one redaction rule: the key in every spelling it knows (errors use it too)
     "errors",
     "version",
     "media",  # audio clips, images and files, notebook values: what a prompt or a reply carries

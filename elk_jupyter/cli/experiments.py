@@ -103,3 +103,25 @@ def diff(first: ExperimentResult, second: ExperimentResult) -> list[str]:
 def _short(text: str, width: int = 50) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def results_in(path: str) -> list[ExperimentResult]:
+    """The notebook's valid experiment records as ExperimentResults (an invalid one is skipped)."""
+    return [result_of(found) for found in iter_experiments(notebooks.read_json(path)) if not validate(found)]
+
+
+def print_totals(experiments: list[ExperimentResult], turn_totals: dict) -> None:
+    """``elk-jupyter inspect``'s experiment lines: each experiment's totals, then the notebook's."""
+    from elk_jupyter.experiments.totals import totals
+    from elk_jupyter.gateway.usage import Usage
+
+    if not experiments:
+        return
+    print(f"\n{len(experiments)} experiments")
+    for result in experiments:
+        name = " ".join(result.spec.name.split())
+        print(f"  {name if len(name) <= 24 else name[:23] + '…':<24} {totals([result.runs]).describe()}")
+    runs = totals(result.runs for result in experiments)
+    print(f"experiment runs: {runs.describe()}")
+    counts = {k: turn_totals.get(k, 0) + runs.billed.get(k, 0) for k in runs.billed}
+    print(f"notebook (turns + live experiment runs): {Usage(**counts).describe(total=True)}")

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
 from elk_jupyter.conversation import lineage, settings
 from elk_jupyter.conversation.options import set_path
 from elk_jupyter.conversation.session import Conversations, Turn
-from elk_jupyter.errors import ElkError
+from elk_jupyter.display.terminal import SafeText
+from elk_jupyter.errors import ElkError, unexpected
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.records import notebooks
@@ -51,15 +53,32 @@ def main(argv: list[str] | None = None) -> int:
     from elk_jupyter.cli import experiments as experiments_cli
 
     experiments_cli.add_parser(commands)
+    streams = sys.stdout, sys.stderr
+    # Everything printed (model text, names, a gateway's model ids and errors) reaches a terminal:
+    # written through terminal.safe, whatever the command (argparse's own messages too).
+    sys.stdout, sys.stderr = SafeText(sys.stdout), SafeText(sys.stderr)
+    try:
+        return _run(parser, argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(parser, argv) -> int:
     args = parser.parse_args(argv)
+    from elk_jupyter.cli import experiments as experiments_cli
+
     commands_run = {"inspect": run_inspect, "export": run_export, "rerun": run_rerun, "replay": run_rerun}
     commands_run["experiments"] = experiments_cli.run
     try:
-        commands_run[args.command](args)
+        return commands_run[args.command](args) or 0
     except (ElkError, ValueError) as err:
-        print(f"elk-jupyter: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        failure = str(err)
+    except RecursionError:  # a hand-edited record nested too deep for a recursive reader
+        failure = "a record is nested too deeply to read (hand-edited?)"
+    except Exception as err:  # a bug or a library's surprise: still one line, no traceback
+        failure = str(unexpected(err, os.environ.get("ELK_API_KEY")))
+    print(f"elk-jupyter: error: {failure}", file=sys.stderr)
+    return 2
 
 
 def _turns(path: str) -> list[Turn]:
@@ -71,7 +90,9 @@ def _turns(path: str) -> list[Turn]:
 
 def run_inspect(args) -> None:
     turns = notebooks.load_turns(args.notebook)
-    experiments = _experiments(args.notebook)
+    from elk_jupyter.cli.experiments import print_totals, results_in
+
+    experiments = results_in(args.notebook)
     if not turns and not experiments:
         raise ElkError(f"{args.notebook}: no elk-jupyter records in this notebook")
     conversations: dict[str, list[Turn]] = {}
@@ -91,31 +112,7 @@ def run_inspect(args) -> None:
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
     print(f"\nusage: {Usage(**totals).describe(total=True)}")  # the one written form of usage
-    _inspect_experiments(experiments, totals)
-
-
-def _experiments(path: str) -> list:
-    """The notebook's valid experiment records as ExperimentResults (an invalid one is skipped)."""
-    from elk_jupyter.experiments.results import result_of
-    from elk_jupyter.records.experiment import iter_experiments, validate
-
-    return [result_of(found) for found in iter_experiments(notebooks.read_json(path)) if not validate(found)]
-
-
-def _inspect_experiments(experiments: list, turn_totals: dict) -> None:
-    from elk_jupyter.experiments.totals import totals
-
-    if not experiments:
-        return
-    print(f"\n{len(experiments)} experiments")
-    for result in experiments:
-        one = totals([result.runs])
-        name = "".join(c if c.isprintable() else "?" for c in _short(result.spec.name, 24))  # no terminal escapes
-        print(f"  {name:<24} {one.describe()}")
-    runs = totals(result.runs for result in experiments)
-    print(f"experiment runs: {runs.describe()}")
-    counts = {k: turn_totals.get(k, 0) + runs.billed.get(k, 0) for k in runs.billed}
-    print(f"notebook (turns + live experiment runs): {Usage(**counts).describe(total=True)}")
+    print_totals(experiments, totals)
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -192,7 +189,8 @@ def rebuilt_request(turn: Turn, new: dict[str, dict], overrides: dict, replies: 
     return body
 
 
-def run_rerun(args) -> None:
+def run_rerun(args) -> int:
+    """Re-run every turn live; exit status 1 (after writing the notebook) when any turn failed."""
     from elk_jupyter.conversation.options import parse_param
     from elk_jupyter.gateway.client import Client
     from elk_jupyter.records.cache import Replays
@@ -211,7 +209,7 @@ def run_rerun(args) -> None:
     rows = []
     for turn in turns:
         client.images.remember(turn.attachments)  # the images whose bytes the record kept go again
-        body = rebuilt_request(turn, new, overrides, replies)
+        body = client.guard(rebuilt_request(turn, new, overrides, replies))[0]  # a hand-edited record may quote the key
         reply = _rerun_one(client, replays, args.replay, turn, body)  # a failure is a row too
         new[turn.id] = reply.to_dict()
         rows.append((turn, reply))
@@ -226,6 +224,17 @@ def run_rerun(args) -> None:
             f"{_short(turn.text, 30)!r} {same} {_short(reply.text, 30)!r}" + ("" if reply.ok else f" [{reply.status}]")
         )
     print(f"wrote {target}")
+    failed = [(turn, reply) for turn, reply in rows if not reply.ok]
+    if failed:
+        turn, reply = failed[0]
+        print(
+            f"elk-jupyter: {len(failed)} of {len(rows)} turns failed (first: turn {turn.short_id}, "
+            f"{reply.status}: {_short(str(reply.error or 'no reply'), 120)})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"all {len(rows)} turns re-ran")
+    return 0
 
 
 def _rerun_one(client, replays, mode: str, turn: Turn, body: dict):

@@ -51,19 +51,47 @@ def ordered(turns: list[Turn], known: Mapping[str, Turn], linked: Mapping[str, T
 
 
 def _check_contexts(turns: list[Turn], everything: Mapping[str, Turn]) -> None:
-    """A turn can only have been sent with turns on its own parent chain."""
+    """A turn can only have been sent with turns on its own parent chain.
+
+    Checked in time linear in the turns and their contexts, however far back a context reaches
+    (a context naming the first turn made the walk up the chain quadratic): one depth-first walk
+    numbers every turn, and ``c`` is an ancestor of ``t`` when ``t``'s number falls inside the
+    range of ``c``'s subtree."""
+    first, last = _subtree_ranges(everything)
     for turn in turns:
-        wanted, node, seen = set(turn.context), turn.parent, set()
-        # Contexts are the nearest ancestors, so the walk stops after len(context) steps as a rule.
-        while wanted and node is not None and node not in seen and node in everything:
-            wanted.discard(node)
-            seen.add(node)
-            node = everything[node].parent
-        if wanted:
-            stray = next(c for c in turn.context if c in wanted)
-            raise HistoryError(
-                f"turn {short(turn.id)}: its context names {short(stray)}, which is not one of its earlier turns"
-            )
+        at = first.get(turn.id)
+        for wanted in turn.context:
+            if wanted == turn.id or at is None or wanted not in first or not first[wanted] < at <= last[wanted]:
+                raise HistoryError(
+                    f"turn {short(turn.id)}: its context names {short(wanted)}, which is not one of its earlier turns"
+                )
+
+
+def _subtree_ranges(everything: Mapping[str, Turn]) -> tuple[dict[str, int], dict[str, int]]:
+    """({id: its number in a depth-first walk}, {id: the last number inside its subtree}).
+
+    Turns whose parent chain loops (never among checked turns: ``ordered`` refuses a cycle)
+    have no number."""
+    children: dict[str, list[str]] = {}
+    roots = []
+    for turn_id, turn in everything.items():
+        if turn.parent is None or turn.parent not in everything or turn.parent == turn_id:
+            roots.append(turn_id)
+        else:
+            children.setdefault(turn.parent, []).append(turn_id)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                last[node] = len(first) - 1
+                continue
+            first[node] = len(first)
+            stack.append((node, True))
+            stack += [(child, False) for child in children.get(node, ())]
+    return first, last
 
 
 @dataclass

@@ -28,16 +28,24 @@ def interpolate(text: str, namespace: Mapping, evaluate) -> str:
         expr, name = match.group(1), match.group(2)
         if expr is None and name is None:
             return "$"
-        if name is not None:
-            if name not in namespace:
-                raise ValueError(f"${name} is not defined in the notebook (write $$ for a literal $)")
-            return prompt_text(namespace[name])
-        try:
-            return prompt_text(evaluate(expr))
-        except Exception as err:  # the user's expression: any error is theirs to see
-            raise ValueError(f"${{{expr}}} failed: {type(err).__name__}: {err}") from None
+        if name is not None and name not in namespace:
+            raise ValueError(f"${name} is not defined in the notebook (write $$ for a literal $)")
+        shown = f"${name}" if name is not None else f"${{{expr}}}"
+        try:  # the user's expression, or a value whose str() raises: any error is theirs to see
+            return prompt_text(namespace[name] if name is not None else evaluate(expr))
+        except Exception as err:
+            raise ValueError(f"{shown} failed: {said(err)}") from None
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def said(err: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose own ``str`` raises (first line only)."""
+    try:
+        text = str(err).split("\n", 1)[0]
+    except Exception:
+        text = "(its message cannot be shown)"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:

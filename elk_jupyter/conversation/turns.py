@@ -7,6 +7,7 @@ same way from a kernel, a terminal or a test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from elk_jupyter import redaction
 from elk_jupyter.conversation import options, plan
 from elk_jupyter.conversation import run as runs
 from elk_jupyter.conversation.ask import Ask
@@ -126,10 +128,16 @@ class TurnRunner:
 
     def _turn(self, ask: Ask, frontend: Frontend) -> Outcome | None:
         settings, client = self.settings(), self.client
+        # The one boundary where text becomes a request: what is sent, shown, recorded and cached
+        # is the redacted prompt, system prompt and body (``redaction`` has the rule).
+        texts, hidden = client.guard({"prompt": ask.prompt, "system": ask.system})
+        ask = dataclasses.replace(ask, **texts) if hidden else ask
         mode = ask.replay or settings.replay
         with self.state.lock:
             planned = self._plan(settings, ask, client, mode)
         _check_json(planned.body)
+        planned.body, more = client.guard(planned.body)  # files, cells, history: all that is sent
+        hidden_note = redaction.note(hidden + more)
         if ask.dry_run:
             frontend.show_json(planned.body)
             return None
@@ -139,8 +147,8 @@ class TurnRunner:
         def opened(decision) -> None:
             regenerated = " · regenerated: a re-run in this kernel samples again"
             note = planned.note + (regenerated if decision.origin == "regenerated" else "")
-            images = attachments.shown(ask.images)
-            replayed = decision.recorded is not None
+            note += f" · {hidden_note}" if hidden_note else ""
+            replayed, images = decision.recorded is not None, attachments.shown(ask.images)
             shown["view"] = frontend.open_view(
                 ask.endpoint, planned.conversation.name, planned.model, note, replayed, images
             )
@@ -163,7 +171,7 @@ class TurnRunner:
         with self.state.lock:
             planned.conversation.commit(turn)
         saved, problem = self._record(turn, settings.audio_inline_bytes)
-        notes = (_rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
+        notes = (hidden_note, _rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
         shown["view"].finish(ran.reply, saved, " · ".join(filter(None, notes)))
         if ran.error is not None:
             raise _explained(ran.error, ran.reply, turn)

@@ -8,6 +8,7 @@ the template. Scorers live in ``elk_jupyter.experiments.scorers`` (also re-expor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -128,6 +129,9 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
     grid = specs.with_params(grid, kw["params"])
     models = [base.model] if models is None else models  # [] is a mistake, not "the default model"
     spec = specs.build(prompt, cases, models, grid, repeats, endpoint, kw["system"], kw["name"])
+    # Cases, templates and the system prompt are kept in the experiment's record: redacted as sent.
+    cut, hidden = base.guard({"cases": spec.cases, "templates": spec.templates, "system": spec.system})
+    spec = dataclasses.replace(spec, **cut) if hidden else spec
     check_fields(scorers, spec.cases)
     if kw["prices"] is not None:
         judged = [kw["judge_model"] or spec.models[0]] if any(s.judge for s in scorers) else []

@@ -80,7 +80,7 @@ def _read_csv(text: str, path: Path) -> list[dict]:
                     f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
                     "(quote a field that holds a comma or a line break)"
                 )
-            rows.append(dict(zip(header, row, strict=True)))
+            rows.append(dict(zip(header, map(unguarded, row), strict=True)))
     except csv.Error as err:
         raise ConfigError(f"{path}:{reader.line_num}: not CSV ({err})") from None
     return rows
@@ -129,14 +129,35 @@ def csv_text(value) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+# OWASP's CSV injection rule (https://owasp.org/www-community/attacks/CSV_Injection): a spreadsheet
+# runs a cell starting with one of these as a formula (=HYPERLINK(...) sends data away), so such text
+# gets a leading ' (which spreadsheets show as a text marker). A cell that already starts with ' and
+# one of these (or a second ') gets one too, so ``read`` can take exactly one off and give back the text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value) -> str:
+    """The CSV cell of ``value``: ``csv_text``, guarded against formulas; numbers stay numbers."""
+    text = csv_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return text
+    guarded = text[:1] in FORMULA_STARTS or (text[:1] == "'" and text[1:2] in (*FORMULA_STARTS, "'"))
+    return "'" + text if guarded else text
+
+
+def unguarded(cell: str) -> str:
+    """The text ``inert_cell`` guarded: one leading ' taken off where the guard put one."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in (*FORMULA_STARTS, "'") else cell
+
+
 def write_csv(rows: list[dict], path) -> None:
-    """Rows as CSV that ``read`` gives back (every value as ``csv_text``; UTF-8, no BOM)."""
+    """Rows as CSV that ``read`` gives back (every value as ``inert_cell``; UTF-8, no BOM)."""
     names = list(dict.fromkeys(name for row in rows for name in row))
     with open(path, "w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(names)
         for row in rows:
-            writer.writerow([csv_text(row.get(name)) for name in names])
+            writer.writerow([inert_cell(row.get(name)) for name in names])
 
 
 def write_jsonl(rows: list[dict], path) -> None:

@@ -179,7 +179,7 @@ class Runner:
         host, scope = self.client.host, self.client.cache_scope()
         planned = []
         for index, run in enumerate(self.spec.runs()):
-            body = templates.body(self.spec, run, self.namespace)
+            body = self.client.guard(templates.body(self.spec, run, self.namespace))[0]  # ${expr} may quote the key
             bad = non_finite(body)
             if bad is not None:
                 raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity (nothing was sent)")
@@ -258,6 +258,7 @@ class Runner:
     def _judge(self, prompt: str, model: str | None, cap: int, judged: list) -> str:
         params = self.speaker.fields({"temperature": 0, "max_tokens": cap}, "max_tokens")
         request = templates.request(self.spec.endpoint, prompt, model or self.judge_model, None, params)
+        request = self.client.guard(request)[0]  # the judge prompt quotes the case and the output
         identity = Identity(request, self.client.host, self.client.cache_scope())  # a verdict: named by its prompt
         with self._locks_lock:
             lock = self._judge_locks.setdefault(identity.key, threading.Lock())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import sys
 
 from elk_jupyter.conversation import lineage
 from elk_jupyter.conversation.session import short, short_ids
+from elk_jupyter.display.terminal import SafeText
 from elk_jupyter.gateway import urls
 from elk_jupyter.gateway.usage import Usage
 
@@ -82,10 +85,12 @@ class Commands:
             raise BadCommand(f"%elk needs a subcommand: {names}")
         if words[0] not in self.table:
             raise BadCommand(f"unknown %elk subcommand {words[0]!r}; try: {names}")
-        if words[0] in PASSED_ON:
-            return self.table[words[0]](*words[1:])
-        arguments = vars(PARSERS[words[0]].parse_args(words[1:]))
-        return self.table[words[0]](**arguments)
+        # Names, model ids and errors may hold escape sequences; terminal IPython prints to a terminal.
+        with contextlib.redirect_stdout(SafeText(sys.stdout)):
+            if words[0] in PASSED_ON:
+                return self.table[words[0]](*words[1:])
+            arguments = vars(PARSERS[words[0]].parse_args(words[1:]))
+            return self.table[words[0]](**arguments)
 
     def show_config(self):
         client, settings = self.runner.client, self.settings()

@@ -196,8 +196,8 @@ class ElkMagics(Magics):
             raise UsageError(f"bad quoting in the magic line: {err}") from None
         try:
             ask = self._ask(endpoint, args, cell.strip("\n"))
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+        except ValueError as err:  # it may quote a value, a file or an expression's error: redacted
+            raise UsageError(self.runner.client.redact(str(err))) from None
         if not ask.prompt.strip():
             raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
         outcome = self.runner.run(ask, IPythonFrontend(self.shell))

@@ -16,6 +16,7 @@ from IPython.display import display
 from elk_jupyter.conversation.identity import short
 from elk_jupyter.display.header import header_of
 from elk_jupyter.display.render import shown_status
+from elk_jupyter.display.terminal import safe, visible
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.tools import loop as tool_loop
 
@@ -45,18 +46,39 @@ class IPythonFrontend:
         display({"text/plain": json.dumps(body, indent=2, ensure_ascii=False)}, raw=True)
 
 
+APPROVE_LIMIT = 20_000  # characters of a call the question shows whole; a longer one is declined
+
+
 def approve(call) -> bool:
-    """``--approve``: ``input()`` is a stdin request in a kernel (JupyterLab and Notebook 7 show an
-    input box) and the terminal's own prompt in IPython; a front-end without stdin declines."""
+    """``--approve``: the whole call is printed first (its arguments as indented JSON, control
+    characters escaped, long runs of spaces named), then ``input()`` asks: a stdin request in a
+    kernel (JupyterLab and Notebook 7 show an input box), the terminal's prompt in IPython. A
+    call too long to show, or a front-end without stdin, is declined: nothing unseen is approved."""
     from IPython.core.error import StdinNotImplementedError
 
-    arguments = call.arguments if len(call.arguments) <= 200 else call.arguments[:197] + "..."
+    name, inline = visible(call.name), visible(call.arguments)
+    if len(inline) > 200 or "\n" in inline:
+        shown = shown_call(call)
+        if len(shown) > APPROVE_LIMIT:
+            print(f"elk: the call to {name} has {len(shown):,} characters, too many to show whole here: declined")
+            return False
+        print(f"elk: the model asks to run {name} with these arguments (all of them):\n{shown}", flush=True)
+        inline = f"the {len(call.arguments):,} characters of arguments above"
     try:
-        answer = input(f"elk: run tool {call.name}({arguments})? [y/N] ")
+        answer = input(f"elk: run tool {name}({inline})? [y/N] ")
     except (StdinNotImplementedError, EOFError):
-        print(f"elk: cannot ask about {call.name} here (the front-end takes no input): declined")
+        print(f"elk: cannot ask about {name} here (the front-end takes no input): declined")
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def shown_call(call) -> str:
+    """A call's arguments as the question shows them: all of them, pretty JSON when they parse."""
+    try:
+        text = json.dumps(json.loads(call.arguments or "{}"), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = call.arguments or ""
+    return visible(text)
 
 
 def code_into_next_cell(shell, text: str) -> None:
@@ -116,7 +138,7 @@ class TextView:
         self._reasoning = 0
         self._reply = None  # a tool turn streams one reply per step
         self._replayed = replayed
-        print(f"[{endpoint} · {conversation} · {model} · {context}]", flush=True)
+        print(safe(f"[{endpoint} · {conversation} · {model} · {context}]"), flush=True)
 
     def show(self, reply) -> None:
         # Called after every event: only what is new is read (reading reply.text here joined the
@@ -135,7 +157,7 @@ class TextView:
             new += choice.text_from(self._shown)
             self._shown = choice.text_length
         if new:
-            sys.stdout.write(new)
+            sys.stdout.write(safe(new))  # model text: no escape sequence reaches the terminal
             sys.stdout.flush()
 
     def finish(self, reply, record, note="") -> None:
@@ -144,10 +166,10 @@ class TextView:
         tokens = Usage.of(reply.usage).describe() or "no usage reported"
         total = f"{reply.total:.2f} s" if reply.total is not None else "-"
         status = shown_status(reply.status, self._replayed)
-        print(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]", flush=True)
+        print(safe(f"\n[{short(turn['id'])} {status} · {reply.model or '?'} · {tokens} · {total}]"), flush=True)
         for line in tool_loop.call_lines(reply):
-            print(line)
+            print(safe(line))
         if reply.audio is not None:
             print(f"[{reply.audio.describe()}]")
         if note:
-            print(note)
+            print(safe(note))

@@ -103,3 +103,13 @@ def whole_body(endpoint: str, response: requests.Response, request_id: str | Non
     if fields is not None:
         raise APIError(fields.pop("message"), status=response.status_code, request_id=request_id, **fields)
     yield from dialect(endpoint).events_from_body(body)
+
+
+def model_list(body: object, status: int) -> list[dict]:
+    """GET /models' ``data``: objects with an ``id`` (OpenAI's shape); bare names become
+    ``{"id": name}``; any other shape is one APIError line."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(data, list | None):
+        shape = f"'data' is {type(data).__name__}, not a list" if isinstance(body, dict) else "not a JSON object"
+        raise APIError(f"GET /models returned {shape}", status=status)
+    return [model if isinstance(model, dict) else {"id": str(model)} for model in data or ()]

@@ -10,10 +10,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+from elk_jupyter import redaction
 from elk_jupyter.conversation import settings
 from elk_jupyter.errors import APIError, ElkError, StreamError, detached, unexpected
 from elk_jupyter.gateway import transport, urls
-from elk_jupyter.gateway.body import Body, whole_body
+from elk_jupyter.gateway.body import Body, model_list, whole_body
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.events import Connected, Event
 from elk_jupyter.gateway.reply import Reply
@@ -87,10 +88,12 @@ class Client:
     def api_key(self) -> str | None:
         return self._api_key or os.environ.get(self.api_key_env) or None
 
-    def redact(self, text: str | None) -> str | None:
-        """``text`` with the key cut out: gateways echo it in messages and even in headers."""
-        key = self.api_key()
-        return text.replace(key, "[redacted key]") if text and key and key in text else text
+    def redact(self, text: str | None) -> str | None:  # every spelling ``redaction`` knows
+        return redaction.redact(text, self.api_key())
+
+    def guard(self, body: dict) -> tuple[dict, int]:
+        """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached."""
+        return redaction.redactor(self.api_key()).body(body)
 
     def key_fingerprint(self) -> str:
         key = self.api_key()
@@ -170,20 +173,16 @@ class Client:
         return tool_loop.run(step, endpoint, body, toolset, approve, max_steps, chain, self.redact)[0]
 
     def models(self) -> list[dict]:
-        """GET /models: the gateway's model list (``data`` of the response)."""
+        """GET /models: the gateway's model list (``data`` of the response, each an object with an id)."""
+        failure = None
         try:
             response = self._transport.request("GET", "/models", None)
         except ElkError as err:
             failure = self._redacted(err)
-        else:
-            failure = None
         if failure is not None:
             raise failure
         with response:
-            body = json_or_none(response.content)
-        if not isinstance(body, dict):
-            raise APIError("GET /models did not return JSON", status=response.status_code)
-        return list(body.get("data") or [])
+            return model_list(json_or_none(response.content), response.status_code)
 
     def _redacted(self, err: ElkError) -> ElkError:
         """Error messages quote the gateway, and some gateways quote the key back: cut it out.
@@ -207,6 +206,7 @@ class Client:
     def _stream(self, endpoint: str, body: dict) -> Iterator[Event]:
         started = time.perf_counter()
         # Images travel as placeholders (records, replay keys) until here: the bytes go on the wire.
+        body = self.guard(body)[0]  # the last guard: a caller that built its own body is covered too
         response = self._transport.request("POST", dialect(endpoint).path, self.images.expand(body))
         request_id = self.redact(transport.request_id(response))
         with response:  # closed on every exit, KeyboardInterrupt and generator close included

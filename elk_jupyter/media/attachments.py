@@ -15,7 +15,9 @@ import binascii
 import copy
 import hashlib
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,8 @@ SCHEME = "elk-attachment:sha256:"
 KEEP_BYTES = 16 * 1024  # an image this small keeps its bytes in the record (restore re-sends it)
 MAX_IMAGE = 20 * 1024 * 1024  # OpenAI's limit per image
 MAX_FILE_CHARS = 200_000
+MAX_FILE_BYTES = 4 * MAX_FILE_CHARS  # UTF-8: at most 4 bytes a character
+_PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}  # what PIL writes as PNG as is
 _SIGNATURES = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -93,14 +97,8 @@ def image(value, source: str) -> Image:
     """An image from what ``--image`` named: a variable's value or the text itself."""
     if isinstance(value, bytes | bytearray | memoryview):
         return from_bytes(bytes(value), source)
-    if hasattr(value, "savefig"):  # a matplotlib figure
-        buffer = io.BytesIO()
-        value.savefig(buffer, format="png", bbox_inches="tight")
-        return from_bytes(buffer.getvalue(), source)
-    if hasattr(value, "save") and hasattr(value, "mode"):  # a PIL image
-        buffer = io.BytesIO()
-        value.save(buffer, format="PNG")
-        return from_bytes(buffer.getvalue(), source)
+    if hasattr(value, "savefig") or (hasattr(value, "save") and hasattr(value, "mode")):
+        return from_bytes(_png(value, source), source)
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str):
@@ -108,6 +106,60 @@ def image(value, source: str) -> Image:
             f"--image {source}: a path, URL, data URL, bytes, PIL image or figure, not {type(value).__name__}"
         )
     return _from_text(value.strip(), source)
+
+
+def _png(value, source: str) -> bytes:
+    """A matplotlib figure or a PIL image as PNG bytes; a mode PNG cannot hold (CMYK, F, I, YCbCr,
+    ...) is converted to RGB(A) first; any failure is one ValueError line."""
+    buffer = io.BytesIO()
+    try:
+        if hasattr(value, "savefig"):
+            value.savefig(buffer, format="png", bbox_inches="tight")
+        else:
+            if value.mode not in _PNG_MODES:
+                value = value.convert("RGBA" if "A" in value.mode or "a" in value.mode else "RGB")
+            value.save(buffer, format="PNG")
+    except Exception as err:  # the user's object: PIL and matplotlib raise OSError, ValueError, ...
+        raise ValueError(f"--image {source}: cannot be written as PNG ({type(err).__name__}: {err})") from None
+    return buffer.getvalue()
+
+
+def read_bounded(path: str, limit: int, option: str) -> bytes:
+    """At most ``limit`` bytes of a regular file, or one ValueError line.
+
+    Opened without blocking and checked (``fstat``) before anything is read, so a device
+    (``/dev/zero``), a FIFO, a socket or a directory is refused and never read; a regular file
+    is read to at most ``limit + 1`` bytes, so a huge (or growing) file never fills the kernel."""
+    try:
+        fd = os.open(Path(path).expanduser(), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as err:
+        raise ValueError(f"{option} {path}: cannot read {str(path)!r} ({err.strerror or err})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            raise ValueError(f"{option} {path}: {kind}, refused: give a file")
+        if info.st_size > limit:
+            raise ValueError(f"{option} {path}: {info.st_size:,} bytes, more than the {limit:,} allowed")
+        data = _read_upto(fd, limit + 1)
+    except OSError as err:
+        raise ValueError(f"{option} {path}: cannot read {str(path)!r} ({err.strerror or err})") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew, or it is a /proc-like file that reports no size
+        raise ValueError(f"{option} {path}: more than the {limit:,} bytes allowed")
+    return data
+
+
+def _read_upto(fd: int, count: int) -> bytes:
+    chunks, left = [], count
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _from_text(text: str, source: str) -> Image:
@@ -120,22 +172,15 @@ def _from_text(text: str, source: str) -> Image:
     if re.match(r"https?://", text, flags=re.I):
         # Sent as a URL: the model's server fetches it, this kernel does not.
         return Image("", "", 0, source, url=text)
-    path = Path(text).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ValueError(f"--image {source}: cannot read {text!r} ({err.strerror or err})") from None
-    return from_bytes(data, source)
+    return from_bytes(read_bounded(text, MAX_IMAGE, "--image"), source)
 
 
 def file_text(path: str) -> str:
     """A text file as a part of the prompt: its name, then its content in a fence."""
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_FILE_BYTES, "--file").decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"--file {path}: not UTF-8 text (images go in --image)") from None
-    except OSError as err:
-        raise ValueError(f"--file {path}: cannot read it ({err.strerror or err})") from None
     if len(text) > MAX_FILE_CHARS:
         raise ValueError(f"--file {path}: {len(text)} characters, more than {MAX_FILE_CHARS}")
     fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))

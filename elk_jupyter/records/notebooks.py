@@ -52,9 +52,31 @@ def read_json(path: str | os.PathLike) -> dict:
         raise ElkError(f"{path}: not a Jupyter notebook (nested too deep to read)") from None
     except (OSError, ValueError) as err:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
+    if isinstance(nb, dict) and nb.get("nbformat") != 4 and "cells" not in nb:
+        return _upgraded(nb, path)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ElkError(f"{path}: not a Jupyter notebook (no list of cells)")
     return nb
+
+
+def _upgraded(nb: dict, path) -> dict:
+    """An older notebook (nbformat 3 keeps its cells in ``worksheets``) converted to version 4 by
+    nbformat itself, or one line naming its version and the command that upgrades it."""
+    import nbformat
+
+    version = nb.get("nbformat")
+    upgrade = f"upgrade it with: jupyter nbconvert --to notebook --nbformat 4 {path}"
+    if version not in (3, 2, 1) or not isinstance(nb.get("worksheets", []), list):
+        raise ElkError(f"{path}: not a Jupyter notebook (no list of cells; nbformat {version!r})")
+    try:
+        converted = nbformat.convert(nbformat.from_dict(nb), 4)
+    except Exception as err:  # nbformat's converters assume a well-formed notebook
+        raise ElkError(
+            f"{path}: an nbformat {version} notebook that cannot be converted ({type(err).__name__}); {upgrade}"
+        ) from None
+    if not isinstance(converted.get("cells"), list):
+        raise ElkError(f"{path}: an nbformat {version} notebook; {upgrade}")
+    return json.loads(json.dumps(converted))  # plain dicts and lists, like a version 4 file
 
 
 def write_notebook(nb, path: str | os.PathLike) -> None:

@@ -175,7 +175,7 @@ def _check_steps(steps) -> list[str]:
             if not isinstance(call, Mapping):
                 problems.append(f"{here} should be object")
                 continue
-            problems += fields(call, STEP_CALL, {"error": str, "duration": NUMBER}, here)
+            problems += fields(call, STEP_CALL, {"error": str, "duration": NUMBER, "redacted": int}, here)
     return problems
 
 

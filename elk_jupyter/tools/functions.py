@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from elk_jupyter.media import notebook_context
+from elk_jupyter.redaction import REPLACEMENT
 
 OUTPUT_LIMIT = 16_000  # characters of a result sent to the model (and kept in the record)
 PREVIEW = 200  # characters of a result the panel shows
@@ -119,8 +120,12 @@ class Call:
     arguments: str
 
 
-def run_calls(calls: list[Call], tools: dict[str, Tool], approve: Callable[[Call], bool] | None) -> list[dict]:
+def run_calls(
+    calls: list[Call], tools: dict[str, Tool], approve: Callable[[Call], bool] | None, redact: Callable = str
+) -> list[dict]:
     """Run the model's calls (approved ones, in parallel); one result per call, in order.
+    ``redact`` cuts the key out of each result before it is cut to ``OUTPUT_LIMIT`` (a key across
+    the cut would otherwise leave most of itself behind).
 
     Nothing a function does fails the turn: an exception, unknown tool, bad arguments or a
     declined approval is reported to the model as an error result (the model can recover).
@@ -129,14 +134,14 @@ def run_calls(calls: list[Call], tools: dict[str, Tool], approve: Callable[[Call
     declined = {c.id for c in calls if approve is not None and not approve(c)}
     pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(calls))), thread_name_prefix="elk-tool")
     try:
-        futures = [pool.submit(_run_one, call, tools, call.id in declined) for call in calls]
+        futures = [pool.submit(_run_one, call, tools, call.id in declined, redact) for call in calls]
         return [future.result() for future in futures]
     finally:
         # Not `with`: after an interrupt it would wait for a function that may never return.
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_one(call: Call, tools: dict[str, Tool], declined: bool) -> dict:
+def _run_one(call: Call, tools: dict[str, Tool], declined: bool, redact: Callable = str) -> dict:
     result = {"id": call.id, "name": call.name, "arguments": call.arguments, "output": "", "error": None}
     started = time.perf_counter()
     try:
@@ -146,14 +151,23 @@ def _run_one(call: Call, tools: dict[str, Tool], declined: bool) -> dict:
         if tool is None:
             raise _Declined(f"no tool named {call.name!r}; the tools are: {', '.join(tools) or 'none'}")
         value = tool.func(**_arguments(call, tool))
-        result["output"] = bounded(output_text(value))
+        result["output"] = bounded(_redacted(redact, output_text(value), result))
     except Exception as err:  # the user's function (or the model's arguments): a result, not a crash
         detail = str(err) if isinstance(err, _Declined) else f"{type(err).__name__}: {err}"
-        result["error"] = bounded(detail)
+        result["error"] = bounded(_redacted(redact, detail, result))
         result["output"] = json.dumps({"error": result["error"]}, ensure_ascii=False)
     result["duration"] = round(time.perf_counter() - started, 6)
     result["status"] = "declined" if declined else "error" if result["error"] else "ok"
     return result
+
+
+def _redacted(redact: Callable, text: str, result: dict) -> str:
+    """``redact(text)``, counted in ``result["redacted"]`` (the note says so) before any cut."""
+    text = redact(text)
+    found = text.count(REPLACEMENT)
+    if found:
+        result["redacted"] = result.get("redacted", 0) + found
+    return text
 
 
 class _Declined(Exception):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from elk_jupyter.errors import ConfigError, StreamError
 from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.redaction import note as redaction_note
 from elk_jupyter.tools import functions as tools
 from elk_jupyter.tools.functions import Call
 
@@ -43,8 +44,10 @@ def run(
 ) -> tuple[object, object]:
     """(the last reply, its error or None). ``stream(body)`` sends one request: (reply, error).
 
-    ``redact`` cuts the API key out of each result before it is sent or recorded (a function
-    that reads the environment could return it)."""
+    ``redact`` cuts the API key out of each result before it is cut, sent or recorded (a
+    function that reads the environment could return it)."""
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ConfigError(f"max_steps must be a whole number of at least 1 (got {max_steps!r})")
     steps: list[dict] = []
     speaker = dialect(endpoint)
     for number in range(1, max_steps + 1):
@@ -57,14 +60,11 @@ def run(
             reply.incomplete_details = {"reason": "max_tool_steps", "max_steps": max_steps, "calls_not_run": len(calls)}
             break
         try:
-            results = tools.run_calls(calls, toolset, approve)
+            results = tools.run_calls(calls, toolset, approve, redact)
         except KeyboardInterrupt:  # the kernel's interrupt while a function ran: end the turn, keep it
             error = StreamError("interrupted by the user while the tools ran")
             reply.fail("interrupted", error.message)
             break
-        for result in results:
-            result["output"] = redact(result["output"])
-            result["error"] = redact(result["error"]) if result["error"] else None
         step = {"id": reply.id, "text": reply.text, "usage": reply.usage, "calls": results}
         steps.append(step)
         body = speaker.follow_up(body, step, chain)
@@ -88,11 +88,16 @@ def with_functions(endpoint: str, body: dict) -> tuple[dict, dict]:
 
 
 def note(reply) -> str:
-    """What the note says about a tool turn: that the step limit stopped it ('' otherwise)."""
+    """What the note says about a tool turn: the secrets cut out of its results, and that the step
+    limit stopped it ('' when neither)."""
+    cut = sum(c.get("redacted") or 0 for step in reply.steps or () for c in step.get("calls") or ())
+    notes = [redaction_note(cut, "the tool results")]
     details = reply.incomplete_details or {}
-    if details.get("reason") != "max_tool_steps":
-        return ""
-    return f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+    if details.get("reason") == "max_tool_steps":
+        notes.append(
+            f"step limit {details['max_steps']} reached: {details['calls_not_run']} calls not run (--max-steps)"
+        )
+    return " · ".join(filter(None, notes))
 
 
 def call_lines(reply) -> list[str]:

@@ -38,6 +38,7 @@ class ResponsesStream:
         self._summary_key: tuple | None = None
         self._tool_index: dict[object, int] = {}  # item id (or output position) -> our call index
         self._call_ids: dict[str, int] = {}  # call_id -> our call index
+        self._calls = 0  # calls seen so far
         self._streamed: dict[int, int] = {}  # our call index -> characters of arguments sent so far
         self._named: set[int] = set()  # calls whose name was sent
         self._held: dict[object, str] = {}  # "text" | "reasoning" | call index -> a surrogate half kept back
@@ -131,8 +132,20 @@ class ResponsesStream:
             yield function_call(dict(item, arguments=missing), index)
 
     def _tool_for(self, item_id, output_index) -> int:
-        key = item_id if isinstance(item_id, str) else ("output", as_index(output_index, -1))
-        return self._tool_index.setdefault(key, len(self._tool_index))
+        """Our index of the call an event names by its item id, its output position, or both:
+        some servers name only ``output_index`` in the argument deltas, so each name the call is
+        known by leads to the same index (one call, never split in two)."""
+        position = as_index(output_index, -1)
+        position = -1 if position is None else position
+        keys = [item_id] if isinstance(item_id, str) else []
+        if position >= 0 or not keys:
+            keys.append(("output", position))
+        index = next((self._tool_index[key] for key in keys if key in self._tool_index), None)
+        if index is None:
+            index, self._calls = self._calls, self._calls + 1
+        for key in keys:
+            self._tool_index.setdefault(key, index)
+        return index
 
     def _terminal(self, obj):
         response = scrub(as_dict(obj.get("response")))
