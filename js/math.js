@@ -1,7 +1,11 @@
-// Math in model text: `$…$`, `$$…$$`, `\(…\)`, `\[…\]` kept exactly as written (delimiters included), in an element
-// with the class `elk-math`, so a typesetter (JupyterLab's latexTypesetter) can pick it up and emphasis or escape
-// parsing never mangles it. Inline `$` follows Pandoc's rule (https://pandoc.org/MANUAL.html#math): no space just
-// inside the dollars, and no digit right after the closing one, so "price $5 and $6" stays prose.
+// Math in model text, the one JS policy for it: `$…$`, `$$…$$`, `\(…\)`, `\[…\]` kept exactly as written (delimiters
+// included), so emphasis or escape parsing never mangles it. A formula whose every command is on the allow-list
+// (safeTex; the lists are generated from elk_jupyter/display/tex.py, the Python half) goes in an element with the
+// classes `elk-math mathjax_process`, for a typesetter (JupyterLab's MathJax) to pick up; any other is shown as code,
+// since MathJax with all its packages builds images, links and styles from TeX (`\mmlToken{mglyph}[src=…]`, `\style`,
+// `\href`, …). Inline `$` follows Pandoc's rule (https://pandoc.org/MANUAL.html#math): no space just inside the
+// dollars, and no digit right after the closing one, so "price $5 and $6" stays prose.
+import { COMMANDS, ENVIRONMENTS, MAX_TEX, SYMBOL_COMMANDS } from "./tex-allowed.js";
 
 const MAX_MATH = 4096; // a closing delimiter further than this is not math: bounds the work per candidate
 
@@ -26,10 +30,96 @@ function delimited(src) {
   return match ? { raw: match[0], display: false } : null;
 }
 
+// MathJax's own reading of a control sequence (TexParser.GetCS: `/^([a-z]+|.) ?/i`): ASCII letters, or one character.
+const COMMAND = /\\([A-Za-z]+|[\s\S]?)/y;
+const ENVIRONMENT_NAME = /[ \t]*\{([A-Za-z*]{1,20})\}/y;
+const HIDDEN = /(?![\n\t])\p{C}/u; // controls, format (zero-width, bidi), private use, unassigned
+
+// True if `body` (a formula without its delimiters) uses only allowed commands and characters, with balanced
+// braces: typesetting it can build nothing but math. The same rule as tex.py's safe_tex.
+export function safeTex(body) {
+  if (body.length > MAX_TEX || body.includes("@@") || HIDDEN.test(body)) return false;
+  let depth = 0;
+  for (let at = 0; at < body.length; ) {
+    const char = body[at];
+    if (char === "\\") {
+      COMMAND.lastIndex = at;
+      const [whole, name] = COMMAND.exec(body);
+      at += whole.length;
+      if (name === "begin" || name === "end") {
+        ENVIRONMENT_NAME.lastIndex = at;
+        const env = ENVIRONMENT_NAME.exec(body);
+        if (!env || !ENVIRONMENTS.has(env[1])) return false;
+        at += env[0].length;
+      } else if (!COMMANDS.has(name) && !SYMBOL_COMMANDS.has(name)) {
+        return false;
+      } else if (name === "\\" && (body[at] === "{" || body[at] === "}")) {
+        return false; // TeX reads `\\{` as `\\` `{`, JupyterLab's removeMath as `\{`
+      }
+      continue;
+    }
+    if (char === "$" || char === "#" || char === "%") return false; // end of math, macro parameter, comment
+    depth += (char === "{") - (char === "}");
+    if (depth < 0) return false;
+    at += 1;
+  }
+  return depth === 0;
+}
+
+// The formula between a form's delimiters.
+function body(raw) {
+  return raw.startsWith("$$") || raw.startsWith("\\") ? raw.slice(2, -2) : raw.slice(1, -1);
+}
+
+// Elements a typesetter may have built from TeX that fetch, link or embed; attributes that hold a URL or a script.
+const BUILT = "img, image, a, iframe, object, embed, video, audio, source, picture, link, style, script, use, foreignObject";
+const URL_ATTRIBUTES = new Set(["src", "srcset", "href", "xlink:href", "action", "formaction", "poster", "background", "data", "ping"]);
+const FETCHING_STYLE = /url\s*\(|image|@import|expression|\\|behavior|binding|cursor|content\s*:/i;
+
+// Second line of defence, after typesetting: whatever slipped through the allow-list cannot fetch, link or restyle
+// the page. Links keep their text; fetching elements go; URL and script attributes and fetching styles are removed.
+export function scrubTypeset(root) {
+  for (const math of root.querySelectorAll("mjx-container, .MathJax")) {
+    for (const node of math.querySelectorAll(BUILT)) {
+      if (node.localName === "a") node.replaceWith(...node.childNodes);
+      else node.remove();
+    }
+    for (const node of [math, ...math.querySelectorAll("*")]) {
+      for (const { name, value } of [...node.attributes]) {
+        const lower = name.toLowerCase();
+        if (URL_ATTRIBUTES.has(lower) || lower.startsWith("on") || (lower === "style" && FETCHING_STYLE.test(value))) {
+          node.removeAttribute(name);
+        }
+      }
+    }
+  }
+}
+
+// One typesetter call over `root` for all its formulas not typeset yet (one MathJax pass per block, not per formula).
+// `root` gets `mathjax_ignore`, so MathJax reads text only inside `.mathjax_process` (our allowed formulas): prose,
+// headers and errors, `$` or not, are never read as math. Calls on the same root run one after the other.
+export function blockTypesetter(root, typeset) {
+  root.classList.add("mathjax_ignore");
+  let queue = Promise.resolve();
+  async function pass() {
+    const pending = [...root.querySelectorAll(".elk-math.mathjax_process")];
+    if (!pending.length) return;
+    try {
+      await typeset(root);
+    } finally {
+      for (const math of pending) math.classList.remove("mathjax_process");
+      scrubTypeset(root);
+    }
+  }
+  return () => (queue = queue.then(pass, pass));
+}
+
 export function mathExtension(escapeHtml) {
   // Inside a paragraph even display math is a <span> (a <div> would end the <p>); CSS makes it a block.
   const render = (token) =>
-    `<span class="elk-math ${token.display ? "elk-math-display" : "elk-math-inline"}">${escapeHtml(token.raw)}</span>`;
+    safeTex(body(token.raw))
+      ? `<span class="elk-math ${token.display ? "elk-math-display" : "elk-math-inline"} mathjax_process">${escapeHtml(token.raw)}</span>`
+      : `<code class="elk-math-code">${escapeHtml(token.raw)}</code>`;
   return {
     extensions: [
       {
@@ -39,7 +129,12 @@ export function mathExtension(escapeHtml) {
           const match = BLOCK.exec(src);
           return match ? { type: "elkMathBlock", raw: match[0], display: true } : undefined;
         },
-        renderer: (token) => `<div class="elk-math elk-math-display">${escapeHtml(token.raw.trim())}</div>\n`,
+        renderer: (token) => {
+          const raw = token.raw.trim();
+          return safeTex(body(raw))
+            ? `<div class="elk-math elk-math-display mathjax_process">${escapeHtml(raw)}</div>\n`
+            : `<pre class="elk-math-code"><code class="elk-math-code">${escapeHtml(raw)}</code></pre>\n`;
+        },
       },
       {
         name: "elkMath",
