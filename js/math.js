@@ -1,10 +1,12 @@
-// Math in model text, the one JS policy for it: `$…$`, `$$…$$`, `\(…\)`, `\[…\]` kept exactly as written (delimiters
-// included), so emphasis or escape parsing never mangles it. A formula whose every command is on the allow-list
-// (safeTex; the lists are generated from elk_jupyter/display/tex.py, the Python half) goes in an element with the
-// classes `elk-math mathjax_process`, for a typesetter (JupyterLab's MathJax) to pick up; any other is shown as code,
-// since MathJax with all its packages builds images, links and styles from TeX (`\mmlToken{mglyph}[src=…]`, `\style`,
-// `\href`, …). Inline `$` follows Pandoc's rule (https://pandoc.org/MANUAL.html#math): no space just inside the
-// dollars, and no digit right after the closing one, so "price $5 and $6" stays prose.
+// Math in model text, the one JS policy for it. The Markdown extension keeps `$…$`, `$$…$$`, `\(…\)`, `\[…\]` exactly
+// as written (delimiters included) in an element with the class `elk-math`, so emphasis or escape parsing never
+// mangles it; the live panel shows it so, verbatim in code font (it has no typesetter). Only blockTypesetter hands
+// math to a typesetter (JupyterLab's MathJax, in the saved-turn renderer): a formula whose every command is on the
+// allow-list (safeTex; the lists are generated from elk_jupyter/display/tex.py, the Python half) is typeset, any
+// other is shown as code, since MathJax with all its packages builds images, links and styles from TeX
+// (`\mmlToken{mglyph}[src=…]`, `\style`, `\href`, …). Inline `$` follows Pandoc's rule
+// (https://pandoc.org/MANUAL.html#math): no space just inside the dollars, and no digit right after the closing one,
+// so "price $5 and $6" stays prose.
 import { COMMANDS, ENVIRONMENTS, MAX_TEX, SYMBOL_COMMANDS } from "./tex-allowed.js";
 
 const MAX_MATH = 4096; // a closing delimiter further than this is not math: bounds the work per candidate
@@ -73,7 +75,7 @@ function body(raw) {
 
 // Elements a typesetter may have built from TeX that fetch, link or embed; attributes that hold a URL or a script.
 const BUILT = "img, image, a, iframe, object, embed, video, audio, source, picture, link, style, script, use, foreignObject";
-const URL_ATTRIBUTES = new Set(["src", "srcset", "href", "xlink:href", "action", "formaction", "poster", "background", "data", "ping"]);
+const URL_ATTRIBUTES = /* @__PURE__ */ new Set(["src", "srcset", "href", "xlink:href", "action", "formaction", "poster", "background", "data", "ping"]);
 const FETCHING_STYLE = /url\s*\(|image|@import|expression|\\|behavior|binding|cursor|content\s*:/i;
 
 // Second line of defence, after typesetting: whatever slipped through the allow-list cannot fetch, link or restyle
@@ -95,14 +97,24 @@ export function scrubTypeset(root) {
   }
 }
 
-// One typesetter call over `root` for all its formulas not typeset yet (one MathJax pass per block, not per formula).
-// `root` gets `mathjax_ignore`, so MathJax reads text only inside `.mathjax_process` (our allowed formulas): prose,
-// headers and errors, `$` or not, are never read as math. Calls on the same root run one after the other.
-export function blockTypesetter(root, typeset) {
-  root.classList.add("mathjax_ignore");
+// `typeset(element)` (JupyterLab's typesetter) made into one call per turn: the function returned takes a turn's root
+// and typesets all its formulas not seen yet in one MathJax pass (not one per formula). Each formula is judged first:
+// allowed ones get `mathjax_process`, the others become code. The root gets `mathjax_ignore`, so MathJax reads text
+// only inside `.mathjax_process`: prose, headers and errors, `$` or not, are never read as math. Calls run one after
+// the other. (Only the saved-turn renderer imports this: the live panel's bundle leaves it and the lists out.)
+export function blockTypesetter(typeset) {
   let queue = Promise.resolve();
-  async function pass() {
-    const pending = [...root.querySelectorAll(".elk-math.mathjax_process")];
+  async function pass(root) {
+    const pending = [];
+    for (const math of root.querySelectorAll(".elk-math:not(.elk-math-judged)")) {
+      math.classList.add("elk-math-judged");
+      if (safeTex(body(math.textContent.trim()))) {
+        math.classList.add("mathjax_process");
+        pending.push(math);
+      } else {
+        math.replaceWith(asCode(math));
+      }
+    }
     if (!pending.length) return;
     try {
       await typeset(root);
@@ -111,15 +123,30 @@ export function blockTypesetter(root, typeset) {
       scrubTypeset(root);
     }
   }
-  return () => (queue = queue.then(pass, pass));
+  return (root) => {
+    root.classList.add("mathjax_ignore");
+    queue = queue.then(() => pass(root), () => pass(root));
+    return queue;
+  };
+}
+
+// A refused formula as code: inline <code>, or a block <pre><code>, with the text exactly as written.
+function asCode(math) {
+  const doc = math.ownerDocument;
+  const code = doc.createElement("code");
+  code.className = "elk-math-code";
+  code.textContent = math.textContent;
+  if (math.localName !== "div") return code;
+  const pre = doc.createElement("pre");
+  pre.className = "elk-math-code";
+  pre.appendChild(code);
+  return pre;
 }
 
 export function mathExtension(escapeHtml) {
   // Inside a paragraph even display math is a <span> (a <div> would end the <p>); CSS makes it a block.
   const render = (token) =>
-    safeTex(body(token.raw))
-      ? `<span class="elk-math ${token.display ? "elk-math-display" : "elk-math-inline"} mathjax_process">${escapeHtml(token.raw)}</span>`
-      : `<code class="elk-math-code">${escapeHtml(token.raw)}</code>`;
+    `<span class="elk-math ${token.display ? "elk-math-display" : "elk-math-inline"}">${escapeHtml(token.raw)}</span>`;
   return {
     extensions: [
       {
@@ -129,12 +156,7 @@ export function mathExtension(escapeHtml) {
           const match = BLOCK.exec(src);
           return match ? { type: "elkMathBlock", raw: match[0], display: true } : undefined;
         },
-        renderer: (token) => {
-          const raw = token.raw.trim();
-          return safeTex(body(raw))
-            ? `<div class="elk-math elk-math-display mathjax_process">${escapeHtml(raw)}</div>\n`
-            : `<pre class="elk-math-code"><code class="elk-math-code">${escapeHtml(raw)}</code></pre>\n`;
-        },
+        renderer: (token) => `<div class="elk-math elk-math-display">${escapeHtml(token.raw.trim())}</div>\n`,
       },
       {
         name: "elkMath",

@@ -6,7 +6,6 @@ import { streamingMarkdown } from "./blocks.js";
 import { renderChoices } from "./choices.js";
 import { copyButton } from "./clipboard.js";
 import { codeDecorator } from "./code.js";
-import { blockTypesetter } from "./math.js";
 import { createRenderPolicy, MAX_MARKDOWN_CHARS } from "./render.js";
 import { STATUS_LABELS, usageNumbers } from "./state.js";
 import { readField } from "./view-data.js";
@@ -178,8 +177,8 @@ function showText(node, text) {
 }
 
 // Draw the turn into `host` and follow the source's changes; returns the cleanup that unsubscribes.
-// `options.typeset(element)`, if given (JupyterLab's typesetter), is called once per paint that drew new math, over
-// the whole turn: only the formulas math.js allowed are read by it (math.js blockTypesetter);
+// `options.typeset(root)`, if given, is called with the turn's root after each paint (the saved-turn renderer passes
+// math.js blockTypesetter over JupyterLab's typesetter: one pass over the formulas math.js allowed);
 // `options.highlighter` (highlight.js's createHighlighter), if given, highlights settled code blocks.
 // `options.resolveFile(name)` gives the URL of a file beside the notebook (an audio clip saved there).
 export function renderTurn(host, source, options = {}) {
@@ -189,7 +188,6 @@ export function renderTurn(host, source, options = {}) {
   const setReasoningOpen = foldingReasoning(parts.reasoning);
   const player = audioPlayer(parts.audio, options.resolveFile);
   const dressCode = codeDecorator(policy, options.highlighter || null);
-  const typesetMath = options.typeset ? blockTypesetter(parts.root, options.typeset) : () => {};
   const markdown = (node) => {
     policy.wire(node);
     return streamingMarkdown(node, policy, { decorate: dressCode, maxChars: MAX_MARKDOWN_CHARS });
@@ -227,7 +225,7 @@ export function renderTurn(host, source, options = {}) {
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
     redraw("footer", get("footer"), () => renderFooter(parts.footer, get));
-    typesetMath();
+    options.typeset?.(parts.root);
   }
 
   // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { JSDOM } from "jsdom";
 import { liveSource } from "./panel.js";
 import { readField, staticSource, VIEW_FIELDS } from "./view-data.js";
+import { blockTypesetter } from "./math.js";
 import { renderTurn } from "./view.js";
 
 const { window } = new JSDOM("<!DOCTYPE html><body></body>", { pretendToBeVisual: true });
@@ -206,7 +207,7 @@ test("typeset, when given, runs once over the turn and reads only the allowed fo
     + "$$\n\\mmlToken{mglyph}[src=\"//h/\"]{}\n$$\n\n" + Array.from({ length: 1200 }, (_, i) => `$x_{${i}}$`).join(" ");
   const el = host();
   renderTurn(el, staticSource({ ...VIEW, model: "$m$ \\href{//h}{x}", error: "$5 \\(x\\)", text, choices: [] }),
-    { typeset: (node) => calls.push([node, texts(node, ".mathjax_process")]) });
+    { typeset: blockTypesetter((node) => calls.push([node, texts(node, ".mathjax_process")])) });
   await nextFrame();
   assert.equal(calls.length, 1);
   const [root, read] = calls[0];
@@ -228,7 +229,7 @@ test("what a typesetter builds is scrubbed: no element or attribute that fetches
     }
     return Promise.resolve();
   };
-  renderTurn(el, staticSource({ ...VIEW, text: "$x$", choices: [] }), { typeset });
+  renderTurn(el, staticSource({ ...VIEW, text: "$x$", choices: [] }), { typeset: blockTypesetter(typeset) });
   await nextFrame();
   const container = el.querySelector("mjx-container");
   assert.equal(container.querySelector("a, img, image"), null);
