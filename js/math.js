@@ -7,7 +7,7 @@
 // (`\mmlToken{mglyph}[src=…]`, `\style`, `\href`, …). Inline `$` follows Pandoc's rule
 // (https://pandoc.org/MANUAL.html#math): no space just inside the dollars, and no digit right after the closing one,
 // so "price $5 and $6" stays prose.
-import { COMMANDS, ENVIRONMENTS, MAX_TEX, SYMBOL_COMMANDS } from "./tex-allowed.js";
+import { COMMANDS, ENVIRONMENTS, MAX_TEX, SYMBOL_COMMANDS } from "./tex-allowed.generated.js";
 
 const MAX_MATH = 4096; // a closing delimiter further than this is not math: bounds the work per candidate
 

@@ -1,5 +1,5 @@
 """The math policy (elk_jupyter/display/tex.py): what may be typeset, the same verdict in Python and in the
-JS renderer (js/math.js, lists generated into js/tex-allowed.js)."""
+JS renderer (js/math.js, lists generated into js/tex-allowed.generated.js)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ UNSAFE = [
 
 
 def test_the_js_lists_are_generated_from_this_module():
-    assert (ROOT / "js" / "tex-allowed.js").read_text() == js_module()
+    assert (ROOT / "js" / "tex-allowed.generated.js").read_text() == js_module()
 
 
 @pytest.mark.parametrize("tex", SAFE)
