@@ -61,14 +61,14 @@ def hostile(port: int) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def notebook(jupyter, gateway, browser, counter):
+def notebook(jupyter, session_gateway, browser, counter):
     """The notebook run in JupyterLab through the Run menu and saved with Ctrl+S; what the live page showed."""
     texts = hostile(counter.port)
-    gateway.plan(text=texts["answer"], reasoning=texts["reasoning"], model=texts["model"], usage=USAGE)
+    session_gateway.plan(text=texts["answer"], reasoning=texts["reasoning"], model=texts["model"], usage=USAGE)
     for stem in ("prices", "math-hostile"):
-        gateway.plan(text=corpus_texts(counter.port)[stem], usage=USAGE)
+        session_gateway.plan(text=corpus_texts(counter.port)[stem], usage=USAGE)
     error = {"error": {"message": texts["error"], "type": "invalid_request_error", "code": "$5"}}
-    gateway.plan(status=400, error_body=error)
+    session_gateway.plan(status=400, error_body=error)
     cells = [
         "%load_ext elk_jupyter",
         "%%chat --no-context -c math\nSay hostile math",
