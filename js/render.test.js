@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { JSDOM, ResourceLoader } from "jsdom";
 import { marked } from "marked";
+import { blockTypesetter, safeTex } from "./math.js";
 import { createRenderPolicy, MAX_MARKDOWN_CHARS, safeUrl } from "./render.js";
 
 const CORPUS = new URL("../tests/fixtures/render_corpus/", import.meta.url);
@@ -30,6 +31,8 @@ const render = (md) => {
   policy.render(div, md);
   return div;
 };
+
+const texts = (root, selector) => [...root.querySelectorAll(selector)].map((node) => node.textContent);
 
 const FORBIDDEN_TAGS = "img, script, iframe, svg, image, link, style, video, audio, source, picture, object, embed, form, input, meta, base";
 const FORBIDDEN_ATTRS = ["src", "srcset", "poster", "style", "background", "xlink:href", "action", "formaction"];
@@ -76,8 +79,10 @@ for (const [name, md] of corpus) {
     const template = window.document.createElement("template");
     template.innerHTML = policy.markup(md);
     assertInert(template.content, `${name} (before DOMPurify)`);
-    assert.deepEqual([...div.querySelectorAll("code")].map((c) => c.textContent), expectedCode(md), name);
-    for (const math of div.querySelectorAll(".elk-math")) assert.ok(md.includes(math.textContent), `${name}: ${math.textContent}`);
+    // (math the policy refuses is shown as code too, with the class elk-math-code)
+    assert.deepEqual([...div.querySelectorAll("code:not(.elk-math-code)")].map((c) => c.textContent), expectedCode(md), name);
+    for (const math of div.querySelectorAll(".elk-math, code.elk-math-code")) assert.ok(md.includes(math.textContent), `${name}: ${math.textContent}`);
+    assert.equal(div.querySelector(".mathjax_process"), null, name); // only blockTypesetter marks math for a typesetter
   });
 }
 
@@ -86,6 +91,41 @@ test("rendering the whole corpus runs no script and requests nothing", () => {
   for (const [, md] of corpus) render(md);
   assert.equal(window.__pwned, undefined);
   assert.deepEqual(loader.requests.slice(before), []);
+});
+
+// What blockTypesetter gives the typesetter (the formulas marked .mathjax_process), and the element after it.
+async function typesetOnce(md) {
+  const div = render(md);
+  const read = [];
+  await blockTypesetter((root) => read.push(...texts(root, ".mathjax_process")))(div);
+  return { div, read };
+}
+
+test("hostile math is shown as code, never given to the typesetter; safe math is", async () => {
+  const typeset = async (name) => (await typesetOnce(corpus.find(([n]) => n === name)[1])).read;
+  assert.deepEqual(await typeset("math-hostile.md"), ["$e^{i\\pi} + 1 = 0$", "$\\frac{a}{b} \\le \\sqrt[3]{x}$"]);
+  // A full-width ＼ is an ordinary character to MathJax: that formula is harmless text and may be typeset.
+  assert.deepEqual(await typeset("math-obfuscated.md"), [`$＼style{cursor: url(//127.0.0.1:${PORT}/fullwidth)}{x}$`, "$x$", "$y$"]);
+  const md = corpus.find(([n]) => n === "math-hostile.md")[1];
+  const { div } = await typesetOnce(md);
+  const shown = texts(div, "code.elk-math-code").join("\n");
+  assertInert(div, "math-hostile.md after typesetting");
+  for (const [url] of md.matchAll(/\/\/127\.0\.0\.1:\d+\/[\w.-]+/g)) assert.ok(shown.includes(url), url); // each vector, as code
+  assert.match(shown, /\\class\{jp-Dialog\}/);
+  assert.match(shown, /\\cssId\{jp-main\}/);
+});
+
+test("the allow-list: plain math passes; anything that names a URL, style, class, id, load or definition does not", () => {
+  for (const tex of ["x^2", "\\frac{a}{b}", "\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}", "\\text{if } x > 0", "\\left( \\sum_{i=1}^n i \\right)",
+    "\\mathbb{R}^{n \\times n}", "\\{ x \\mid x \\in A \\}", "\\operatorname*{argmax}_x f(x)", "a \\, b \\; c \\quad d"]) {
+    assert.ok(safeTex(tex), tex);
+  }
+  for (const tex of ["\\style{color:red}{x}", "\\href{x}{y}", "\\class{a}{x}", "\\cssId{a}{x}", "\\bbox[red]{x}", "\\mmlToken{mi}{x}",
+    "\\unicode{x41}", "\\require{color}", "\\def\\a{b}", "\\newcommand{\\a}{b}", "\\color{red}{x}", "\\begin{x}", "\\begin x", "{x",
+    "x}", "\\frac{a}{b", "a $ b", "a # b", "a % b", "a \\\\{ b }", "\\$", "\\(", "\\[", "\\sty\u200ble", "x\u202e", "@@1@@",
+    "\\", "x".repeat(5000), "\\ĥref", "\\eqref{a}", "\\Huge x", "\\rule{9em}{9em}", "\\raise{9em}{x}"]) {
+    assert.ok(!safeTex(tex), tex);
+  }
 });
 
 test("math passes through verbatim; prices stay prose", () => {
@@ -97,6 +137,9 @@ test("math passes through verbatim; prices stay prose", () => {
   const tricky = render("*a $b*c$ d* and \\$5 and $$x_1 * y_1$$ and \\[ a_b \\]");
   assert.deepEqual([...tricky.querySelectorAll(".elk-math")].map((m) => m.textContent), ["$b*c$", "$$x_1 * y_1$$", "\\[ a_b \\]"]);
   assert.equal(tricky.querySelector("em").textContent, "a $b*c$ d");
+  const prices = render(corpus.find(([n]) => n === "prices.md")[1]);
+  assert.equal(prices.querySelector(".elk-math, .elk-math-code"), null);
+  assert.match(prices.textContent, /cost \$0\.0012 and the next \$0\.0034; a plan is \$5 or \$6 a month, \$10-\$20/);
 });
 
 test("raw HTML shows as text, not sanitized away", () => {

@@ -177,7 +177,8 @@ function showText(node, text) {
 }
 
 // Draw the turn into `host` and follow the source's changes; returns the cleanup that unsubscribes.
-// `options.typeset(element)`, if given, is called on each math element (class elk-math) after it is drawn;
+// `options.typeset(root)`, if given, is called with the turn's root after each paint (the saved-turn renderer passes
+// math.js blockTypesetter over JupyterLab's typesetter: one pass over the formulas math.js allowed);
 // `options.highlighter` (highlight.js's createHighlighter), if given, highlights settled code blocks.
 // `options.resolveFile(name)` gives the URL of a file beside the notebook (an audio clip saved there).
 export function renderTurn(host, source, options = {}) {
@@ -187,18 +188,9 @@ export function renderTurn(host, source, options = {}) {
   const setReasoningOpen = foldingReasoning(parts.reasoning);
   const player = audioPlayer(parts.audio, options.resolveFile);
   const dressCode = codeDecorator(policy, options.highlighter || null);
-  const decorate = (nodes, settled) => {
-    dressCode(nodes, settled);
-    if (!options.typeset) return;
-    for (const node of nodes) {
-      if (node.nodeType !== 1) continue;
-      if (node.matches(".elk-math")) options.typeset(node);
-      for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
-    }
-  };
   const markdown = (node) => {
     policy.wire(node);
-    return streamingMarkdown(node, policy, { decorate, maxChars: MAX_MARKDOWN_CHARS });
+    return streamingMarkdown(node, policy, { decorate: dressCode, maxChars: MAX_MARKDOWN_CHARS });
   };
   const answer = markdown(parts.answer);
   parts.actions.appendChild(copyButton(host.ownerDocument, "Copy answer", "Copy the answer's Markdown", () => get("text")));
@@ -233,6 +225,7 @@ export function renderTurn(host, source, options = {}) {
     showText(parts.error, get("error"));
     showText(parts.note, get("note"));
     redraw("footer", get("footer"), () => renderFooter(parts.footer, get));
+    options.typeset?.(parts.root);
   }
 
   // Header, tools and footer are drawn again only when what they show changed: a streamed update touches the

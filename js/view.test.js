@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { JSDOM } from "jsdom";
 import { liveSource } from "./panel.js";
 import { readField, staticSource, VIEW_FIELDS } from "./view-data.js";
+import { blockTypesetter } from "./math.js";
 import { renderTurn } from "./view.js";
 
 const { window } = new JSDOM("<!DOCTYPE html><body></body>", { pretendToBeVisual: true });
@@ -191,11 +192,41 @@ test("fields are read by type: numbers stay numbers, anything else becomes the e
   assert.equal(readField("error", 42), "");
 });
 
-test("typeset, when given, is called on each math element", () => {
-  const typeset = [];
-  renderTurn(host(), staticSource({ ...VIEW, text: "Euler: $e^{i\\pi}+1=0$ and $$x_1$$ but $5", choices: [] }),
-    { typeset: (node) => typeset.push(node.textContent) });
-  assert.deepEqual(typeset, ["$e^{i\\pi}+1=0$", "$$x_1$$"]);
+test("typeset, when given, runs once over the turn and reads only the allowed formulas", async () => {
+  const calls = [];
+  const text = "Euler: $e^{i\\pi}+1=0$ and $$x_1$$ but $5 or $6, and $\\style{cursor:url(//h/)}{x}$ and\n\n"
+    + "$$\n\\mmlToken{mglyph}[src=\"//h/\"]{}\n$$\n\n" + Array.from({ length: 1200 }, (_, i) => `$x_{${i}}$`).join(" ");
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, model: "$m$ \\href{//h}{x}", error: "$5 \\(x\\)", text, choices: [] }),
+    { typeset: blockTypesetter((node) => calls.push([node, texts(node, ".mathjax_process")])) });
+  await nextFrame();
+  assert.equal(calls.length, 1);
+  const [root, read] = calls[0];
+  assert.equal(root, el.querySelector(".elk-panel"));
+  assert.ok(root.classList.contains("mathjax_ignore")); // MathJax reads only inside .mathjax_process
+  assert.deepEqual(read.slice(0, 3), ["$e^{i\\pi}+1=0$", "$$x_1$$", "$x_{0}$"]);
+  assert.equal(read.length, 1202);
+  assert.deepEqual(texts(root, "code.elk-math-code"), ["$\\style{cursor:url(//h/)}{x}$", "$$\n\\mmlToken{mglyph}[src=\"//h/\"]{}\n$$"]);
+  assert.equal(root.querySelector(".mathjax_process"), null); // typeset once: a later paint does not read them again
+});
+
+test("what a typesetter builds is scrubbed: no element or attribute that fetches, links or restyles", async () => {
+  const el = host();
+  const typeset = (node) => {
+    for (const math of node.querySelectorAll(".mathjax_process")) {
+      math.innerHTML = '<mjx-container class="MathJax" style="position: relative"><mjx-math style="cursor: url(//h/c), auto">'
+        + '<a href="//h/a">x</a><img src="//h/i"><mjx-mi style="background:u\\72l(//h/b)" onclick="x()" data="//h/d">y</mjx-mi>'
+        + '<svg><image href="//h/s"></image></svg></mjx-math></mjx-container>';
+    }
+    return Promise.resolve();
+  };
+  renderTurn(el, staticSource({ ...VIEW, text: "$x$", choices: [] }), { typeset: blockTypesetter(typeset) });
+  await nextFrame();
+  const container = el.querySelector("mjx-container");
+  assert.equal(container.querySelector("a, img, image"), null);
+  assert.equal(container.textContent, "xy");
+  assert.equal(container.getAttribute("style"), "position: relative");
+  for (const node of container.querySelectorAll("*")) assert.deepEqual([...node.attributes].map((a) => a.name), []);
 });
 
 // The anywidget model interface the panel uses: get, on/off("change:name"), with set() firing the events.

@@ -32,6 +32,7 @@ class Plan:
     frames: list = field(default_factory=list)  # raw SSE text sent at the cut, before the ending
     usage: dict | None = None  # default: counted words; {} sends no usage at all
     tool_calls: list = field(default_factory=list)  # [(name, arguments JSON text)] streamed after the text
+    model: str | None = None  # the model id the server reports; default: "<asked>-served"
     # Tool-call mode: call ids are "call_<request number>_<position>", so every step of a tool
     # loop has its own ids and a test can name them before the request is made.
 
@@ -162,7 +163,7 @@ def _handler(gateway: FakeGateway):
                         "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning.split())},
                     }
                 )
-            model = body.get("model", "fake") + "-served"
+            model = plan.model if plan.model is not None else body.get("model", "fake") + "-served"
             if responses:
                 rid = "resp_" + uuid.uuid4().hex[:12]
                 history = list(gateway.responses.get(body.get("previous_response_id"), []))

@@ -10,10 +10,11 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from elk_jupyter.display.markdown_copy import _parser
+from elk_jupyter.display.markdown_inline import math
 
 CORPUS_DIR = Path(__file__).resolve().parent / "fixtures" / "render_corpus"
 ALLOWED = {
-    *"p em strong code pre a ul ol li blockquote hr br del s details summary".split(),
+    *"p em strong code pre a ul ol li blockquote hr br del s details summary span".split(),
     *"h1 h2 h3 h4 h5 h6 table thead tbody tr th td".split(),
 }
 FETCHING = {"src", "srcset", "poster", "style", "background", "href", "xlink:href", "action", "formaction", "data"}
@@ -100,13 +101,41 @@ def model_code(text: str, *, mistune: bool = False) -> list[str]:
 
     ``mistune``: nbconvert's mistune keeps the backslash of a `\\|` inside a code span in a table cell,
     where GFM (https://github.github.com/gfm/#example-200), markdown-it, marked and GitHub drop it; no
-    Markdown can hold a `|` in a cell's code for both, so the copy follows GFM and mistune shows `\\|`."""
-    found, in_cell = [], False
+    Markdown can hold a `|` in a cell's code for both, so the copy follows GFM and mistune shows `\\|`.
+
+    Math the policy does not keep (display/tex.py) is shown as code, delimiters included: it is counted too.
+    """
+    found, in_cell, one_line = [], False, False
     for token in _parser().parse(text):
         if token.type in ("fence", "code_block"):
             found.append(token.content if token.content.endswith("\n") or not token.content else token.content + "\n")
+        if token.type == "math_block" and math(token.content.strip("\n"), "", one_line=False) is None:
+            found.append("$$" + token.content + "$$\n")
         in_cell = token.type in ("th_open", "td_open") or (in_cell and token.type == "inline")
+        one_line = token.type in ("th_open", "td_open", "heading_open") or (one_line and token.type == "inline")
         for child in token.children or ():
             if child.type == "code_inline":
                 found.append(child.content.replace("|", "\\|") if mistune and in_cell else child.content)
+            shown = _math_as_code(child, one_line=one_line)
+            if shown is not None:
+                found.append(shown.replace("|", "\\|") if mistune and in_cell else shown)
     return found
+
+
+_INLINE_MATH = {
+    "math_inline": "$",
+    "math_inline_double": "$$",
+    "math_bracket_inline": "$",
+    "math_bracket_display": "$$",
+}
+
+
+def _math_as_code(token, *, one_line: bool) -> str | None:
+    """The text of the code span an inline formula becomes when the policy does not keep it, else None."""
+    if token.type not in _INLINE_MATH:
+        return None
+    content = token.content.strip() if token.type.startswith("math_bracket") else token.content
+    if content and math(content, _INLINE_MATH[token.type], one_line=one_line) is not None:
+        return None
+    closing = {"\\(": "\\)", "\\[": "\\]"}.get(token.markup, token.markup)
+    return " ".join(re.split(r"[\r\n]+", token.markup + token.content + closing))

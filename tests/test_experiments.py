@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.conversation.kernel import KernelState
+from elk_jupyter.display.tex import BACKSLASH, DOLLAR
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments import (
     contains,
@@ -26,7 +28,7 @@ from elk_jupyter.experiments import (
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
 from elk_jupyter.records import experiment as records
-from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
+from tests.markdown_html import Page, corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-experiment-test-5678"
 HOSTILE = "<img src=x onerror=alert(1)> | [a](javascript:alert(1)) ![t](http://evil.example/t.png)\nline two"
@@ -141,6 +143,27 @@ def test_the_hostile_corpus_stays_inert_in_the_table(gateway):
     table = result._repr_mimebundle_()[0]["text/markdown"]
     for html in (markdown_it_html(table), mistune_html(table)):
         assert problems(html) == []
+
+
+def test_the_table_with_prices_keeps_every_dollar_away_from_math(gateway):
+    # Each cell's cost and the model's own `$` and `\` are isolated (tex.DOLLAR): JupyterLab's MathJax
+    # pairs any two `$` in one run of text, across cells and rows, once Markdown is done.
+    texts = corpus(9)
+    texts = [texts["math-hostile"], texts["prices"], "costs $5 or $6 \\(x\\) \\begin{align}y\\end{align}"]
+    for text in texts:
+        gateway.plan(text=text)
+    prices = {"m1": {"input": 1.0, "output": 2.0}}
+    result = experiment(
+        "$t", [{"t": t} for t in texts], client=client(gateway), prices=prices, concurrency=1, progress=False
+    )
+    table = result._repr_mimebundle_()[0]["text/markdown"]
+    text = table.replace(DOLLAR, "").replace(BACKSLASH, "")
+    assert "$" not in text and not re.search(r"\\\\|\\[A-Za-z]", text)  # (a `\{` is Markdown's escape)
+    shown = "".join(Page(markdown_it_html(table)).text)
+    assert "costs $5 or $6 \\(x\\) \\begin{align}y\\end{align}" in shown
+    costs = [f"${r.cost:.4g}" for r in result.runs]
+    assert len(costs) == 3 and all(cost in shown for cost in costs)
+    assert f"${result.cost:.4g}" in shown
 
 
 def test_templates_are_brace_safe_and_strict(gateway):

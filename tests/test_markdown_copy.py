@@ -7,11 +7,42 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elk_jupyter.display.markdown_copy import escape_inline, inert_markdown
+from elk_jupyter.display.markdown_copy import _parser, escape_inline, inert_markdown
+from elk_jupyter.display.tex import BACKSLASH, DOLLAR, safe_tex
 from tests.markdown_html import Page, corpus, markdown_it_html, mistune_html, model_code, problems
 
 CORPUS = corpus()
 RENDERERS = [markdown_it_html, mistune_html]
+
+
+def kept_math(copy: str) -> list[str]:
+    """The formulas a typesetting front-end finds in the copy: every `$…$` / `$$…$$` outside code (JupyterLab
+    reads `\\(` only as `\\\\(` in the source, which the copy never holds outside code; checked separately)."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    md = MarkdownIt("commonmark").enable("table")
+    dollarmath_plugin(md, allow_blank_lines=False)
+    found = []
+    for token in md.parse(copy):
+        if token.type == "math_block":
+            found.append(token.content.strip("\n"))
+        found += [child.content for child in token.children or () if child.type.startswith("math_")]
+    return found
+
+
+def without_code(copy: str) -> str:
+    """The copy's source with its code spans and blocks taken out."""
+    spans = {
+        child.content
+        for token in _parser().parse(copy)
+        for child in token.children or ()
+        if child.type == "code_inline"
+    }
+    blocks = [token.content for token in _parser().parse(copy) if token.type == "fence"]
+    for code in sorted(spans | set(blocks), key=len, reverse=True):
+        copy = copy.replace(code, "")
+    return copy
 
 
 def hrefs(html: str) -> list[str]:
@@ -23,6 +54,11 @@ def assert_inert_and_exact(text: str) -> str:
     that finds a link the other does not would be reading something out of escaped text)."""
     copy = inert_markdown(text)
     assert hrefs(markdown_it_html(copy)) == hrefs(mistune_html(copy)), (text, copy)
+    assert [m for m in kept_math(copy) if not safe_tex(m)] == [], (text, copy)
+    assert "\\$" not in without_code(copy) and "\\\\" not in without_code(copy), (
+        text,
+        copy,
+    )  # `$`, `\` in text are isolated
     for render in RENDERERS:
         html = render(copy)
         assert problems(html) == [], (render.__name__, text, copy, html)
@@ -81,16 +117,41 @@ def test_math_passes_through_for_typesetting():
     assert "$a_b * c_d$" in copy and "$x < y$" in copy
     assert "$$\n\\sum_{i=1}^{n} i^2 = \\frac{n(n+1)(2n+1)}{6}\n$$" in copy
     assert "$e^{i\\pi} + 1 = 0$" in copy  # \(...\) in the dollars every typesetting front-end reads
-    assert copy.endswith("price \\$5 and \\$6.")  # currency is not math
+    # currency is not math: an entity in an element of its own, which neither JupyterLab's removeMath nor
+    # MathJax (one run of text at a time) can pair with another `$`
+    assert copy.endswith(f"price {DOLLAR}5 and {DOLLAR}6.")
+    assert seen(copy).endswith("price $5 and $6.\n")
 
 
-def test_math_that_could_be_live_markdown_is_defused():
+def test_math_that_could_be_live_markdown_is_shown_as_code():
     # `<` before a letter becomes MathJax's \lt (same typeset result); links, entities and code in
-    # "math" would be live in a renderer without math, so such spans are shown as text instead.
+    # "math" would be live in a renderer without math, so such spans are shown as code instead.
     assert inert_markdown("$a<b$") == "$a\\lt b$"
     for text in ("$[x](javascript:alert(1))$", "$&lt;$", "$`x`$", "$$\n[a]: javascript:x\n$$"):
         copy = assert_inert_and_exact(text)
-        assert "$" not in copy.replace("\\$", ""), copy
+        assert kept_math(copy) == [] and "$" not in without_code(copy), copy
+
+
+def test_math_outside_the_allow_list_is_shown_as_code():
+    copy = assert_inert_and_exact(CORPUS["math-hostile"])
+    assert "127.0.0.1" not in without_code(copy)  # every vector is inside code
+    assert kept_math(copy) == ["e^{i\\pi} + 1 = 0", "\\frac{a}{b} \\le \\sqrt[3]{x}"]  # safe math is still typeset
+    obfuscated = assert_inert_and_exact(CORPUS["math-obfuscated"])
+    # (a full-width ＼ is an ordinary character to MathJax: that formula is harmless text)
+    assert kept_math(obfuscated) == ["＼style{cursor: url(//127.0.0.1:9/fullwidth)}{x}", "x", "y"]
+
+
+def test_prices_and_tex_like_prose_reach_no_typesetter():
+    copy = assert_inert_and_exact(CORPUS["prices"])
+    assert kept_math(copy) == [] and "$" not in copy.replace(DOLLAR, "")
+    shown = seen(copy)
+    assert "this call cost $0.0012 and the next $0.0034; a plan is $5 or $6 a month, $10-$20 for teams." in shown
+    assert "$0.0012cheap" in shown.replace("\n", "")  # the table cell
+    prose = inert_markdown("\\href{//h/}{x} \\begin{align}x\\end{align} \\\\(y\\\\) \\$5")
+    assert "\\" not in prose.replace(BACKSLASH, "").replace("\\{", "").replace("\\}", "").replace("\\(", "").replace(
+        "\\)", ""
+    )
+    assert seen(prose) == "\\href{//h/}{x} \\begin{align}x\\end{align} \\(y\\) $5\n"
 
 
 @pytest.mark.parametrize(
@@ -153,6 +214,12 @@ PIECES = st.sampled_from(
         "www.",
         "ftp://",
         "\\begin{x}",
+        "\\style{cursor:url(//h/)}{x}",
+        "\\href{//h/}",
+        "\\mmlToken{mglyph}[src=x]",
+        "\\frac{a}{b}",
+        "$x$",
+        "$5",
     ]
 )
 TEXTS = st.one_of(

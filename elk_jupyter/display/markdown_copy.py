@@ -4,8 +4,9 @@ The copy goes into `text/markdown` outputs, which JupyterLab renders without a s
 notebooks, and which VS Code, Colab, GitHub, nbviewer and nbconvert render with their own parsers. So
 it is built to render the same text as the model's Markdown while being unable to do anything: raw HTML
 shows as text, code is exact, links survive only for http(s)/mailto, images become plain links, math
-passes through. A real parser rather than regexes over lines, because escaping and code spans depend on
-context a line cannot see (issue 11). Pure.
+is kept for typesetting only when display/tex.py allows it (else shown as code). A real parser rather
+than regexes over lines, because escaping and code spans depend on context a line cannot see (issue 11).
+Pure.
 
 markdown-it-py (executablebooks, the parser MyST and mdformat use, already in the Jupyter stack through
 nbconvert's dependencies) follows CommonMark exactly and exposes a token stream; mdit-py-plugins (same
@@ -124,7 +125,7 @@ def _block(node) -> list[str]:
         kept = math(node.content.strip("\n"), "", one_line=False)
         if kept is not None:
             return ["$$", *kept.split("\n"), "$$"]
-        return literal("$$" + node.content + "$$").split("\n")
+        return fenced("$$" + node.content + "$$\n", "latex")  # not provably safe math: shown as code
     return literal(node.content).split("\n")  # html_block, and anything unforeseen, as its characters
 
 

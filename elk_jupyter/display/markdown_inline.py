@@ -4,8 +4,10 @@ plain links, math passed through. Works on markdown-it tokens (duck-typed); pure
 Every renderer we target (CommonMark/markdown-it, marked in JupyterLab 4, mistune 3 in nbconvert 7,
 GitHub) honours a backslash before any ASCII punctuation (https://spec.commonmark.org/0.31.2/#backslash-escapes),
 so a text run is made inert by escaping every character that could open a construct: HTML and autolinks
-(`<`), entities (`&`), links and images (`[ ] ( ) !`), code (`` ` ``), emphasis, math (`$`, and `{ }` so
-nbconvert/JupyterLab never see `\\begin{...}`), tables (`|`) and the backslash itself.
+(`<`), entities (`&`), links and images (`[ ] ( ) !`), code (`` ` ``), emphasis, `{ }`, tables (`|`). A `$`
+or a backslash is not escaped but isolated (tex.DOLLAR, tex.BACKSLASH): JupyterLab typesets after Markdown
+removed escapes, so `\\$` and `\\\\(` would still open math. Math itself is kept only when tex.safe_tex
+allows it, else shown as code.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
+from elk_jupyter.display.tex import BACKSLASH, DOLLAR, safe_tex
+
 # Escaped wherever they are; `-`, `+`, `=`, `:` and `1.` only matter at the start of a line (lists,
 # setext underlines, thematic breaks, mistune's definition lists), so prose keeps its hyphens.
-_ALWAYS = re.compile(r"([\\`*_{}\[\]()<>#!|~$&])")
+_ALWAYS = re.compile(r"[\\`*_{}\[\]()<>#!|~$&]")
+_ISOLATED = {"$": DOLLAR, "\\": BACKSLASH}
 _ORDERED_MARKER = re.compile(r"^(\d{1,9})\.")
 _BREAKS = re.compile(r"[\r\n]+")
 # marked (JupyterLab) and mistune's url plugin (nbconvert) find bare URLs in the raw source, before
@@ -37,7 +42,8 @@ def escape_text(text: str, *, line_start: bool = False) -> str:
     if line_start:
         text = text.lstrip(" \t")  # leading spaces could make an indented code block
     text = _URL_START.sub(
-        lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}", _ALWAYS.sub(r"\\\1", text)
+        lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}",
+        _ALWAYS.sub(lambda m: _ISOLATED.get(m.group(), "\\" + m.group()), text),
     )
     if line_start and text[:1] in ("-", "+", "=", ":"):
         text = "\\" + text
@@ -87,14 +93,17 @@ def image_label(alt: str, url: str) -> str:
 
 
 def math(content: str, delimiter: str, *, one_line: bool) -> str | None:
-    """Math source to emit as is, or None when it cannot be inert in a renderer that does not know math.
+    """Math source to emit as is, or None when it must be shown as code instead.
 
-    Renderers that typeset (JupyterLab, nbconvert, GitHub, VS Code) take math out before Markdown parsing,
-    but one that does not (plain CommonMark, nbviewer's fallback) parses the same characters as Markdown.
-    So a `<` that could open a tag becomes `\\lt ` (MathJax and KaTeX define it, so the typeset result is the
-    same); anything else that could become a live construct (an entity, a link or bare URL, a code span or
-    fence, a blank line, a pipe or line break where the context cannot hold one) makes the math escaped text.
+    Only math tex.safe_tex allows is typeset. Renderers that typeset (JupyterLab, nbconvert, GitHub, VS
+    Code) take math out before Markdown parsing, but one that does not (plain CommonMark, nbviewer's
+    fallback) parses the same characters as Markdown. So a `<` that could open a tag becomes `\\lt `
+    (MathJax and KaTeX define it, so the typeset result is the same); anything else that could become a
+    live construct (an entity, a link or bare URL, a code span or fence, a blank line, a pipe or line break
+    where the context cannot hold one) makes it code too.
     """
+    if not safe_tex(content):
+        return None
     if "`" in content or _ENTITY.search(content) or re.search(r"\][(\[:]|\n[ \t]*(\n|~~~)|^[ \t]*~~~", content):
         return None
     if "\\<" in content or _URL_START.search(content) or (one_line and ("\n" in content or "|" in content)):
@@ -122,7 +131,11 @@ def inline(children, *, one_line: bool = False, in_link: bool = False, in_cell: 
         elif kind in ("softbreak", "hardbreak"):
             out.append(" " if one_line else ("\n" if kind == "softbreak" else "\\\n"))
         else:
-            out.append(_leaf(token, line_start=line_start, one_line=one_line, in_link=in_link, in_cell=in_cell))
+            piece = _leaf(token, line_start=line_start, one_line=one_line, in_link=in_link, in_cell=in_cell)
+            if out and out[-1].endswith("`") and piece.startswith("`"):
+                # two code spans side by side (math shown as code, then code) would read as one backtick run
+                out.append("<span></span>")
+            out.append(piece)
         line_start = kind in ("softbreak", "hardbreak") and not one_line
         i += 1
     return "".join(out)
@@ -146,10 +159,11 @@ def _leaf(token, *, line_start: bool, one_line: bool, in_link: bool, in_cell: bo
     if kind in ("math_inline", "math_inline_double", "math_bracket_inline", "math_bracket_display"):
         delimiter = "$$" if kind in ("math_inline_double", "math_bracket_display") else "$"
         content = token.content.strip() if kind.startswith("math_bracket") else token.content
-        kept = math(content, delimiter, one_line=one_line) if content and "$" not in content else None
+        kept = math(content, delimiter, one_line=one_line) if content else None
         if kept is not None:
             return kept
-        return escape_text(token.markup + token.content + _closing(token.markup), line_start=line_start)
+        shown = token.markup + token.content + _closing(token.markup)  # as code: MathJax never reads <code>
+        return code_span(shown.replace("|", "\\|") if in_cell else shown)
     if kind == "text" and not in_link:
         return _text_with_links(token.content, line_start=line_start)
     # html_inline (raw HTML shows as the characters the model wrote), link text, and anything unforeseen

@@ -3,8 +3,9 @@
 Rows are cases, columns prompt × model × params; each cell a mark, the score, the first repeat's
 output, tokens, latency and cost; then one row per aggregate. Model text, case values and error
 messages go through ``escape_text`` (every character shown as itself: nothing becomes HTML, a
-link or a table separator); the only HTML is ours (``<br>``, and ``<details>`` to fold a long
-output). The same bundle is updated while the runs finish and saved with the records at the end.
+link, math or a table separator); the only HTML is ours (``<br>``, ``<details>`` to fold a long
+output, and the isolated ``$`` of costs, tex.DOLLAR, which JupyterLab's MathJax cannot pair with the
+next cell's). The same bundle is updated while the runs finish and saved with the records at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from typing import TYPE_CHECKING
 
 from elk_jupyter.display.markdown_inline import code_span, escape_text
+from elk_jupyter.display.tex import DOLLAR
 from elk_jupyter.records.experiment import EXPERIMENT_KEY, record_of
 
 if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
@@ -45,7 +47,7 @@ def _figures(runs: list[RunResult]) -> str:
         parts.append(f"{sum(latencies) / len(latencies):.2f} s")
     costs = [r.cost for r in runs if r.cost is not None]
     if costs:
-        parts.append(f"${sum(costs):.4g}")
+        parts.append(f"{DOLLAR}{sum(costs):.4g}")
     return " · ".join(parts)
 
 
@@ -151,7 +153,8 @@ def markdown(result: ExperimentResult, live: bool = False, memo: RedrawMemo | No
     ``memo`` (already updated with ``result``) lets a live view reuse what did not change."""
     spec = result.spec
     bar = f"{progress_bar(result)} " if live else ""
-    lines = [f"**experiment {code_span(spec.name)}** · {bar}{summary_line(result)}", ""]
+    # Our own figures hold `$` (costs): isolated here, where they become Markdown.
+    lines = [f"**experiment {code_span(spec.name)}** · {bar}{summary_line(result).replace('$', DOLLAR)}", ""]
     labels = [_inert(c.label(len(spec.templates))) for c in spec.columns]
     lines.append("| case | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
@@ -160,7 +163,8 @@ def markdown(result: ExperimentResult, live: bool = False, memo: RedrawMemo | No
     for name, form in AGGREGATE_ROWS:
         if name == "pass@k · pass^k" and spec.repeats < 2:
             continue
-        lines.append(f"| **{name}** | " + " | ".join(form(aggregates[c]) for c in spec.columns) + " |")
+        figures = (form(aggregates[c]).replace("$", DOLLAR) for c in spec.columns)
+        lines.append(f"| **{name}** | " + " | ".join(figures) + " |")
     if result.scorer_names:
         # code spans: a `$` in a scorer's name must not start math (JupyterLab typesets `$…$` in Markdown)
         lines += ["", "*scorers:* " + ", ".join(code_span(n) for n in result.scorer_names)]

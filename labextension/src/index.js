@@ -7,6 +7,7 @@ import { Widget } from "@lumino/widgets";
 import "../../js/panel.css";
 import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.js";
 import { createHighlighter } from "../../js/highlight.js";
+import { blockTypesetter } from "../../js/math.js";
 import { renderTurn } from "../../js/view.js";
 import { SAVED_LANGUAGES } from "./languages.js";
 
@@ -52,7 +53,9 @@ class TurnRenderer extends Widget {
       return Promise.resolve();
     }
     try {
-      const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
+      // One MathJax pass per turn, over the formulas the math policy allowed; what it builds is scrubbed after.
+      const typesetter = this._typesetter;
+      const typeset = typesetter ? blockTypesetter((element) => typesetter.typeset(element)) : undefined;
       highlighter ??= createHighlighter(SAVED_LANGUAGES);
       this._cleanup = renderTurn(this.node, staticSource(view), { typeset, highlighter, resolveFile: this._fileUrl() });
     } catch (error) {
