@@ -184,6 +184,18 @@ class ExperimentResult:
             for row in rows:
                 writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
 
+    def compare(self, first, second):
+        """Two columns side by side (by label, index, or a model only one column has), as a view."""
+        from elk_jupyter.experiments.comparison import compare
+
+        return compare(self, first, second)
+
+    def diff(self, other: ExperimentResult):
+        """This experiment against ``other`` (cases matched by their fields), as a view."""
+        from elk_jupyter.experiments.comparison import diff
+
+        return diff(self, other)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         from elk_jupyter.experiments.view import bundle
 

@@ -140,6 +140,13 @@ def progress_line(result: ExperimentResult) -> str:
 
 
 def bundle(result: ExperimentResult, final: bool = True) -> tuple[dict, dict]:
-    """``(data, metadata)``: the inert table and, once finished, every run's record."""
-    data = {"text/markdown": markdown(result, live=not final), "text/plain": plain_text(result)}
+    """``(data, metadata)``: the matrix view (experiments/matrix.py), the inert table and, once
+    finished, every run's record (the view's runs point into it)."""
+    from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, view
+
+    data = {
+        EXPERIMENT_MIME: view(result, live=not final),
+        "text/markdown": markdown(result, live=not final),
+        "text/plain": plain_text(result),
+    }
     return data, ({EXPERIMENT_KEY: record_of(result)} if final else {})

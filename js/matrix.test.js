@@ -1,0 +1,186 @@
+// The experiment matrix: reading a hostile view, sorting rows and columns, filters, the word diff, and the DOM
+// (sort buttons, a run opened from its record, two columns compared), all inert.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { JSDOM } from "jsdom";
+import {
+  cellValue, EXPERIMENT_MIME, filterRows, readMatrix, SOURCES_KEY, sortColumns, sortRows, tokenize, wordDiff,
+} from "./matrix-data.js";
+import { renderMatrix } from "./matrix.js";
+
+const { window } = new JSDOM("<!DOCTYPE html><body></body>", { pretendToBeVisual: true });
+const host = () => window.document.body.appendChild(window.document.createElement("div"));
+
+const run = (caseIndex, column, fields = {}) => ({
+  case: caseIndex, column, repeat: 0, status: "completed", error: "", text: `out ${caseIndex} ${column}`,
+  clipped: false, passed: true, score: 1, scores: { s: { value: 1, passed: true, reason: "ok" } }, latency: 0.5,
+  tokens: [3, 4], cost: null, replayed: false, judged: 0, record: [0, caseIndex * 2 + column], ...fields,
+});
+
+function sampleView() {
+  return {
+    version: 1, mode: "matrix", live: false,
+    sources: [{ name: "demo", id: "abc", done: 6, total: 6, errors: 1, scorers: ["s"] }],
+    cases: [{ q: "alpha" }, { q: "beta" }, { q: "gamma" }],
+    columns: [{ label: "m1", model: "m1", params: {}, source: 0 }, { label: "m2", model: "m2", params: {}, source: 0 }],
+    aggregates: [{ pass_rate: { value: 0.33, interval: [0.06, 0.79] } }, { pass_rate: { value: 0.67 } }],
+    aggregate_fields: [["pass_rate", "pass rate", "percent"], ["pass_hat_k", "pass^k", "percent"]],
+    runs: [
+      run(0, 0, { score: 0.2, passed: false }), run(0, 1, { score: 0.9 }),
+      run(1, 0, { score: 0.7, text: "same" }), run(1, 1, { score: 0.1, text: "same" }),
+      run(2, 0, { score: 0.5, status: "error", error: "HTTP 500", passed: false }), run(2, 1, { score: null, passed: null }),
+    ],
+    pair: null, statistics: {},
+  };
+}
+
+test("the mime type and view version are the Python side's (elk_jupyter/experiments/matrix.py)", () => {
+  const source = readFileSync(new URL("../elk_jupyter/experiments/matrix.py", import.meta.url), "utf8");
+  assert.match(source, new RegExp(`EXPERIMENT_MIME = "${EXPERIMENT_MIME.replace(/[.+]/g, "\\$&")}"`));
+  assert.match(source, /EXPERIMENT_VIEW_VERSION = 1\n/);
+  assert.match(source, new RegExp(`SOURCES_KEY = "${SOURCES_KEY}"`));
+});
+
+test("rows sort by a column's score either way, empty cells last; by case restores the order", () => {
+  const model = readMatrix(sampleView());
+  assert.deepEqual(sortRows(model, [0, 1, 2], { column: 0, key: "score", dir: "desc" }), [1, 2, 0]);
+  assert.deepEqual(sortRows(model, [0, 1, 2], { column: 0, key: "score", dir: "asc" }), [0, 2, 1]);
+  // column 1, case 2 has no score and did not pass or fail: it sorts last in both directions
+  assert.deepEqual(sortRows(model, [0, 1, 2], { column: 1, key: "score", dir: "asc" }), [1, 0, 2]);
+  assert.deepEqual(sortRows(model, [0, 1, 2], { column: 1, key: "score", dir: "desc" }), [0, 1, 2]);
+  assert.deepEqual(sortRows(model, [2, 0, 1], { column: null, dir: "desc" }), [1, 0, 2]);
+  assert.deepEqual(sortRows(model, [0, 1, 2], { column: 0, key: "output", dir: "asc" }), [0, 2, 1]);
+  assert.equal(cellValue(model, 0, 0, "tokens"), 7);
+});
+
+test("columns order by an aggregate; a missing value goes last", () => {
+  const model = readMatrix(sampleView());
+  assert.deepEqual(sortColumns(model, { field: "pass_rate", dir: "desc" }), [1, 0]);
+  assert.deepEqual(sortColumns(model, { field: "pass_rate", dir: "asc" }), [0, 1]);
+  assert.deepEqual(sortColumns(model, null), [0, 1]);
+});
+
+test("filters: failing, errored, changed between two columns", () => {
+  const model = readMatrix(sampleView());
+  assert.deepEqual(filterRows(model, [0, 1, 2], "failing", [0, 1]), [0, 2]);
+  assert.deepEqual(filterRows(model, [0, 1, 2], "failing", [1]), []);
+  assert.deepEqual(filterRows(model, [0, 1, 2], "errored", [0, 1]), [2]);
+  assert.deepEqual(filterRows(model, [0, 1, 2], "changed", [0, 1], [0, 1]), [0, 2]);
+  assert.deepEqual(filterRows(model, [0, 1, 2], "all", [0, 1]), [0, 1, 2]);
+});
+
+test("word diff: common words kept, changed words deleted and added, text rebuilt exactly", () => {
+  const parts = wordDiff("the quick brown fox", "the slow brown dog jumps");
+  assert.deepEqual(parts, [
+    { op: "same", text: "the " }, { op: "del", text: "quick" }, { op: "add", text: "slow" },
+    { op: "same", text: " brown " }, { op: "del", text: "fox" }, { op: "add", text: "dog jumps" },
+  ]);
+  const rebuild = (ps, skip) => ps.filter((p) => p.op !== skip).map((p) => p.text).join("");
+  for (const [a, b] of [["", "x y"], ["a  b\nc", "a b\nc d"], ["same", "same"], ["x", ""]]) {
+    const diff = wordDiff(a, b);
+    assert.equal(rebuild(diff, "add"), a);
+    assert.equal(rebuild(diff, "del"), b);
+  }
+  assert.deepEqual(tokenize("a  b"), ["a", "  ", "b"]);
+});
+
+test("a long diff stays linear past the table bound (replaced middle, exact text)", () => {
+  const a = Array.from({ length: 5000 }, (_, n) => `a${n}`).join(" ");
+  const b = Array.from({ length: 5000 }, (_, n) => `b${n}`).join(" ");
+  const parts = wordDiff(`head ${a} tail`, `head ${b} tail`);
+  assert.equal(parts[0].text, "head ");
+  assert.equal(parts.at(-1).text, " tail");
+  assert.deepEqual(parts.map((p) => p.op), ["same", "del", "add", "same"]);
+});
+
+test("a hostile view: wrong types dropped, out-of-range runs ignored, unknown versions refused", () => {
+  assert.equal(readMatrix({ version: 2 }), null);
+  assert.equal(readMatrix("<script>"), null);
+  const model = readMatrix({
+    version: 1, mode: "<x>", cases: [{ a: "<img src=x onerror=alert(1)>" }, 5],
+    columns: [{ label: 7 }, null], aggregates: "x", aggregate_fields: [["a", 1, 2]],
+    runs: [{ case: 9, column: 0 }, { case: 0, column: 1, status: "<b>", score: NaN, tokens: [-1, "x"], record: "y" }, 3],
+    pair: [0, 5], statistics: { p: { x: 1 }, n: 0.03, t: "<i>" },
+  });
+  assert.equal(model.mode, "matrix");
+  assert.equal(model.runs.length, 1);
+  assert.deepEqual([model.runs[0].status, model.runs[0].score, model.runs[0].tokens, model.runs[0].record],
+    ["unknown", null, [0, 0], null]);
+  assert.equal(model.pair, null);
+  assert.deepEqual(model.statistics, [["n", 0.03], ["t", "<i>"]]);
+  assert.deepEqual(model.cases[1], []);
+});
+
+const HOSTILE = "<img src=x onerror=alert(1)> <script>window.__pwned=1</script> [l](javascript:alert(1)) ![i](http://127.0.0.1:9/x.png) $\\href{javascript:alert(1)}{x}$";
+
+test("hostile case values, labels and outputs stay text; nothing loads or runs", () => {
+  const view = sampleView();
+  view.cases[0] = { q: HOSTILE };
+  view.columns[0].label = HOSTILE;
+  view.runs[0].text = HOSTILE;
+  view.runs[0].scores = { [HOSTILE]: { value: 0, passed: false, reason: HOSTILE } };
+  const node = host();
+  const state = {};
+  renderMatrix(node, view, { elk_jupyter_experiment: { runs: [{ request: { messages: [{ content: HOSTILE }] }, reply: { text: HOSTILE } }] } }, state);
+  node.querySelector("button.elk-cell").click();
+  assert.ok(node.textContent.includes("<img src=x onerror=alert(1)>"));
+  assert.equal(node.querySelectorAll("img, script, iframe, [onerror], a[href^='javascript']").length, 0);
+  assert.ok(node.querySelector(".elk-matrix-detail .elk-answer button.elk-image")); // a click-to-load placeholder
+});
+
+test("the table sorts from its header buttons and a run opens from its record, focus moving to it", () => {
+  const node = host();
+  const records = { elk_jupyter_experiment: { runs: Array.from({ length: 6 }, (_, n) => ({
+    request: { model: "m", messages: [{ role: "user", content: `ask ${n}` }] }, reply: { text: `**full** output ${n}` },
+    judges: n === 1 ? [{ request: { judge: true }, reply: { text: "SCORE: 1 because" } }] : [] })) } };
+  renderMatrix(node, sampleView(), records, {});
+  const caseLabels = () => [...node.querySelectorAll("tbody th")].map((th) => th.textContent);
+  assert.deepEqual(caseLabels(), ["q=alpha", "q=beta", "q=gamma"]);
+  const sortM1 = node.querySelector("button[aria-label='Sort by m1']");
+  sortM1.focus(); // as a keyboard user reaches it; Enter is a click
+  sortM1.click();
+  assert.deepEqual(caseLabels(), ["q=beta", "q=gamma", "q=alpha"]);
+  assert.equal(node.querySelector("th[aria-sort='descending'] button").getAttribute("aria-label"), "Sort by m1");
+  assert.equal(window.document.activeElement.getAttribute("aria-label"), "Sort by m1");
+  node.querySelector("button[aria-label='Sort by m1']").click();
+  assert.deepEqual(caseLabels(), ["q=alpha", "q=gamma", "q=beta"]);
+  node.querySelector("button[aria-label='Open run: q=alpha, m2']").click();
+  const detail = node.querySelector("[aria-label='Run details']");
+  assert.equal(window.document.activeElement, detail.querySelector("h3"));
+  assert.equal(detail.querySelector(".elk-answer strong").textContent, "full");
+  assert.match(detail.textContent, /"content": "ask 1"/);
+  assert.match(detail.textContent, /SCORE: 1 because/);
+  assert.match(detail.textContent, /3 prompt \+ 4 completion tokens/);
+  detail.querySelector("button[aria-label='Close run details']").click();
+  assert.equal(node.querySelector("[aria-label='Run details']"), null);
+  assert.equal(window.document.activeElement.getAttribute("aria-label"), "Open run: q=alpha, m2");
+});
+
+test("aggregates show their interval and order the columns; filters redraw the rows", () => {
+  const node = host();
+  renderMatrix(node, sampleView(), {}, {});
+  assert.match(node.querySelector("tfoot").textContent, /33% \[6%, 79%\]/);
+  assert.equal(node.querySelectorAll("tfoot tr").length, 1); // pass^k: no column has it
+  node.querySelector("button[aria-label='Order columns by pass rate']").click();
+  assert.deepEqual([...node.querySelectorAll("thead th button")].map((b) => b.getAttribute("aria-label")),
+    ["Sort by case", "Sort by m2", "Sort by m1"]);
+  const filter = node.querySelector("select[aria-label='Show']");
+  filter.value = "errored";
+  filter.dispatchEvent(new window.Event("change"));
+  assert.deepEqual([...node.querySelectorAll("tbody th")].map((th) => th.textContent), ["q=gamma"]);
+});
+
+test("compare: two columns side by side with the word diff, opened by a compare view", () => {
+  const view = { ...sampleView(), mode: "compare", pair: [0, 1], statistics: { "p-value": 0.5, note: "too few cases to tell" } };
+  view.runs[0].text = "the quick fox";
+  view.runs[1].text = "the slow fox";
+  const node = host();
+  renderMatrix(node, view, {}, {});
+  const pane = node.querySelector("[aria-label='Compare columns']");
+  assert.ok(pane);
+  assert.equal(pane.querySelector("del").textContent, "quick");
+  assert.equal(pane.querySelector("ins").textContent, "slow");
+  assert.match(pane.textContent, /too few cases to tell/);
+  assert.equal(node.querySelector("button[aria-label='Compare A and B']").getAttribute("aria-pressed"), "true");
+});
