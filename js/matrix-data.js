@@ -11,8 +11,7 @@ export const SOURCES_KEY = "elk_jupyter_experiment_sources"; // compare / diff: 
 export const MODES = ["matrix", "compare", "diff"];
 export const FILTERS = ["all", "failing", "errored", "changed"];
 export const CELL_KEYS = ["score", "latency", "tokens", "cost", "output"];
-const LIMITS = { cases: 20_000, columns: 512, runs: 200_000, fields: 64, scores: 64, statistics: 64 };
-const FORMS = ["percent", "number", "count", "usd", "seconds"];
+const LIMITS = { cases: 20_000, columns: 512, runs: 200_000, fields: 64, scores: 64 };
 
 const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 const str = (value, limit) => (typeof value === "string" ? clip(value, limit) : "");
@@ -37,18 +36,109 @@ const readPairs = (value, limit) => entries(value, LIMITS.fields).map(([k, v]) =
 function readColumn(column, sources) {
   column = isObject(column) ? column : {};
   return { label: str(column.label, 400) || "?", model: str(column.model, 200), params: readPairs(column.params, 300),
-    template: Number.isInteger(column.template) ? column.template : 0, source: index(column.source, sources) ?? 0 };
+    template: Number.isInteger(column.template) ? column.template : 0, source: index(column.source, sources) ?? 0,
+    index: Number.isInteger(column.index) && column.index >= 0 ? column.index : null };
 }
 
-function readAggregate(aggregate) {
+// The figures of docs/experiments-data.md (`summary_data`): the rows under the table, in order. pass@k and pass^k
+// add a row per k from 2 (k = 1 is the pass rate).
+const interval = (item) => (num(item?.low) !== null && num(item?.high) !== null ? [item.low, item.high] : null);
+export const AGGREGATES = [
+  { name: "pass_rate", label: "pass rate", form: "percent", read: (c) => [c.pass_rate?.value, interval(c.pass_rate)] },
+  { name: "mean_score", label: "mean score", form: "number", read: (c) => [c.mean_score?.value, interval(c.mean_score)] },
+  { name: "spread", label: "spread (repeats)", form: "number", read: (c) => [c.spread] },
+  { name: "errors", label: "errors", form: "count", read: (c) => [c.errors] },
+  { name: "replayed", label: "replayed", form: "count", read: (c) => [c.replayed] },
+  { name: "tokens", label: "tokens", form: "count", read: (c) => [c.tokens?.total] },
+  { name: "cost", label: "cost", form: "usd", read: (c) => [c.cost] },
+  { name: "latency_p50", label: "latency p50", form: "seconds", read: (c) => [c.latency?.p50] },
+  { name: "latency_p95", label: "latency p95", form: "seconds", read: (c) => [c.latency?.p95] },
+];
+const MAX_K = 16;
+
+function readFigures(column) {
+  column = isObject(column) ? column : {};
   const read = {};
-  for (const [name, item] of entries(aggregate, LIMITS.fields)) {
-    if (!isObject(item)) continue;
-    const interval = Array.isArray(item.interval) && item.interval.length === 2 && item.interval.every((v) => num(v) !== null)
-      ? [item.interval[0], item.interval[1]] : null;
-    read[name] = { value: num(item.value), interval };
+  for (const row of AGGREGATES) {
+    let value;
+    let bounds;
+    try {
+      [value, bounds] = row.read(column);
+    } catch {
+      value = null;
+    }
+    if (num(value) !== null) read[row.name] = { value, interval: bounds ?? null };
+  }
+  for (const [key, label] of [["pass_at_k", "pass@"], ["pass_hat_k", "pass^"]]) {
+    for (const [k, value] of entries(column[key], MAX_K)) {
+      if (/^\d{1,2}$/.test(k) && Number(k) >= 2 && num(value) !== null) read[`${key}:${k}`] = { value, interval: null, label: `${label}${k}` };
+    }
   }
   return read;
+}
+
+// The rows present in at least one column: the fixed ones in order, then pass@k and pass^k by k.
+function figureRows(figures) {
+  const present = new Set(figures.flatMap((f) => Object.keys(f)));
+  const rows = AGGREGATES.filter((row) => present.has(row.name)).map(({ name, label, form }) => ({ name, label, form }));
+  for (const key of ["pass_at_k", "pass_hat_k"]) {
+    const ks = [...present].filter((name) => name.startsWith(`${key}:`)).map((name) => Number(name.split(":")[1]));
+    for (const k of ks.sort((a, b) => a - b)) {
+      rows.push({ name: `${key}:${k}`, label: `${key === "pass_at_k" ? "pass@" : "pass^"}${k}`, form: "percent" });
+    }
+  }
+  return rows;
+}
+
+const VERDICTS = ["a_better", "b_better", "no_difference", "too_few"];
+function readTest(test) {
+  if (!isObject(test)) return null;
+  const count = (value) => (Number.isInteger(value) && value >= 0 ? value : 0);
+  return { kind: test.kind === "score" ? "score" : "pass", cases: count(test.cases), effect: num(test.effect),
+    low: num(test.low), high: num(test.high), p_value: num(test.p_value), a_better: count(test.a_better),
+    b_better: count(test.b_better), needed: count(test.needed),
+    verdict: VERDICTS.includes(test.verdict) ? test.verdict : "too_few" };
+}
+
+function readComparison(entry) {
+  if (!isObject(entry)) return null;
+  return { a: entry.a, b: entry.b, cases: Number.isInteger(entry.cases) ? entry.cases : 0,
+    tests: [readTest(entry.pass), readTest(entry.score)].filter(Boolean) };
+}
+
+// A test read the other way round: B against A.
+function flipped(test) {
+  const verdict = { a_better: "b_better", b_better: "a_better" }[test.verdict] ?? test.verdict;
+  const neg = (v) => (v === null ? null : -v);
+  return { ...test, effect: neg(test.effect), low: neg(test.high), high: neg(test.low), a_better: test.b_better,
+    b_better: test.a_better, verdict };
+}
+
+// The paired tests of two columns of the view (null: not computed, or columns of two experiments).
+export function comparisonOf(model, pair) {
+  if (!pair) return null;
+  const [a, b] = pair.map((n) => model.columns[n]);
+  if (model.comparison && model.pair && model.pair[0] === pair[0] && model.pair[1] === pair[1]) return model.comparison;
+  if (!a || !b || a.source !== b.source) return null;
+  for (const entry of model.comparisons[a.source] ?? []) {
+    if (entry.a === a.index && entry.b === b.index) return entry;
+    if (entry.a === b.index && entry.b === a.index) return { ...entry, a: a.index, b: b.index, tests: entry.tests.map(flipped) };
+  }
+  return null;
+}
+
+export function testText(test) {
+  const what = test.kind === "pass" ? "pass rate" : "mean score";
+  const sign = (v, form) => (v === null ? "–" : `${v > 0 ? "+" : ""}${form === "percent" ? `${(v * 100).toFixed(0)}%` : v.toFixed(3)}`);
+  let effect = sign(test.effect, test.kind === "pass" ? "percent" : "number");
+  if (test.low !== null && test.high !== null) effect += ` [${sign(test.low)}, ${sign(test.high)}]`;
+  const counts = `${test.a_better} cases A better, ${test.b_better} B better of ${test.cases}`;
+  if (test.p_value === null || test.verdict === "too_few") {
+    return `${what}: ${effect} (${counts}): too few cases to tell — the test needs at least ${test.needed} cases that differ`;
+  }
+  const said = { a_better: "A is better", b_better: "B is better" }[test.verdict] ?? "no difference shown";
+  const name = test.kind === "pass" ? "exact McNemar" : "paired bootstrap";
+  return `${what}: ${effect} (${counts}), ${name} p = ${Number(test.p_value.toPrecision(3))}: ${said}`;
 }
 
 function readScore(score) {
@@ -75,13 +165,6 @@ function readRun(run, sizes) {
   };
 }
 
-function readStatistic(value) {
-  if (typeof value === "string") return clip(value, 400);
-  if (typeof value === "boolean" || num(value) !== null) return value;
-  if (Array.isArray(value)) return value.slice(0, 8).map(num).filter((v) => v !== null);
-  return null;
-}
-
 // The view as the matrix draws it, or null when it is not a view this code knows (shown as plain text instead).
 export function readMatrix(view) {
   if (!isObject(view) || view.version !== EXPERIMENT_VIEW_VERSION) return null;
@@ -90,11 +173,19 @@ export function readMatrix(view) {
   const cases = (Array.isArray(view.cases) ? view.cases.slice(0, LIMITS.cases) : []).map((c) => readPairs(c, 300));
   const columns = (Array.isArray(view.columns) ? view.columns.slice(0, LIMITS.columns) : []).map((c) =>
     readColumn(c, sources.length));
-  const aggregates = columns.map((_, n) => readAggregate(Array.isArray(view.aggregates) ? view.aggregates[n] : null));
-  const fields = (Array.isArray(view.aggregate_fields) ? view.aggregate_fields.slice(0, LIMITS.fields) : [])
-    .filter((f) => Array.isArray(f) && typeof f[0] === "string" && typeof f[1] === "string")
-    .map(([name, label, form]) => ({ name: clip(name, 64), label: clip(label, 64), form: FORMS.includes(form) ? form : "number" }))
-    .filter((f) => aggregates.some((a) => Object.hasOwn(a, f.name)));
+  const seen = sources.map(() => 0);
+  for (const column of columns) {
+    const position = seen[column.source]++;
+    column.index ??= position;
+  }
+  const summaries = sources.map((_, n) => (Array.isArray(view.summaries) && isObject(view.summaries[n]) ? view.summaries[n] : {}));
+  const aggregates = columns.map((c) => {
+    const listed = Array.isArray(summaries[c.source].columns) ? summaries[c.source].columns : [];
+    return readFigures(listed.find((item) => isObject(item) && item.index === c.index) ?? listed[c.index]);
+  });
+  const fields = figureRows(aggregates);
+  const comparisons = summaries.map((s) => (Array.isArray(s.comparisons) ? s.comparisons.slice(0, 1024) : [])
+    .map(readComparison).filter(Boolean));
   const sizes = { cases: cases.length, columns: columns.length };
   const runs = (Array.isArray(view.runs) ? view.runs.slice(0, LIMITS.runs) : []).map((r) => readRun(r, sizes)).filter(Boolean);
   const cells = new Map(); // "case:column" -> its runs, by repeat: built once, so drawing a cell is O(its runs)
@@ -106,10 +197,9 @@ export function readMatrix(view) {
   for (const list of cells.values()) list.sort((a, b) => a.repeat - b.repeat);
   const pair = Array.isArray(view.pair) && view.pair.length === 2 && view.pair.every((n) => index(n, columns.length) !== null)
     ? [view.pair[0], view.pair[1]] : null;
-  const statistics = entries(view.statistics, LIMITS.statistics)
-    .map(([name, value]) => [clip(name, 100), readStatistic(value)]).filter(([, value]) => value !== null);
+  const comparison = pair && isObject(view.comparison) ? { ...readComparison(view.comparison), a: pair[0], b: pair[1] } : null;
   return { mode: MODES.includes(view.mode) ? view.mode : "matrix", live: view.live === true, sources, cases, columns,
-    aggregates, fields, runs, cells, pair, statistics };
+    aggregates, fields, comparisons, comparison, runs, cells, pair };
 }
 
 export const cellRuns = (model, row, column) => model.cells.get(`${row}:${column}`) ?? [];

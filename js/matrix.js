@@ -5,8 +5,8 @@
 // textContent. Controls are real buttons and labelled selects, so the view is keyboard usable; `state` (sort,
 // filter, pair, open run) survives a live redraw.
 import {
-  caseLabel, cellRuns, changed, FILTERS, filterRows, formatInterval, formatValue, isError, readMatrix, recordOf,
-  recordsOf, sortColumns, sortRows, wordDiff, CELL_KEYS,
+  caseLabel, cellRuns, changed, comparisonOf, FILTERS, filterRows, formatInterval, formatValue, isError, readMatrix, recordOf,
+  recordsOf, sortColumns, sortRows, testText, wordDiff, CELL_KEYS,
 } from "./matrix-data.js";
 import { createRenderPolicy } from "./render.js";
 
@@ -249,18 +249,37 @@ function drawDiffText(parent, parts, keep) {
   }
 }
 
+// What the two columns' figures say: each one's aggregates with intervals, the cases that changed, and the paired
+// tests as the statistics computed them (docs/experiments-data.md), or why there are none.
+function drawPairFigures(pane, model, pair, rows) {
+  const list = el(pane, "dl", "elk-matrix-statistics");
+  const add = (name, value) => {
+    el(list, "dt", "", name);
+    el(list, "dd", "", value);
+  };
+  for (const [side, column] of [["A", pair[0]], ["B", pair[1]]]) {
+    const figures = model.fields.filter((f) => ["pass_rate", "mean_score"].includes(f.name)).map((f) => {
+      const item = model.aggregates[column][f.name];
+      return `${f.label} ${formatValue(item?.value ?? null, f.form)} ${formatInterval(item?.interval, f.form)}`.trim();
+    });
+    add(`${side}: ${model.columns[column].label}`, figures.join(" · ") || "no scores");
+  }
+  const both = rows.filter((row) => pair.every((column) => cellRuns(model, row, column).length));
+  add("changed", `${both.filter((row) => changed(model, row, pair)).length} of ${both.length} cases with runs in both`);
+  const comparison = comparisonOf(model, pair);
+  if (comparison) {
+    for (const test of comparison.tests) add(test.kind === "pass" ? "pass/fail test" : "score test", testText(test));
+  } else {
+    add("paired test", model.live ? "computed when the experiment finishes" : "not computed for this pair");
+  }
+}
+
 function drawCompare(root, model, state, columns) {
   const [a, b] = state.pair;
   const pane = el(root, "div", "elk-matrix-compare");
   pane.setAttribute("role", "region");
   pane.setAttribute("aria-label", "Compare columns");
-  if (model.statistics.length) {
-    const list = el(pane, "dl", "elk-matrix-statistics");
-    for (const [name, value] of model.statistics) {
-      el(list, "dt", "", name);
-      el(list, "dd", "", Array.isArray(value) ? value.join(", ") : String(value));
-    }
-  }
+  drawPairFigures(pane, model, [a, b], visibleRows(model, { ...state, filter: "all" }, columns));
   const scroll = el(pane, "div", "elk-matrix-scroll");
   const table = el(scroll, "table", "elk-matrix-table elk-matrix-side");
   const head = el(el(table, "thead"), "tr");

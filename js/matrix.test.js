@@ -24,14 +24,17 @@ function sampleView() {
     sources: [{ name: "demo", id: "abc", done: 6, total: 6, errors: 1, scorers: ["s"] }],
     cases: [{ q: "alpha" }, { q: "beta" }, { q: "gamma" }],
     columns: [{ label: "m1", model: "m1", params: {}, source: 0 }, { label: "m2", model: "m2", params: {}, source: 0 }],
-    aggregates: [{ pass_rate: { value: 0.33, interval: [0.06, 0.79] } }, { pass_rate: { value: 0.67 } }],
-    aggregate_fields: [["pass_rate", "pass rate", "percent"], ["pass_hat_k", "pass^k", "percent"]],
+    summaries: [{ version: 1, columns: [
+      { index: 0, pass_rate: { value: 0.33, low: 0.06, high: 0.79 }, pass_hat_k: { 1: 0.33, 2: 0.1 } },
+      { index: 1, pass_rate: { value: 0.67, low: null, high: null } },
+    ], comparisons: [{ a: 0, b: 1, cases: 3, pass: { kind: "pass", cases: 3, effect: -0.33, low: null, high: null,
+      p_value: null, a_better: 0, b_better: 1, needed: 6, verdict: "too_few" }, score: null }] }],
     runs: [
       run(0, 0, { score: 0.2, passed: false }), run(0, 1, { score: 0.9 }),
       run(1, 0, { score: 0.7, text: "same" }), run(1, 1, { score: 0.1, text: "same" }),
       run(2, 0, { score: 0.5, status: "error", error: "HTTP 500", passed: false }), run(2, 1, { score: null, passed: null }),
     ],
-    pair: null, statistics: {},
+    pair: null, comparison: null,
   };
 }
 
@@ -99,16 +102,17 @@ test("a hostile view: wrong types dropped, out-of-range runs ignored, unknown ve
   assert.equal(readMatrix("<script>"), null);
   const model = readMatrix({
     version: 1, mode: "<x>", cases: [{ a: "<img src=x onerror=alert(1)>" }, 5],
-    columns: [{ label: 7 }, null], aggregates: "x", aggregate_fields: [["a", 1, 2]],
+    columns: [{ label: 7 }, null], summaries: "x",
     runs: [{ case: 9, column: 0 }, { case: 0, column: 1, status: "<b>", score: NaN, tokens: [-1, "x"], record: "y" }, 3],
-    pair: [0, 5], statistics: { p: { x: 1 }, n: 0.03, t: "<i>" },
+    pair: [0, 5], comparison: { pass: "<i>" },
   });
   assert.equal(model.mode, "matrix");
   assert.equal(model.runs.length, 1);
   assert.deepEqual([model.runs[0].status, model.runs[0].score, model.runs[0].tokens, model.runs[0].record],
     ["unknown", null, [0, 0], null]);
   assert.equal(model.pair, null);
-  assert.deepEqual(model.statistics, [["n", 0.03], ["t", "<i>"]]);
+  assert.equal(model.comparison, null);
+  assert.deepEqual(model.fields, []);
   assert.deepEqual(model.cases[1], []);
 });
 
@@ -161,7 +165,9 @@ test("aggregates show their interval and order the columns; filters redraw the r
   const node = host();
   renderMatrix(node, sampleView(), {}, {});
   assert.match(node.querySelector("tfoot").textContent, /33% \[6%, 79%\]/);
-  assert.equal(node.querySelectorAll("tfoot tr").length, 1); // pass^k: no column has it
+  // pass rate, and pass^2 (only column 0 has it; k = 1 is the pass rate)
+  assert.deepEqual([...node.querySelectorAll("tfoot th")].map((th) => th.textContent), ["pass rate", "pass^2"]);
+  assert.deepEqual([...node.querySelectorAll("tfoot tr:last-child td")].map((td) => td.textContent), ["10%", "–"]);
   node.querySelector("button[aria-label='Order columns by pass rate']").click();
   assert.deepEqual([...node.querySelectorAll("thead th button")].map((b) => b.getAttribute("aria-label")),
     ["Sort by case", "Sort by m2", "Sort by m1"]);
@@ -171,16 +177,18 @@ test("aggregates show their interval and order the columns; filters redraw the r
   assert.deepEqual([...node.querySelectorAll("tbody th")].map((th) => th.textContent), ["q=gamma"]);
 });
 
-test("compare: two columns side by side with the word diff, opened by a compare view", () => {
-  const view = { ...sampleView(), mode: "compare", pair: [0, 1], statistics: { "p-value": 0.5, note: "too few cases to tell" } };
-  view.runs[0].text = "the quick fox";
-  view.runs[1].text = "the slow fox";
+test("compare: two columns side by side with the word diff and the paired test, opened by a compare view", () => {
+  const view = { ...sampleView(), mode: "compare", pair: [1, 0] };
+  view.runs[0].text = "the slow fox";
+  view.runs[1].text = "the quick fox";
   const node = host();
   renderMatrix(node, view, {}, {});
   const pane = node.querySelector("[aria-label='Compare columns']");
   assert.ok(pane);
   assert.equal(pane.querySelector("del").textContent, "quick");
   assert.equal(pane.querySelector("ins").textContent, "slow");
-  assert.match(pane.textContent, /too few cases to tell/);
+  // the summary compared 0 with 1; the pair asked is 1 with 0: the effect and counts read the other way round
+  assert.match(pane.textContent, /pass rate: \+33% \(1 cases A better, 0 B better of 3\): too few cases to tell/);
+  assert.match(pane.textContent, /changed2 of 3 cases with runs in both/);
   assert.equal(node.querySelector("button[aria-label='Compare A and B']").getAttribute("aria-pressed"), "true");
 });

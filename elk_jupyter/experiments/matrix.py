@@ -6,16 +6,17 @@ no more: each run's output is clipped to ``TEXT_CAP`` characters and points (``r
 index) at its full record in the output's metadata (the experiment record, kept there anyway for
 replay), where the renderer reads the full output, the request body and the judges. Values stay
 data (strings and numbers): the renderer treats every one as hostile. The view is versioned: a
-renderer that meets another version shows the bundle's Markdown copy's plain text instead.
+renderer that meets another version shows the bundle's Markdown copy's plain text instead. The
+figures (``summaries``: per column, with intervals; the paired tests) have the shape written down in
+docs/experiments-data.md, so the view draws what the statistics compute and nothing of its own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult
+from elk_jupyter.experiments.results import ExperimentResult, RunResult
 
 EXPERIMENT_MIME = "application/vnd.elk-jupyter.experiment.v1+json"
 EXPERIMENT_VIEW_VERSION = 1
@@ -24,22 +25,6 @@ SOURCES_KEY = "elk_jupyter_experiment_sources"  # compare/diff: the records show
 TEXT_CAP = 600  # characters of a run's output in the view (the full output is in the record)
 FIELD_CAP = 300  # characters of a case value shown in the table
 TEMPLATE_CAP = 4000
-# Aggregate fields the table shows, in order: (field, label, format). Fields the Aggregate does not
-# have (statistics added later) are skipped; ``<field>_ci`` / ``<field>_interval`` pairs become its interval.
-AGGREGATE_FIELDS = (
-    ("pass_rate", "pass rate", "percent"),
-    ("mean_score", "mean score", "number"),
-    ("pass_at_k", "pass@k", "percent"),
-    ("pass_hat_k", "pass^k", "percent"),
-    ("spread", "spread (repeats)", "number"),
-    ("errors", "errors", "count"),
-    ("runs", "runs", "count"),
-    ("tokens", "tokens", "count"),
-    ("cost", "cost", "usd"),
-    ("latency_p50", "latency p50", "seconds"),
-    ("latency_p95", "latency p95", "seconds"),
-)
-INTERVAL_SUFFIXES = ("_ci", "_interval")
 
 
 def _number(value) -> float | int | None:
@@ -54,26 +39,27 @@ def _clip(text: object, cap: int) -> str:
     return text if len(text) <= cap else text[:cap] + "…"
 
 
-def _interval(aggregate: Aggregate, name: str) -> list[float] | None:
-    for suffix in INTERVAL_SUFFIXES:
-        pair = getattr(aggregate, name + suffix, None)
-        if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_number(v) is not None for v in pair):
-            return [float(pair[0]), float(pair[1])]
-    return None
-
-
-def aggregate_rows(aggregate: Aggregate) -> dict:
-    """field -> {value, interval?} for every shown field the aggregate has (numbers only)."""
-    present = {f.name for f in dataclasses.fields(aggregate)}
-    rows = {}
-    for name, _, _ in AGGREGATE_FIELDS:
-        if name in present or hasattr(aggregate, name):
-            item = {"value": _number(getattr(aggregate, name, None))}
-            interval = _interval(aggregate, name)
-            if interval:
-                item["interval"] = interval
-            rows[name] = item
-    return rows
+def summary(result: ExperimentResult, final: bool) -> dict:
+    """The figures per column in the shape of docs/experiments-data.md (``summary_data``), from the
+    aggregates; intervals, pass@k and the paired tests appear where the aggregates carry them."""
+    aggregates = result.aggregates()
+    columns = []
+    for index, column in enumerate(result.spec.columns):
+        a = aggregates[column]
+        columns.append(
+            {
+                "index": index,
+                "runs": a.runs,
+                "errors": a.errors,
+                "pass_rate": None if a.pass_rate is None else {"value": _number(a.pass_rate)},
+                "mean_score": None if a.mean_score is None else {"value": _number(a.mean_score)},
+                "spread": _number(a.spread),
+                "tokens": {"total": a.tokens},
+                "cost": _number(a.cost),
+                "latency": {"p50": _number(a.latency_p50), "p95": _number(a.latency_p95)},
+            }
+        )
+    return {"version": 1, "final": final, "columns": columns, "comparisons": []}
 
 
 def _run(run: RunResult, column: int, source: int, index: int) -> dict:
@@ -111,8 +97,9 @@ def _columns(result: ExperimentResult, source: int, prefix: str) -> list[dict]:
             "model": c.model,
             "params": {k: _clip(v, FIELD_CAP) for k, v in c.param_dict.items()},
             "source": source,
+            "index": n,  # in its source's columns (and its summary's)
         }
-        for c in result.spec.columns
+        for n, c in enumerate(result.spec.columns)
     ]
 
 
@@ -137,85 +124,75 @@ def _source(result: ExperimentResult) -> dict:
     }
 
 
+def _runs(result: ExperimentResult, source: int, offset: int, cases: list[int]) -> list[dict]:
+    """The runs of one source, with their column shifted by ``offset`` and their case renumbered."""
+    index = {c: offset + n for n, c in enumerate(result.spec.columns)}
+    shown = []
+    for n, run in enumerate(result.runs):
+        if run.column in index and 0 <= run.case < len(cases):
+            item = _run(run, index[run.column], source, n)
+            item["case"] = cases[run.case]
+            shown.append(item)
+    return shown
+
+
 def view(result: ExperimentResult, live: bool = False) -> dict:
     """The matrix of one experiment (``live`` while runs still finish)."""
-    index = {c: n for n, c in enumerate(result.spec.columns)}
-    aggregates = result.aggregates()
     return {
         "version": EXPERIMENT_VIEW_VERSION,
         "mode": "matrix",
         "live": live,
         "sources": [_source(result)],
+        "summaries": [summary(result, final=not live)],
         "cases": [_case(c) for c in result.spec.cases],
         "columns": _columns(result, 0, ""),
-        "aggregates": [aggregate_rows(aggregates[c]) for c in result.spec.columns],
-        "aggregate_fields": [[n, label, form] for n, label, form in AGGREGATE_FIELDS],
-        "runs": [_run(r, index[r.column], 0, n) for n, r in enumerate(result.runs) if r.column in index],
+        "runs": _runs(result, 0, 0, list(range(len(result.spec.cases)))),
         "pair": None,
-        "statistics": {},
+        "comparison": None,
     }
 
 
-def compare_view(result: ExperimentResult, first: int, second: int, statistics: dict | None = None) -> dict:
-    """The matrix opened on two of its columns side by side; ``statistics`` (flat name -> number or
-    text) is drawn beside them as it comes (the paired test's figures)."""
+def compare_view(result: ExperimentResult, first: int, second: int, comparison: dict | None = None) -> dict:
+    """The matrix opened on two of its columns side by side, with their paired comparison (a
+    ``comparisons`` entry of docs/experiments-data.md) when there is one."""
     data = view(result)
-    data.update(mode="compare", pair=[first, second], statistics=flat_statistics(statistics or {}))
+    data.update(mode="compare", pair=[first, second], comparison=comparison)
     return data
 
 
-def flat_statistics(statistics: dict) -> dict:
-    flat = {}
-    for name, value in statistics.items():
-        if _number(value) is not None or isinstance(value, (str, bool)) or value is None:
-            flat[str(name)] = _clip(value, 400) if isinstance(value, str) else value
-        elif isinstance(value, (list, tuple)) and all(_number(v) is not None for v in value):
-            flat[str(name)] = list(value)[:8]
-    return flat
+def _case_identity(case: dict) -> str:
+    return json.dumps(case, sort_keys=True, default=str)
 
 
-def diff_view(first: ExperimentResult, second: ExperimentResult) -> dict:
+def diff_view(first: ExperimentResult, second: ExperimentResult, pair: list[int] | None = None) -> dict:
     """Two experiments in one table: their columns side by side (A then B), cases matched by their
-    fields (a case only one has is blank in the other's columns), the first matching pair compared."""
+    fields (a case only one has is blank in the other's columns), ``pair`` (default: the first
+    column both have) compared."""
     cases: list[dict] = []
     positions: dict[str, int] = {}
     for result in (first, second):
         for case in result.spec.cases:
-            identity = json.dumps(case, sort_keys=True, default=str)
-            if identity not in positions:
-                positions[identity] = len(cases)
+            if _case_identity(case) not in positions:
+                positions[_case_identity(case)] = len(cases)
                 cases.append(case)
-    data = {
+    numbers = [[positions[_case_identity(c)] for c in r.spec.cases] for r in (first, second)]
+    offset = len(first.spec.columns)
+    return {
         "version": EXPERIMENT_VIEW_VERSION,
         "mode": "diff",
         "live": False,
         "sources": [_source(first), _source(second)],
+        "summaries": [summary(first, final=True), summary(second, final=True)],
         "cases": [_case(c) for c in cases],
         "columns": _columns(first, 0, "A: ") + _columns(second, 1, "B: "),
-        "aggregates": [],
-        "aggregate_fields": [[n, label, form] for n, label, form in AGGREGATE_FIELDS],
-        "runs": [],
-        "pair": None,
-        "statistics": {},
+        "runs": _runs(first, 0, 0, numbers[0]) + _runs(second, 1, offset, numbers[1]),
+        "pair": pair or first_pair(first, second),
+        "comparison": None,
     }
-    offset = 0
-    for source, result in enumerate((first, second)):
-        index = {c: offset + n for n, c in enumerate(result.spec.columns)}
-        aggregates = result.aggregates()
-        data["aggregates"] += [aggregate_rows(aggregates[c]) for c in result.spec.columns]
-        renumber = [positions[json.dumps(c, sort_keys=True, default=str)] for c in result.spec.cases]
-        for n, run in enumerate(result.runs):
-            if run.column in index:
-                shown = _run(run, index[run.column], source, n)
-                shown["case"] = renumber[run.case]
-                data["runs"].append(shown)
-        offset += len(result.spec.columns)
-    data["pair"] = first_pair(first, second)
-    return data
 
 
 def first_pair(first: ExperimentResult, second: ExperimentResult) -> list[int] | None:
-    """The same column in both (else the first of each): what the diff opens compared."""
+    """The same column in both (else the first of each), as indexes into the diff's columns."""
     if not first.spec.columns or not second.spec.columns:
         return None
     later = {c: n for n, c in enumerate(second.spec.columns)}

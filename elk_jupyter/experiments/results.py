@@ -186,13 +186,13 @@ class ExperimentResult:
 
     def compare(self, first, second):
         """Two columns side by side (by label, index, or a model only one column has), as a view."""
-        from elk_jupyter.experiments.comparison import compare
+        from elk_jupyter.experiments.compare_view import compare
 
         return compare(self, first, second)
 
     def diff(self, other: ExperimentResult):
         """This experiment against ``other`` (cases matched by their fields), as a view."""
-        from elk_jupyter.experiments.comparison import diff
+        from elk_jupyter.experiments.compare_view import diff
 
         return diff(self, other)
 
