@@ -103,6 +103,11 @@ function sortButton(th, text, active, dir, label, onClick) {
   button(th, `${text}${active ? (dir === "desc" ? " ▼" : " ▲") : ""}`, label, onClick, "elk-sort");
 }
 
+function templateOf(model, column) {
+  const { source, template } = model.columns[column];
+  return model.sources[source]?.templates[template] ?? "";
+}
+
 function nextDir(active, dir) {
   return active && dir === "desc" ? "asc" : "desc";
 }
@@ -122,6 +127,7 @@ function drawTable(scroll, model, state, redraw, open) {
     const active = state.sort?.column === column;
     sortButton(th, model.columns[column].label, active, state.sort?.dir, `Sort by ${model.columns[column].label}`, () =>
       redraw({ sort: { column, key: state.cellKey, dir: nextDir(active, state.sort?.dir) } }));
+    th.title = templateOf(model, column); // the prompt behind "prompt 2" (an attribute: shown as text)
   }
   const rows = visibleRows(model, state, columns);
   const body = el(table, "tbody");
@@ -240,6 +246,11 @@ function drawDetail(root, model, records, state, close, options) {
   title.tabIndex = -1;
   button(top, "Close", "Close run details", close);
   pane.addEventListener("keydown", (event) => event.key === "Escape" && close());
+  const facts = el(pane, "dl", "elk-matrix-statistics");
+  for (const [name, value] of [...(model.cases[row] ?? []), ["prompt", templateOf(model, column)]]) {
+    el(facts, "dt", "", name);
+    el(facts, "dd", "elk-matrix-field", value);
+  }
   for (const run of runs) drawRun(pane, model, records, run, options);
   return title;
 }

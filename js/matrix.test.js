@@ -21,7 +21,7 @@ const run = (caseIndex, column, fields = {}) => ({
 function sampleView() {
   return {
     version: 1, mode: "matrix", live: false,
-    sources: [{ name: "demo", id: "abc", done: 6, total: 6, errors: 1, scorers: ["s"] }],
+    sources: [{ name: "demo", id: "abc", done: 6, total: 6, errors: 1, scorers: ["s"], templates: ["Capital of <b>$q</b>?"] }],
     cases: [{ q: "alpha" }, { q: "beta" }, { q: "gamma" }],
     columns: [{ label: "m1", model: "m1", params: {}, source: 0 }, { label: "m2", model: "m2", params: {}, source: 0 }],
     summaries: [{ version: 1, columns: [
@@ -156,6 +156,8 @@ test("the table sorts from its header buttons and a run opens from its record, f
   assert.match(detail.textContent, /"content": "ask 1"/);
   assert.match(detail.textContent, /SCORE: 1 because/);
   assert.match(detail.textContent, /3 prompt \+ 4 completion tokens/);
+  assert.match(detail.textContent, /qalphapromptCapital of <b>\$q<\/b>\?/); // the case's fields and the template, as text
+  assert.equal(node.querySelector("thead th:nth-child(2)").title, "Capital of <b>$q</b>?");
   detail.querySelector("button[aria-label='Close run details']").click();
   assert.equal(node.querySelector("[aria-label='Run details']"), null);
   assert.equal(window.document.activeElement.getAttribute("aria-label"), "Open run: q=alpha, m2");
