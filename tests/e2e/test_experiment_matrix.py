@@ -206,6 +206,16 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
         detail.get_by_role("button", name="Close run details").click()
         assert matrix.get_by_role("region", name="Run details").count() == 0
 
+        # a hostile case opened: its outputs shown as text, images as placeholders, then Escape closes it
+        matrix.get_by_role("button", name=f"Open run: {labels[1]}, {MODELS[0]}").click()
+        detail = matrix.get_by_role("region", name="Run details")
+        if any("<script>" in r.text for r in result.cell(1, columns[0])):
+            assert "<script>window.__pwned=2</script>" in detail.inner_text()
+            assert detail.locator("button.elk-image").count() >= 1
+        assert detail.locator("img, iframe, script").count() == 0
+        page.keyboard.press("Escape")
+        assert matrix.get_by_role("region", name="Run details").count() == 0
+
         # compare the two columns: side by side, the changed cases marked, the words that differ
         matrix.get_by_role("button", name="Compare A and B").click()
         pane = matrix.get_by_role("region", name="Compare columns")
