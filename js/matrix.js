@@ -13,6 +13,7 @@ import { createRenderPolicy } from "./render.js";
 const MARKS = { true: "✓", false: "✗", null: "·" };
 const PREVIEW = 80; // characters of output in a cell
 const MAX_JSON = 100_000;
+const PAGE = 200; // rows drawn at a time
 const FILTER_LABELS = { all: "all cases", failing: "failing", errored: "errored", changed: "changed between A and B" };
 const policies = new WeakMap();
 
@@ -53,7 +54,7 @@ function select(parent, label, options, value, onChange) {
 
 export function newState(model) {
   return { ready: false, sort: null, cellKey: "score", columnOrder: null, filter: "all", pair: model?.pair ?? null,
-    open: null, comparing: model ? model.mode !== "matrix" && model.pair !== null : false, scroll: [0, 0] };
+    limit: PAGE, open: null, comparing: model ? model.mode !== "matrix" && model.pair !== null : false, scroll: [0, 0] };
 }
 
 function markOf(runs) {
@@ -131,7 +132,7 @@ function drawTable(scroll, model, state, redraw, open) {
   }
   const rows = visibleRows(model, state, columns);
   const body = el(table, "tbody");
-  for (const row of rows) {
+  for (const row of rows.slice(0, state.limit)) {
     const tr = el(body, "tr");
     const th = el(tr, "th", "elk-matrix-case", caseLabel(model.cases[row], row));
     th.scope = "row";
@@ -148,6 +149,16 @@ function drawTable(scroll, model, state, redraw, open) {
   }
   drawAggregates(el(table, "tfoot"), model, state, columns, redraw);
   return rows;
+}
+
+// A long matrix draws PAGE rows at a time (sorting and filtering still see every case): the DOM, and a live redraw,
+// stay the size of what a reader can look at.
+function drawMore(root, count, state, redraw) {
+  if (count <= state.limit) return;
+  const bar = el(root, "div", "elk-matrix-toolbar");
+  el(bar, "span", "", `Showing ${state.limit} of ${count} cases`);
+  button(bar, `Show ${Math.min(PAGE, count - state.limit)} more`, "Show more cases", () => redraw({ limit: state.limit + PAGE }));
+  button(bar, "Show all", "Show all cases", () => redraw({ limit: count }));
 }
 
 function visibleRows(model, state, columns) {
@@ -298,7 +309,7 @@ function drawCompare(root, model, state, columns) {
   const head = el(el(table, "thead"), "tr");
   for (const text of ["case", `A: ${model.columns[a].label}`, `B: ${model.columns[b].label}`]) el(head, "th", "", text).scope = "col";
   const body = el(table, "tbody");
-  for (const row of visibleRows(model, { ...state, pair: [a, b] }, columns)) {
+  for (const row of visibleRows(model, { ...state, pair: [a, b] }, columns).slice(0, state.limit)) {
     const left = cellRuns(model, row, a)[0];
     const right = cellRuns(model, row, b)[0];
     const tr = el(body, "tr", changed(model, row, [a, b]) ? "elk-changed" : "");
@@ -339,8 +350,9 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
     }
     drawToolbar(root, model, state, redraw);
     const scroll = el(root, "div", "elk-matrix-scroll");
-    drawTable(scroll, model, state, redraw, openRun);
+    const rows = drawTable(scroll, model, state, redraw, openRun);
     [scroll.scrollLeft, scroll.scrollTop] = state.scroll;
+    drawMore(root, rows.length, state, redraw);
     if (state.comparing && state.pair) drawCompare(root, model, state, sortColumns(model, state.columnOrder));
     if (state.open && cellRuns(model, state.open.row, state.open.column).length) {
       const title = drawDetail(root, model, records, state, closeRun, options);

@@ -194,3 +194,21 @@ test("compare: two columns side by side with the word diff and the paired test, 
   assert.match(pane.textContent, /changed2 of 3 cases with runs in both/);
   assert.equal(node.querySelector("button[aria-label='Compare A and B']").getAttribute("aria-pressed"), "true");
 });
+
+test("a long matrix draws a page of rows; sorting sees every case; more rows on request", () => {
+  const cases = Array.from({ length: 450 }, (_, n) => ({ q: `case ${n}` }));
+  const runs = cases.map((_, n) => run(n, 0, { score: n === 444 ? 1 : 0.5, record: null }));
+  const view = { ...sampleView(), cases, columns: [sampleView().columns[0]], runs, summaries: [] };
+  const node = host();
+  renderMatrix(node, view, {}, {});
+  const shown = () => node.querySelectorAll(".elk-matrix-table tbody tr").length;
+  assert.equal(shown(), 200);
+  assert.match(node.textContent, /Showing 200 of 450 cases/);
+  node.querySelector("button[aria-label='Sort by m1']").click();
+  assert.equal(node.querySelector("tbody th").textContent, "q=case 444");
+  node.querySelector("button[aria-label='Show more cases']").click();
+  assert.equal(shown(), 400);
+  node.querySelector("button[aria-label='Show all cases']").click();
+  assert.equal(shown(), 450);
+  assert.equal(node.querySelector("button[aria-label='Show more cases']"), null);
+});
