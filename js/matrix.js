@@ -335,7 +335,11 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
   const records = recordsOf(metadata);
   if (!state.ready) Object.assign(state, newState(model), { ready: true }); // the first draw: the view's own pair
   let focusAfter = null;
+  // What had the focus, found again after a redraw (a live update, a sort): by its accessible name.
+  const focusKey = (node) => (node.matches?.(".elk-matrix-detail h3") ? "detail" : node.getAttribute?.("aria-label"));
   const draw = () => {
+    const active = host.ownerDocument.activeElement;
+    if (focusAfter === null && active && active !== host && host.contains(active)) focusAfter = focusKey(active);
     const old = host.querySelector(".elk-matrix-scroll");
     if (old) state.scroll = [old.scrollLeft, old.scrollTop];
     host.replaceChildren();
@@ -364,8 +368,6 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
     focusAfter = null;
   };
   function redraw(change) {
-    const active = host.ownerDocument.activeElement;
-    if (active && host.contains(active)) focusAfter = active.getAttribute("aria-label");
     Object.assign(state, change);
     draw();
   }

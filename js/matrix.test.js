@@ -212,3 +212,21 @@ test("a long matrix draws a page of rows; sorting sees every case; more rows on 
   assert.equal(shown(), 450);
   assert.equal(node.querySelector("button[aria-label='Show more cases']"), null);
 });
+
+test("a live update redraws in place: sort, open run and focus are kept", () => {
+  const node = host();
+  const state = {};
+  const live = { ...sampleView(), live: true };
+  renderMatrix(node, live, {}, state);
+  node.querySelector("button[aria-label='Sort by m2']").click();
+  const open = node.querySelector("button[aria-label='Open run: q=beta, m1']");
+  open.click();
+  assert.equal(window.document.activeElement, node.querySelector(".elk-matrix-detail h3"));
+  const later = { ...sampleView(), live: false };
+  later.runs[2].text = "now finished";
+  renderMatrix(node, later, {}, state); // what the renderer does on update_display_data
+  assert.equal(node.querySelector("th[aria-sort='descending'] button").getAttribute("aria-label"), "Sort by m2");
+  assert.match(node.querySelector(".elk-matrix-detail").textContent, /now finished/);
+  assert.equal(window.document.activeElement, node.querySelector(".elk-matrix-detail h3"));
+  assert.equal(node.querySelector(".elk-matrix-live"), null);
+});
