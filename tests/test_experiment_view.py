@@ -15,6 +15,7 @@ from elk_jupyter.experiments import icontains, records, rubric, runner
 from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, SOURCES_KEY, TEXT_CAP
 from elk_jupyter.experiments.view import bundle
 from elk_jupyter.records.cache import Cache, Replays
+from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-matrix-view-test-9012"
 HOSTILE = "<img src=x onerror=alert(1)> <script>alert(2)</script> $\\href{javascript:alert(3)}{x}$ ![i](http://127.0.0.1:9/i.png)"
@@ -173,3 +174,24 @@ def test_judge_runs_count_in_the_view(gateway):
     assert shown["judged"] == 1
     judge = metadata[records.EXPERIMENT_KEY]["runs"][0]["judges"][0]
     assert judge["reply"]["text"] == "SCORE: 1 names Paris"
+
+
+def test_the_compare_and_diff_markdown_stay_inert_with_the_hostile_corpus(gateway):
+    texts = corpus(gateway.base_url.split(":")[2].split("/")[0])
+    for text in list(texts.values()) * 2:
+        gateway.plan(text=text)
+    cases = [{"name": name, "capital": text} for name, text in texts.items()]
+    result = experiment(
+        "$name",
+        cases,
+        ["m1", "m<img src=x onerror=alert(1)>|2"],
+        scorers=[icontains("$capital")],
+        client=Client(KEY, base_url=gateway.base_url, model="m1"),
+        progress=False,
+        concurrency=1,
+    )
+    for shown in (result.compare(0, 1), result.diff(result)):
+        table = shown._repr_mimebundle_()[0]["text/markdown"]
+        for html in (markdown_it_html(table), mistune_html(table)):
+            assert problems(html) == []
+        assert all(line.count(" | ") <= 3 for line in table.splitlines() if line.startswith("| "))
