@@ -90,7 +90,8 @@ function drawHeader(root, model) {
 function drawToolbar(root, model, state, redraw) {
   const bar = el(root, "div", "elk-matrix-toolbar");
   select(bar, "Show", FILTERS.map((f) => [f, FILTER_LABELS[f]]), state.filter, (value) => redraw({ filter: value }));
-  select(bar, "Cells by", CELL_KEYS.map((k) => [k, k]), state.cellKey, (value) => redraw({ cellKey: value }));
+  select(bar, "Sort cells by", CELL_KEYS.map((k) => [k, k]), state.cellKey, (value) =>
+    redraw({ cellKey: value, sort: state.sort?.column != null ? { ...state.sort, key: value } : state.sort }));
   const options = model.columns.map((c, n) => [n, c.label]);
   const pair = state.pair ?? [0, Math.min(1, model.columns.length - 1)];
   select(bar, "Column A", options, pair[0], (value) => redraw({ pair: [Number(value), pair[1]] }));

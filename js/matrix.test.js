@@ -138,7 +138,9 @@ test("the table sorts from its header buttons and a run opens from its record, f
   const records = { elk_jupyter_experiment: { runs: Array.from({ length: 6 }, (_, n) => ({
     request: { model: "m", messages: [{ role: "user", content: `ask ${n}` }] }, reply: { text: `**full** output ${n}` },
     judges: n === 1 ? [{ request: { judge: true }, reply: { text: "SCORE: 1 because" } }] : [] })) } };
-  renderMatrix(node, sampleView(), records, {});
+  const view = sampleView();
+  view.runs[2].text = "aaa"; // beta's output sorts first, its score last
+  renderMatrix(node, view, records, {});
   const caseLabels = () => [...node.querySelectorAll("tbody th")].map((th) => th.textContent);
   assert.deepEqual(caseLabels(), ["q=alpha", "q=beta", "q=gamma"]);
   const sortM1 = node.querySelector("button[aria-label='Sort by m1']");
@@ -149,6 +151,10 @@ test("the table sorts from its header buttons and a run opens from its record, f
   assert.equal(window.document.activeElement.getAttribute("aria-label"), "Sort by m1");
   node.querySelector("button[aria-label='Sort by m1']").click();
   assert.deepEqual(caseLabels(), ["q=alpha", "q=gamma", "q=beta"]);
+  const by = node.querySelector("select[aria-label='Sort cells by']");
+  by.value = "output"; // the same column, the same direction, now by its outputs
+  by.dispatchEvent(new window.Event("change"));
+  assert.deepEqual(caseLabels(), ["q=beta", "q=alpha", "q=gamma"]);
   node.querySelector("button[aria-label='Open run: q=alpha, m2']").click();
   const detail = node.querySelector("[aria-label='Run details']");
   assert.equal(window.document.activeElement, detail.querySelector("h3"));
