@@ -13,7 +13,7 @@ import { createRenderPolicy } from "./render.js";
 const MARKS = { true: "✓", false: "✗", null: "·" };
 const PREVIEW = 80; // characters of output in a cell
 const MAX_JSON = 100_000;
-const PAGE = 200; // rows drawn at a time
+const PAGE = 100; // rows drawn at a time
 const FILTER_LABELS = { all: "all cases", failing: "failing", errored: "errored", changed: "changed between A and B" };
 const policies = new WeakMap();
 
@@ -341,8 +341,6 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
   const draw = () => {
     const active = host.ownerDocument.activeElement;
     if (focusAfter === null && active && active !== host && host.contains(active)) focusAfter = focusKey(active);
-    const old = host.querySelector(".elk-matrix-scroll");
-    if (old) state.scroll = [old.scrollLeft, old.scrollTop];
     host.replaceChildren();
     const root = el(host, "div", "elk-panel elk-matrix");
     root.setAttribute("role", "region");
@@ -355,8 +353,11 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
     }
     drawToolbar(root, model, state, redraw);
     const scroll = el(root, "div", "elk-matrix-scroll");
+    // Kept as the user scrolls (reading it back at a redraw would force a layout of the old table).
+    scroll.addEventListener("scroll", () => (state.scroll = [scroll.scrollLeft, scroll.scrollTop]), { passive: true });
     const rows = drawTable(scroll, model, state, redraw, openRun);
-    [scroll.scrollLeft, scroll.scrollTop] = state.scroll;
+    // Setting a scroll offset forces a layout of the new table: only when there is one to restore.
+    if (state.scroll[0] || state.scroll[1]) [scroll.scrollLeft, scroll.scrollTop] = state.scroll;
     drawMore(root, rows.length, state, redraw);
     if (state.comparing && state.pair) drawCompare(root, model, state, sortColumns(model, state.columnOrder));
     if (state.open && cellRuns(model, state.open.row, state.open.column).length) {
