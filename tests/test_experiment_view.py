@@ -11,10 +11,9 @@ import pytest
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.experiments import icontains, records, rubric, runner
+from elk_jupyter.experiments import icontains, records, rubric
 from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, SOURCES_KEY, TEXT_CAP
 from elk_jupyter.experiments.view import bundle
-from elk_jupyter.records.cache import Cache, Replays
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-matrix-view-test-9012"
@@ -24,12 +23,10 @@ CASES = [{"country": "France", "capital": "Paris"}, {"country": HOSTILE, "capita
 
 @pytest.fixture(autouse=True)
 def fresh_kernel_state(tmp_path, monkeypatch):
-    import elk_jupyter.experiments as experiments
-
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(experiments, "_INDEXED", set())
-    monkeypatch.setattr(runner, "FINISHED", {})
+    """Each test a fresh kernel: its own cache, nothing finished (outside IPython each call has its own state)."""
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ELK_REPLAY", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
 
 
 def run(gateway, models=("m1", "m2"), cases=CASES, name="capitals", **kw):
@@ -132,7 +129,7 @@ def test_compare_by_label_index_or_model_draws_the_pair(gateway):
 
 def test_diff_matches_cases_by_fields_and_pairs_the_same_column(gateway):
     first = run(gateway, models=["m1", "m2"], cases=CASES[:1], name="before")
-    gateway.plan(text="Lima")  # France on m2 is replayed: the same request as in the first
+    gateway.plan(text="Lima")  # then France on m2: the gateway echoes it
     second = run(gateway, models=["m2"], cases=[CASES[1], CASES[0]], name="after")
     shown = first.diff(second)
     data, metadata = shown._repr_mimebundle_()
