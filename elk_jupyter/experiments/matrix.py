@@ -40,8 +40,10 @@ def _clip(text: object, cap: int) -> str:
 
 
 def summary(result: ExperimentResult, final: bool) -> dict:
-    """The figures per column in the shape of docs/experiments-data.md (``summary_data``), from the
-    aggregates; intervals, pass@k and the paired tests appear where the aggregates carry them."""
+    """The figures per column in the shape of docs/experiments-data.md: the statistics' own
+    ``summary_data`` (intervals and paired tests once final), else these from the aggregates."""
+    if hasattr(result, "summary_data"):  # issue 24's statistics (experiments/comparison.py)
+        return result.summary_data(intervals=final)
     aggregates = result.aggregates()
     columns = []
     for index, column in enumerate(result.spec.columns):
