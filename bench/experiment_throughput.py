@@ -1,6 +1,9 @@
 """Experiment throughput: runs per second against a local gateway with a fixed latency, at
-concurrency 1 / 4 / 16, next to the ideal N·L/C; then the same with a burst of 429s (Retry-After),
-showing how many requests the shared backoff sends in all (a herd would send many more).
+concurrency 1 / 4 / 16, next to the ideal N·L/C and the floor of this machine (the same requests
+from a bare requests.Session per thread: what the test server and the machine's load cost); then
+the same with a burst of 429s (Retry-After), showing how many requests the shared backoff sends in
+all (a herd would send many more); then one live redraw of the matrix at 2,000 and 16,000 runs
+(the partial result, the live bundle and the view data) beside the figures before issue 24.
 
     .venv/bin/python bench/experiment_throughput.py [--small] [--runs 48] [--latency 0.1]
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -22,6 +26,9 @@ from elk_jupyter import Client  # noqa: E402
 from elk_jupyter.conversation.kernel import KernelState  # noqa: E402
 from elk_jupyter.records.cache import Cache  # noqa: E402
 from tests.fake_gateway import FakeGateway  # noqa: E402
+
+# issue 24's figures before the change: a live redraw scanned every run for every cell
+REDRAW_BEFORE = {2000: 0.20, 16000: 6.7}
 
 # socketserver listens with a backlog of 5: a burst of 16 connects loses SYNs and waits ~1 s for the
 # retransmit, which measures the test server, not the experiment. Real gateways accept far more.
@@ -55,6 +62,79 @@ def one(runs: int, latency: float, concurrency: int, throttled: int = 0) -> tupl
         gateway.close()
 
 
+def floor(runs: int, latency: float, concurrency: int) -> float:
+    """Seconds for the same streamed requests sent by a bare requests.Session per thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    gateway = FakeGateway()
+    local = threading.local()
+    for _ in range(runs):
+        gateway.plan(text="ok", delay=latency)
+
+    def send(number: int) -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        body = {"model": "m", "messages": [{"role": "user", "content": f"run {number}"}], "stream": True}
+        with session.post(gateway.base_url + "/chat/completions", json=body, stream=True) as response:
+            for _ in response.iter_content(None):
+                pass
+
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(send, range(runs)))
+        return time.perf_counter() - start
+    finally:
+        gateway.close()
+
+
+def synthetic(runs: int):
+    """A finished-looking experiment of ``runs`` runs: 16 columns (4 models × 4 temperatures)."""
+    from elk_jupyter.experiments.results import RunResult
+    from elk_jupyter.experiments.scorers import Score
+    from elk_jupyter.experiments.spec import build
+
+    models, grid = [f"m{i}" for i in range(4)], {"temperature": [0, 0.3, 0.7, 1]}
+    spec = build("Q $n", [{"n": i} for i in range(runs // 16)], models, grid, 1, "chat", None, "redraw")
+    usage = {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
+    done = {}
+    for index, run in enumerate(spec.runs()):
+        reply = {"status": "completed", "text": f"answer {index} " * 8, "usage": usage, "timing": {"total": 0.5}}
+        passed = index % 3 != 0
+        done[index] = RunResult(run.case, run.column, 0, f"k{index}", {}, reply, scores={"s": Score(passed, passed)})
+    return spec, done
+
+
+def redraw(runs: int) -> tuple[float, float]:
+    """Seconds for one live redraw (the partial result as the runner builds it, its bundle, its view
+    data): (the first, from nothing; one after one more run finished, as the live view redraws)."""
+    from bench.common import median_time
+    from elk_jupyter.experiments.redraw import RedrawMemo
+    from elk_jupyter.experiments.results import ExperimentResult
+    from elk_jupyter.experiments.view import bundle
+
+    spec, done = synthetic(runs)
+    last = done.pop(max(done))
+
+    def once(memo: RedrawMemo) -> None:
+        result = ExperimentResult(spec, [done[i] for i in sorted(done)], ["s"], runs + 1)
+        bundle(result, final=False, memo=memo)
+        result.summary_data(intervals=False)
+
+    first = median_time(lambda: once(RedrawMemo()), 1)
+    memo = RedrawMemo()
+    once(memo)  # the view as it was before the last run finished
+    done[runs - 1] = last
+
+    def next_one() -> None:
+        once(memo)
+
+    return first, median_time(next_one, 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true")
@@ -66,15 +146,35 @@ def main() -> None:
     rows = []
     for concurrency in (1, 4, 16):
         elapsed, _ = one(runs, args.latency, concurrency)
+        bare = floor(runs, args.latency, concurrency)
         ideal = math.ceil(runs / concurrency) * args.latency
-        rows.append([concurrency, f"{elapsed:.2f}", f"{ideal:.2f}", f"{runs / elapsed:.1f}", f"{runs / ideal:.1f}"])
-    print(table(rows, ["concurrency", "seconds", "ideal N·L/C", "runs/s", "ideal runs/s"]))
+        rows.append(
+            [
+                concurrency,
+                f"{elapsed:.2f}",
+                f"{ideal:.2f}",
+                f"{bare:.2f}",
+                f"{runs / elapsed:.1f}",
+                f"{runs / ideal:.1f}",
+                f"{ideal / elapsed:.0%}",
+                f"{bare / elapsed:.0%}",
+            ]
+        )
+    header = ["concurrency", "seconds", "ideal N·L/C", "bare floor", "runs/s", "ideal runs/s", "of ideal", "of floor"]
+    print(table(rows, header))
+    print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (the floor moves with it)")
     throttled = 16
     elapsed, sent = one(runs, args.latency, 16, throttled)
     print(
         f"\nwith the first {throttled} requests answered 429 (Retry-After 0.2 s), concurrency 16: "
         f"{elapsed:.2f} s, {sent} requests for {runs} runs (the minimum is {runs + throttled})"
     )
+    rows = []
+    for size in (2000,) if args.small else (2000, 16000):
+        first, steady = redraw(size)
+        rows.append([size, f"{steady:.3f}", f"{first:.3f}", f"{REDRAW_BEFORE[size]:.2f}", f"{steady / size * 1e6:.1f}"])
+    header = ["runs", "live redraw s", "first redraw s", "before (issue 24)", "µs per run"]
+    print("\n" + table(rows, header))
 
 
 if __name__ == "__main__":

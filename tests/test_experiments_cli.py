@@ -51,7 +51,7 @@ def test_list_show_and_diff(notebook, capsys):
     diff = capsys.readouterr().out.splitlines()
     assert diff == [
         "v1 -> v2",
-        "[m1] pass rate 100% -> 50% · mean score 1.00 -> 0.50",
+        "[m1] pass rate 100% [34%–100%] -> 50% [9%–91%] · mean score 1.00 [1.00–1.00] -> 0.50 [0.00–1.00]",
         "  case 1 repeat 0: score -1.00  'beta!' -> 'gamma'",
     ]
 

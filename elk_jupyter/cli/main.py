@@ -69,7 +69,10 @@ def _turns(path: str) -> list[Turn]:
 
 
 def run_inspect(args) -> None:
-    turns = _turns(args.notebook)
+    turns = notebooks.load_turns(args.notebook)
+    experiments = _experiments(args.notebook)
+    if not turns and not experiments:
+        raise ElkError(f"{args.notebook}: no elk-jupyter records in this notebook")
     conversations: dict[str, list[Turn]] = {}
     for turn in turns:
         conversations.setdefault(turn.conversation, []).append(turn)
@@ -87,6 +90,30 @@ def run_inspect(args) -> None:
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
     print(f"\nusage: {Usage(**totals).describe(total=True)}")  # the one written form of usage
+    _inspect_experiments(experiments, totals)
+
+
+def _experiments(path: str) -> list:
+    """The notebook's valid experiment records as ExperimentResults (an invalid one is skipped)."""
+    from elk_jupyter.experiments.records import iter_experiments, result_of, validate
+
+    return [result_of(found) for found in iter_experiments(notebooks.read_json(path)) if not validate(found)]
+
+
+def _inspect_experiments(experiments: list, turn_totals: dict) -> None:
+    from elk_jupyter.experiments.totals import totals
+
+    if not experiments:
+        return
+    print(f"\n{len(experiments)} experiments")
+    for result in experiments:
+        one = totals([result.runs])
+        name = "".join(c if c.isprintable() else "?" for c in _short(result.spec.name, 24))  # no terminal escapes
+        print(f"  {name:<24} {one.describe()}")
+    runs = totals(result.runs for result in experiments)
+    print(f"experiment runs: {runs.describe()}")
+    counts = {k: turn_totals.get(k, 0) + runs.billed.get(k, 0) for k in runs.billed}
+    print(f"notebook (turns + live experiment runs): {Usage(**counts).describe(total=True)}")
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -13,7 +13,7 @@ import sys
 
 from elk_jupyter.errors import ElkError, detached, unexpected
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
-from elk_jupyter.experiments.runner import ExperimentInterrupted, Options, Runner
+from elk_jupyter.experiments.runner import ExperimentFailed, ExperimentInterrupted, Options, Runner
 from elk_jupyter.experiments.scorers import (
     Score,
     Scorer,
@@ -30,6 +30,7 @@ from elk_jupyter.experiments.scorers import (
 )
 
 __all__ = [
+    "ExperimentFailed",
     "ExperimentInterrupted",
     "ExperimentResult",
     "RunResult",
@@ -114,13 +115,23 @@ def experiment(
 def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> ExperimentResult:
     from elk_jupyter.conversation import settings
     from elk_jupyter.experiments import spec as specs
+    from elk_jupyter.experiments.budget import check_prices
+    from elk_jupyter.experiments.scorers import check_fields
     from elk_jupyter.experiments.scorers import scorer as as_scorer
     from elk_jupyter.experiments.view import progress_line
     from elk_jupyter.gateway.client import Client
 
+    specs.check_limits(kw["concurrency"], kw["budget"], kw["completion_estimate"])
+    given = kw["scorers"]
+    scorers = [as_scorer(s) for s in ([given] if callable(given) else given or ())]  # one scorer or several
     base = kw["client"] or Client()
     grid = specs.with_params(grid, kw["params"])
-    spec = specs.build(prompt, cases, models or [base.model], grid, repeats, endpoint, kw["system"], kw["name"])
+    models = [base.model] if models is None else models  # [] is a mistake, not "the default model"
+    spec = specs.build(prompt, cases, models, grid, repeats, endpoint, kw["system"], kw["name"])
+    check_fields(scorers, spec.cases)
+    if kw["prices"] is not None:
+        judged = [kw["judge_model"] or spec.models[0]] if any(s.judge for s in scorers) else []
+        check_prices(kw["prices"], [*spec.models, *judged])
     mode = kw["replay"] or settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")
     settings.replay_mode(mode, "replay")
     state = kw["state"] if kw["state"] is not None else kernel_state(kw["namespace"])
@@ -133,7 +144,6 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
         retry_failed=kw["retry_failed"],
         judge_model=kw["judge_model"],
     )
-    scorers = [as_scorer(s) for s in kw["scorers"]]
     runner = Runner(spec, scorers, base, state, options, kw["namespace"])
     progress = kw["progress"]
     if progress is None:

@@ -12,6 +12,7 @@ an estimate of the messages alone let a 470 KB ``instructions`` through on Respo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from elk_jupyter.conversation.session import estimate_tokens
@@ -62,6 +63,28 @@ def completion_cap(speaker, params: Mapping, assumed: int) -> int:
     cap = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else assumed
     n = params.get("n")
     return cap * (n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1)
+
+
+def check_prices(prices, models) -> None:
+    """A price table, checked before any request: each of ``models`` it prices has ``input`` and
+    ``output`` as finite numbers >= 0 (a table missing ``output`` once crashed the experiment after
+    its runs had been billed). A model it does not price has no cost (a budget refuses it)."""
+    if not isinstance(prices, Mapping):
+        raise ConfigError(
+            f"prices must be a dict of model -> {{'input': USD, 'output': USD}}, not {type(prices).__name__}"
+        )
+    for model in dict.fromkeys(models):
+        price = prices.get(model)
+        if price is None:
+            continue
+        if not isinstance(price, Mapping):
+            raise ConfigError(f"prices[{model!r}] must be a dict with 'input' and 'output' USD per 1M tokens")
+        for side in ("input", "output"):
+            value = price.get(side)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(
+                    f"prices[{model!r}][{side!r}] must be a number >= 0 (USD per 1M tokens), not {value!r:.40}"
+                )
 
 
 def _price(prices: dict, model: str) -> dict:

@@ -9,6 +9,8 @@ last update, with every run's record in its metadata, is what the .ipynb keeps.
 from __future__ import annotations
 
 import argparse
+import builtins
+import json
 import shlex
 import sys
 import time
@@ -18,7 +20,9 @@ from elk_jupyter import experiments
 from elk_jupyter.conversation.options import parse_param
 from elk_jupyter.conversation.settings import REPLAY_MODES
 from elk_jupyter.errors import ConfigError, ElkError, detached
+from elk_jupyter.experiments.redraw import RedrawMemo
 from elk_jupyter.experiments.runner import ExperimentInterrupted
+from elk_jupyter.experiments.spec import load_cases
 from elk_jupyter.experiments.view import bundle, progress_line
 from elk_jupyter.gateway.dialects import NAMES
 
@@ -30,10 +34,37 @@ ARGUMENTS = (
     ),
     (("-m", "--model"), {"action": "append", "default": [], "help": "model id (repeatable, or comma-separated)"}),
     (("--grid",), {"metavar": "VAR", "help": "a dict variable: request field -> list of values"}),
+    (
+        ("-g", "--vary"),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "FIELD=V1,V2",
+            "help": "a grid field inline (repeatable): JSON values, a.b nests, FIELD=@VAR takes a list variable",
+        },
+    ),
     (("-p", "--param"), {"action": "append", "default": [], "metavar": "KEY=VALUE", "help": "a fixed request field"}),
     (("--repeats",), {"type": int, "default": 1, "help": "runs per cell of the matrix"}),
     (("--endpoint",), {"choices": NAMES, "default": "chat", "help": "which endpoint to call"}),
-    (("--score",), {"action": "append", "default": [], "metavar": "VAR", "help": "a scorer (or a list) variable"}),
+    (
+        ("--score",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "EXPR",
+            "help": "a scorer, a list of them, or a call like 'icontains(\"$capital\")' (repeatable)",
+        },
+    ),
+    (
+        ("--case",),
+        {
+            "action": "append",
+            "nargs": "+",
+            "default": [],
+            "metavar": "FIELD=VALUE",
+            "help": "a one-off case from its fields (repeatable: one case each); added to --cases",
+        },
+    ),
     (("-s", "--system"), {"help": "system prompt (chat) or instructions (responses)"}),
     (("--name",), {"help": "the experiment's name (for the CLI's list and diff)"}),
     (("--judge",), {"metavar": "MODEL", "help": "judge model of rubric scorers (default: the first model)"}),
@@ -88,6 +119,7 @@ class LiveMatrix:
         self._display = display
         self.handle = None
         self._shown = 0.0
+        self._memo = RedrawMemo()  # a redraw renders only the cells whose runs changed
         self._cost = 0.0  # seconds the last redraw took
 
     def update(self, result) -> None:
@@ -98,7 +130,7 @@ class LiveMatrix:
         if self.handle is not None and result.missing and now - self._shown < wait:
             return
         self._shown = now
-        data, _ = bundle(result, final=False)
+        data, _ = bundle(result, final=False, memo=self._memo)
         if self.handle is None:
             self.handle = self._display(data, raw=True, display_id=True)
         else:
@@ -106,7 +138,7 @@ class LiveMatrix:
         self._cost = time.monotonic() - now
 
     def finish(self, result) -> None:
-        data, metadata = bundle(result)
+        data, metadata = bundle(result, memo=self._memo)
         if self.handle is None:
             self._display(data, metadata=metadata, raw=True)
         else:
@@ -131,32 +163,85 @@ def _variable(namespace: Mapping, name: str, option: str):
     return namespace[name]
 
 
-def _scorers(namespace: Mapping, names: list[str]) -> list:
+def _scorer_scope() -> dict:
+    """The built-in scorers, for ``--score`` expressions: the notebook's own names come first."""
+    from elk_jupyter.experiments import scorers
+
+    names = ("contains", "cost_below", "equals", "icontains", "is_json", "json_schema", "latency_below", "regex")
+    return {"__builtins__": builtins, "rubric": scorers.rubric, **{n: getattr(scorers, n) for n in names}}
+
+
+def _scorers(namespace: Mapping, expressions: list[str]) -> list:
+    """Each ``--score EXPR`` evaluated in the notebook: a scorer, a list of them, or a call."""
     found = []
-    for name in names:
-        value = _variable(namespace, name, "--score")
+    for expr in expressions:
+        if expr.isidentifier() and expr not in namespace and expr not in _scorer_scope():
+            raise ConfigError(f"--score: variable {expr!r} is not defined")
+        try:
+            value = eval(expr, _scorer_scope(), namespace)  # noqa: S307 - the user's own notebook, as a cell would
+        except SyntaxError as err:
+            raise ConfigError(f"--score {expr!r}: not a Python expression ({err.msg})") from None
+        except Exception as err:  # the user's expression failed: its error, in one line
+            raise ConfigError(f"--score {expr!r}: {type(err).__name__}: {err}"[:300]) from None
         found += list(value) if isinstance(value, (list, tuple)) else [value]
     return found
 
 
-def _params(args, namespace: Mapping) -> dict:
-    """``-p`` as ``experiment(params=...)`` takes it: the one parser (``options.parse_param``), its
-    dotted path kept as the field's name, nested when the body is built."""
-    params = {}
-    for item in args.param:
-        try:
-            path, value = parse_param(item, namespace)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        params[".".join(path)] = value
-    return params
+def _values(item: str, namespace: Mapping) -> tuple[str, list]:
+    """``-g FIELD=V1,V2``: the field's path through the one ``-p`` parser, and its values (JSON
+    when the whole list parses as JSON, else each comma-separated value as ``-p`` reads it)."""
+    key, sep, raw = item.partition("=")
+    if not sep:
+        raise ConfigError(f"-g expects FIELD=V1,V2, got {item!r}")
+    path, value = parse_param(f"{key}={raw}", namespace) if raw.startswith("@") else parse_param(f"{key}=0", {})
+    if raw.startswith("@"):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ConfigError(f"-g {key}: {raw} is not a list of values")
+        return ".".join(path), list(value)
+    try:
+        values = json.loads(f"[{raw}]")
+    except ValueError:
+        values = [parse_param(f"{key}={part}", namespace)[1] for part in raw.split(",")]
+    return ".".join(path), values
+
+
+def _grid(args, namespace: Mapping) -> dict:
+    grid = dict(_variable(namespace, args.grid, "--grid")) if args.grid else {}
+    try:
+        inline = [_values(item, namespace) for item in args.vary]
+        fixed = [parse_param(item, namespace) for item in args.param]
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for name, values in inline + [(".".join(path), [value]) for path, value in fixed]:
+        if name in grid:  # the same field from --grid, -g and -p: which one was meant?
+            raise ConfigError(f"{name!r} is given twice (in --grid, -g or -p): give it once")
+        grid[name] = values  # a fixed field (-p) is a grid entry with one value
+    return grid
+
+
+def _cases(args, namespace: Mapping):
+    """``--cases`` (a variable, else a .csv/.jsonl path), then each ``--case FIELD=VALUE ...``."""
+    cases = args.cases
+    if cases is not None and cases in namespace:
+        cases = namespace[cases]
+    if not args.case:
+        return cases
+    extra = []
+    for fields in args.case:
+        case = {}
+        for item in fields:
+            try:
+                path, value = parse_param(item, namespace)
+            except ValueError as err:
+                raise ConfigError(str(err).replace("--param", "--case")) from None
+            case[".".join(path)] = value
+        extra.append(case)
+    return [*(load_cases(cases) if cases is not None else ()), *extra]
 
 
 def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None, state=None):
     """Run the cell's experiment; the result is displayed and stored in ``-o NAME``."""
-    cases = args.cases
-    if cases is not None and cases in namespace:
-        cases = namespace[cases]  # else a .csv / .jsonl path
+    cases = _cases(args, namespace)
     models = [m.strip() for item in args.model for m in item.split(",") if m.strip()] or None
     view = (LiveMatrix if in_kernel else TerminalMatrix)(display)
     try:
@@ -164,10 +249,9 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
             template,
             cases,
             models,
-            _variable(namespace, args.grid, "--grid") if args.grid else None,
+            _grid(args, namespace),
             args.repeats,
             args.endpoint,
-            params=_params(args, namespace),
             scorers=_scorers(namespace, args.score),
             system=args.system,
             name=args.name,

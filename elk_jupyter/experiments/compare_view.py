@@ -1,4 +1,4 @@
-"""Two columns side by side as an output: ``result.compare(A, B)`` and ``result.diff(other)``. Pure.
+"""Two columns side by side as an output: ``result.compare(A, B)``'s display and ``result.diff(other)``. Pure.
 
 Displayed, a ``ComparisonView`` is a bundle with the experiment mime type (mode ``compare`` or
 ``diff``: the JupyterLab renderer opens the two columns side by side with a word diff, the paired
@@ -18,25 +18,7 @@ from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import matrix
 from elk_jupyter.experiments.records import record_of
 from elk_jupyter.experiments.results import ExperimentResult
-from elk_jupyter.experiments.spec import Column
 from elk_jupyter.experiments.view import MARKS, cell_markdown
-
-
-def pick_column(result: ExperimentResult, ref) -> int:
-    """The column named by its index, its label as the table shows it, or a model that only it has."""
-    columns = result.spec.columns
-    labels = [c.label(len(result.spec.templates)) for c in columns]
-    if isinstance(ref, int) and not isinstance(ref, bool) and -len(columns) <= ref < len(columns):
-        return ref % len(columns)
-    if isinstance(ref, Column) and ref in columns:
-        return columns.index(ref)
-    if isinstance(ref, str):
-        if ref in labels:
-            return labels.index(ref)
-        by_model = [n for n, c in enumerate(columns) if c.model == ref]
-        if len(by_model) == 1:
-            return by_model[0]
-    raise ConfigError(f"no single column {str(ref)[:80]!r}: use an index or one of " + ", ".join(map(repr, labels)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +30,8 @@ class ComparisonView:
     second: ExperimentResult
     columns: tuple[int, int]
     is_diff: bool = False  # two experiments (even one twice): labels say A: and B:, cases match by fields
-    comparison: dict | None = None
+    comparison: dict | None = None  # the paired tests (a ``comparisons`` entry of docs/experiments-data.md)
+    text: str = ""  # the same tests in words (Comparison.text()), for the plain and Markdown copies
 
     def _cells(self) -> tuple[list[dict], list, list]:
         a_col = self.first.spec.columns[self.columns[0]]
@@ -92,12 +75,14 @@ class ComparisonView:
             lines.append(f"| {label} | {cell_markdown(a)} | {cell_markdown(b)} | {MARKS[True] if changed else ''} |")
         both, changed = self.changed()
         lines += ["", f"{changed} of {both} cases changed"]
+        lines += [f"<br>{escape_text(line)}" for line in self.text.splitlines()]
         return "\n".join(lines)
 
     def plain_text(self) -> str:
         a_label, b_label = self.labels()
         both, changed = self.changed()
-        return f"compare [{a_label}] with [{b_label}]: {changed} of {both} cases changed"
+        line = f"compare [{a_label}] with [{b_label}]: {changed} of {both} cases changed"
+        return "\n".join([line, self.text]) if self.text else line
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         sources = [record_of(self.first)] + ([record_of(self.second)] if self.is_diff else [])
@@ -112,8 +97,9 @@ class ComparisonView:
         return self.plain_text()
 
 
-def compare(result: ExperimentResult, first, second, comparison: dict | None = None) -> ComparisonView:
-    return ComparisonView(result, result, (pick_column(result, first), pick_column(result, second)), False, comparison)
+def compare_columns(result: ExperimentResult, first: int, second: int, comparison=None, text="") -> ComparisonView:
+    """Columns ``first`` and ``second`` (indexes) of ``result`` side by side (``result.compare`` shows this)."""
+    return ComparisonView(result, result, (first, second), False, comparison, text)
 
 
 def diff(first: ExperimentResult, second: ExperimentResult) -> ComparisonView:

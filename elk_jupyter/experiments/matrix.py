@@ -126,20 +126,26 @@ def _source(result: ExperimentResult) -> dict:
     }
 
 
-def _runs(result: ExperimentResult, source: int, offset: int, cases: list[int]) -> list[dict]:
-    """The runs of one source, with their column shifted by ``offset`` and their case renumbered."""
+def _runs(result: ExperimentResult, source: int, offset: int, cases: list[int], memo=None) -> list[dict]:
+    """The runs of one source, with their column shifted by ``offset`` and their case renumbered.
+    A live view's ``memo`` keeps each run's entry, so a redraw makes only the new runs' (their
+    position in the record, which moves as runs finish, is set each time)."""
     index = {c: offset + n for n, c in enumerate(result.spec.columns)}
+    made = memo.views if memo is not None else {}
     shown = []
     for n, run in enumerate(result.runs):
         if run.column in index and 0 <= run.case < len(cases):
-            item = _run(run, index[run.column], source, n)
-            item["case"] = cases[run.case]
-            shown.append(item)
+            item = made.get(id(run))
+            if item is None:
+                item = made[id(run)] = _run(run, index[run.column], source, n)
+            shown.append({**item, "case": cases[run.case], "record": [source, n]})
     return shown
 
 
-def view(result: ExperimentResult, live: bool = False) -> dict:
-    """The matrix of one experiment (``live`` while runs still finish)."""
+def view(result: ExperimentResult, live: bool = False, memo=None) -> dict:
+    """The matrix of one experiment (``live`` while runs still finish; ``memo``: experiments/redraw.py)."""
+    if memo is not None:
+        memo.aggregates(result)  # computed for the changed columns only, and shared with summary_data
     return {
         "version": EXPERIMENT_VIEW_VERSION,
         "mode": "matrix",
@@ -148,7 +154,7 @@ def view(result: ExperimentResult, live: bool = False) -> dict:
         "summaries": [summary(result, final=not live)],
         "cases": [_case(c) for c in result.spec.cases],
         "columns": _columns(result, 0, ""),
-        "runs": _runs(result, 0, 0, list(range(len(result.spec.cases)))),
+        "runs": _runs(result, 0, 0, list(range(len(result.spec.cases))), memo),
         "pair": None,
         "comparison": None,
     }

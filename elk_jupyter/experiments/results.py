@@ -7,15 +7,20 @@ p50/p95. Model text stays data here: the views decide how it is shown.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.experiments import statistics as stats
 from elk_jupyter.experiments.scorers import Score
 from elk_jupyter.experiments.spec import Column, Spec
 from elk_jupyter.gateway.usage import Usage
+
+if TYPE_CHECKING:
+    from elk_jupyter.experiments.comparison import Comparison
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class RunResult:
     judges: tuple = ()  # ({key, request, reply}, ...) of model-graded scorers
     cost: float | None = None
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def ok(self) -> bool:
         return self.reply.get("status") in ("completed", "incomplete")
 
@@ -44,22 +49,27 @@ class RunResult:
     def error(self) -> str | None:
         return None if self.ok else (self.reply.get("error") or self.reply.get("status"))
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def latency(self) -> float | None:
         return (self.reply.get("timing") or {}).get("total")
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def usage(self) -> Usage:
         return Usage.of(self.reply.get("usage"))
 
-    @property
+    @cached_property
+    def tokens(self) -> dict[str, int]:
+        """Every usage count, 0 where unknown (``Usage.numbers``)."""
+        return self.usage.numbers()
+
+    @cached_property  # a redraw reads it for every run: computed once
     def passed(self) -> bool | None:
         """All scorers passed (None when there are no scorers); a failed run never passes."""
         if not self.scores:
             return None if self.ok else False
         return self.ok and all(s.passed for s in self.scores.values())
 
-    @property
+    @cached_property  # a redraw reads it for every run: computed once
     def score(self) -> float | None:
         if not self.scores:
             return None
@@ -77,6 +87,16 @@ class Aggregate:
     cost: float | None
     latency_p50: float | None
     latency_p95: float | None
+    passes: int = 0  # runs that passed, of ``scored`` runs with a verdict
+    scored: int = 0
+    cases: int = 0  # cases with at least one run
+    pass_interval: tuple | None = None  # Wilson 95%
+    score_interval: tuple | None = None  # bootstrap 95% over cases
+    pass_at_k: dict = field(default_factory=dict)  # k -> Chen et al.'s unbiased pass@k
+    pass_hat_k: dict = field(default_factory=dict)  # k -> tau-bench's pass^k
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    replayed: int = 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -87,26 +107,47 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def aggregate(runs: list[RunResult]) -> Aggregate:
+def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
+    grouped: dict[int, list[RunResult]] = {}
+    for r in runs:
+        grouped.setdefault(r.case, []).append(r)
+    return grouped
+
+
+def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
+    """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
     passes = [r.passed for r in runs if r.passed is not None]
     scores = [r.score for r in runs if r.score is not None]
-    by_case: dict[int, list[float]] = {}
-    for r in runs:
-        if r.score is not None:
-            by_case.setdefault(r.case, []).append(r.score)
-    spreads = [statistics.pstdev(v) for v in by_case.values() if len(v) > 1]
+    cases = by_case(runs)
+    case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
+    spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
+    means = [statistics.fmean(v) for v in case_scores.values() if v]
+    verdicts = [(len(p), sum(p)) for p in ([r.passed for r in rs if r.passed is not None] for rs in cases.values())]
+    verdicts = [v for v in verdicts if v[0]]
+    most = min((n for n, _ in verdicts), default=0)  # pass@k is defined for k up to every case's repeats
     costs = [r.cost for r in runs if r.cost is not None]
     latencies = [r.latency for r in runs if r.ok and r.latency is not None]
+    usages = [r.tokens for r in runs]
     return Aggregate(
         runs=len(runs),
         errors=sum(not r.ok for r in runs),
         pass_rate=sum(passes) / len(passes) if passes else None,
         mean_score=statistics.fmean(scores) if scores else None,
         spread=statistics.fmean(spreads) if spreads else None,
-        tokens=sum(r.usage.numbers()["total"] for r in runs),
+        tokens=sum(u["total"] for u in usages),
         cost=sum(costs) if costs else None,
         latency_p50=percentile(latencies, 50),
         latency_p95=percentile(latencies, 95),
+        passes=sum(passes),
+        scored=len(passes),
+        cases=len(cases),
+        pass_interval=stats.wilson(sum(passes), len(passes)),
+        score_interval=stats.bootstrap_interval(means) if intervals else None,
+        pass_at_k={k: stats.over_cases(verdicts, k, stats.pass_at_k) for k in range(1, most + 1)},
+        pass_hat_k={k: stats.over_cases(verdicts, k, stats.pass_hat_k) for k in range(1, most + 1)},
+        prompt_tokens=sum(u["prompt"] for u in usages),
+        completion_tokens=sum(u["completion"] for u in usages),
+        replayed=sum(r.replayed for r in runs),
     )
 
 
@@ -118,6 +159,8 @@ class ExperimentResult:
         self.runs = runs
         self.scorer_names = scorer_names
         self.total = total if total is not None else len(spec.runs())
+        self._cells: dict | None = None  # (case, column) -> runs, built once: a redraw is linear in runs
+        self._aggregates: dict[bool, dict] = {}
 
     @property
     def missing(self) -> int:
@@ -132,11 +175,62 @@ class ExperimentResult:
         costs = [r.cost for r in self.runs if r.cost is not None]
         return sum(costs) if costs else None
 
-    def cell(self, case: int, column: Column) -> list[RunResult]:
-        return sorted((r for r in self.runs if r.case == case and r.column == column), key=lambda r: r.repeat)
+    def _index(self) -> dict:
+        if self._cells is None:
+            cells: dict = {}
+            for r in self.runs:
+                cells.setdefault((r.case, r.column), []).append(r)
+            for runs in cells.values():
+                runs.sort(key=lambda r: r.repeat)
+            self._cells = cells
+        return self._cells
 
-    def aggregates(self) -> dict[Column, Aggregate]:
-        return {c: aggregate([r for r in self.runs if r.column == c]) for c in self.spec.columns}
+    def cell(self, case: int, column: Column) -> list[RunResult]:
+        return list(self._index().get((case, column), ()))
+
+    def column_runs(self) -> dict[Column, list[RunResult]]:
+        grouped: dict[Column, list[RunResult]] = {c: [] for c in self.spec.columns}
+        for r in self.runs:
+            grouped.setdefault(r.column, []).append(r)
+        return grouped
+
+    def aggregates(self, intervals: bool = True) -> dict[Column, Aggregate]:
+        """Per column; computed once per result (a result is a snapshot: the runner makes a new one)."""
+        if intervals not in self._aggregates:
+            grouped = self.column_runs()
+            self._aggregates[intervals] = {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+        return self._aggregates[intervals]
+
+    def share_aggregates(self, intervals: bool, found: dict[Column, Aggregate]) -> None:
+        """Aggregates computed elsewhere for this very result (a live view's memo): reused, not redone."""
+        self._aggregates[intervals] = found
+
+    def column(self, which) -> Column:
+        """A column by index, Column, exact label, or a model name that names one column only."""
+        columns = self.spec.columns
+        if isinstance(which, Column) and which in columns:
+            return which
+        if isinstance(which, int) and not isinstance(which, bool) and -len(columns) <= which < len(columns):
+            return columns[which]
+        labels = [c.label(len(self.spec.templates)) for c in columns]
+        if which in labels:
+            return columns[labels.index(which)]
+        models = [c for c in columns if c.model == which]
+        if len(models) == 1:
+            return models[0]
+        raise ConfigError(f"no single column {which!r}: use an index (0–{len(columns) - 1}) or one of {labels}")
+
+    def compare(self, a, b) -> Comparison:
+        """The paired comparison of two columns on the cases both have (``print`` it for the text)."""
+        from elk_jupyter.experiments.comparison import compare
+
+        return compare(self, self.column(a), self.column(b))
+
+    def summary_data(self, intervals: bool = True) -> dict:
+        """Every figure the views draw, JSON-safe (shape: docs/experiments-data.md)."""
+        from elk_jupyter.experiments.comparison import summary_data
+
+        return summary_data(self, intervals)
 
     def to_records(self) -> list[dict]:
         """One flat dict per run: the case's fields, the column, the output, scores and figures."""
@@ -171,24 +265,16 @@ class ExperimentResult:
         return pandas.DataFrame(self.to_records())
 
     def to_jsonl(self, path) -> None:
-        with open(path, "w", encoding="utf-8") as file:
-            for row in self.to_records():
-                file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        """One JSON object per run (``to_records``); ``experiments.cases`` reads it back the same."""
+        from elk_jupyter.experiments.cases import write_jsonl
+
+        write_jsonl(self.to_records(), path)
 
     def to_csv(self, path) -> None:
-        rows = self.to_records()
-        names = list(dict.fromkeys(name for row in rows for name in row))
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=names)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+        """One row per run (``to_records``; dicts and lists as JSON); ``experiments.cases`` reads it back."""
+        from elk_jupyter.experiments.cases import write_csv
 
-    def compare(self, first, second):
-        """Two columns side by side (by label, index, or a model only one column has), as a view."""
-        from elk_jupyter.experiments.compare_view import compare
-
-        return compare(self, first, second)
+        write_csv(self.to_records(), path)
 
     def diff(self, other: ExperimentResult):
         """This experiment against ``other`` (cases matched by their fields), as a view."""

@@ -10,14 +10,17 @@ before the first request.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import os
+import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from elk_jupyter.conversation import run as runs
 from elk_jupyter.conversation.identity import Identity, Where
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.options import non_finite
-from elk_jupyter.errors import ConfigError, ElkError
+from elk_jupyter.errors import ConfigError, ElkError, unexpected
 from elk_jupyter.experiments import budget, templates
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
 from elk_jupyter.experiments.scorers import Sample, Scorer
@@ -35,6 +38,38 @@ class ExperimentInterrupted(ElkError):
     def __init__(self, message: str, result: ExperimentResult):
         super().__init__(message)
         self.result = result
+
+
+PROGRESS_EVERY = 0.1  # seconds between partial results handed to the progress callback
+
+
+def _drain(finishing: queue.SimpleQueue) -> list:
+    """The futures that finished: waits up to 0.2 s for one (so an interrupt gets through), then takes all."""
+    try:
+        found = [finishing.get(timeout=0.2)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            found.append(finishing.get_nowait())
+        except queue.Empty:
+            return found
+
+
+class ExperimentFailed(ExperimentInterrupted):
+    """A failure stopped the experiment: the pool was shut down, ``result`` holds the finished runs."""
+
+
+def stopped(err: BaseException, partial: ExperimentResult) -> ExperimentInterrupted:
+    """The one-line error of an experiment stopped by ``err``, holding its finished runs."""
+    kept = (
+        f"{len(partial.runs)} of {partial.total} runs finished and are kept; "
+        f"re-run the cell to send only the {partial.missing} missing"
+    )
+    if isinstance(err, KeyboardInterrupt):
+        return ExperimentInterrupted(f"interrupted: {kept}", partial)
+    reason = str(err) if isinstance(err, ElkError) else str(unexpected(err, os.environ.get("ELK_API_KEY")))
+    return ExperimentFailed(f"the experiment stopped: {reason}; {kept}", partial)
 
 
 @dataclass(frozen=True)
@@ -83,6 +118,10 @@ class Runner:
         self._locks_lock = threading.Lock()
 
     def run(self, on_progress=None) -> ExperimentResult:
+        with self.replays.batched():  # cache writes off the workers' path, one transaction a batch
+            return self._run(on_progress)
+
+    def _run(self, on_progress=None) -> ExperimentResult:
         planned = self._plan()
         kept = self.kept
         names = [s.name for s in self.scorers]
@@ -95,26 +134,31 @@ class Runner:
         if on_progress is not None:
             on_progress(result())
         pool = futures.ThreadPoolExecutor(max_workers=max(1, self.options.concurrency))
-        pending = {pool.submit(self._one, item): item for item in todo}
+        finishing: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish: no scan of the pending
+        pending = {}
+        for item in todo:
+            future = pool.submit(self._one, item)
+            pending[future] = item
+            future.add_done_callback(finishing.put)
+        shown = time.monotonic()
         try:
             while pending:
-                finished, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
-                for future in finished:
+                for future in _drain(finishing):
                     item = pending.pop(future)
                     done[item.index] = kept[item.key] = future.result()
-                if finished and on_progress is not None:
+                # a partial result costs O(runs): built a bounded number of times a second, not per run
+                if on_progress is not None and pending and time.monotonic() - shown >= PROGRESS_EVERY:
+                    shown = time.monotonic()
                     on_progress(result())
-        except KeyboardInterrupt:
+        except BaseException as err:  # an interrupt, or any failure: stop at once, keep what finished
             self._stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            partial = result()
-            raise ExperimentInterrupted(
-                f"interrupted: {len(partial.runs)} of {partial.total} runs finished and are kept; "
-                f"re-run the cell to send only the {partial.missing} missing",
-                partial,
-            ) from None
+            pool.shutdown(wait=False, cancel_futures=True)  # pending runs never start: nothing more is billed
+            raise stopped(err, result()) from None
         pool.shutdown(wait=True)
-        return result()
+        final = result()
+        if on_progress is not None and todo:
+            on_progress(final)
+        return final
 
     # -- planning
     def _partition(self, planned: list, kept: dict, names: list[str]) -> tuple[dict[int, RunResult], list]:

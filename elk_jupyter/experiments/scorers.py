@@ -8,10 +8,14 @@ The judge's request and reply are recorded with the run, and replayed like any o
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from elk_jupyter.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -48,27 +52,39 @@ class Scorer:
     pass_at: float = 1.0  # a float result passes at or above this
     judge: bool = False  # model-graded: one judge request per run (counted in the budget)
     judge_cap: int = 256  # the judge's max tokens (the endpoint's own cap field)
+    fields: tuple = ()  # the case fields it reads (``$field``): checked against the cases before any request
 
     def __call__(self, sample: Sample) -> Score:
+        """Never raises: an exception or a value that is not a score fails this run, with the reason."""
         try:
-            result = self.check(sample)
-        except Exception as err:  # the user's scorer or their schema: its error is the reason
-            return Score(0.0, False, f"{type(err).__name__}: {err}"[:200])
-        return _as_score(result, self.pass_at)
+            return _as_score(self.check(sample), self.pass_at)
+        except Exception as err:  # the user's scorer, their schema, or a judge that failed
+            return Score(0.0, False, f"{type(err).__name__}: {err}"[:300])
+
+
+class UnusableScore(TypeError):
+    """A scorer returned something that is neither a bool, a number nor a Score."""
 
 
 def _as_score(result, pass_at: float) -> Score:
+    """Any bool-like or number-like value as a Score, duck-typed: numpy's ``bool_`` (what
+    ``np.isclose`` returns), ``int64``, ``float32`` and 0-d arrays work with no numpy import."""
     if isinstance(result, Score):
         return result
-    if isinstance(result, bool) or result is None:
-        return Score(1.0 if result else 0.0, bool(result))
-    if isinstance(result, (int, float)):
-        value = float(result)
-        return Score(value, value >= pass_at)
     if isinstance(result, tuple) and len(result) == 2:  # (value, reason)
         score = _as_score(result[0], pass_at)
-        return Score(score.value, score.passed, str(result[1]))
-    raise TypeError(f"a scorer returned {type(result).__name__}; return a bool, a number or a Score")
+        return Score(score.value, score.passed, str(result[1])[:REASON_CHARS])
+    if result is None:
+        raise UnusableScore("the scorer returned None: return a bool, a number or a Score")
+    if isinstance(result, bool) or getattr(getattr(result, "dtype", None), "kind", None) == "b":
+        passed = bool(result)
+        return Score(1.0 if passed else 0.0, passed)
+    if isinstance(result, (str, bytes)) or not hasattr(result, "__float__"):
+        raise UnusableScore(f"the scorer returned {type(result).__name__}: return a bool, a number or a Score")
+    value = float(result)  # int, float, Decimal, Fraction, numpy scalars; a larger array raises
+    if not math.isfinite(value):
+        raise UnusableScore(f"the scorer returned {value}: a score must be a finite number")
+    return Score(value, value >= pass_at)
 
 
 def scorer(value, name: str | None = None) -> Scorer:
@@ -78,14 +94,40 @@ def scorer(value, name: str | None = None) -> Scorer:
     if callable(value):
         label = name or getattr(value, "__name__", None) or type(value).__name__
         return Scorer(label, lambda sample: value(sample.output, sample.case), pass_at=0.5)
-    raise TypeError(f"not a scorer: {value!r:.60}")
+    raise ConfigError(f"not a scorer: {value!r:.60} (use a Scorer, or a function (output, case) -> bool | float)")
 
 
 def _field(template: str, case: dict) -> str:
-    """``expected`` may name a case field with ``$field``: the case's value is used."""
-    if template.startswith("$") and template[1:] in case:
-        return str(case[template[1:]])
-    return template
+    """``expected`` may name a case field with ``$field``: the case's value is used (``$$`` is a
+    literal ``$``). A case without the field fails the run with that reason, never compares the
+    literal text (every run would fail with no reason)."""
+    name = _field_name(template)
+    if name is None:
+        return template[1:] if template.startswith("$$") else template
+    if name not in case:
+        raise KeyError(f"this case has no field {name!r}")
+    return str(case[name])
+
+
+def _field_name(template: str) -> str | None:
+    if template.startswith("$") and not template.startswith("$$") and len(template) > 1:
+        return template[1:]
+    return None
+
+
+def _fields(*templates: str) -> tuple:
+    return tuple(name for name in map(_field_name, templates) if name is not None)
+
+
+def check_fields(scorers: list[Scorer], cases) -> None:
+    """A scorer's ``$field`` that no case has is a typo: one line before any request is sent."""
+    known = {name for case in cases for name in case}
+    for item in scorers:
+        for name in item.fields:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean ${close[0]}?)" if close else f" (the cases have: {', '.join(sorted(known))})"
+                raise ConfigError(f"scorer {item.name}: no case has the field {name!r}{hint}"[:300])
 
 
 def equals(expected: str, *, strip: bool = True) -> Scorer:
@@ -93,15 +135,19 @@ def equals(expected: str, *, strip: bool = True) -> Scorer:
         want = _field(expected, s.case)
         return (s.output.strip() == want.strip()) if strip else s.output == want
 
-    return Scorer(f"equals({expected!r})", check)
+    return Scorer(f"equals({expected!r})", check, fields=_fields(expected))
 
 
 def contains(needle: str) -> Scorer:
-    return Scorer(f"contains({needle!r})", lambda s: _field(needle, s.case) in s.output)
+    return Scorer(f"contains({needle!r})", lambda s: _field(needle, s.case) in s.output, fields=_fields(needle))
 
 
 def icontains(needle: str) -> Scorer:
-    return Scorer(f"icontains({needle!r})", lambda s: _field(needle, s.case).casefold() in s.output.casefold())
+    return Scorer(
+        f"icontains({needle!r})",
+        lambda s: _field(needle, s.case).casefold() in s.output.casefold(),
+        fields=_fields(needle),
+    )
 
 
 def regex(pattern: str, flags: int = 0) -> Scorer:
@@ -161,7 +207,14 @@ $output
 
 Reply with one line: SCORE: <a number from 0 to 1>, then one short reason."""
 JUDGE_CAP = 256  # tokens: a score and one short reason
-_VERDICT = re.compile(r"(?i)score\s*[:=]\s*([01](?:\.\d+)?|\.\d+)|\b(pass|fail)\b")
+REASON_CHARS = 2000  # of the judge's reply kept as the score's reason (the whole reply is in the run's record)
+# "SCORE: 0.8", "**Score**: 4/5", "score = 75%": the judge's explicit verdict comes first.
+_SCORE = re.compile(
+    r"(?i)\bscore\b[\s*_]*[:=][\s*_]*(\d+(?:\.\d+)?|\.\d+)(?:\s*(?:/|out of)\s*(\d+(?:\.\d+)?)|\s*(%))?"
+)
+_WORD = re.compile(r"(?i)\b(pass(?:es|ed)?|fail(?:s|ed)?)\b")
+# A pass/fail word right after one of these is negated ("does not pass", "didn't fail"): skipped.
+_NEGATION = re.compile(r"(?i)(?:\bnot|n't|\bnever|\bno|\bnor|\bcannot|\bwithout)\W+(?:\w+\W+)?$")
 
 
 def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, prompt: str = JUDGE_PROMPT) -> Scorer:
@@ -180,11 +233,19 @@ def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, pro
 
 
 def verdict(answer: str) -> tuple[float, str]:
-    match = _VERDICT.search(answer or "")
-    if match is None:
+    """(score, reasoning) from a judge's reply: the last ``SCORE:`` line first (in [0, 1], ``x/y`` or
+    ``%``); else the last pass/fail word that no negation comes just before; else a ValueError."""
+    answer = answer or ""
+    reason = answer.strip()[:REASON_CHARS]
+    scores = list(_SCORE.finditer(answer))
+    if scores:
+        number, out_of, percent = scores[-1].groups()
+        scale = float(out_of) if out_of else 100.0 if percent else 1.0
+        value = float(number) / scale if scale else math.inf
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"the judge's score {scores[-1].group(0)!r} is not between 0 and 1")
+        return value, reason
+    words = [m for m in _WORD.finditer(answer) if not _NEGATION.search(answer[max(0, m.start() - 40) : m.start()])]
+    if not words:
         raise ValueError(f"the judge gave no SCORE: {answer[:80]!r}")
-    if match.group(2):
-        value = 1.0 if match.group(2).lower() == "pass" else 0.0
-    else:
-        value = min(1.0, float(match.group(1)))
-    return value, " ".join(answer.split())[:160]
+    return (1.0 if words[-1].group(1).lower().startswith("pass") else 0.0), reason

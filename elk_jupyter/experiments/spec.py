@@ -8,16 +8,17 @@ raw ``TypeError``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from elk_jupyter.conversation.options import field_path
 from elk_jupyter.errors import ConfigError
+from elk_jupyter.experiments import cases as case_files
 from elk_jupyter.gateway.dialects import NAMES as ENDPOINTS
 
 # Fields the experiment writes itself: a grid value for them would be overwritten or break the body.
@@ -33,6 +34,12 @@ class Column:
     template: int
     model: str
     params: tuple  # sorted (name, canonical JSON of the value) pairs: hashable whatever the value
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.template, self.model, self.params)))
+
+    def __hash__(self) -> int:  # a column keys every run's lookup in a redraw: hashed once
+        return self._hash
 
     @classmethod
     def of(cls, template: int, model: str, params: dict) -> Column:
@@ -176,7 +183,7 @@ def load_cases(cases) -> tuple[dict, ...]:
     if cases is None:
         return ({},)
     if isinstance(cases, (str, os.PathLike)):
-        rows = _read_cases(Path(cases))
+        rows = case_files.read(Path(cases))
     elif hasattr(cases, "to_dict") and not isinstance(cases, dict):
         rows = cases.to_dict("records")  # a pandas DataFrame
     elif isinstance(cases, dict):
@@ -188,23 +195,16 @@ def load_cases(cases) -> tuple[dict, ...]:
     for number, row in enumerate(rows):
         if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
             raise ConfigError(f"case {number} is not a dict with string keys: {row!r:.80}")
-    return tuple(dict(row) for row in rows)
+    return tuple({name: case_files.json_value(value) for name, value in row.items()} for row in rows)
 
 
-def _read_cases(path: Path) -> list:
-    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-        raise ConfigError(f"cases file {path}: use .csv or .jsonl")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read the cases file {path}: {err.strerror or err}") from None
-    if path.suffix.lower() == ".csv":
-        return list(csv.DictReader(text.splitlines()))
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as err:
-                raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
-    return rows
+def check_limits(concurrency, budget, completion_estimate) -> None:
+    """The run options a user types, refused in one line when they cannot mean anything."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0
+    ):
+        raise ConfigError(f"budget must be a finite number of USD >= 0, not {budget!r}")
+    if isinstance(completion_estimate, bool) or not isinstance(completion_estimate, int) or completion_estimate < 1:
+        raise ConfigError(f"completion_estimate must be a whole number of tokens >= 1, not {completion_estimate!r}")

@@ -13,6 +13,7 @@ import json
 
 from elk_jupyter.display.markdown_inline import code_span, escape_text
 from elk_jupyter.experiments.records import EXPERIMENT_KEY, record_of
+from elk_jupyter.experiments.redraw import RedrawMemo
 from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult
 
 FOLD_AT = 80  # characters of output shown before the rest is folded into <details>
@@ -33,7 +34,7 @@ def _output(text: str) -> str:
 
 def _figures(runs: list[RunResult]) -> str:
     parts = []
-    tokens = sum(r.usage.numbers()["total"] for r in runs)
+    tokens = sum(r.tokens["total"] for r in runs)
     if tokens:
         parts.append(f"{tokens} tok")
     latencies = [r.latency for r in runs if r.latency is not None]
@@ -69,9 +70,27 @@ def _number(value, form: str) -> str:
     return "–" if value is None else form.format(value)
 
 
+def _with_interval(value, bounds, form: str) -> str:
+    """``67% [35–88%]``: the figure and its 95% interval (statistics.py says how each is computed)."""
+    if value is None:
+        return "–"
+    if bounds is None:
+        return form.format(value)
+    return f"{form.format(value)} [{form.format(bounds[0])}–{form.format(bounds[1])}]"
+
+
+def _pass_k(a: Aggregate) -> str:
+    """pass@k · pass^k at the largest k (the repeats): any of k passes · all k pass."""
+    if not a.pass_at_k or max(a.pass_at_k) < 2:
+        return "–"
+    k = max(a.pass_at_k)
+    return f"{_number(a.pass_at_k[k], '{:.0%}')} · {_number(a.pass_hat_k[k], '{:.0%}')} (k={k})"
+
+
 AGGREGATE_ROWS = (
-    ("pass rate", lambda a: _number(a.pass_rate, "{:.0%}")),
-    ("mean score", lambda a: _number(a.mean_score, "{:.2f}")),
+    ("pass rate", lambda a: _with_interval(a.pass_rate, a.pass_interval, "{:.0%}")),
+    ("mean score", lambda a: _with_interval(a.mean_score, a.score_interval, "{:.2f}")),
+    ("pass@k · pass^k", _pass_k),
     ("spread (repeats)", lambda a: _number(a.spread, "±{:.2f}")),
     ("errors", lambda a: f"{a.errors}/{a.runs}"),
     ("tokens", lambda a: str(a.tokens)),
@@ -96,38 +115,71 @@ def progress_bar(result: ExperimentResult, width: int = 20) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
-def markdown(result: ExperimentResult, live: bool = False) -> str:
-    """The matrix; ``live`` adds a progress bar (while runs finish; the saved table has none)."""
+def _plain_cell(number: int, runs: list[RunResult]) -> str:
+    first = runs[0]
+    shown = " ".join(first.text.split())[:50] if first.ok else f"[{first.error}]"[:50]
+    return f"    case {number}: {MARKS[first.passed]} {shown}"
+
+
+def _aggregates(result: ExperimentResult, live: bool, memo: RedrawMemo | None) -> dict:
+    if live and memo is not None:
+        return memo.aggregates(result)
+    return result.aggregates(intervals=not live)  # the bootstrap once, in the saved table
+
+
+def _rows(result: ExperimentResult, memo: RedrawMemo | None) -> list[str]:
+    """The Markdown row of each case; a live view's memo renders only the rows whose runs changed."""
+    spec = result.spec
+    cell = memo.cell if memo is not None else result.cell
+    rows = []
+    for number, case in enumerate(spec.cases):
+        row = memo.rows.get(number) if memo is not None else None
+        if row is None:
+            cells = [cell_markdown(cell(number, column)) for column in spec.columns]
+            row = f"| {_case_label(case)} | " + " | ".join(cells) + " |"
+            if memo is not None:
+                memo.rows[number] = row
+        rows.append(row)
+    return rows
+
+
+def markdown(result: ExperimentResult, live: bool = False, memo: RedrawMemo | None = None) -> str:
+    """The matrix; ``live`` adds a progress bar (while runs finish; the saved table has none).
+    ``memo`` (already updated with ``result``) lets a live view reuse what did not change."""
     spec = result.spec
     bar = f"{progress_bar(result)} " if live else ""
     lines = [f"**experiment {code_span(spec.name)}** · {bar}{summary_line(result)}", ""]
     labels = [_inert(c.label(len(spec.templates))) for c in spec.columns]
     lines.append("| case | " + " | ".join(labels) + " |")
     lines.append("|---" * (len(labels) + 1) + "|")
-    for number, case in enumerate(spec.cases):
-        cells = [cell_markdown(result.cell(number, column)) for column in spec.columns]
-        lines.append(f"| {_case_label(case)} | " + " | ".join(cells) + " |")
-    aggregates = result.aggregates()
+    lines += _rows(result, memo)
+    aggregates = _aggregates(result, live, memo)
     for name, form in AGGREGATE_ROWS:
+        if name == "pass@k · pass^k" and spec.repeats < 2:
+            continue
         lines.append(f"| **{name}** | " + " | ".join(form(aggregates[c]) for c in spec.columns) + " |")
     if result.scorer_names:
         # code spans: a `$` in a scorer's name must not start math (JupyterLab typesets `$…$` in Markdown)
         lines += ["", "*scorers:* " + ", ".join(code_span(n) for n in result.scorer_names)]
+        lines += ["", "*[low–high]: 95% intervals (pass rate: Wilson; mean score: bootstrap over cases)*"]
     return "\n".join(lines)
 
 
-def plain_text(result: ExperimentResult) -> str:
+def plain_text(result: ExperimentResult, live: bool = False, memo: RedrawMemo | None = None) -> str:
     spec = result.spec
     lines = [f"experiment {spec.name}: {summary_line(result)}"]
-    aggregates = result.aggregates()
+    aggregates = _aggregates(result, live, memo)
+    cell = memo.cell if memo is not None else result.cell
     for column in spec.columns:
         lines.append(f"  [{column.label(len(spec.templates))}] " + _aggregate_text(aggregates[column]))
-        for number in range(len(spec.cases)):
-            runs = result.cell(number, column)
-            if runs:
-                first = runs[0]
-                shown = " ".join(first.text.split())[:50] if first.ok else f"[{first.error}]"[:50]
-                lines.append(f"    case {number}: {MARKS[first.passed]} {shown}")
+        block = memo.blocks.get(column) if memo is not None else None
+        if block is None:
+            runs = ((number, cell(number, column)) for number in range(len(spec.cases)))
+            block = "\n".join(_plain_cell(number, found) for number, found in runs if found)
+            if memo is not None:
+                memo.blocks[column] = block
+        if block:
+            lines.append(block)
     return "\n".join(lines)
 
 
@@ -139,14 +191,17 @@ def progress_line(result: ExperimentResult) -> str:
     return f"\rexperiment {result.spec.name}: {progress_bar(result)} {summary_line(result)}"
 
 
-def bundle(result: ExperimentResult, final: bool = True) -> tuple[dict, dict]:
+def bundle(result: ExperimentResult, final: bool = True, memo: RedrawMemo | None = None) -> tuple[dict, dict]:
     """``(data, metadata)``: the matrix view (experiments/matrix.py), the inert table and, once
-    finished, every run's record (the view's runs point into it)."""
+    finished, every run's record (the view's runs point into it). A live view passes the same
+    ``memo`` to each redraw (experiments/redraw.py)."""
     from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, view
 
+    if memo is not None:
+        memo.update(result)
     data = {
-        EXPERIMENT_MIME: view(result, live=not final),
-        "text/markdown": markdown(result, live=not final),
-        "text/plain": plain_text(result),
+        EXPERIMENT_MIME: view(result, live=not final, memo=memo),
+        "text/markdown": markdown(result, not final, memo),
+        "text/plain": plain_text(result, not final, memo),
     }
     return data, ({EXPERIMENT_KEY: record_of(result)} if final else {})

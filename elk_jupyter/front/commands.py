@@ -172,11 +172,23 @@ class Commands:
             print(model.get("id"))
 
     def usage(self):
+        """Token totals per conversation, this kernel's experiment runs, and the notebook (both)."""
+        from elk_jupyter.experiments.totals import totals
+
         rows = [(name, c.usage_totals()) for name, c in self.conversations.conversations.items()]
-        rows.append(("(notebook)", self.conversations.usage_totals() or {}))
+        notebook = self.conversations.usage_totals() or {}
         for name, t in rows:
             counts = {k: t.get(k, 0) for k in Usage().numbers()}
             print(f"{name:<16} turns {t.get('turns', 0):>3} · {Usage(**counts).describe(total=True)}")
+        runs = totals(list(found.values()) for found in self.runner.state.finished.values())
+        if runs.experiments:
+            print(f"{'(experiments)':<16} {runs.experiments} · {runs.describe()}")
+        counts = {k: notebook.get(k, 0) + runs.billed[k] for k in Usage().numbers()}
+        print(
+            f"{'(notebook)':<16} turns {notebook.get('turns', 0):>3}"
+            + (f" · experiment runs {runs.live} live" if runs.experiments else "")
+            + f" · {Usage(**counts).describe(total=True)}"
+        )
 
     def restore(self, path=None):
         """Rebuild every conversation from a saved notebook's records (after a kernel restart)."""

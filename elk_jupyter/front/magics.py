@@ -22,6 +22,7 @@ from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.front import cell_inputs
 from elk_jupyter.front.commands import BadCommand, Commands
+from elk_jupyter.front.experiment_help import EXPERIMENT_HELP
 from elk_jupyter.front.views import IPythonFrontend, approve, cell_of, code_into_next_cell
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.records.notebooks import current_notebook
@@ -242,14 +243,7 @@ class ElkMagics(Magics):
 
     @cell_magic
     def experiment(self, line, cell):
-        """Run the cell, a prompt template ($field / ${expr} from each case), as an experiment.
-
-        Rows are cases, columns model × params; the matrix fills in as runs finish and is saved,
-        with every run's record, in the output (re-executed with ELK_REPLAY=only it replays).
-        A re-run resumes: only missing runs are sent (failed ones too with --retry-failed).
-        Options: ``%%experiment --help``. Example:
-        ``%%experiment --cases cases -m gpt-5.5 -p max_tokens=64 --score checks -o result``.
-        """
+        """Run the cell as an experiment (the help ``%%experiment?`` shows: front/experiment_help.py)."""
         from elk_jupyter.experiments.cell import BadLine, parse_line, run_cell  # the parser, with its options, is there
 
         try:
@@ -263,6 +257,8 @@ class ElkMagics(Magics):
         args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client
         in_kernel = getattr(self.shell, "kernel", None) is not None  # the kernel's state: one replay index
         run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client, self.state)
+
+    experiment.__doc__ = EXPERIMENT_HELP  # what %%experiment? shows: every option and the inline syntax
 
     @line_magic
     def elk(self, line):

@@ -1,0 +1,147 @@
+"""Case files: reading .csv / .jsonl test cases exactly as written, and writing rows that read back the same.
+
+CSV goes through the ``csv`` module on a file opened with ``newline=""`` (RFC 4180 quoted fields
+keep their line breaks: https://docs.python.org/3/library/csv.html#id4) and ``utf-8-sig`` (Excel's
+"CSV UTF-8" starts with a BOM, which must not stay in the first field's name). JSONL is split on
+``\\n`` only (https://jsonlines.org: "the line separator is \\n"); ``str.splitlines`` would also
+split on U+2028, NEL and form feed, which are valid inside a JSON string. Everything the file says
+is data: nothing in it is evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.gateway.usage import json_safe
+
+SUFFIXES = (".csv", ".jsonl", ".ndjson")
+# A cell bigger than the csv module's 128 KiB default is a long document pasted into a case: allowed.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def read(path: Path) -> list[dict]:
+    """The cases in a .csv or .jsonl file; one ConfigError line naming the file on any problem."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError(f"cases file {path}: use .csv or .jsonl")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read the cases file {path}: {err.strerror or err}") from None
+    text = decode(data, path)
+    return _read_csv(text, path) if suffix == ".csv" else _read_jsonl(text, path)
+
+
+def decode(data: bytes, path: Path) -> str:
+    """UTF-8 (a BOM allowed); otherwise one line saying which encoding the file looks like."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"cases file {path} is not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}): "
+            f"it looks like {_likely_encoding(data)}; save it as UTF-8, or read it with "
+            f"pandas.read_csv(path, encoding={_likely_encoding(data)!r}) and pass the DataFrame"
+        ) from None
+
+
+def _likely_encoding(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    try:
+        data.decode("cp1252")  # Windows' "ANSI" CSV: Excel's default "CSV" export
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def _read_csv(text: str, path: Path) -> list[dict]:
+    # newline="" semantics on text already read: io.StringIO with newline="" splits lines on \r, \n
+    # and \r\n only, and the csv reader keeps line breaks inside quoted fields
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        if len(set(header)) != len(header):
+            raise ConfigError(f"{path}:1: the header names a column twice: {header!r:.120}")
+        rows = []
+        for row in reader:
+            if not row:
+                continue  # a blank line (csv.DictReader skips them too)
+            if len(row) != len(header):
+                raise ConfigError(
+                    f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
+                    "(quote a field that holds a comma or a line break)"
+                )
+            rows.append(dict(zip(header, row, strict=True)))
+    except csv.Error as err:
+        raise ConfigError(f"{path}:{reader.line_num}: not CSV ({err})") from None
+    return rows
+
+
+def _read_jsonl(text: str, path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip(" \t\r"):  # JSON's own whitespace only: a line of U+2028 is not blank
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}:{number}: each line must be a JSON object, not {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def json_value(value, depth: int = 0):
+    """A case value as a record can hold it (strict JSON): NaN and infinities (pandas' missing
+    values) become None, numpy scalars their Python value, anything else JSON has no type for its
+    ``str`` (what a template shows of it anyway)."""
+    if depth > 32:
+        return None
+    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)) and not getattr(value, "ndim", 0):
+        value = value.item()  # duck-typed: numpy is not imported
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v, depth + 1) for v in value]
+    return str(value)
+
+
+def csv_text(value) -> str:
+    """How a value is written to a CSV cell: text as itself, lists and dicts as JSON, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value if isinstance(value, str) else str(value)
+
+
+def write_csv(rows: list[dict], path) -> None:
+    """Rows as CSV that ``read`` gives back (every value as ``csv_text``; UTF-8, no BOM)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([csv_text(row.get(name)) for name in names])
+
+
+def write_jsonl(rows: list[dict], path) -> None:
+    """Rows as JSON lines that ``read`` gives back; non-ASCII kept as itself, NaN and infinities as
+    null (strict JSON has neither), anything else JSON cannot hold as its ``str``."""
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        for row in rows:
+            file.write(json.dumps(json_safe(row), ensure_ascii=False) + "\n")

@@ -1,0 +1,284 @@
+"""Experiments take hostile inputs: case files, options, price tables and scorers that cannot sink a run."""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import fractions
+import json
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from elk_jupyter import Client, experiment
+from elk_jupyter.errors import ConfigError
+from elk_jupyter.experiments import ExperimentFailed, cases, icontains, rubric
+from elk_jupyter.experiments.scorers import verdict
+
+KEY = "sk-experiment-inputs-4321"
+# Characters that str.splitlines() splits on but that are data inside a CSV or JSON field.
+SEPARATORS = "\u2028\u2029\x85\x0c\x0b\x1c\x1d\x1e"
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernel_state(tmp_path, monkeypatch):
+    """A fresh kernel: its own cache (outside IPython each ``experiment()`` call has its own state)."""
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ELK_REPLAY", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+
+def client(gateway) -> Client:
+    return Client(KEY, base_url=gateway.base_url, model="m1")
+
+
+ROWS = [
+    {"question": "line one\nline two", "answer": "a, b"},
+    {"question": 'say "hi"', "answer": "x\r\ny"},
+    {"question": f"sep{SEPARATORS}arators", "answer": ""},
+    {"question": "plain", "answer": "ünïcödé ✓"},
+]
+
+
+def test_a_csv_written_by_csv_writer_reads_back_exactly(tmp_path):
+    path = tmp_path / "cases.csv"
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.DictWriter(file, ["question", "answer"])
+        writer.writeheader()
+        writer.writerows(ROWS)
+    assert cases.read(path) == ROWS  # 4 cases, not 7; no None values; every separator kept
+
+
+def test_excels_bom_is_not_part_of_the_first_field_name(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffcountry,capital\r\nFrance,Paris\r\n".encode())
+    assert cases.read(path) == [{"country": "France", "capital": "Paris"}]
+
+
+def test_jsonl_splits_on_newline_only(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS) + "\n\n", encoding="utf-8", newline="")
+    assert cases.read(path) == ROWS
+
+
+def test_an_undecodable_file_is_one_line_naming_the_file_and_the_encoding(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes("country,capital\nCôte d’Ivoire,Yamoussoukro\n".encode("cp1252"))
+    with pytest.raises(ConfigError) as caught:
+        cases.read(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and "'cp1252'" in message and "bug" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("a,b\n1,2,3\n", "3 fields where the header has 2"),
+        ("a,a\n1,2\n", "names a column twice"),
+        ('{"a": 1}\n[1, 2]\n', "must be a JSON object"),
+        ('{"a": 1}\n{oops\n', ":2: not JSON"),
+    ],
+)
+def test_malformed_case_files_are_one_line(tmp_path, content, words):
+    path = tmp_path / ("c.jsonl" if content.startswith("{") else "c.csv")
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=words):
+        cases.read(path)
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+KEYS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=10)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(KEYS, min_size=1, max_size=4, unique=True).flatmap(
+        lambda keys: st.lists(st.fixed_dictionaries({k: TEXT for k in keys}), min_size=1, max_size=5)
+    )
+)
+def test_write_csv_reads_back_identically(tmp_path, rows):
+    path = tmp_path / "round.csv"
+    cases.write_csv(rows, path)
+    assert cases.read(path) == rows
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(KEYS, JSON, max_size=4), min_size=1, max_size=5))
+def test_write_jsonl_reads_back_identically(tmp_path, rows):
+    path = tmp_path / "round.jsonl"
+    cases.write_jsonl(rows, path)
+    assert cases.read(path) == rows
+
+
+def test_a_results_csv_and_jsonl_read_back_as_its_records(gateway, tmp_path):
+    result = experiment("Say $question", ROWS, scorers=[icontains("$answer")], client=client(gateway), progress=False)
+    result.to_csv(tmp_path / "r.csv")
+    result.to_jsonl(tmp_path / "r.jsonl")
+    records = result.to_records()
+    assert cases.read(tmp_path / "r.jsonl") == json.loads(json.dumps(records))
+    assert cases.read(tmp_path / "r.csv") == [{k: cases.csv_text(v) for k, v in row.items()} for row in records]
+    again = experiment("Again: $output", tmp_path / "r.jsonl", client=client(gateway), progress=False)
+    assert len(again.spec.cases) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"models": []}, "at least one model"),
+        ({"budget": float("nan")}, "budget must be a finite number"),
+        ({"budget": float("inf")}, "budget must be a finite number"),
+        ({"budget": -1}, "budget must be a finite number"),
+        ({"repeats": 0}, "repeats must be a whole number >= 1"),
+        ({"concurrency": 0}, "concurrency must be a whole number >= 1"),
+        ({"concurrency": 2.5}, "concurrency must be a whole number >= 1"),
+        ({"prices": {"m1": {"input": 1.0}}}, r"prices\['m1'\]\['output'\] must be a number"),
+        ({"prices": {"m1": {"input": 1.0, "output": float("nan")}}}, "must be a number"),
+        ({"scorers": [icontains("$capitol")]}, r"no case has the field 'capitol' \(did you mean \$capital\?\)"),
+        ({"scorers": [42]}, "not a scorer"),
+    ],
+)
+def test_meaningless_options_are_refused_before_any_request(gateway, options, words):
+    with pytest.raises(ConfigError, match=words) as caught:
+        experiment(
+            "Capital of $country?",
+            [{"country": "France", "capital": "Paris"}],
+            client=client(gateway),
+            progress=False,
+            **options,
+        )
+    assert "\n" not in str(caught.value)
+    assert gateway.requests == []
+
+
+def test_a_case_without_the_field_fails_with_the_reason(gateway):
+    result = experiment(
+        "$q",
+        [{"q": "a", "want": "echo"}, {"q": "b"}],
+        scorers=[contains("$want")],
+        client=client(gateway),
+        progress=False,
+    )
+    first, second = sorted(result.runs, key=lambda r: r.case)
+    assert first.passed is True
+    assert second.passed is False and "no field 'want'" in second.scores["contains('$want')"].reason
+
+
+def test_numpy_and_other_number_likes_are_scores_and_bad_values_fail_with_a_reason(gateway):
+    returns = {
+        "np_bool": lambda out, case: np.isclose(1.0, 1.0),
+        "np_false": lambda out, case: np.bool_(False),
+        "np_float": lambda out, case: np.float32(0.75),
+        "np_int": lambda out, case: np.int64(1),
+        "np_0d": lambda out, case: np.array(0.6),
+        "decimal": lambda out, case: decimal.Decimal("0.5"),
+        "fraction": lambda out, case: fractions.Fraction(1, 4),
+        "array": lambda out, case: np.array([1, 2]),
+        "nan": lambda out, case: float("nan"),
+        "text": lambda out, case: "yes",
+        "none": lambda out, case: None,
+        "raises": lambda out, case: 1 / 0,
+    }
+    scorers = []
+    for name, function in returns.items():
+        function.__name__ = name
+        scorers.append(function)
+    result = experiment("hi", scorers=scorers, client=client(gateway), progress=False)
+    (run,) = result.runs
+    scores = run.scores
+    assert (scores["np_bool"].value, scores["np_bool"].passed) == (1.0, True)
+    assert (scores["np_false"].value, scores["np_false"].passed) == (0.0, False)
+    assert scores["np_float"].value == 0.75 and scores["np_float"].passed
+    assert scores["np_int"].value == 1.0 and scores["np_0d"].value == pytest.approx(0.6)
+    assert scores["decimal"].value == 0.5 and scores["fraction"].value == 0.25
+    for bad in ("array", "nan", "text", "none", "raises"):
+        assert scores[bad].value == 0.0 and not scores[bad].passed and scores[bad].reason, bad
+    assert "ZeroDivisionError" in scores["raises"].reason and "None" in scores["none"].reason
+    assert result.errors == 0 and run.passed is False
+
+
+def contains(needle):
+    from elk_jupyter.experiments import contains as real
+
+    return real(needle)
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [
+        ("The answer does not pass the rubric.\nSCORE: 0", 0.0),
+        ("It passes. SCORE: 0.25 because ...", 0.25),
+        ("**Score**: 4/5 — mostly right", 0.8),
+        ("score = 75%", 0.75),
+        ("It does not fail; it passes.", 1.0),
+        ("This fails to be polite.", 0.0),
+    ],
+)
+def test_rubric_reads_score_first_and_skips_negated_words(answer, value):
+    found, reason = verdict(answer)
+    assert found == value and reason == answer.strip()
+
+
+def test_rubric_without_a_verdict_fails_the_run_with_the_judges_words(gateway):
+    gateway.plan(text="Paris")
+    gateway.plan(text="The answer does not pass the rubric, I think.")
+    result = experiment("Capital?", scorers=[rubric("names Paris")], client=client(gateway), progress=False)
+    (score,) = result.runs[0].scores.values()
+    assert not score.passed and "no SCORE" in score.reason
+    gateway.plan(text="Paris")
+    gateway.plan(text="It names Paris, which does not fail the rubric.\nSCORE: 1")
+    good = experiment("Capital!", scorers=[rubric("names the city Paris")], client=client(gateway), progress=False)
+    (score,) = good.runs[0].scores.values()
+    assert score.passed and score.reason.startswith("It names Paris") and "SCORE: 1" in score.reason
+
+
+def test_a_failure_shuts_the_pool_down_at_once_and_keeps_the_finished_runs(gateway):
+    for _ in range(20):
+        gateway.plan(text="ok", delay=0.05)
+    seen = []
+
+    def progress(result):
+        seen.append(len(result.runs))
+        if len(result.runs) >= 2:
+            raise RuntimeError("the display went away")
+
+    with pytest.raises(ExperimentFailed) as caught:
+        experiment("$n", [{"n": i} for i in range(20)], client=client(gateway), concurrency=2, progress=progress)
+    failure = caught.value
+    time.sleep(1.5)  # without the shutdown, the pool would send all 20 by now
+    # what was in flight when it failed (one run per worker at most) may finish; nothing new starts
+    assert len(gateway.requests) <= len(failure.result.runs) + 2 < 20
+    assert "\n" not in str(failure) and "the display went away" in str(failure)
+    assert len(failure.result.runs) >= 2 and failure.result.missing > 0
+    assert f"{len(failure.result.runs)} of 20 runs finished and are kept" in str(failure)
+
+
+def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway):
+    import pandas as pd
+
+    from elk_jupyter.experiments.records import record_of, validate
+
+    frame = pd.DataFrame({"q": ["a", "b"], "x": [1.5, float("nan")], "n": np.array([1, 2], dtype=np.int64)})
+    result = experiment("Say $q $n", frame, client=client(gateway), progress=False)
+    assert validate(record_of(result)) == []
+    assert result.spec.cases == ({"q": "a", "x": 1.5, "n": 1}, {"q": "b", "x": None, "n": 2})
+    assert sorted(b["messages"][-1]["content"] for b in gateway.bodies()) == ["Say a 1", "Say b 2"]
+
+
+def test_batched_cache_writes_are_all_on_disk_when_the_experiment_returns(gateway):
+    cases_ = [{"n": i} for i in range(12)]
+    first = experiment("Count $n", cases_, client=client(gateway), concurrency=6, progress=False)
+    assert first.errors == 0 and len(gateway.requests) == 12
+    # outside IPython each call has a state of its own: only the SQLite cache can answer this one
+    again = experiment("Count $n", cases_, client=client(gateway), replay="only", progress=False)
+    assert again.errors == 0 and all(r.replayed for r in again.runs) and len(gateway.requests) == 12
+    assert [r.text for r in again.runs] == [r.text for r in first.runs]

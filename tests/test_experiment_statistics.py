@@ -1,0 +1,179 @@
+"""The experiment statistics against independent computations: scipy and published tables."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import scipy.special
+import scipy.stats
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elk_jupyter.experiments import statistics as stats
+from elk_jupyter.experiments.results import ExperimentResult, RunResult
+from elk_jupyter.experiments.scorers import Score
+from elk_jupyter.experiments.spec import build
+
+# Newcombe (1998), "Two-sided confidence intervals for the single proportion", Stat Med 17:857-872,
+# Table II, method 3 (Wilson score interval without continuity correction), 95%.
+NEWCOMBE = [
+    ((81, 263), (0.2553, 0.3662)),
+    ((15, 148), (0.0624, 0.1605)),
+    ((0, 20), (0.0, 0.1611)),
+    ((1, 29), (0.0061, 0.1718)),
+]
+
+
+@pytest.mark.parametrize(("counts", "published"), NEWCOMBE)
+def test_wilson_matches_newcombes_published_table(counts, published):
+    low, high = stats.wilson(*counts)
+    assert (round(low, 4), round(high, 4)) == published
+
+
+@given(st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_matches_scipy(counts):
+    successes, n = counts
+    expected = scipy.stats.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    low, high = stats.wilson(successes, n)
+    assert low == pytest.approx(expected.low, abs=1e-9) and high == pytest.approx(expected.high, abs=1e-9)
+
+
+def test_wilson_of_nothing_is_none():
+    assert stats.wilson(0, 0) is None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bootstrap_interval_agrees_with_scipy_and_is_reproducible(seed):
+    rng = random.Random(seed)
+    values = [rng.choice([0.0, 0.25, 0.5, 1.0]) for _ in range(40)]
+    mine = stats.bootstrap_interval(values)
+    assert mine == stats.bootstrap_interval(values)  # seeded: the same runs, the same interval
+    theirs = scipy.stats.bootstrap(
+        (values,), lambda x, axis: x.mean(axis=axis), method="percentile", n_resamples=20000, random_state=seed
+    ).confidence_interval
+    # Monte Carlo error of a percentile endpoint from 2000 resamples is about 0.01 here
+    assert mine[0] == pytest.approx(theirs.low, abs=0.035) and mine[1] == pytest.approx(theirs.high, abs=0.035)
+
+
+def test_bootstrap_of_constant_and_large_samples():
+    assert stats.bootstrap_interval([0.5] * 7) == (0.5, 0.5)
+    assert stats.bootstrap_interval([]) is None
+    rng = random.Random(4)
+    big = [rng.random() for _ in range(stats.NORMAL_FROM * 2)]
+    sem = scipy.stats.sem(big)
+    low, high = stats.bootstrap_interval(big)
+    mean = sum(big) / len(big)
+    z = scipy.stats.norm.ppf(0.975)
+    assert low == pytest.approx(mean - z * sem) and high == pytest.approx(mean + z * sem)
+
+
+@given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_pass_at_k_is_chens_estimator(nck):
+    n, c, k = nck
+    expected = 1 - scipy.special.comb(n - c, k, exact=True) / scipy.special.comb(n, k, exact=True)
+    assert stats.pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+
+
+@given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_pass_hat_k_is_tau_bench(nck):
+    n, c, k = nck
+    expected = scipy.special.comb(c, k, exact=True) / scipy.special.comb(n, k, exact=True)
+    assert stats.pass_hat_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+
+
+def test_pass_hat_k_at_n_is_all_pass_and_pass_at_1_is_the_rate():
+    assert stats.pass_hat_k(5, 5, 5) == 1.0 and stats.pass_hat_k(5, 4, 5) == 0.0
+    assert stats.pass_at_k(4, 1, 1) == pytest.approx(0.25) == stats.pass_hat_k(4, 1, 1)
+    with pytest.raises(ValueError):
+        stats.pass_at_k(2, 1, 3)
+
+
+@given(st.integers(0, 40).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_exact_binomial_matches_scipy(counts):
+    k, n = counts
+    expected = scipy.stats.binomtest(k, n, 0.5).pvalue if n else 1.0
+    assert stats.binomial_two_sided(k, n) == pytest.approx(expected, rel=1e-9)
+
+
+def test_minimum_pairs_is_computed_from_the_exact_test():
+    assert stats.minimum_pairs(0.05) == 6  # 2/2^5 = 0.0625, 2/2^6 = 0.031
+    assert stats.minimum_pairs(0.01) == 8  # 2/2^7 = 0.0156, 2/2^8 = 0.0078
+    m = stats.minimum_pairs(0.05)
+    assert scipy.stats.binomtest(m, m).pvalue < 0.05 <= scipy.stats.binomtest(m - 1, m - 1).pvalue
+
+
+def test_mcnemar_on_a_two_by_two_table_matches_scipy():
+    # one repeat: 11 cases pass in A only, 3 in B only, 20 agree
+    rates = [(1.0, 0.0)] * 11 + [(0.0, 1.0)] * 3 + [(1.0, 1.0)] * 12 + [(0.0, 0.0)] * 8
+    test = stats.mcnemar(rates)
+    assert test.p_value == pytest.approx(scipy.stats.binomtest(11, 14, 0.5).pvalue)
+    assert test.effect == pytest.approx((11 - 3) / 34)
+    assert (test.a_better, test.b_better, test.cases) == (11, 3, 34)
+    assert test.verdict == "no_difference"  # p = 0.057
+
+
+def test_too_few_cases_to_tell():
+    test = stats.mcnemar([(1.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+    assert test.p_value is None and test.verdict == "too_few"
+    assert "too few cases to tell" in test.text() and "at least 6" in test.text()
+
+
+def test_paired_bootstrap_interval_matches_scipy():
+    rng = random.Random(7)
+    pairs = [(rng.random(), rng.random() * 0.8) for _ in range(30)]
+    test = stats.paired_bootstrap(pairs)
+    differences = [a - b for a, b in pairs]
+    theirs = scipy.stats.bootstrap(
+        (differences,), lambda x, axis: x.mean(axis=axis), method="percentile", n_resamples=20000, random_state=7
+    ).confidence_interval
+    assert test.low == pytest.approx(theirs.low, abs=0.03) and test.high == pytest.approx(theirs.high, abs=0.03)
+    assert test.effect == pytest.approx(sum(differences) / 30)
+    # the p-value against a t-test on the same differences: both small, or both not
+    assert (test.p_value < 0.05) == (scipy.stats.ttest_1samp(differences, 0).pvalue < 0.05)
+
+
+def test_paired_bootstrap_of_equal_columns_shows_no_difference():
+    rng = random.Random(8)
+    pairs = [(v + 0.01 * rng.choice([-1, 1]), v) for v in (rng.random() for _ in range(40))]
+    assert stats.paired_bootstrap(pairs).verdict == "no_difference"
+
+
+def _result(cases: int, repeats: int, rate_a: float, rate_b: float, seed: int = 0) -> ExperimentResult:
+    spec = build("q $n", [{"n": i} for i in range(cases)], ["a", "b"], None, repeats, "chat", None, "t")
+    rng = random.Random(seed)
+    runs = []
+    for run in spec.runs():
+        passed = rng.random() < (rate_a if run.column.model == "a" else rate_b)
+        reply = {"status": "completed", "text": "x"}
+        score = {"s": Score(float(passed), passed)}
+        runs.append(RunResult(run.case, run.column, run.repeat, f"{run}", {}, reply, scores=score))
+    return ExperimentResult(spec, runs, ["s"])
+
+
+def test_summary_data_agrees_with_the_formulas():
+    result = _result(12, 3, 0.8, 0.3)
+    data = result.summary_data()
+    first = data["columns"][0]
+    runs = [r for r in result.runs if r.column.model == "a"]
+    passed = sum(bool(r.passed) for r in runs)
+    expected = scipy.stats.binomtest(passed, len(runs)).proportion_ci(method="wilson")
+    assert first["pass_rate"]["low"] == pytest.approx(expected.low)
+    per_case = [[r.passed for r in runs if r.case == c] for c in range(12)]
+    for k in (1, 2, 3):
+        hat = sum(math.comb(sum(p), k) / math.comb(3, k) for p in per_case) / 12
+        assert first["pass_hat_k"][str(k)] == pytest.approx(hat)
+        at = sum(1 - math.comb(3 - sum(p), k) / math.comb(3, k) for p in per_case) / 12
+        assert first["pass_at_k"][str(k)] == pytest.approx(at)
+    assert data["comparisons"][0]["a"] == 0 and data["comparisons"][0]["pass"]["verdict"] in ("a_better", "too_few")
+    assert result.summary_data() == data  # reproducible
+    live = result.summary_data(intervals=False)
+    assert live["comparisons"] == [] and live["columns"][0]["mean_score"]["low"] is None
+
+
+def test_compare_by_model_and_label():
+    result = _result(3, 1, 1.0, 0.0)
+    text = str(result.compare("a", "b"))
+    assert "too few cases to tell" in text and "A = a" in text
+    assert result.compare(0, 1).to_dict() == result.compare("a", 1).to_dict()
