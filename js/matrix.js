@@ -179,8 +179,11 @@ function drawAggregates(foot, model, state, columns, redraw) {
     for (const column of columns) {
       const item = model.aggregates[column][field.name];
       const td = el(tr, "td", "elk-matrix-aggregate", formatValue(item?.value ?? null, field.form));
-      if (item) td.dataset.value = String(item.value); // the exact figure (shown rounded)
-      if (item) td.title = String(item.value);
+      if (item) {
+        td.dataset.value = String(item.value); // the exact figures (shown rounded)
+        td.title = item.interval ? `${item.value} [${item.interval[0]}, ${item.interval[1]}]` : String(item.value);
+        if (item.interval) [td.dataset.low, td.dataset.high] = item.interval.map(String);
+      }
       if (item?.interval) el(td, "span", "elk-interval", ` ${formatInterval(item.interval, field.form)}`);
     }
   }

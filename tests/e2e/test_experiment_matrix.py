@@ -167,11 +167,19 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
 
         # the figures drawn are the Python values of the saved records
         aggregates = result.aggregates()
+        shown = matrix.locator("tfoot th").all_inner_texts()
+        assert {"pass rate", "mean score", "pass@2", "pass^2"} <= set(shown)
         for row in matrix.locator("tfoot tr").all():
             name = row.locator("th").inner_text()
-            if name == "pass rate":
+            if name == "pass rate":  # the value and its Wilson interval, as the statistics computed them
+                drawn = row.locator("td").evaluate_all(
+                    "tds => tds.map(td => [td.dataset.value, td.dataset.low, td.dataset.high])"
+                )
+                assert [float(v) for v, _, _ in drawn] == [aggregates[c].pass_rate for c in columns]
+                assert [(float(lo), float(hi)) for _, lo, hi in drawn] == [aggregates[c].pass_interval for c in columns]
+            if name == "pass^2":
                 drawn = [float(v) for v in row.locator("td").evaluate_all("tds => tds.map(td => td.dataset.value)")]
-                assert drawn == [aggregates[c].pass_rate for c in columns]
+                assert drawn == [aggregates[c].pass_hat_k[2] for c in columns]
             if name == "tokens":
                 assert [int(t) for t in row.locator("td").all_inner_texts()] == [aggregates[c].tokens for c in columns]
 
