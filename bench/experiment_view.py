@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter.experiments import matrix  # noqa: E402
-from elk_jupyter.experiments.records import record_of  # noqa: E402
 from elk_jupyter.experiments.results import ExperimentResult, RunResult  # noqa: E402
 from elk_jupyter.experiments.scorers import Score  # noqa: E402
 from elk_jupyter.experiments.spec import Spec  # noqa: E402
+from elk_jupyter.records.experiment import record_of  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -265,7 +265,7 @@ def test_a_failure_shuts_the_pool_down_at_once_and_keeps_the_finished_runs(gatew
 def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway):
     import pandas as pd
 
-    from elk_jupyter.experiments.records import record_of, validate
+    from elk_jupyter.records.experiment import record_of, validate
 
     frame = pd.DataFrame({"q": ["a", "b"], "x": [1.5, float("nan")], "n": np.array([1, 2], dtype=np.int64)})
     result = experiment("Say $q $n", frame, client=client(gateway), progress=False)

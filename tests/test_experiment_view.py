@@ -11,9 +11,10 @@ import pytest
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.experiments import icontains, records, rubric
+from elk_jupyter.experiments import icontains, rubric
 from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, SOURCES_KEY, TEXT_CAP
 from elk_jupyter.experiments.view import bundle
+from elk_jupyter.records import experiment as records
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-matrix-view-test-9012"

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from elk_jupyter.display.markdown_inline import code_span, escape_text
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import matrix
-from elk_jupyter.experiments.records import record_of
-from elk_jupyter.experiments.results import ExperimentResult
 from elk_jupyter.experiments.view import MARKS, cell_markdown
+from elk_jupyter.records.experiment import record_of
+
+if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
+    from elk_jupyter.experiments.results import ExperimentResult
 
 
 @dataclass(frozen=True, eq=False)

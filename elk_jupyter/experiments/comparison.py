@@ -11,10 +11,13 @@ import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from elk_jupyter.experiments import statistics as stats
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, by_case
 from elk_jupyter.experiments.spec import Column
+
+if TYPE_CHECKING:  # results reaches its statistics through this module: importing it back would be a cycle
+    from elk_jupyter.experiments.results import Aggregate, ExperimentResult
 
 SUMMARY_VERSION = 1
 ALL_PAIRS_UP_TO = 8  # columns; beyond, each column is compared with the first (the baseline) only
@@ -70,7 +73,7 @@ class Comparison:
 def _per_case(runs) -> dict[int, tuple[float | None, float | None]]:
     """case -> (pass rate over its repeats, mean score over its repeats)."""
     found = {}
-    for case, case_runs in by_case(runs).items():
+    for case, case_runs in stats.by_case(runs).items():
         verdicts = [r.passed for r in case_runs if r.passed is not None]
         scores = [r.score for r in case_runs if r.score is not None]
         found[case] = (

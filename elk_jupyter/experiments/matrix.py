@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
-from elk_jupyter.experiments.results import ExperimentResult, RunResult
+if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
+    from elk_jupyter.experiments.results import ExperimentResult, RunResult
 
 EXPERIMENT_MIME = "application/vnd.elk-jupyter.experiment.v1+json"
 EXPERIMENT_VIEW_VERSION = 1

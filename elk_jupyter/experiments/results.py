@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import statistics as stats
 from elk_jupyter.experiments.scorers import Score
-from elk_jupyter.experiments.spec import Column, Spec
+from elk_jupyter.experiments.spec import Column, Spec, check_grid
 from elk_jupyter.gateway.usage import Usage
 
 if TYPE_CHECKING:
@@ -107,18 +107,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
-    grouped: dict[int, list[RunResult]] = {}
-    for r in runs:
-        grouped.setdefault(r.case, []).append(r)
-    return grouped
-
-
 def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
     """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
     passes = [r.passed for r in runs if r.passed is not None]
     scores = [r.score for r in runs if r.score is not None]
-    cases = by_case(runs)
+    cases = stats.by_case(runs)
     case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
     spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
     means = [statistics.fmean(v) for v in case_scores.values() if v]
@@ -295,3 +288,35 @@ class ExperimentResult:
 
 def score_from(data: dict) -> Score:
     return Score.from_dict(data if isinstance(data, dict) else {})
+
+
+def result_of(record: dict) -> ExperimentResult:
+    """The ExperimentResult a valid experiment record holds (``records.experiment``; for the CLI and comparisons)."""
+    data = record["experiment"]
+    spec = Spec(
+        data["name"],
+        tuple(data["templates"]),
+        tuple(data["cases"]),
+        tuple(data["models"]),
+        check_grid({k: v for k, v in data["grid"].items()}),
+        data["repeats"],
+        data["endpoint"],
+        data.get("system"),
+    )
+    runs = [
+        RunResult(
+            case=run["case"],
+            column=Column.of(run["template"], run["model"], run["params"]),
+            repeat=run["repeat"],
+            key=run["key"],
+            request=run["request"],
+            reply=run["reply"],
+            host=run.get("host"),
+            replayed=bool(run.get("replayed")),
+            scores={name: score_from(s) for name, s in run["scores"].items()},
+            judges=tuple(run["judges"]),
+            cost=run.get("cost"),
+        )
+        for run in record["runs"]
+    ]
+    return ExperimentResult(spec, runs, list(record.get("scorers") or ()), record.get("total"))

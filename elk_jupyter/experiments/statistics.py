@@ -229,3 +229,11 @@ def paired_bootstrap(
     extreme = sum(abs(m - effect) >= abs(effect) for m in means)
     p = min(1.0, (extreme + 1) / (len(means) + 1))
     return PairedTest("score", len(pairs), effect, p, a_better, b_better, low, high, needed)
+
+
+def by_case(runs: Sequence) -> dict[int, list]:
+    """Runs (anything with a ``case``) grouped by their case, in order: the unit of every paired figure."""
+    grouped: dict[int, list] = {}
+    for r in runs:
+        grouped.setdefault(r.case, []).append(r)
+    return grouped

@@ -108,7 +108,8 @@ def ran(jupyter, gateway, browser, counter):
 
 
 def python_result(nb: dict):
-    from elk_jupyter.experiments.records import iter_experiments, result_of, validate
+    from elk_jupyter.experiments.results import result_of
+    from elk_jupyter.records.experiment import iter_experiments, validate
 
     (record,) = list(iter_experiments(nb))
     assert validate(record) == []
