@@ -60,7 +60,7 @@ def wait_saved(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ran(jupyter, gateway, browser, counter):
+def ran(jupyter, session_gateway, browser, counter):
     """The notebook run through the Run menu in JupyterLab, watched live, saved with Ctrl+S."""
     bad = hostile(counter.port)
     cases = [
@@ -72,9 +72,9 @@ def ran(jupyter, gateway, browser, counter):
     texts += ["It is Paris", "Paris", "Lima", f"Lima {bad}", "Tokyo", None]  # None: an HTTP 400
     for text in texts:
         if text is None:
-            gateway.plan(status=400, error_body={"error": {"message": f"bad request {bad}", "type": "invalid"}})
+            session_gateway.plan(status=400, error_body={"error": {"message": f"bad request {bad}", "type": "invalid"}})
         else:
-            gateway.plan(text=text, words_per_chunk=1, delay=0.03)
+            session_gateway.plan(text=text, words_per_chunk=1, delay=0.03)
     setup = (
         "%load_ext elk_jupyter\nfrom elk_jupyter.experiments import icontains\n"
         f"cases = {cases!r}\nscore = icontains('$capital')"
