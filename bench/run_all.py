@@ -19,6 +19,7 @@ SCRIPTS = [
     "locked_cache.py",
     "notebook_context.py",
     "experiment_throughput.py",
+    "experiment_view.py",
     "audio_stream.py",
 ]
 

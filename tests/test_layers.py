@@ -96,7 +96,9 @@ ENDPOINT_NAMES = {"chat", "responses"}
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
 # A cohesive module may pass the cap (STYLE.md: a cap is a prompt to look, not a rule to split).
-LONG_MODULES: dict[str, str] = {}
+LONG_MODULES: dict[str, str] = {
+    "experiments.results": "the result type: runs, aggregates, exports, and the entry points of the statistics and views",
+}
 
 
 @cache

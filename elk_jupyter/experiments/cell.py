@@ -120,10 +120,14 @@ class LiveMatrix:
         self.handle = None
         self._shown = 0.0
         self._memo = RedrawMemo()  # a redraw renders only the cells whose runs changed
+        self._cost = 0.0  # seconds the last redraw took
 
     def update(self, result) -> None:
         now = time.monotonic()
-        if self.handle is not None and result.missing and now - self._shown < 1 / UPDATES_PER_SECOND:
+        # A redraw costs time linear in runs: past a few thousand, wait longer between them, so
+        # redrawing never takes more than a fifth of the experiment's time.
+        wait = max(1 / UPDATES_PER_SECOND, 4 * self._cost)
+        if self.handle is not None and result.missing and now - self._shown < wait:
             return
         self._shown = now
         data, _ = bundle(result, final=False, memo=self._memo)
@@ -131,6 +135,7 @@ class LiveMatrix:
             self.handle = self._display(data, raw=True, display_id=True)
         else:
             self.handle.update(data, raw=True)
+        self._cost = time.monotonic() - now
 
     def finish(self, result) -> None:
         data, metadata = bundle(result, memo=self._memo)

@@ -7,9 +7,10 @@ runs the tests of ``statistics`` on them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from elk_jupyter.experiments import statistics as stats
@@ -32,6 +33,8 @@ class Comparison:
     cases: int
     passing: stats.PairedTest | None
     scoring: stats.PairedTest | None
+    # What it compared, for its display (experiments/compare_view.py): the result and the two column indexes.
+    source: tuple | None = field(default=None, repr=False, compare=False)
 
     def text(self) -> str:
         lines = [f"A = {self.a}", f"B = {self.b}", f"{self.cases} cases with runs in both"]
@@ -50,6 +53,15 @@ class Comparison:
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(self.text())
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """In a notebook: the experiment view opened on the two columns, this text as its plain copy."""
+        if self.source is None:
+            return {"text/plain": self.text()}
+        from elk_jupyter.experiments.compare_view import compare_columns
+
+        result, first, second = self.source
+        return compare_columns(result, first, second, self.to_dict(), self.text())._repr_mimebundle_()
 
     def to_dict(self) -> dict:
         return {
@@ -84,7 +96,9 @@ def compare_runs(label_a: str, label_b: str, runs_a, runs_b) -> Comparison:
 def compare(result: ExperimentResult, a: Column, b: Column) -> Comparison:
     grouped = result.column_runs()
     labels = len(result.spec.templates)
-    return compare_runs(a.label(labels), b.label(labels), grouped[a], grouped[b])
+    found = compare_runs(a.label(labels), b.label(labels), grouped[a], grouped[b])
+    columns = result.spec.columns
+    return dataclasses.replace(found, source=(result, columns.index(a), columns.index(b)))
 
 
 def _safe(value):

@@ -27,6 +27,7 @@ class RedrawMemo:
         self._aggregates: dict[Column, Aggregate] = {}
         self.rows: dict[int, str] = {}  # case -> its Markdown row
         self.blocks: dict[Column, str] = {}  # column -> its plain-text lines
+        self.views: dict[int, dict] = {}  # id(run) -> its entry in the experiment view (experiments/matrix.py)
 
     def update(self, result: ExperimentResult) -> None:
         """Take in the runs of ``result`` not seen yet; forget what they change."""

@@ -200,6 +200,12 @@ class ExperimentResult:
 
         write_csv(self.to_records(), path)
 
+    def diff(self, other: ExperimentResult):
+        """This experiment against ``other`` (cases matched by their fields), as a view."""
+        from elk_jupyter.experiments.compare_view import diff
+
+        return diff(self, other)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         from elk_jupyter.experiments.view import bundle
 

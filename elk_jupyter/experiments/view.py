@@ -199,11 +199,15 @@ def progress_line(result: ExperimentResult) -> str:
 
 
 def bundle(result: ExperimentResult, final: bool = True, memo: RedrawMemo | None = None) -> tuple[dict, dict]:
-    """``(data, metadata)``: the inert table and, once finished, every run's record. A live view
-    passes the same ``memo`` to each redraw (experiments/redraw.py)."""
+    """``(data, metadata)``: the matrix view (experiments/matrix.py), the inert table and, once
+    finished, every run's record (the view's runs point into it). A live view passes the same
+    ``memo`` to each redraw (experiments/redraw.py)."""
+    from elk_jupyter.experiments.matrix import EXPERIMENT_MIME, view
+
     if memo is not None:
         memo.update(result)
     data = {
+        EXPERIMENT_MIME: view(result, live=not final, memo=memo),
         "text/markdown": markdown(result, not final, memo),
         "text/plain": plain_text(result, not final, memo),
     }

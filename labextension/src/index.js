@@ -3,8 +3,13 @@
 // looks like the live one, with no kernel and no widget state. `safe: true` lets JupyterLab use it in untrusted
 // notebooks too: everything in the VIEW is treated as hostile by the policy. A VIEW it does not know is shown as the
 // bundle's own plain text. https://jupyterlab.readthedocs.io/en/stable/extension/extension_points.html#mime-renderer-extensions
+// A second factory draws an experiment (application/vnd.elk-jupyter.experiment.v1+json) as the interactive matrix
+// of js/matrix.js, reading the full runs from the experiment record in the output's metadata.
 import { Widget } from "@lumino/widgets";
 import "../../js/panel.css";
+import "../../js/matrix.css";
+import { EXPERIMENT_MIME } from "../../js/matrix-data.js";
+import { newState, renderMatrix } from "../../js/matrix.js";
 import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.js";
 import { createHighlighter } from "../../js/highlight.js";
 import { blockTypesetter } from "../../js/math.js";
@@ -79,7 +84,34 @@ class TurnRenderer extends Widget {
   }
 }
 
-const extension = {
+// An experiment's matrix. JupyterLab calls renderModel again on the same renderer when a live output is updated in
+// place (update_display_data), so the user's sort, filter and open run are kept here across updates.
+class ExperimentRenderer extends Widget {
+  constructor(options) {
+    super();
+    this.addClass("elk-experiment-output");
+    this._typesetter = options.latexTypesetter || null;
+    this._state = null;
+  }
+
+  renderModel(model) {
+    const view = model.data[EXPERIMENT_MIME];
+    const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
+    try {
+      this._state ??= newState(null); // filled from the view on its first draw
+      if (renderMatrix(this.node, view, model.metadata, this._state, { typeset })) {
+        return Promise.resolve();
+      }
+      const version = view !== null && typeof view === "object" ? view.version : undefined;
+      renderFallback(this.node, model.data, `This experiment was saved in a format this elk-jupyter renderer does not know (view version ${clip(String(version), 40)}); its text:`);
+    } catch (error) {
+      renderFallback(this.node, model.data, "This experiment could not be drawn; its text:");
+    }
+    return Promise.resolve();
+  }
+}
+
+const turnExtension = {
   id: "elk-jupyter-renderer:turn",
   name: "elk-jupyter-renderer",
   rendererFactory: {
@@ -92,4 +124,17 @@ const extension = {
   dataType: "json",
 };
 
-export default extension;
+const experimentExtension = {
+  id: "elk-jupyter-renderer:experiment",
+  name: "elk-jupyter-renderer-experiment",
+  rendererFactory: {
+    safe: true,
+    mimeTypes: [EXPERIMENT_MIME],
+    defaultRank: 0,
+    createRenderer: (options) => new ExperimentRenderer(options),
+  },
+  rank: 0,
+  dataType: "json",
+};
+
+export default [turnExtension, experimentExtension];
