@@ -12,11 +12,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "elk_jupyter"
 OWNERS = {
     "requests": {"gateway.transport", "gateway.body"},
     "urllib3": {"gateway.transport", "gateway.body"},
-    "IPython": {"front.magics", "front.views"},
-    "anywidget": {"display.panel"},
+    "IPython": {"front.magics", "front.views", "front.chat_panel"},
+    "anywidget": {"display.panel", "display.chat_widget"},
     "ipywidgets": {"display.panel"},
     "nbformat": {"records.notebooks"},
-    "traitlets": {"front.magics", "display.panel"},
+    "traitlets": {"front.magics", "display.panel", "display.chat_widget"},
     "markdown_it": {"display.markdown_copy"},
     "mdit_py_plugins": {"display.markdown_copy"},
 }

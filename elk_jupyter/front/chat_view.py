@@ -1,0 +1,163 @@
+"""What a chat-panel turn shows and keeps: the ``turns.Frontend`` the runner streams into (a
+``LiveTurn`` inside the panel), the finished turn published into the panel cell's outputs (the same
+bundle and record as a cell turn), the transcript entries, and the equivalent cell text ("to cell").
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+
+from elk_jupyter.conversation.identity import short
+from elk_jupyter.display.chat_widget import LiveTurn, reference
+from elk_jupyter.display.markdown_copy import literal
+from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle, view_data
+from elk_jupyter.gateway.dialects import dialect
+from elk_jupyter.gateway.reply import Reply
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised between two events once Stop was pressed: the stream ends exactly as a kernel
+    interrupt ends a cell's (``client.collect`` marks the reply interrupted and closes the response)."""
+
+
+def cell_line(controls: dict) -> str:
+    """The ``%%chat``/``%%respond`` options the panel's controls stand for, quoted for a magic line."""
+    words = ["-c", controls["conversation"]]
+    for option, name in (("-m", "model"), ("-t", "temperature"), ("--max-tokens", "max_tokens")):
+        if controls.get(name, "").strip():
+            words += [option, controls[name].strip()]
+    if controls.get("reasoning_effort"):
+        words += ["-r", controls["reasoning_effort"]]
+    if controls.get("system"):
+        words += ["-s", controls["system"]]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def cell_text(endpoint: str, line: str, prompt: str) -> str:
+    """A cell that sends ``prompt`` as the panel did (exact options; a system prompt with a newline
+    cannot sit on the magic line, so it goes through ``-i`` and a variable would be needed: said)."""
+    return f"%%{dialect(endpoint).magic} {line}\n{prompt}"
+
+
+class PanelFrontend:
+    """``turns.Frontend`` for one panel turn: the live view is a ``LiveTurn`` the panel shows."""
+
+    def __init__(self, panel, prompt: str, stop: threading.Event):
+        self.panel = panel
+        self.prompt = prompt
+        self.stop = stop
+
+    def open_view(self, endpoint, conversation, model, context, replayed=False, images=()):
+        return PanelTurnView(self, endpoint, conversation, model, context, replayed, images)
+
+    def show_json(self, body) -> None:  # the panel never dry-runs; a -p option could ask for it
+        self.panel.notice = "dry run: nothing was sent"
+
+
+class PanelTurnView:
+    """The live reply inside the panel; at the end, the finished bundle in the panel cell's outputs."""
+
+    def __init__(self, frontend, endpoint, conversation, model, context, replayed, images):
+        self.frontend = frontend
+        self.header = {
+            "endpoint": endpoint,
+            "conversation": conversation,
+            "model_asked": model,
+            "context": context,
+            "replayed": replayed,
+            "images": list(images),
+        }
+        self.live = LiveTurn(
+            endpoint=endpoint,
+            conversation=conversation,
+            model_asked=model,
+            context=context,
+            replayed=replayed,
+            images=list(images),
+        )
+        panel = frontend.panel
+        with panel.hold_sync():
+            panel.live_prompt = frontend.prompt
+            panel.live = reference(self.live)
+
+    def show(self, reply) -> None:
+        if self.frontend.stop.is_set():
+            raise Stopped
+        self.live.show(reply)
+
+    def finish(self, reply, record, note="") -> None:
+        turn = record["turn"]
+        header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
+        data, metadata = turn_bundle(reply, header, record)
+        panel = self.frontend.panel
+        panel.publish(prompt_bundle(self.frontend.prompt), {})
+        panel.publish(data, metadata)
+        panel.finished(turn["id"], data[TURN_MIME])
+        self.live.retire()
+
+
+def prompt_bundle(prompt: str) -> dict:
+    """The user's message as an inert output above its reply (the record holds it too)."""
+    return {"text/markdown": "**You:** " + (literal(prompt) or "(empty)"), "text/plain": f"You: {prompt}"}
+
+
+def transcript(conversation, views: dict, lines: dict) -> list[dict]:
+    """The conversation as the panel shows it: the turns of its context, then any failed or
+    interrupted turn that followed them (its partial reply can be accepted); each with its
+    siblings (regenerated or edited turns asked after the same parent) to switch between."""
+    chain = [conversation.turn(i) for i in conversation.active]
+    end = chain[-1].id if chain else None
+    tail = [t for t in conversation.turns if not t.ok and t.parent == end and t.id not in conversation.active]
+    children: dict = {}
+    for turn in conversation.index.values():
+        if turn.conversation == conversation.name and turn.ok:
+            children.setdefault(turn.parent, []).append(turn)
+    entries = []
+    for turn in [*chain, *tail[-1:]]:
+        siblings = sorted(children.get(turn.parent, []), key=lambda t: t.created_at)
+        ids = [t.id for t in siblings]
+        line = lines.get(turn.id) or shlex.join(["-c", conversation.name, "-m", str(turn.request.get("model", ""))])
+        entries.append(
+            {
+                "id": turn.id,
+                "short": turn.short_id,
+                "prompt": turn.prompt,
+                "status": turn.status,
+                "ok": turn.ok,
+                "view": views.get(turn.id) or _view_of(turn),
+                "cell": cell_text(turn.endpoint, line, turn.prompt),
+                "siblings": ids if turn.id in ids and len(ids) > 1 else [],
+            }
+        )
+    return entries
+
+
+def _view_of(turn) -> dict:
+    """A turn the panel did not stream (a cell's, or restored): its view from the record."""
+    reply = Reply.from_dict(turn.reply, turn.request)
+    header = {
+        "endpoint": turn.endpoint,
+        "conversation": turn.conversation,
+        "model_asked": str(turn.request.get("model") or ""),
+        "replayed": turn.replayed,
+        "turn": turn.short_id,
+    }
+    return view_data(reply, header)
+
+
+def newest_leaf(conversation, turn_id: str) -> str:
+    """The most recent successful turn descending from ``turn_id`` (itself if none): the end of
+    the branch a sibling switch goes back to."""
+    best = conversation.turn(turn_id)
+    for turn in conversation.index.values():
+        if turn.ok and turn.created_at > best.created_at and turn_id in _ancestry(conversation, turn):
+            best = turn
+    return best.id
+
+
+def _ancestry(conversation, turn) -> set:
+    try:
+        return set(conversation.chain_to(turn.id))
+    except Exception:  # a turn whose parents are not all here (a hand-edited record): no branch
+        return set()

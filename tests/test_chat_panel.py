@@ -1,0 +1,151 @@
+"""The chat panel's Python side in a real IPython shell against the fake gateway (real HTTP, real SSE):
+a turn runs on a worker thread through the magics' runner, Stop keeps the partial reply, one turn
+at a time, one history with %%chat, and every finished turn published with its record."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from elk_jupyter.display.turn_output import TURN_MIME
+from elk_jupyter.errors import StreamError
+from elk_jupyter.front.chat_panel import Busy, ChatPanel
+from elk_jupyter.records.turn import RECORD_KEY, validate
+from tests.environment import conversations, elk_env, fresh_shell, use_env
+
+KEY = "sk-test-panel-1234567890"
+
+
+@pytest.fixture
+def ip(gateway, monkeypatch, tmp_path):
+    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"), unset=("ELK_REPLAY", "JPY_SESSION_NAME"))
+    shell, _ = fresh_shell()
+    yield shell
+    shell.parent_header = {}
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_a_sent_message_streams_on_a_worker_thread_and_publishes_its_turn(ip, gateway):
+    gateway.plan(text="Hello from the panel", delay=0.01)
+    panel = ChatPanel(conversation="talk", model="fake-large")
+    with capture_output() as captured:
+        outcome = panel.send("Say hello").result(timeout=10)
+    assert outcome.reply.text == "Hello from the panel"
+    body = gateway.bodies("/chat/completions")[-1]
+    assert body["model"] == "fake-large" and body["messages"][-1] == {"role": "user", "content": "Say hello"}
+    [entry] = panel.transcript
+    assert entry["prompt"] == "Say hello" and entry["view"]["text"] == "Hello from the panel"
+    assert entry["cell"] == "%%chat -c talk -m fake-large\nSay hello"
+    assert not panel.busy and panel.live == "" and panel.notice == ""
+    prompt, turn = captured.outputs
+    assert "Say hello" in prompt.data["text/plain"]
+    assert turn.data[TURN_MIME]["text"] == "Hello from the panel"
+    record = turn.metadata[RECORD_KEY]
+    assert validate(record) == [] and record["turn"]["conversation"] == "talk"
+
+
+def test_stop_ends_the_stream_at_once_and_keeps_the_partial_reply_interrupted(ip, gateway):
+    gateway.plan(text=" ".join(f"w{i}" for i in range(400)), delay=0.02)
+    panel = ChatPanel(conversation="long")
+    future = panel.send("Talk for a long time")
+    wait_for(lambda: gateway.in_flight == 1 and panel.live != "")
+    time.sleep(0.3)
+    panel.stop()
+    with pytest.raises(StreamError, match="interrupted by the user; partial reply kept in turn"):
+        future.result(timeout=5)
+    wait_for(lambda: gateway.in_flight == 0, seconds=2)  # the connection was closed
+    [turn] = conversations(ip).conversation("long").turns
+    assert turn.status == "interrupted" and turn.text.startswith("w0 w1 ") and len(turn.text.split()) < 400
+    assert conversations(ip).conversation("long").active == []  # a partial reply joins only if accepted
+    [entry] = panel.transcript
+    assert entry["status"] == "interrupted" and not entry["ok"]
+    panel._on_message(panel, {"action": "accept", "turn": turn.id}, [])
+    assert conversations(ip).conversation("long").active == [turn.id]
+
+
+def test_one_turn_at_a_time_per_conversation_and_cells_run_meanwhile(ip, gateway):
+    gateway.plan(text=" ".join(["word"] * 60), delay=0.02)
+    panel = ChatPanel(conversation="busy")
+    other = ChatPanel(conversation="busy")
+    future = panel.send("first")
+    wait_for(lambda: panel.live != "")
+    with pytest.raises(Busy, match="conversation 'busy' is busy"):
+        other.send("second")
+    other._on_message(other, {"action": "send", "text": "second"}, [])
+    assert "is busy" in other.notice
+    started = time.monotonic()
+    assert ip.run_cell("x = sum(range(1000))").success  # the kernel's thread is free
+    assert time.monotonic() - started < 1.0 and not future.done()
+    future.result(timeout=10)
+    assert len(gateway.bodies("/chat/completions")) == 1
+
+
+def test_panel_and_magics_share_one_history(ip, gateway):
+    gateway.plan(text="panel answer")
+    gateway.plan(text="cell answer")
+    panel = ChatPanel(conversation="shared")
+    panel.send("from the panel").result(timeout=10)
+    with capture_output() as history:
+        ip.run_line_magic("elk", "history shared")
+    assert "from the panel" in history.stdout
+    with capture_output():
+        ip.run_cell_magic("chat", "-c shared", "from a cell")
+    messages = gateway.bodies("/chat/completions")[-1]["messages"]
+    assert [m["content"] for m in messages] == ["from the panel", "panel answer", "from a cell"]
+    panel._after_cell()  # IPython's post_run_cell event, as a kernel fires it after the cell
+    assert [e["prompt"] for e in panel.transcript] == ["from the panel", "from a cell"]
+
+
+def test_regenerate_keeps_a_sibling_and_edit_forks_with_the_original_restorable(ip, gateway):
+    for text in ("one", "two", "three", "edited answer"):
+        gateway.plan(text=text)
+    panel = ChatPanel(conversation="branches")
+    first = panel.send("q1").result(timeout=10).turn
+    second = panel.send("q2").result(timeout=10).turn
+    panel._on_message(panel, {"action": "regenerate", "turn": second.id}, [])
+    wait_for(lambda: not panel.busy and len(panel.transcript) == 2 and panel.transcript[1]["id"] != second.id)
+    regenerated = panel.transcript[1]
+    assert regenerated["view"]["text"] == "three" and regenerated["siblings"][0] == second.id
+    assert gateway.bodies()[-1]["messages"][-1]["content"] == "q2"  # sampled again, same question
+    panel._on_message(panel, {"action": "edit", "turn": first.id, "text": "q1 edited"}, [])
+    wait_for(lambda: not panel.busy and panel.transcript[0]["prompt"] == "q1 edited")
+    assert [e["prompt"] for e in panel.transcript] == ["q1 edited"]
+    assert gateway.bodies()[-1]["messages"] == [{"role": "user", "content": "q1 edited"}]
+    panel._on_message(panel, {"action": "branch", "turn": first.id}, [])  # back to the original branch
+    assert [e["id"] for e in panel.transcript] == [first.id, regenerated["id"]]
+
+
+def test_to_cell_text_sends_exactly_the_panel_request(ip, gateway):
+    gateway.plan(text="a")
+    gateway.plan(text="a")
+    panel = ChatPanel(conversation="exact", model="fake-large")
+    panel.temperature, panel.max_tokens, panel.reasoning_effort = "0", "64", "low"
+    panel.system = 'Be "terse"; use $HOME literally'
+    panel.send("Question with 'quotes' and $dollar").result(timeout=10)
+    sent = gateway.bodies()[-1]
+    cell = panel.transcript[0]["cell"]
+    line, prompt = cell.split("\n", 1)
+    ip.run_line_magic("elk", "reset exact")
+    with capture_output():
+        ip.run_cell_magic("chat", line.removeprefix("%%chat "), prompt)
+    assert gateway.bodies()[-1] == sent
+    assert sent["temperature"] == 0 and sent["max_tokens"] == 64 and sent["reasoning_effort"] == "low"
+
+
+def test_elk_panel_opens_a_panel_with_its_options(ip, gateway):
+    panel = ip.run_line_magic("elk", "panel -c notes -m fake-large --endpoint responses")
+    assert isinstance(panel, ChatPanel)
+    assert (panel.conversation, panel.model, panel.endpoint) == ("notes", "fake-large", "responses")
+    wait_for(lambda: panel.models == ["fake-large", "fake-small"])  # GET /v1/models, off the kernel's thread
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="invalid choice"):
+        ip.run_line_magic("elk", "panel --endpoint nope")
