@@ -12,6 +12,42 @@ import { staticSource } from "./view-data.js";
 
 let highlighter = null;
 const NARROW_PX = 520;
+const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
+const WIDGET_STATE = "application/vnd.jupyter.widget-state+json";
+const livePanels = new Map(); // model id -> the conversation it shows (read when a notebook is saved)
+const guarded = new WeakSet(); // notebook models whose toJSON leaves live panels out
+
+// A saved notebook keeps no view of a live panel. Its kernel's models are gone when it is reopened, and an output
+// naming one shows "Loading widget..." or "Error displaying widget: model not found" (ipywidgets #3331); the panel's
+// turns are saved as the outputs below it (bundle, inert copy and record each), so the view is replaced by one line
+// of text, and the panel's widget state, if "save widget state" is on, is dropped (it holds this module's code).
+// JupyterLab 4 and Notebook 7 save what the notebook model's toJSON returns; elsewhere this does nothing.
+function keepOutOfSavedFiles(model) {
+  const id = model.get("panel_id");
+  const notebook = model.widget_manager?.context?.model;
+  if (!id || !notebook || typeof notebook.toJSON !== "function") return;
+  livePanels.set(id, () => model.get("conversation"));
+  if (guarded.has(notebook)) return;
+  guarded.add(notebook);
+  const toJSON = notebook.toJSON.bind(notebook);
+  notebook.toJSON = (...args) => withoutLivePanels(toJSON(...args), livePanels);
+}
+
+export function withoutLivePanels(nb, panels) {
+  if (!nb || !Array.isArray(nb.cells)) return nb;
+  const replace = (output) => {
+    const id = output?.data?.[WIDGET_MIME]?.model_id;
+    if (!panels.has(id)) return output;
+    const text = `elk chat panel over conversation ${JSON.stringify(String(panels.get(id)()))}: live only while its kernel runs; its turns are the outputs below`;
+    return { output_type: "display_data", data: { "text/plain": text }, metadata: {} };
+  };
+  const cells = nb.cells.map((cell) => (Array.isArray(cell?.outputs) ? { ...cell, outputs: cell.outputs.map(replace) } : cell));
+  const state = nb.metadata?.widgets?.[WIDGET_STATE]?.state;
+  if (!state || ![...panels.keys()].some((id) => id in state)) return { ...nb, cells };
+  const kept = Object.fromEntries(Object.entries(state).filter(([id]) => !panels.has(id)));
+  const widgets = { ...nb.metadata.widgets, [WIDGET_STATE]: { ...nb.metadata.widgets[WIDGET_STATE], state: kept } };
+  return { ...nb, cells, metadata: { ...nb.metadata, widgets } };
+}
 
 function make(doc, tag, props = {}, parent = null) {
   const node = doc.createElement(tag);
@@ -219,6 +255,7 @@ function composer(model, doc, root) {
 export default {
   render({ model, el, host }) {
     highlighter ??= createHighlighter(LIVE_LANGUAGES);
+    keepOutOfSavedFiles(model);
     const doc = el.ownerDocument;
     const root = make(doc, "div", { className: "elk-chat" }, el);
     buildSettings(model, doc, root);

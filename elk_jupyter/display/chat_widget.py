@@ -51,3 +51,8 @@ class ChatWidget(anywidget.AnyWidget):
     busy = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)  # one line: a refusal, an error, what "to cell" did
     last_prompt = t.Unicode("").tag(sync=True)  # what Up recalls
+    panel_id = t.Unicode("").tag(sync=True)  # this widget's model id: chat.js keeps its view out of saved files
+
+    def __init__(self, **traits):
+        super().__init__(**traits)
+        self.panel_id = self.model_id
