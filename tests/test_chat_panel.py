@@ -149,3 +149,17 @@ def test_elk_panel_opens_a_panel_with_its_options(ip, gateway):
 
     with pytest.raises(UsageError, match="invalid choice"):
         ip.run_line_magic("elk", "panel --endpoint nope")
+
+
+def test_stop_shuts_the_connection_of_a_server_that_went_silent(ip, gateway):
+    gateway.plan(text="a b c d e f g h", cut_after=3, ending="stall")  # then 30 s of silence
+    panel = ChatPanel(conversation="silent")
+    future = panel.send("Hello?")
+    wait_for(lambda: gateway.in_flight == 1 and panel.live != "")
+    time.sleep(0.3)  # the three chunks arrive, then nothing
+    panel.stop()
+    with pytest.raises(StreamError):
+        future.result(timeout=5)  # long before the stall (30 s) or the read timeout (600 s) ends
+    [turn] = conversations(ip).conversation("silent").turns
+    assert turn.status == "interrupted" and turn.text.startswith("a b")
+    assert not panel.busy and "partial reply kept" in panel.notice

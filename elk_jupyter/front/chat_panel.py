@@ -22,8 +22,10 @@ from IPython.core.error import UsageError
 from elk_jupyter.display.chat_widget import ChatWidget
 from elk_jupyter.errors import ElkError
 from elk_jupyter.front import chat_view
+from elk_jupyter.front.interrupts import watch_interrupts
 from elk_jupyter.gateway.dialects import NAMES
 
+STOP_GRACE = 0.3  # seconds a stopped reply has to reach its next event before its connection is shut
 EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # runner -> {conversation: Lock}
 _LOCKS_GUARD = threading.Lock()
@@ -70,12 +72,14 @@ class ChatPanel(ChatWidget):
         self.runner = self._magics.runner
         self._parent = dict(getattr(self._shell, "parent_header", None) or {})  # the panel cell, for outputs
         self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self._views: dict = {}  # turn id -> the VIEW this panel streamed (its context note included)
         self._lines: dict = {}  # turn id -> the options it was sent with (its "to cell" text)
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
         self.on_msg(self._on_message)
         self.observe(self._switched, names=["conversation"])
         self._shell.events.register("post_run_cell", self._after_cell)
+        watch_interrupts(self._shell, self)
         threading.Thread(target=self._list_models, daemon=True, name="elk-panel-models").start()
         self.refresh()
 
@@ -102,32 +106,44 @@ class ChatPanel(ChatWidget):
         self._stop.clear()
         with self.hold_sync():
             self.busy, self.notice, self.last_prompt = True, "", text
-        worker = threading.Thread(target=self._turn, args=(ask, line, lock, future), daemon=True, name="elk-panel")
-        worker.start()
+        self._worker = threading.Thread(
+            target=self._turn, args=(ask, line, lock, future), daemon=True, name="elk-panel"
+        )
+        self._worker.start()
         return future
 
     def stop(self) -> None:
-        """End the streaming reply now; it is kept, marked interrupted."""
+        """End the streaming reply now; it is kept, marked interrupted. The reply stops at its next
+        event; a server that sends nothing more has its connection shut after ``STOP_GRACE`` s."""
         self._stop.set()
+        worker = self._worker
+        if worker is not None and worker.is_alive():
+            client = self.runner.client
+            timer = threading.Timer(STOP_GRACE, lambda: worker.is_alive() and client.abort(worker.ident))
+            timer.daemon = True
+            timer.start()
 
     def _turn(self, ask, line, lock, future: Future) -> None:
+        """The worker: run the turn, hand the panel back (not busy, transcript drawn), then settle
+        ``future``, so whoever waits on it sees the panel as the turn left it."""
+        outcome = failure = None
         try:
             outcome = self.runner.run(ask, chat_view.PanelFrontend(self, ask.prompt, self._stop))
         except ElkError as err:
-            self.notice = str(err)
-            future.set_exception(err)
+            failure, self.notice = err, str(err)
         except BaseException as err:  # noqa: BLE001 - a worker thread must always hand back the panel
-            self.notice = f"{type(err).__name__}: the turn ended unexpectedly"
-            future.set_exception(err)
-        else:
+            failure, self.notice = err, f"{type(err).__name__}: the turn ended unexpectedly"
+        finally:
             if outcome is not None:
                 self._lines[outcome.turn.id] = line
-            future.set_result(outcome)
-        finally:
             lock.release()
             with self.hold_sync():
                 self.live, self.busy = "", False
                 self.refresh()
+        if failure is not None:
+            future.set_exception(failure)
+        else:
+            future.set_result(outcome)
 
     # -- what the turn view calls
     def publish(self, data: dict, metadata: dict) -> None:

@@ -6,11 +6,15 @@ imports requests; ``client`` streams what this returns.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import random
 import re
+import socket
+import threading
 import time
+import weakref
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -29,6 +33,7 @@ class Transport:
     def __init__(self, client) -> None:
         self.client = client
         self._http = requests.Session()  # keep-alive across cells
+        self._reading: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # thread id -> its response
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -46,6 +51,7 @@ class Transport:
                 continue
             response.attempts = attempt
             if response.status_code < 300:
+                self._reading[threading.get_ident()] = response
                 return response
             if response.status_code < 400:
                 raise _redirect_error(response, url)
@@ -59,6 +65,19 @@ class Transport:
                 continue
             raise _status_error(response, attempt, delay if too_long else None)
         raise AssertionError("unreachable: max_retries is checked to be >= 0")
+
+    def abort(self, thread_id: int) -> bool:
+        """Shut, from another thread, the connection thread ``thread_id`` is reading a response from,
+        so a read blocked on a silent server returns at once (the chat panel's Stop). A response
+        already read to its end has released its connection: nothing is shut then."""
+        response = self._reading.pop(thread_id, None)
+        connection = getattr(getattr(response, "raw", None), "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is None:
+            return False
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        return True
 
     def _prepared(self, path: str, body: dict | None) -> tuple[str, bytes | None, dict]:
         """URL, strict JSON bytes and headers; a ConfigError, before anything is sent, if unusable."""

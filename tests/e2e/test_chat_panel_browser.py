@@ -18,7 +18,9 @@ MESSAGE = f"{NB} textarea[aria-label='Message']"
 TURNS = f"{NB} .elk-chat-log .elk-chat-turn"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 NO_KERNELS = "--KernelSpecManager.allowed_kernelspecs=['elk-no-such-kernel']"
-CELL_PROBE = "import time\n_t = time.perf_counter()\nsum(range(1000))\nprint('cell done', f'{time.perf_counter() - _t:.3f}')"
+CELL_PROBE = (
+    "import time\n_t = time.perf_counter()\nsum(range(1000))\nprint('cell done', f'{time.perf_counter() - _t:.3f}')"
+)
 
 
 def notebook(root, name):
@@ -40,9 +42,11 @@ def turn_statuses(page):
 
 
 def live_text(page):
-    return page.locator(f"{NB} .elk-chat-live .elk-answer").first.inner_text() if page.locator(
-        f"{NB} .elk-chat-live .elk-answer"
-    ).count() else ""
+    return (
+        page.locator(f"{NB} .elk-chat-live .elk-answer").first.inner_text()
+        if page.locator(f"{NB} .elk-chat-live .elk-answer").count()
+        else ""
+    )
 
 
 @pytest.mark.parametrize("ui", list(UIS))
