@@ -12,6 +12,7 @@ from tests.environment import kernel_env
 from tests.kernel import Kernel
 
 KEY = "sk-test-panel-kernel-0987654321"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 OPEN = "%load_ext elk_jupyter\nfrom elk_jupyter import ChatPanel\npanel = ChatPanel(conversation='k')\n"
 
 
@@ -74,3 +75,46 @@ def test_a_restart_while_the_panel_streams_leaves_no_connection(kernel, gateway)
     kernel.client.wait_for_ready(timeout=60)
     fresh = kernel.execute("%load_ext elk_jupyter\n%elk list")
     assert fresh.stdout.strip() == "no conversations yet"  # nothing half-committed survives
+
+
+def test_a_frozen_run_all_reproduces_the_panel_conversation(gateway, tmp_path):
+    """Turns typed into the panel are kept in its cell; with the gateway gone, ELK_REPLAY=only and an
+    empty cache, running the notebook again restores them there, and the cell after it replays."""
+    import nbformat
+
+    from tests.kernel import run_notebook
+
+    path = tmp_path / "panel.ipynb"
+    typed = (  # what typing two messages into the panel does, from code
+        "%load_ext elk_jupyter\nfrom elk_jupyter import ChatPanel\npanel = ChatPanel(conversation='nb')\n"
+        "for question in ('first question', 'second question'):\n    panel.send(question).result(timeout=30)\npanel"
+    )
+    cells = [nbformat.v4.new_code_cell(typed), nbformat.v4.new_code_cell("%%chat -c nb\nthird, from a cell")]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+    for text in ("answer one", "answer two", "answer three"):
+        gateway.plan(text=text)
+    live = kernel_env(gateway.base_url, KEY, tmp_path / "cache", replay="auto", JPY_SESSION_NAME=str(path))
+    run_notebook(nb, live)
+    messages = gateway.bodies()[-1]["messages"]
+    assert [m["content"] for m in messages] == [
+        "first question",
+        "answer one",
+        "second question",
+        "answer two",
+        "third, from a cell",
+    ]
+    assert records(nb, 0) == [("first question", "answer one", "live"), ("second question", "answer two", "live")]
+    nb.cells[0].source = "%load_ext elk_jupyter\n%elk panel -c nb"  # the cell as a user who typed has it
+    nbformat.write(nb, str(path))
+    gateway.close()
+    frozen = kernel_env(gateway.base_url, "", tmp_path / "empty", replay="only", JPY_SESSION_NAME=str(path))
+    again = run_notebook(nbformat.read(str(path), as_version=4), frozen)
+    assert records(again, 0) == [("first question", "answer one", "live"), ("second question", "answer two", "live")]
+    assert records(again, 1) == [("third, from a cell", "answer three", "replayed")]
+    kinds = [sorted(o.get("data", {})) for o in again.cells[0].outputs]
+    assert kinds[0] == ["application/vnd.jupyter.widget-view+json", "text/plain"]  # the panel, then its turns
+
+
+def records(nb, index):
+    found = [o.metadata.get("elk_jupyter") for o in nb.cells[index].outputs if o.get("metadata", {}).get("elk_jupyter")]
+    return [(r["turn"]["prompt"], r["turn"]["reply"]["text"], r["turn"]["origin"]) for r in found]

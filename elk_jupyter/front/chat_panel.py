@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 
 from elk_jupyter.display.chat_widget import ChatWidget
 from elk_jupyter.errors import ElkError
-from elk_jupyter.front import chat_view
+from elk_jupyter.front import chat_restore, chat_view
 from elk_jupyter.front.interrupts import watch_interrupts
 from elk_jupyter.gateway.dialects import NAMES
 
@@ -79,6 +79,8 @@ class ChatPanel(ChatWidget):
         self.on_msg(self._on_message)
         self.observe(self._switched, names=["conversation"])
         self._shell.events.register("post_run_cell", self._after_cell)
+        self._cell = chat_restore.panel_cell(self._parent)
+        self._keep(chat_restore.restore(self.runner, self._cell))
         watch_interrupts(self._shell, self)
         threading.Thread(target=self._list_models, daemon=True, name="elk-panel-models").start()
         self.refresh()
@@ -159,6 +161,21 @@ class ChatPanel(ChatWidget):
 
     def finished(self, turn_id: str, view: dict) -> None:
         self._views[turn_id] = view
+        chat_restore.remember(self.runner, self._cell, turn_id)
+
+    def _keep(self, restored: tuple[list, str]) -> None:
+        """This cell run again: its turns go back into its outputs once it has shown the panel."""
+        turns, problem = restored
+        self.notice = problem
+
+        def publish(*_info) -> None:
+            self._shell.events.unregister("post_run_cell", publish)
+            for turn in turns:
+                for data, metadata in chat_restore.bundles(turn):
+                    self.publish(data, metadata)
+
+        if turns:
+            self._shell.events.register("post_run_cell", publish)
 
     # -- the transcript and the controls
     def refresh(self) -> None:

@@ -12,6 +12,7 @@ from elk_jupyter.conversation.identity import short
 from elk_jupyter.display.chat_widget import LiveTurn, reference
 from elk_jupyter.display.markdown_copy import literal
 from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle, view_data
+from elk_jupyter.errors import HistoryError
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.reply import Reply
 
@@ -90,7 +91,7 @@ class PanelTurnView:
         turn = record["turn"]
         header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
         data, metadata = turn_bundle(reply, header, record)
-        panel = self.frontend.panel
+        panel = self.frontend.panel  # no final push to the live view: the transcript takes the turn now
         panel.publish(prompt_bundle(self.frontend.prompt), {})
         panel.publish(data, metadata)
         panel.finished(turn["id"], data[TURN_MIME])
@@ -133,17 +134,20 @@ def transcript(conversation, views: dict, lines: dict) -> list[dict]:
     return entries
 
 
-def _view_of(turn) -> dict:
-    """A turn the panel did not stream (a cell's, or restored): its view from the record."""
-    reply = Reply.from_dict(turn.reply, turn.request)
-    header = {
+def view_header(turn) -> dict:
+    """The header of a turn the panel did not stream (a cell's, or a restored one)."""
+    return {
         "endpoint": turn.endpoint,
         "conversation": turn.conversation,
         "model_asked": str(turn.request.get("model") or ""),
         "replayed": turn.replayed,
         "turn": turn.short_id,
+        "origin": turn.origin,
     }
-    return view_data(reply, header)
+
+
+def _view_of(turn) -> dict:
+    return view_data(Reply.from_dict(turn.reply, turn.request), view_header(turn))
 
 
 def newest_leaf(conversation, turn_id: str) -> str:
@@ -159,5 +163,5 @@ def newest_leaf(conversation, turn_id: str) -> str:
 def _ancestry(conversation, turn) -> set:
     try:
         return set(conversation.chain_to(turn.id))
-    except Exception:  # a turn whose parents are not all here (a hand-edited record): no branch
+    except HistoryError:  # a turn whose parents are not all here (a hand-edited record): no branch
         return set()

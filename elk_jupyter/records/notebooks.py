@@ -59,8 +59,10 @@ def write_notebook(nb, path: str | os.PathLike) -> None:
     nbformat.write(nb, str(path))
 
 
-def iter_records(nb: Mapping) -> Iterator[dict]:
-    """Each turn record in cell order (a cell re-run in place keeps only its last output).
+def iter_records(nb: Mapping, only: tuple | None = None) -> Iterator[dict]:
+    """Each turn record in cell order (a cell re-run in place keeps only its last output); with
+    ``only`` = (cell id, source), only that cell's: a chat panel's turns, kept in its own cell
+    (matched by its id, or by its source where the front-end sends no id, as nbclient).
 
     The notebook may be hand-edited: anything not shaped like a notebook is skipped, and lone
     UTF-16 surrogates (valid JSON escapes, invalid text) are replaced.
@@ -68,6 +70,8 @@ def iter_records(nb: Mapping) -> Iterator[dict]:
     cells = nb.get("cells")
     for cell in cells if isinstance(cells, list) else ():
         if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
+            continue
+        if only is not None and not _is_cell(cell, *only):
             continue
         outputs = cell.get("outputs")
         for output in outputs if isinstance(outputs, list) else ():
@@ -77,10 +81,19 @@ def iter_records(nb: Mapping) -> Iterator[dict]:
                 yield scrub(record)
 
 
-def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
-    """(the valid turns of a saved notebook, a one-line reason for each record that is not)."""
+def _is_cell(cell: Mapping, cell_id: str | None, source: str | None) -> bool:
+    if cell_id is not None:
+        return cell.get("id") == cell_id
+    text = cell.get("source")
+    text = "".join(text) if isinstance(text, list) and all(isinstance(t, str) for t in text) else text
+    return source is not None and text == source
+
+
+def read_turns(path: str | os.PathLike, only: tuple | None = None) -> tuple[list[Turn], list[str]]:
+    """(the valid turns of a saved notebook, or of one cell: ``iter_records``; a one-line reason
+    for each record that is not)."""
     turns, unusable = [], []
-    for number, record in enumerate(iter_records(read_json(path)), 1):
+    for number, record in enumerate(iter_records(read_json(path), only), 1):
         problems = validate(record)
         if problems:
             turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
