@@ -115,6 +115,11 @@ function buildSettings(model, doc, root) {
   bound(model, field("Temperature", make(doc, "input", { type: "number", step: "0.1", min: "0", label: "Temperature" })), "temperature");
   bound(model, field("Max tokens", make(doc, "input", { type: "number", step: "1", min: "1", label: "Max tokens" })), "max_tokens");
   const effort = field("Reasoning effort", make(doc, "select", { label: "Reasoning effort" }));
+  const text = (label, name, placeholder) =>
+    bound(model, field(label, make(doc, "input", { type: "text", label, placeholder })), name);
+  text("Tools", "tools", "notebook functions: f, g (each call asks first)");
+  text("Images", "attach_images", "paths, URLs or variables, comma-separated");
+  text("Files", "attach_files", "text files, comma-separated");
   const system = bound(model, field("System prompt", make(doc, "textarea", { rows: 2, label: "System prompt" })), "system");
   system.classList.add("elk-chat-system");
   effort.addEventListener("change", () => {
@@ -219,6 +224,26 @@ function liveView(model, doc, box, host) {
   return () => cleanup?.();
 }
 
+// A tool call waiting for the user (the panel's --approve): its name and arguments as text, Run or Decline.
+function approvalBox(model, doc, root) {
+  const box = make(doc, "div", { className: "elk-chat-approval" }, root);
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Tool call waiting");
+  const paint = () => {
+    const call = model.get("approval");
+    box.replaceChildren();
+    box.hidden = !call;
+    if (!call) return;
+    make(doc, "div", { className: "elk-chat-approval-title", text: `Run tool ${call.name}?` }, box);
+    make(doc, "pre", { className: "elk-chat-approval-args", text: call.arguments }, box);
+    const bar = make(doc, "div", { className: "elk-chat-actions" }, box);
+    button(doc, "Run", `Run tool ${call.name}`, () => model.send({ action: "approve", run: true }), bar).focus();
+    button(doc, "Decline", `Decline tool ${call.name}`, () => model.send({ action: "approve", run: false }), bar);
+  };
+  model.on("change:approval", paint);
+  paint();
+}
+
 function composer(model, doc, root) {
   const form = make(doc, "div", { className: "elk-chat-composer" }, root);
   const box = make(doc, "textarea", { className: "elk-chat-message", rows: 2, label: "Message", placeholder: "Message (Enter sends, Shift+Enter new line, ↑ last prompt, Esc stops)" }, form);
@@ -268,6 +293,7 @@ export default {
     const say = (text) => (notice.textContent = text);
     model.on("change:notice", () => say(model.get("notice")));
     say(model.get("notice"));
+    approvalBox(model, doc, root);
     composer(model, doc, root);
     const stopTranscript = transcriptView(model, doc, past, say);
     const stopLive = liveView(model, doc, live, host);

@@ -4,6 +4,7 @@ at a time, one history with %%chat, and every finished turn published with its r
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -163,3 +164,38 @@ def test_stop_shuts_the_connection_of_a_server_that_went_silent(ip, gateway):
     [turn] = conversations(ip).conversation("silent").turns
     assert turn.status == "interrupted" and turn.text.startswith("a b")
     assert not panel.busy and "partial reply kept" in panel.notice
+
+
+def test_tools_run_only_after_the_panel_asks_and_attachments_go_as_the_magics_send_them(ip, gateway, tmp_path):
+    ip.run_cell("def word_count(text: str) -> int:\n    'Count the words of text.'\n    return len(text.split())")
+    (tmp_path / "notes.txt").write_text("some notes")
+    gateway.plan(tool_calls=[("word_count", '{"text": "to be or not"}')], text="")
+    gateway.plan(text="Four.")
+    panel = ChatPanel(conversation="tools")
+    watcher = ChatPanel(conversation="tools")  # a second panel on the same conversation
+    panel.tools, panel.attach_files = "word_count", str(tmp_path / "notes.txt")
+    future = panel.send("How many words?")
+    wait_for(lambda: panel.approval is not None)
+    assert panel.approval == {"name": "word_count", "arguments": '{"text": "to be or not"}'}
+    assert len(gateway.bodies()) == 1  # nothing ran yet
+    panel._on_message(panel, {"action": "approve", "run": True}, [])
+    assert future.result(timeout=10).reply.text == "Four."
+    first, follow_up = gateway.bodies()
+    assert [t["function"]["name"] for t in first["tools"]] == ["word_count"]
+    assert "some notes" in json.dumps(first["messages"][-1]["content"])
+    assert follow_up["messages"][-1] == {"role": "tool", "tool_call_id": "call_1_0", "content": "4"}
+    assert panel.approval is None and "--tools word_count --approve --file" in panel.transcript[0]["cell"]
+    assert [e["prompt"] for e in watcher.transcript] == ["How many words?"]
+
+
+def test_a_declined_or_stopped_tool_call_does_not_run(ip, gateway):
+    ip.run_cell("calls = []\ndef record(text: str) -> str:\n    'Record text.'\n    calls.append(text)\n    return 'ok'")
+    gateway.plan(tool_calls=[("record", '{"text": "x"}')], text="")
+    gateway.plan(text="Declined, fine.")
+    panel = ChatPanel(conversation="decline")
+    panel.tools = "record"
+    future = panel.send("Record x")
+    wait_for(lambda: panel.approval is not None)
+    panel._on_message(panel, {"action": "approve", "run": False}, [])
+    future.result(timeout=10)
+    assert ip.user_ns["calls"] == [] and "declined" in gateway.bodies()[-1]["messages"][-1]["content"]

@@ -39,6 +39,9 @@ class ChatWidget(anywidget.AnyWidget):
     max_tokens = t.Unicode("").tag(sync=True)
     reasoning_effort = t.Unicode("").tag(sync=True)
     system = t.Unicode("").tag(sync=True)
+    tools = t.Unicode("").tag(sync=True)  # notebook functions the model may call, "f, g" (each call asks first)
+    attach_images = t.Unicode("").tag(sync=True)  # paths, URLs or variables, comma-separated (--image)
+    attach_files = t.Unicode("").tag(sync=True)  # text files, comma-separated (--file)
     # What the kernel offers.
     conversations = t.List([]).tag(sync=True)  # the kernel's named conversations
     models = t.List([]).tag(sync=True)  # from /v1/models when the gateway lists them
@@ -51,6 +54,7 @@ class ChatWidget(anywidget.AnyWidget):
     busy = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)  # one line: a refusal, an error, what "to cell" did
     last_prompt = t.Unicode("").tag(sync=True)  # what Up recalls
+    approval = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # a tool call waiting: {name, arguments}
     panel_id = t.Unicode("").tag(sync=True)  # this widget's model id: chat.js keeps its view out of saved files
 
     def __init__(self, **traits):

@@ -29,6 +29,7 @@ STOP_GRACE = 0.3  # seconds a stopped reply has to reach its next event before i
 EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # runner -> {conversation: Lock}
 _LOCKS_GUARD = threading.Lock()
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # the kernel's panels: one finishing a turn redraws the others
 
 
 class Busy(ElkError):
@@ -73,6 +74,7 @@ class ChatPanel(ChatWidget):
         self._parent = dict(getattr(self._shell, "parent_header", None) or {})  # the panel cell, for outputs
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._answer, self._approved = threading.Event(), False  # a tool call's Run / Decline
         self._views: dict = {}  # turn id -> the VIEW this panel streamed (its context note included)
         self._lines: dict = {}  # turn id -> the options it was sent with (its "to cell" text)
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
@@ -82,6 +84,7 @@ class ChatPanel(ChatWidget):
         self._cell = chat_restore.panel_cell(self._parent)
         self._keep(chat_restore.restore(self.runner, self._cell))
         watch_interrupts(self._shell, self)
+        _OPEN.add(self)
         threading.Thread(target=self._list_models, daemon=True, name="elk-panel-models").start()
         self.refresh()
 
@@ -98,7 +101,8 @@ class ChatPanel(ChatWidget):
         try:
             line = chat_view.cell_line(self._controls())
             ask, _ = self._magics.ask_for(self.endpoint, line + (" --new" if parent is None else ""), text)
-            ask = replace(ask, cell=(None, None))  # a panel turn belongs to no cell: none replaces another
+            # A panel turn belongs to no cell (none replaces another); --approve asks in the panel.
+            ask = replace(ask, cell=(None, None), approve=self._approve if ask.approve else None)
             if parent:
                 self.runner.conversations.conversation(name).accept(parent)
         except BaseException:
@@ -142,6 +146,9 @@ class ChatPanel(ChatWidget):
             with self.hold_sync():
                 self.live, self.busy = "", False
                 self.refresh()
+            for other in list(_OPEN):  # another panel on this conversation shows the turn too
+                if other is not self and other.conversation == self.conversation and not other.busy:
+                    other.refresh()
         if failure is not None:
             future.set_exception(failure)
         else:
@@ -189,8 +196,23 @@ class ChatPanel(ChatWidget):
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
         self.refresh()
 
+    def _approve(self, call) -> bool:
+        """Ask in the panel before a tool call runs: Run or Decline (Stop declines)."""
+        self._answer.clear()
+        self._approved = False
+        self.approval = {"name": call.name, "arguments": call.arguments[:4000]}
+        while not self._answer.wait(0.1) and not self._stop.is_set():
+            pass
+        self.approval = None
+        return self._approved
+
+    def _do_approve(self, content) -> None:
+        self._approved = content.get("run") is True
+        self._answer.set()
+
     def _controls(self) -> dict:
-        names = ("conversation", "model", "temperature", "max_tokens", "reasoning_effort", "system")
+        names = ("conversation", "model", "temperature", "max_tokens", "reasoning_effort", "system", "tools")
+        names += ("attach_images", "attach_files")
         return {name: getattr(self, name) for name in names}
 
     def _list_models(self) -> None:

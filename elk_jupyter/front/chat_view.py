@@ -32,7 +32,17 @@ def cell_line(controls: dict) -> str:
         words += ["-r", controls["reasoning_effort"]]
     if controls.get("system"):
         words += ["-s", controls["system"]]
+    names = ",".join(_listed(controls.get("tools", "")))
+    if names:
+        words += ["--tools", names, "--approve"]  # the panel asks before each call
+    for option, name in (("--image", "attach_images"), ("--file", "attach_files")):
+        for source in _listed(controls.get(name, "")):
+            words += [option, source]
     return " ".join(shlex.quote(word) for word in words)
+
+
+def _listed(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def cell_text(endpoint: str, line: str, prompt: str) -> str:
@@ -111,7 +121,7 @@ def transcript(conversation, views: dict, lines: dict) -> list[dict]:
     end = chain[-1].id if chain else None
     tail = [t for t in conversation.turns if not t.ok and t.parent == end and t.id not in conversation.active]
     children: dict = {}
-    for turn in conversation.index.values():
+    for turn in list(conversation.index.values()):  # a copy: another panel's worker may commit meanwhile
         if turn.conversation == conversation.name and turn.ok:
             children.setdefault(turn.parent, []).append(turn)
     entries = []
@@ -154,7 +164,7 @@ def newest_leaf(conversation, turn_id: str) -> str:
     """The most recent successful turn descending from ``turn_id`` (itself if none): the end of
     the branch a sibling switch goes back to."""
     best = conversation.turn(turn_id)
-    for turn in conversation.index.values():
+    for turn in list(conversation.index.values()):
         if turn.ok and turn.created_at > best.created_at and turn_id in _ancestry(conversation, turn):
             best = turn
     return best.id
