@@ -189,7 +189,9 @@ def test_tools_run_only_after_the_panel_asks_and_attachments_go_as_the_magics_se
 
 
 def test_a_declined_or_stopped_tool_call_does_not_run(ip, gateway):
-    ip.run_cell("calls = []\ndef record(text: str) -> str:\n    'Record text.'\n    calls.append(text)\n    return 'ok'")
+    ip.run_cell(
+        "calls = []\ndef record(text: str) -> str:\n    'Record text.'\n    calls.append(text)\n    return 'ok'"
+    )
     gateway.plan(tool_calls=[("record", '{"text": "x"}')], text="")
     gateway.plan(text="Declined, fine.")
     panel = ChatPanel(conversation="decline")
