@@ -58,11 +58,11 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(page, browser, jup
     except Exception:
         page.screenshot(path=str(ARTIFACTS / f"chat_panel_{ui}_failed.png"), full_page=True)
         raise
-    saved = save(page, jupyter["root"] / name, 4)
+    saved = save(page, jupyter["root"] / name, 5)
     panel_outputs = saved["cells"][0]["outputs"]
     records = [o["metadata"]["elk_jupyter"]["turn"] for o in panel_outputs if "elk_jupyter" in o.get("metadata", {})]
-    assert [r["prompt"] for r in records] == ["Hello panel", "Talk for a long time", "Hello panel"]
-    assert [r["status"] for r in records] == ["completed", "interrupted", "completed"]
+    assert [r["prompt"] for r in records] == ["Hello panel", "Talk for a long time", "Hello panel", "Hello edited"]
+    assert [r["status"] for r in records] == ["completed", "interrupted", "completed", "completed"]
     raw = (jupyter["root"] / name).read_text()
     assert "_esm" not in raw and "elk-chat" not in raw  # no front-end code in the notebook
     assert WIDGET_MIME not in raw  # no view of a live widget: nothing to show "model not found" for
@@ -122,9 +122,21 @@ def run_session(page, jupyter, gateway, ui, name):
     page.locator(f"{TURNS} .elk-answer", has_text="another sample").wait_for(timeout=30_000)
     assert page.locator(f"{TURNS}").count() == 1
     assert page.locator(f"{NB} .elk-chat-branch").first.inner_text() == "2/2"
-    page.locator(f"{NB} button[aria-label='Previous version']").first.click()
+    # 6. Edit & resend the first message: a new branch from the same point; the others stay restorable.
+    gateway.plan(text="edited reply")
+    page.locator(f"{NB} button[aria-label^='Edit and resend']").first.click()
+    edit = page.locator(f"{NB} textarea[aria-label='Edit message']")
+    edit.fill("")
+    edit.type("Hello edited")
+    page.locator(f"{NB} button[aria-label='Resend edited message']").click()
+    page.locator(f"{TURNS} .elk-answer", has_text="edited reply").wait_for(timeout=30_000)
+    assert page.locator(f"{NB} .elk-chat-branch").first.inner_text() == "3/3"
+    for _ in range(2):
+        page.locator(f"{NB} button[aria-label='Previous version']").first.click()
+        page.wait_for_timeout(500)
     page.locator(f"{TURNS}", has_text="And now from a cell").wait_for(timeout=10_000)  # the original branch
-    # 6. To cell: the exact cell text, on the clipboard, and said so.
+    assert page.locator(f"{NB} .elk-chat-branch").first.inner_text() == "1/3"
+    # 7. To cell: the exact cell text, on the clipboard, and said so.
     page.screenshot(path=str(ARTIFACTS / f"chat_panel_{ui}_live.png"), full_page=True)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.locator(f"{NB} button[aria-label^='Copy turn']").first.click()
@@ -149,7 +161,7 @@ def reopen(browser, jupyter, tmp_path_factory, ui, name):
             no_kernel = dialog.locator("button", has_text="No Kernel")
             (no_kernel if no_kernel.count() else dialog.locator(".jp-mod-reject")).first.click()
             page.wait_for_function(
-                "(NB) => document.querySelectorAll(NB + ' .elk-turn-output .elk-panel').length >= 4", arg=NB
+                "(NB) => document.querySelectorAll(NB + ' .elk-turn-output .elk-panel').length >= 5", arg=NB
             )
             page.wait_for_timeout(3000)  # the widget manager settles: a live view would now say "not found"
             body = page.locator(NB).first.inner_text()
@@ -157,6 +169,6 @@ def reopen(browser, jupyter, tmp_path_factory, ui, name):
             assert "Error displaying widget" not in body and "model not found" not in body.lower()
             assert "Loading widget" not in body
             assert "Hello panel" in body and "Talk for a long time" in body
-            assert json.dumps(body).count("another sample") == 1
+            assert json.dumps(body).count("another sample") == 1 and "edited reply" in body
         finally:
             context.close()
