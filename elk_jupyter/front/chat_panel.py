@@ -27,7 +27,7 @@ from elk_jupyter.gateway.dialects import NAMES
 
 STOP_GRACE = 0.3  # seconds a stopped reply has to reach its next event before its connection is shut
 EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
-_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # runner -> {conversation: Lock}
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel state -> {conversation: Lock}
 _LOCKS_GUARD = threading.Lock()
 _OPEN: weakref.WeakSet = weakref.WeakSet()  # the kernel's panels: one finishing a turn redraws the others
 
@@ -44,9 +44,9 @@ def magics_of(shell):
     return registry["ElkMagics"]
 
 
-def _lock(runner, conversation: str) -> threading.Lock:
+def _lock(state, conversation: str) -> threading.Lock:
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(runner, {}).setdefault(conversation, threading.Lock())
+        return _LOCKS.setdefault(state, {}).setdefault(conversation, threading.Lock())
 
 
 class ChatPanel(ChatWidget):
@@ -95,7 +95,7 @@ class ChatPanel(ChatWidget):
         ``parent``: continue from that turn instead of the context's end (regenerate, edit);
         ``None``: as the first turn. Raises ``Busy`` while a turn streams in this conversation."""
         name = self.conversation
-        lock = _lock(self.runner, name)
+        lock = _lock(self.runner.state, name)
         if not lock.acquire(blocking=False):
             raise Busy(f"conversation {name!r} is busy: a reply is streaming (Stop it or wait)")
         try:
@@ -124,8 +124,9 @@ class ChatPanel(ChatWidget):
         self._stop.set()
         worker = self._worker
         if worker is not None and worker.is_alive():
-            client = self.runner.client
-            timer = threading.Timer(STOP_GRACE, lambda: worker.is_alive() and client.abort(worker.ident))
+            from elk_jupyter.gateway.transport import abort  # loaded already: the worker is streaming
+
+            timer = threading.Timer(STOP_GRACE, lambda: worker.is_alive() and abort(worker.ident))
             timer.daemon = True
             timer.start()
 

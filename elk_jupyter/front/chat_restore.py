@@ -17,7 +17,7 @@ from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.records import notebooks
 from elk_jupyter.records.turn import record_of
 
-_MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # runner -> {panel cell: [turn ids]}
+_MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel state -> {panel cell: [turn ids]}
 
 
 def panel_cell(parent_header: dict) -> tuple | None:
@@ -33,7 +33,7 @@ def panel_cell(parent_header: dict) -> tuple | None:
 def remember(runner, cell: tuple | None, turn_id: str) -> None:
     """A turn the panel of ``cell`` made in this kernel (its outputs go if the cell runs again)."""
     if cell is not None:
-        _MADE.setdefault(runner, {}).setdefault(cell, []).append(turn_id)
+        _MADE.setdefault(runner.state, {}).setdefault(cell, []).append(turn_id)
 
 
 def restore(runner, cell: tuple | None) -> tuple[list, str]:
@@ -42,13 +42,13 @@ def restore(runner, cell: tuple | None) -> tuple[list, str]:
         return [], ""
     saved, problem = _saved(runner, cell)
     index = runner.conversations.index
-    made = [index[i] for i in _MADE.get(runner, {}).get(cell, []) if i in index]
+    made = [index[i] for i in _MADE.get(runner.state, {}).get(cell, []) if i in index]
     turns = {turn.id: index.get(turn.id, turn) for turn in [*saved, *made]}
     return sorted(turns.values(), key=lambda turn: turn.created_at), problem
 
 
 def _saved(runner, cell: tuple) -> tuple[list, str]:
-    path = runner.locate_notebook()
+    path = runner.state.locate_notebook()
     if path is None or not Path(path).is_file():
         return [], ""
     try:
@@ -56,7 +56,7 @@ def _saved(runner, cell: tuple) -> tuple[list, str]:
         merged = lineage.merge(runner.conversations, turns)
     except ElkError as err:
         return [], f"the panel's saved turns were not restored: {err}"
-    runner.index_records(merged.added)  # the cells after the panel may replay from them
+    runner.state.index_turns(merged.added)  # the cells after the panel may replay from them
     return turns, (unusable[0] if unusable else "")
 
 

@@ -87,10 +87,6 @@ class Client:
     def api_key(self) -> str | None:
         return self._api_key or os.environ.get(self.api_key_env) or None
 
-    def abort(self, thread_id: int) -> bool:
-        """Shut the connection thread ``thread_id`` streams from: its reply ends now, kept as interrupted."""
-        return self._transport.abort(thread_id)
-
     def redact(self, text: str | None) -> str | None:
         """``text`` with the key cut out: gateways echo it in messages and even in headers."""
         key = self.api_key()
@@ -175,11 +171,12 @@ class Client:
 
     def models(self) -> list[dict]:
         """GET /models: the gateway's model list (``data`` of the response)."""
-        failure = None
         try:
             response = self._transport.request("GET", "/models", None)
         except ElkError as err:
             failure = self._redacted(err)
+        else:
+            failure = None
         if failure is not None:
             raise failure
         with response:

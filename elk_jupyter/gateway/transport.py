@@ -23,6 +23,23 @@ import urllib3
 from elk_jupyter.errors import APIError, ConfigError, ElkError, error_fields
 from elk_jupyter.gateway import urls
 
+_READING: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # thread id -> the response it streams
+
+
+def abort(thread_id: int) -> bool:
+    """Shut, from another thread, the connection thread ``thread_id`` is reading a response from,
+    so a read blocked on a silent server returns at once (the chat panel's Stop): the reader sees
+    the stream end and keeps the reply, interrupted. A response read to its end has released its
+    connection (to the pool, for the next request): nothing is shut then."""
+    response = _READING.pop(thread_id, None)
+    sock = getattr(getattr(getattr(response, "raw", None), "connection", None), "sock", None)
+    if sock is None:
+        return False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
+
+
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -33,7 +50,6 @@ class Transport:
     def __init__(self, client) -> None:
         self.client = client
         self._http = requests.Session()  # keep-alive across cells
-        self._reading: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # thread id -> its response
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -51,7 +67,7 @@ class Transport:
                 continue
             response.attempts = attempt
             if response.status_code < 300:
-                self._reading[threading.get_ident()] = response
+                _READING[threading.get_ident()] = response
                 return response
             if response.status_code < 400:
                 raise _redirect_error(response, url)
@@ -65,19 +81,6 @@ class Transport:
                 continue
             raise _status_error(response, attempt, delay if too_long else None)
         raise AssertionError("unreachable: max_retries is checked to be >= 0")
-
-    def abort(self, thread_id: int) -> bool:
-        """Shut, from another thread, the connection thread ``thread_id`` is reading a response from,
-        so a read blocked on a silent server returns at once (the chat panel's Stop). A response
-        already read to its end has released its connection: nothing is shut then."""
-        response = self._reading.pop(thread_id, None)
-        connection = getattr(getattr(response, "raw", None), "connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is None:
-            return False
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        return True
 
     def _prepared(self, path: str, body: dict | None) -> tuple[str, bytes | None, dict]:
         """URL, strict JSON bytes and headers; a ConfigError, before anything is sent, if unusable."""
