@@ -82,9 +82,8 @@ def test_one_turn_at_a_time_per_conversation_and_cells_run_meanwhile(ip, gateway
         other.send("second")
     other._on_message(other, {"action": "send", "text": "second"}, [])
     assert "is busy" in other.notice
-    started = time.monotonic()
     assert ip.run_cell("x = sum(range(1000))").success  # the kernel's thread is free
-    assert time.monotonic() - started < 1.0 and not future.done()
+    assert not future.done() and panel.busy  # the cell ran and finished while the reply streams
     future.result(timeout=10)
     assert len(gateway.bodies("/chat/completions")) == 1
 
