@@ -84,6 +84,9 @@ class ChatPanel(ChatWidget):
         self._cell = chat_restore.panel_cell(self._parent)
         self._keep(chat_restore.restore(self.runner, self._cell))
         watch_interrupts(self._shell, self)
+        for other in list(_OPEN):  # the panel this cell showed before it ran again: gone from the page
+            if self._cell is not None and other._cell == self._cell:
+                other.close()
         _OPEN.add(self)
         threading.Thread(target=self._list_models, daemon=True, name="elk-panel-models").start()
         self.refresh()
@@ -230,6 +233,7 @@ class ChatPanel(ChatWidget):
 
     def close(self) -> None:
         self._stop.set()
+        _OPEN.discard(self)
         try:
             self._shell.events.unregister("post_run_cell", self._after_cell)
         except ValueError:
