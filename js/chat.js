@@ -164,7 +164,8 @@ function drawEntry(model, doc, entry, say) {
   button(doc, "Regenerate", `Regenerate turn ${entry.short}`, () => model.send({ action: "regenerate", turn: entry.id }), actions);
   button(doc, "To cell", `Copy turn ${entry.short} as a cell`, async () => {
     const ok = await copyText(doc.defaultView, entry.cell);
-    say(ok ? "Copied the equivalent cell to the clipboard: paste it into a new cell (a widget cannot add cells here)." : "Could not reach the clipboard.");
+    const note = entry.cell_note ? ` Note: ${entry.cell_note}.` : "";
+    say(ok ? `Copied the equivalent cell to the clipboard: paste it into a new cell (a widget cannot add cells here).${note}` : "Could not reach the clipboard.");
   }, actions);
   button(doc, "Fork", `Fork a new conversation from turn ${entry.short}`, () => model.send({ action: "fork", turn: entry.id }), actions);
   if (!entry.ok) button(doc, "Accept", `Accept the partial reply of turn ${entry.short}`, () => model.send({ action: "accept", turn: entry.id }), actions);

@@ -200,3 +200,20 @@ def test_a_declined_or_stopped_tool_call_does_not_run(ip, gateway):
     panel._on_message(panel, {"action": "approve", "run": False}, [])
     future.result(timeout=10)
     assert ip.user_ns["calls"] == [] and "declined" in gateway.bodies()[-1]["messages"][-1]["content"]
+
+
+def test_to_cell_of_a_multiline_system_prompt_says_what_a_magic_line_cannot_hold(ip, gateway):
+    gateway.plan(text="a")
+    gateway.plan(text=" ".join(["w"] * 300), delay=0.02)
+    panel = ChatPanel(conversation="lines")
+    panel.system = "Line one.\nLine two."
+    panel.send("first").result(timeout=10)
+    future = panel.send("second")
+    wait_for(lambda: panel.live != "")
+    panel.stop()
+    with pytest.raises(StreamError):  # an interrupted turn has its "to cell" text too
+        future.result(timeout=10)
+    first, second = panel.transcript
+    assert first["cell"] == "%%chat -c lines\nfirst" and "line breaks" in first["cell_note"]
+    assert second["status"] == "interrupted" and second["cell"] == "%%chat -c lines\nsecond"
+    assert gateway.bodies()[0]["messages"][0] == {"role": "system", "content": "Line one.\nLine two."}

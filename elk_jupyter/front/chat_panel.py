@@ -76,7 +76,7 @@ class ChatPanel(ChatWidget):
         self._worker: threading.Thread | None = None
         self._answer, self._approved = threading.Event(), False  # a tool call's Run / Decline
         self._views: dict = {}  # turn id -> the VIEW this panel streamed (its context note included)
-        self._lines: dict = {}  # turn id -> the options it was sent with (its "to cell" text)
+        self._sent_with: dict = {}  # turn id -> the controls it was sent with (its "to cell" text)
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
         self.on_msg(self._on_message)
         self.observe(self._switched, names=["conversation"])
@@ -102,7 +102,8 @@ class ChatPanel(ChatWidget):
         if not lock.acquire(blocking=False):
             raise Busy(f"conversation {name!r} is busy: a reply is streaming (Stop it or wait)")
         try:
-            line = chat_view.cell_line(self._controls())
+            controls = self._controls()
+            line = chat_view.cell_line(controls)
             ask, _ = self._magics.ask_for(self.endpoint, line + (" --new" if parent is None else ""), text)
             # A panel turn belongs to no cell (none replaces another); --approve asks in the panel.
             ask = replace(ask, cell=(None, None), approve=self._approve if ask.approve else None)
@@ -116,7 +117,7 @@ class ChatPanel(ChatWidget):
         with self.hold_sync():
             self.busy, self.notice, self.last_prompt = True, "", text
         self._worker = threading.Thread(
-            target=self._turn, args=(ask, line, lock, future), daemon=True, name="elk-panel"
+            target=self._turn, args=(ask, controls, lock, future), daemon=True, name="elk-panel"
         )
         self._worker.start()
         return future
@@ -133,19 +134,17 @@ class ChatPanel(ChatWidget):
             timer.daemon = True
             timer.start()
 
-    def _turn(self, ask, line, lock, future: Future) -> None:
+    def _turn(self, ask, controls, lock, future: Future) -> None:
         """The worker: run the turn, hand the panel back (not busy, transcript drawn), then settle
         ``future``, so whoever waits on it sees the panel as the turn left it."""
         outcome = failure = None
         try:
-            outcome = self.runner.run(ask, chat_view.PanelFrontend(self, ask.prompt, self._stop))
+            outcome = self.runner.run(ask, chat_view.PanelFrontend(self, ask.prompt, self._stop, controls))
         except ElkError as err:
             failure, self.notice = err, str(err)
         except BaseException as err:  # noqa: BLE001 - a worker thread must always hand back the panel
             failure, self.notice = err, f"{type(err).__name__}: the turn ended unexpectedly"
         finally:
-            if outcome is not None:
-                self._lines[outcome.turn.id] = line
             lock.release()
             with self.hold_sync():
                 self.live, self.busy = "", False
@@ -170,8 +169,8 @@ class ChatPanel(ChatWidget):
         content = {"data": data, "metadata": metadata, "transient": {}}
         session.send(pub.pub_socket, session.msg("display_data", content, parent=self._parent), ident=pub.topic)
 
-    def finished(self, turn_id: str, view: dict) -> None:
-        self._views[turn_id] = view
+    def finished(self, turn_id: str, view: dict, controls: dict) -> None:
+        self._views[turn_id], self._sent_with[turn_id] = view, controls
         chat_restore.remember(self.runner, self._cell, turn_id)
 
     def _keep(self, restored: tuple[list, str]) -> None:
@@ -194,7 +193,7 @@ class ChatPanel(ChatWidget):
         conversation = conversations.conversation(self.conversation)
         with self.hold_sync():
             self.conversations = sorted(set(conversations.conversations) | {self.conversation})
-            self.transcript = chat_view.transcript(conversation, self._views, self._lines)
+            self.transcript = chat_view.transcript(conversation, self._views, self._sent_with)
 
     def _switched(self, _change=None) -> None:
         self.system = self.runner.conversations.conversation(self.conversation).system or ""

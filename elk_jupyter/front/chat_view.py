@@ -22,15 +22,16 @@ class Stopped(KeyboardInterrupt):
     interrupt ends a cell's (``client.collect`` marks the reply interrupted and closes the response)."""
 
 
-def cell_line(controls: dict) -> str:
-    """The ``%%chat``/``%%respond`` options the panel's controls stand for, quoted for a magic line."""
+def cell_line(controls: dict, *, one_line: bool = False) -> str:
+    """The ``%%chat``/``%%respond`` options the panel's controls stand for, quoted for a magic line.
+    ``one_line``: leave out a system prompt with line breaks (a magic line cannot hold them)."""
     words = ["-c", controls["conversation"]]
     for option, name in (("-m", "model"), ("-t", "temperature"), ("--max-tokens", "max_tokens")):
         if controls.get(name, "").strip():
             words += [option, controls[name].strip()]
     if controls.get("reasoning_effort"):
         words += ["-r", controls["reasoning_effort"]]
-    if controls.get("system"):
+    if controls.get("system") and not (one_line and "\n" in controls["system"]):
         words += ["-s", controls["system"]]
     names = ",".join(_listed(controls.get("tools", "")))
     if names:
@@ -45,19 +46,25 @@ def _listed(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def cell_text(endpoint: str, line: str, prompt: str) -> str:
-    """A cell that sends ``prompt`` as the panel did (exact options; a system prompt with a newline
-    cannot sit on the magic line, so it goes through ``-i`` and a variable would be needed: said)."""
-    return f"%%{dialect(endpoint).magic} {line}\n{prompt}"
+def cell_text(endpoint: str, controls: dict, prompt: str) -> tuple[str, str]:
+    """(a cell that sends ``prompt`` as the panel did, with its exact options; what it cannot say)."""
+    note = ""
+    if "\n" in (controls.get("system") or ""):
+        note = (
+            "its system prompt has line breaks, which a magic line cannot hold: the cell leaves -s out "
+            "(this kernel's conversation keeps the prompt)"
+        )
+    return f"%%{dialect(endpoint).magic} {cell_line(controls, one_line=True)}\n{prompt}", note
 
 
 class PanelFrontend:
     """``turns.Frontend`` for one panel turn: the live view is a ``LiveTurn`` the panel shows."""
 
-    def __init__(self, panel, prompt: str, stop: threading.Event):
+    def __init__(self, panel, prompt: str, stop: threading.Event, controls: dict):
         self.panel = panel
         self.prompt = prompt
         self.stop = stop
+        self.controls = controls  # what the turn was sent with: its "to cell" text
 
     def open_view(self, endpoint, conversation, model, context, replayed=False, images=()):
         return PanelTurnView(self, endpoint, conversation, model, context, replayed, images)
@@ -104,7 +111,7 @@ class PanelTurnView:
         panel = self.frontend.panel  # no final push to the live view: the transcript takes the turn now
         panel.publish(prompt_bundle(self.frontend.prompt), {})
         panel.publish(data, metadata)
-        panel.finished(turn["id"], data[TURN_MIME])
+        panel.finished(turn["id"], data[TURN_MIME], self.frontend.controls)
         self.live.retire()
 
 
@@ -113,7 +120,7 @@ def prompt_bundle(prompt: str) -> dict:
     return {"text/markdown": "**You:** " + (literal(prompt) or "(empty)"), "text/plain": f"You: {prompt}"}
 
 
-def transcript(conversation, views: dict, lines: dict) -> list[dict]:
+def transcript(conversation, views: dict, controls: dict) -> list[dict]:
     """The conversation as the panel shows it: the turns of its context, then any failed or
     interrupted turn that followed them (its partial reply can be accepted); each with its
     siblings (regenerated or edited turns asked after the same parent) to switch between."""
@@ -128,7 +135,9 @@ def transcript(conversation, views: dict, lines: dict) -> list[dict]:
     for turn in [*chain, *tail[-1:]]:
         siblings = sorted(children.get(turn.parent, []), key=lambda t: t.created_at)
         ids = [t.id for t in siblings]
-        line = lines.get(turn.id) or shlex.join(["-c", conversation.name, "-m", str(turn.request.get("model", ""))])
+        # A turn the panel did not send (a cell's, a restored one) names its conversation and model.
+        asked = controls.get(turn.id) or {"conversation": conversation.name, "model": str(turn.request.get("model", ""))}
+        cell, cell_note = cell_text(turn.endpoint, asked, turn.prompt)
         entries.append(
             {
                 "id": turn.id,
@@ -137,7 +146,8 @@ def transcript(conversation, views: dict, lines: dict) -> list[dict]:
                 "status": turn.status,
                 "ok": turn.ok,
                 "view": views.get(turn.id) or _view_of(turn),
-                "cell": cell_text(turn.endpoint, line, turn.prompt),
+                "cell": cell,
+                "cell_note": cell_note,
                 "siblings": ids if turn.id in ids and len(ids) > 1 else [],
             }
         )
