@@ -136,7 +136,10 @@ def transcript(conversation, views: dict, controls: dict) -> list[dict]:
         siblings = sorted(children.get(turn.parent, []), key=lambda t: t.created_at)
         ids = [t.id for t in siblings]
         # A turn the panel did not send (a cell's, a restored one) names its conversation and model.
-        asked = controls.get(turn.id) or {"conversation": conversation.name, "model": str(turn.request.get("model", ""))}
+        asked = controls.get(turn.id) or {
+            "conversation": conversation.name,
+            "model": str(turn.request.get("model", "")),
+        }
         cell, cell_note = cell_text(turn.endpoint, asked, turn.prompt)
         entries.append(
             {
