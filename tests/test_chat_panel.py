@@ -217,3 +217,23 @@ def test_to_cell_of_a_multiline_system_prompt_says_what_a_magic_line_cannot_hold
     assert first["cell"] == "%%chat -c lines\nfirst" and "line breaks" in first["cell_note"]
     assert second["status"] == "interrupted" and second["cell"] == "%%chat -c lines\nsecond"
     assert gateway.bodies()[0]["messages"][0] == {"role": "system", "content": "Line one.\nLine two."}
+
+
+def test_fork_new_and_switch_conversations_from_the_panel(ip, gateway):
+    gateway.plan(text="one")
+    gateway.plan(text="two")
+    panel = ChatPanel(conversation="main")
+    first = panel.send("q1").result(timeout=10).turn
+    panel.send("q2").result(timeout=10)
+    for _ in range(2):
+        panel.conversation = "main"
+        panel._on_message(panel, {"action": "fork", "turn": first.id}, [])
+    assert panel.conversation == f"main@{first.short_id}-2"
+    assert [e["prompt"] for e in panel.transcript] == ["q1"]  # the fork's context: up to that turn
+    assert {"main", f"main@{first.short_id}"} <= set(panel.conversations)
+    panel._on_message(panel, {"action": "new", "name": "  "}, [])
+    assert "1 to 100 printable characters" in panel.notice and panel.conversation == f"main@{first.short_id}-2"
+    panel._on_message(panel, {"action": "new", "name": "fresh"}, [])
+    assert panel.conversation == "fresh" and panel.transcript == []
+    panel.conversation = "main"
+    assert [e["prompt"] for e in panel.transcript] == ["q1", "q2"]

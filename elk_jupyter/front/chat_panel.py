@@ -277,15 +277,20 @@ class ChatPanel(ChatWidget):
         self.refresh()
 
     def _do_new(self, content) -> None:
-        name = str(content.get("name", "")).strip()
-        if not name or not name.isprintable() or len(name) > 100:
-            raise ValueError("a conversation name is 1 to 100 printable characters")
+        name = _name(content.get("name"))
         self.runner.conversations.conversation(name)
         self.conversation = name
 
     def _do_fork(self, content) -> None:
-        name = str(content.get("name", "")).strip()
-        self.runner.conversations.fork(self.conversation, name, self._turn_of(content).id)
+        """A new conversation continuing this one up to the turn (``%elk fork``), named after both
+        unless a name is given."""
+        turn = self._turn_of(content)
+        name = _name(content.get("name") or f"{self.conversation}@{turn.short_id}")
+        taken, base, n = self.runner.conversations.conversations, name, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        self.runner.conversations.fork(self.conversation, name, turn.id)
         self.conversation = name
 
     def _turn_of(self, content):
@@ -294,3 +299,10 @@ class ChatPanel(ChatWidget):
         if not isinstance(turn_id, str) or turn_id not in index:
             raise ValueError("that turn is not in this kernel (restart or reset?)")
         return index[turn_id]
+
+
+def _name(value) -> str:
+    name = str(value or "").strip()
+    if not name or not name.isprintable() or len(name) > 100:
+        raise ValueError("a conversation name is 1 to 100 printable characters")
+    return name
