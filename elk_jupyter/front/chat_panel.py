@@ -159,15 +159,7 @@ class ChatPanel(ChatWidget):
 
     # -- what the turn view calls
     def publish(self, data: dict, metadata: dict) -> None:
-        """An output in the panel's own cell, whichever cell runs now (or none): the parent header
-        says where a front-end puts it; JupyterLab and Notebook 7 keep a cell's outputs open."""
-        pub = self._shell.display_pub
-        session = getattr(pub, "session", None)
-        if session is None or not self._parent:  # terminal IPython, or a test shell
-            pub.publish(data=data, metadata=metadata)
-            return
-        content = {"data": data, "metadata": metadata, "transient": {}}
-        session.send(pub.pub_socket, session.msg("display_data", content, parent=self._parent), ident=pub.topic)
+        chat_view.publish(self._shell, self._parent, data, metadata)
 
     def finished(self, turn_id: str, view: dict, controls: dict) -> None:
         self._views[turn_id], self._sent_with[turn_id] = view, controls
@@ -277,7 +269,7 @@ class ChatPanel(ChatWidget):
         self.refresh()
 
     def _do_new(self, content) -> None:
-        name = _name(content.get("name"))
+        name = chat_view.conversation_name(content.get("name"))
         self.runner.conversations.conversation(name)
         self.conversation = name
 
@@ -285,7 +277,7 @@ class ChatPanel(ChatWidget):
         """A new conversation continuing this one up to the turn (``%elk fork``), named after both
         unless a name is given."""
         turn = self._turn_of(content)
-        name = _name(content.get("name") or f"{self.conversation}@{turn.short_id}")
+        name = chat_view.conversation_name(content.get("name") or f"{self.conversation}@{turn.short_id}")
         taken, base, n = self.runner.conversations.conversations, name, 1
         while name in taken:
             n += 1
@@ -299,10 +291,3 @@ class ChatPanel(ChatWidget):
         if not isinstance(turn_id, str) or turn_id not in index:
             raise ValueError("that turn is not in this kernel (restart or reset?)")
         return index[turn_id]
-
-
-def _name(value) -> str:
-    name = str(value or "").strip()
-    if not name or not name.isprintable() or len(name) > 100:
-        raise ValueError("a conversation name is 1 to 100 printable characters")
-    return name

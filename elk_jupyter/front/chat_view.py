@@ -115,6 +115,26 @@ class PanelTurnView:
         self.live.retire()
 
 
+def publish(shell, parent: dict, data: dict, metadata: dict) -> None:
+    """An output in the panel's own cell (``parent``: its request's header), whichever cell runs now,
+    or none: the header says where a front-end puts it, and JupyterLab and Notebook 7 keep a cell's
+    outputs open to its messages until it runs again. Terminal IPython and test shells just show it."""
+    pub = shell.display_pub
+    session = getattr(pub, "session", None)
+    if session is None or not parent:
+        pub.publish(data=data, metadata=metadata)
+        return
+    content = {"data": data, "metadata": metadata, "transient": {}}
+    session.send(pub.pub_socket, session.msg("display_data", content, parent=parent), ident=pub.topic)
+
+
+def conversation_name(value) -> str:
+    name = str(value or "").strip()
+    if not name or not name.isprintable() or len(name) > 100:
+        raise ValueError("a conversation name is 1 to 100 printable characters")
+    return name
+
+
 def prompt_bundle(prompt: str) -> dict:
     """The user's message as an inert output above its reply (the record holds it too)."""
     return {"text/markdown": "**You:** " + (literal(prompt) or "(empty)"), "text/plain": f"You: {prompt}"}
