@@ -11,7 +11,7 @@ import pytest
 from IPython.utils.capture import capture_output
 
 from elk_jupyter.display.turn_output import TURN_MIME
-from elk_jupyter.errors import StreamError
+from elk_jupyter.errors import ElkError, StreamError
 from elk_jupyter.front.chat_panel import Busy, ChatPanel
 from elk_jupyter.records.turn import RECORD_KEY, validate
 from tests.environment import conversations, elk_env, fresh_shell, use_env
@@ -237,3 +237,19 @@ def test_fork_new_and_switch_conversations_from_the_panel(ip, gateway):
     assert panel.conversation == "fresh" and panel.transcript == []
     panel.conversation = "main"
     assert [e["prompt"] for e in panel.transcript] == ["q1", "q2"]
+
+
+def test_responses_endpoint_chains_and_a_server_error_is_one_line_then_the_next_turn_works(ip, gateway):
+    gateway.plan(text="first reply")
+    gateway.plan(status=401, error_body={"error": {"message": f"bad key {KEY}", "type": "auth", "code": "invalid"}})
+    gateway.plan(text="third reply")
+    panel = ChatPanel(conversation="resp", endpoint="responses")
+    panel.send("one").result(timeout=10)
+    with pytest.raises(ElkError) as failed:
+        panel.send("two").result(timeout=10)
+    assert "401" in str(failed.value) and KEY not in str(failed.value) and KEY not in panel.notice
+    assert "\n" not in panel.notice and not panel.busy
+    assert panel.send("three").result(timeout=10).reply.text == "third reply"
+    first, _, third = gateway.bodies("/responses")
+    assert first["input"] == "one" and third["previous_response_id"]  # chained like %%respond
+    assert panel.transcript[-1]["cell"] == "%%respond -c resp\nthree"
