@@ -253,3 +253,32 @@ def test_responses_endpoint_chains_and_a_server_error_is_one_line_then_the_next_
     first, _, third = gateway.bodies("/responses")
     assert first["input"] == "one" and third["previous_response_id"]  # chained like %%respond
     assert panel.transcript[-1]["cell"] == "%%respond -c resp\nthree"
+
+
+def test_a_panel_cell_run_again_restores_its_saved_turns_and_names_a_broken_record(ip, gateway, tmp_path, monkeypatch):
+    import nbformat
+
+    gateway.plan(text="kept answer")
+    cell = {"metadata": {"cellId": "panel-cell"}, "content": {"code": "%elk panel -c kept"}}
+    ip.parent_header = cell
+    with capture_output() as first:
+        ChatPanel(conversation="kept").send("kept question").result(timeout=10)
+    outputs = [nbformat.v4.new_output("display_data", o.data, metadata=o.metadata) for o in first.outputs]
+    broken = nbformat.v4.new_output("display_data", {"text/plain": "x"}, metadata={RECORD_KEY: {"turn": {"id": 3}}})
+    code = nbformat.v4.new_code_cell("%elk panel -c kept", id="panel-cell", outputs=[*outputs, broken])
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[code]), str(path))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    fresh_shell()  # a new kernel: nothing in memory
+    ip.parent_header = cell
+    panel = ChatPanel(conversation="kept")
+    assert [e["prompt"] for e in panel.transcript] == ["kept question"]
+    assert "record 2" in panel.notice and "invalid" in panel.notice
+    with capture_output() as again:
+        ip.events.trigger("post_run_cell", None)  # the cell ends: its turns go back into its outputs
+    kept = [o.metadata[RECORD_KEY]["turn"]["reply"]["text"] for o in again.outputs if RECORD_KEY in o.metadata]
+    assert kept == ["kept answer"]
+    gateway.plan(text="continued")
+    with capture_output():
+        ip.run_cell_magic("chat", "-c kept", "and then?")
+    assert [m["content"] for m in gateway.bodies()[-1]["messages"]] == ["kept question", "kept answer", "and then?"]
