@@ -10,9 +10,10 @@ import weakref
 from pathlib import Path
 
 from elk_jupyter.conversation import lineage
+from elk_jupyter.display.header import header_of
 from elk_jupyter.display.turn_output import turn_bundle
 from elk_jupyter.errors import ElkError
-from elk_jupyter.front.chat_view import prompt_bundle, view_header
+from elk_jupyter.front.chat_view import prompt_bundle
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.records import notebooks
 from elk_jupyter.records.turn import record_of
@@ -63,5 +64,6 @@ def _saved(runner, cell: tuple) -> tuple[list, str]:
 def bundles(turn) -> list[tuple[dict, dict]]:
     """A kept turn as the panel first published it: its prompt, then its finished-turn bundle."""
     reply = Reply.from_dict(turn.reply, turn.request)
-    data, metadata = turn_bundle(reply, view_header(turn), record_of(turn))
+    record = record_of(turn)
+    data, metadata = turn_bundle(reply, header_of(record["turn"]), record)
     return [(prompt_bundle(turn.prompt), {}), (data, metadata)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import shlex
 import threading
 
-from elk_jupyter.conversation.identity import short
 from elk_jupyter.display.chat_widget import LiveTurn, reference
+from elk_jupyter.display.header import header_of
 from elk_jupyter.display.markdown_copy import literal
 from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle, view_data
 from elk_jupyter.errors import HistoryError
@@ -78,14 +78,7 @@ class PanelTurnView:
 
     def __init__(self, frontend, endpoint, conversation, model, context, replayed, images):
         self.frontend = frontend
-        self.header = {
-            "endpoint": endpoint,
-            "conversation": conversation,
-            "model_asked": model,
-            "context": context,
-            "replayed": replayed,
-            "images": list(images),
-        }
+        self.context, self.images = context, list(images)
         self.live = LiveTurn(
             endpoint=endpoint,
             conversation=conversation,
@@ -106,7 +99,7 @@ class PanelTurnView:
 
     def finish(self, reply, record, note="") -> None:
         turn = record["turn"]
-        header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
+        header = header_of(turn, context=self.context, images=self.images, note=note)  # as a cell's view
         data, metadata = turn_bundle(reply, header, record)
         panel = self.frontend.panel  # no final push to the live view: the transcript takes the turn now
         panel.publish(prompt_bundle(self.frontend.prompt), {})
@@ -177,20 +170,9 @@ def transcript(conversation, views: dict, controls: dict) -> list[dict]:
     return entries
 
 
-def view_header(turn) -> dict:
-    """The header of a turn the panel did not stream (a cell's, or a restored one)."""
-    return {
-        "endpoint": turn.endpoint,
-        "conversation": turn.conversation,
-        "model_asked": str(turn.request.get("model") or ""),
-        "replayed": turn.replayed,
-        "turn": turn.short_id,
-        "origin": turn.origin,
-    }
-
-
 def _view_of(turn) -> dict:
-    return view_data(Reply.from_dict(turn.reply, turn.request), view_header(turn))
+    """A turn the panel did not stream (a cell's, or a restored one): its view from its record."""
+    return view_data(Reply.from_dict(turn.reply, turn.request), header_of(turn.to_dict()))
 
 
 def newest_leaf(conversation, turn_id: str) -> str:

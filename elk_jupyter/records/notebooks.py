@@ -15,8 +15,8 @@ from pathlib import Path
 
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.errors import ElkError
-from elk_jupyter.gateway.frames import scrub
 from elk_jupyter.records.audio_files import inline_audio
+from elk_jupyter.records.metadata import records_under
 from elk_jupyter.records.turn import RECORD_KEY, turn_of, validate
 
 
@@ -59,41 +59,17 @@ def write_notebook(nb, path: str | os.PathLike) -> None:
     nbformat.write(nb, str(path))
 
 
-def iter_records(nb: Mapping, only: tuple | None = None) -> Iterator[dict]:
-    """Each turn record in cell order (a cell re-run in place keeps only its last output); with
-    ``only`` = (cell id, source), only that cell's: a chat panel's turns, kept in its own cell
-    (matched by its id, or by its source where the front-end sends no id, as nbclient).
-
-    The notebook may be hand-edited: anything not shaped like a notebook is skipped, and lone
-    UTF-16 surrogates (valid JSON escapes, invalid text) are replaced.
-    """
-    cells = nb.get("cells")
-    for cell in cells if isinstance(cells, list) else ():
-        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
-            continue
-        if only is not None and not _is_cell(cell, *only):
-            continue
-        outputs = cell.get("outputs")
-        for output in outputs if isinstance(outputs, list) else ():
-            metadata = output.get("metadata") if isinstance(output, Mapping) else None
-            record = metadata.get(RECORD_KEY) if isinstance(metadata, Mapping) else None
-            if record is not None:
-                yield scrub(record)
-
-
-def _is_cell(cell: Mapping, cell_id: str | None, source: str | None) -> bool:
-    if cell_id is not None:
-        return cell.get("id") == cell_id
-    text = cell.get("source")
-    text = "".join(text) if isinstance(text, list) and all(isinstance(t, str) for t in text) else text
-    return source is not None and text == source
+def iter_records(nb: Mapping) -> Iterator[object]:
+    """Each turn record in cell order (see ``metadata.records_under``)."""
+    return records_under(nb, RECORD_KEY)
 
 
 def read_turns(path: str | os.PathLike, only: tuple | None = None) -> tuple[list[Turn], list[str]]:
-    """(the valid turns of a saved notebook, or of one cell: ``iter_records``; a one-line reason
-    for each record that is not)."""
+    """(the valid turns of a saved notebook, a one-line reason for each record that is not);
+    ``only`` = (cell id, source): that cell's alone (``cells_named``)."""
+    nb = read_json(path)
     turns, unusable = [], []
-    for number, record in enumerate(iter_records(read_json(path), only), 1):
+    for number, record in enumerate(iter_records(nb if only is None else cells_named(nb, *only)), 1):
         problems = validate(record)
         if problems:
             turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
@@ -102,6 +78,21 @@ def read_turns(path: str | os.PathLike, only: tuple | None = None) -> tuple[list
         else:
             turns.append(turn_of(inline_audio(record, Path(path).parent)))  # a clip beside it plays on replay
     return turns, unusable
+
+
+def cells_named(nb: Mapping, cell_id: str | None, source: str | None) -> dict:
+    """The notebook with only the cell ``cell_id``, or, where the front-end sent no id (nbclient),
+    the cells whose source is ``source``: a chat panel keeps its turns in its own cell."""
+    cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
+    return {"cells": [c for c in cells if isinstance(c, Mapping) and _named(c, cell_id, source)]}
+
+
+def _named(cell: Mapping, cell_id: str | None, source: str | None) -> bool:
+    if cell_id is not None:
+        return cell.get("id") == cell_id
+    text = cell.get("source")
+    text = "".join(text) if isinstance(text, list) and all(isinstance(t, str) for t in text) else text
+    return source is not None and text == source
 
 
 def load_turns(path: str | os.PathLike) -> list[Turn]:
