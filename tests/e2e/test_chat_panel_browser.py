@@ -50,11 +50,13 @@ def live_text(page):
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_chat_panel_from_the_keyboard_then_saved_and_reopened(page, browser, jupyter, gateway, ui, tmp_path_factory):
+def test_chat_panel_from_the_keyboard_then_saved_and_reopened(
+    page, browser, jupyter, session_gateway, ui, tmp_path_factory
+):
     name = f"chat_panel_{ui}.ipynb"
     notebook(jupyter["root"], name)
     try:
-        run_session(page, jupyter, gateway, ui, name)
+        run_session(page, jupyter, session_gateway, ui, name)
     except Exception:
         page.screenshot(path=str(ARTIFACTS / f"chat_panel_{ui}_failed.png"), full_page=True)
         raise
@@ -70,13 +72,13 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(page, browser, jup
     reopen(browser, jupyter, tmp_path_factory, ui, name)
 
 
-def run_session(page, jupyter, gateway, ui, name):
+def run_session(page, jupyter, session_gateway, ui, name):
     open_and_run(page, jupyter, ui, name)
     box = page.locator(MESSAGE)
     box.wait_for(timeout=60_000)
     # 1. A streamed reply, typed; focus stays in the box; a cell runs and finishes while it streams.
     words = " ".join(f"w{i}" for i in range(50))
-    gateway.plan(text=words, delay=0.08)
+    session_gateway.plan(text=words, delay=0.08)
     box.click()
     page.keyboard.type("Hello panel")
     page.keyboard.press("Enter")
@@ -92,7 +94,7 @@ def run_session(page, jupyter, gateway, ui, name):
     page.locator(f"{TURNS} .elk-panel[data-status='completed']").first.wait_for(timeout=30_000)
     assert page.locator(f"{TURNS} .elk-answer").first.inner_text().strip() == words
     # 2. Stop (Esc in the box): the partial reply stays, marked interrupted.
-    gateway.plan(text=" ".join(f"s{i}" for i in range(400)), delay=0.05)
+    session_gateway.plan(text=" ".join(f"s{i}" for i in range(400)), delay=0.05)
     box.click()
     page.keyboard.type("Talk for a long time")
     page.keyboard.press("Enter")
@@ -110,20 +112,20 @@ def run_session(page, jupyter, gateway, ui, name):
     assert box.input_value() == "Talk for a long time"
     box.fill("")
     # 4. %%chat -c continues the panel's conversation, and the panel shows the cell's turn.
-    gateway.plan(text="cell reply")
-    before = len(gateway.requests)
+    session_gateway.plan(text="cell reply")
+    before = len(session_gateway.requests)
     run_cell(page, 2)
     page.locator(f"{TURNS}", has_text="And now from a cell").wait_for(timeout=30_000)
-    sent = gateway.requests[before]["body"]["messages"]
+    sent = session_gateway.requests[before]["body"]["messages"]
     assert [m["content"] for m in sent] == ["Hello panel", words, "And now from a cell"]
     # 5. Regenerate the first turn: a sibling, switchable back.
-    gateway.plan(text="another sample")
+    session_gateway.plan(text="another sample")
     page.locator(f"{NB} button[aria-label^='Regenerate turn']").first.click()
     page.locator(f"{TURNS} .elk-answer", has_text="another sample").wait_for(timeout=30_000)
     assert page.locator(f"{TURNS}").count() == 1
     assert page.locator(f"{NB} .elk-chat-branch").first.inner_text() == "2/2"
     # 6. Edit & resend the first message: a new branch from the same point; the others stay restorable.
-    gateway.plan(text="edited reply")
+    session_gateway.plan(text="edited reply")
     page.locator(f"{NB} button[aria-label^='Edit and resend']").first.click()
     edit = page.locator(f"{NB} textarea[aria-label='Edit message']")
     edit.fill("")
