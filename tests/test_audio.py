@@ -33,7 +33,6 @@ from tests.environment import fresh_shell, turns
 from tests.markdown_html import markdown_it_html, mistune_html, problems
 from tests.scripted_server import Script
 
-KEY = "sk-elk-audio-test-4RfQ"
 FAR = 4_102_444_800  # 2100-01-01: a clip the server still holds
 PAST = 1_000_000_000  # 2001: an expired clip
 USAGE = {
@@ -100,19 +99,6 @@ def message_body(sound: bytes, transcript="Hello from a tone.", expires_at=FAR) 
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": USAGE,
     }
-
-
-@pytest.fixture
-def audio_ip(scripted, monkeypatch, tmp_path):
-    """The test shell pointed at ``scripted`` (this module's audio streams) with an audio model."""
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", scripted.base_url)
-    monkeypatch.setenv("ELK_MODEL", "gpt-audio-test")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)  # where a kernel without a known notebook puts big clips
-    shell, _ = fresh_shell(replay="off")  # no cell id: each cell below is a new cell
-    yield shell
 
 
 def fresh_magics(shell, replay: str) -> ElkMagics:
@@ -347,3 +333,38 @@ def test_hostile_audio_is_one_line_and_hostile_records_are_refused():
     for name, value in bad.items():
         hostile = {**base, "turn": {**base["turn"], "reply": {**base["turn"]["reply"], "audio": value}}}
         assert record.validate(hostile), name
+
+
+def test_a_saved_audio_conversation_replays_after_the_clip_expired(audio_ip, scripted, tmp_path):
+    """The second turn referred to the first clip by ``audio.id`` (not yet expired); replayed
+    after expiry it must be planned as recorded, not with the transcript today's clock picks."""
+    import time
+
+    import nbformat
+
+    ip = audio_ip
+    expires = int(time.time()) + 2
+    scripted.queue(Script.sse(streamed(wav_bytes(0.1), expires_at=expires)))
+    scripted.queue(Script.sse(chunk({"content": "heard it"}, finish="stop") + "data: [DONE]\n\n"))
+    cells = ["%%chat --audio alloy:wav -o r\nSay something.", "%%chat -o r\nWhat did you say?"]
+    live = [run(ip, cell) for cell in cells]
+    assert scripted.requests[1].body["messages"][1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
+    magics = ip.magics_manager.registry["ElkMagics"]
+    notebook = nbformat.v4.new_notebook()
+    for cell, reply, turn in zip(cells, live, turns(ip), strict=True):
+        data, metadata = turn_bundle(reply, TurnHeader("chat", "default"), saved_record(magics, turn))
+        output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
+        notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
+    path = tmp_path / "spoken.ipynb"
+    nbformat.write(notebook, str(path))
+    scripted.close()
+    (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook can answer
+    while time.time() <= expires + 1:  # the clip has expired by now
+        time.sleep(0.2)
+    ip.user_ns["__vsc_ipynb_file__"] = str(path)
+    try:
+        fresh_magics(ip, "only")
+        assert [run(ip, cell).text for cell in cells] == ["Hello from a tone.", "heard it"]
+    finally:
+        del ip.user_ns["__vsc_ipynb_file__"]
+    assert len(scripted.requests) == 2
