@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "Client",
     "Reply",
+    "ChatPanel",
     "sweep",
     "experiment",
     "ElkError",
@@ -37,6 +38,10 @@ def __getattr__(name: str):
         from elk_jupyter.experiments import experiment
 
         return experiment
+    if name == "ChatPanel":
+        from elk_jupyter.front.chat_panel import ChatPanel
+
+        return ChatPanel
     if name == "Reply":
         from elk_jupyter.gateway.reply import Reply
 

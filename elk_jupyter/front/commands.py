@@ -11,6 +11,7 @@ from elk_jupyter.conversation import lineage
 from elk_jupyter.conversation.session import short, short_ids
 from elk_jupyter.display.terminal import SafeText
 from elk_jupyter.gateway import urls
+from elk_jupyter.gateway.dialects import NAMES
 from elk_jupyter.gateway.usage import Usage
 
 # $_error is the last traceback with its cell (cell_inputs); $$ would be a literal dollar.
@@ -50,6 +51,12 @@ PARSERS = {
     "models": _parser("models"),
     "usage": _parser("usage"),
     "restore": _parser("restore", (("path",), {"nargs": "?"})),
+    "panel": _parser(
+        "panel",
+        (("-c", "--conversation"), {}),
+        (("-m", "--model"), {}),
+        (("--endpoint",), {"choices": NAMES, "default": NAMES[0]}),
+    ),
 }
 PASSED_ON = {"explain"}  # its options are %%chat's: parsed there, not here
 
@@ -76,6 +83,7 @@ class Commands:
             "usage": self.usage,
             "restore": self.restore,
             "explain": self.explain,
+            "panel": self.panel,
         }
 
     def run(self, words: list[str]):
@@ -171,6 +179,12 @@ class Commands:
         if self.shell is None:
             raise BadCommand("%elk explain: no shell to run %%chat in here")
         return self.shell.run_cell_magic("chat", line, EXPLAIN)
+
+    def panel(self, conversation=None, model=None, endpoint="chat"):
+        """The interactive chat panel over a conversation (the cell's value: it shows below)."""
+        from elk_jupyter.front.chat_panel import ChatPanel
+
+        return ChatPanel(conversation=conversation, model=model, endpoint=endpoint, shell=self.shell)
 
     def models(self):
         for model in self.runner.client.models():

@@ -69,9 +69,7 @@ def _common(func):
 class ElkMagics(Magics):
     """elk-jupyter magics. Configure with ``%config ElkMagics.<name> = value``."""
 
-    base_url = Unicode(None, allow_none=True, help="gateway base URL (default $ELK_BASE_URL or elkapi)").tag(
-        config=True
-    )
+    base_url = Unicode(None, allow_none=True, help="gateway base URL ($ELK_BASE_URL or elkapi)").tag(config=True)
     model = Unicode(None, allow_none=True, help="default model (default $ELK_MODEL or gpt-5.5)").tag(config=True)
     api_key_env = Unicode("ELK_API_KEY", help="NAME of the environment variable holding the key").tag(config=True)
     timeout = Float(600.0, help="read timeout in seconds (time allowed between two chunks)").tag(config=True)
@@ -163,7 +161,7 @@ class ElkMagics(Magics):
             %%chat --audio alloy -m gpt-4o-audio-preview
             Say hello in one short sentence.
         """
-        return self._run("chat", self.chat, line, cell)
+        return self._run("chat", line, cell)
 
     @magic_arguments()
     @_common
@@ -186,28 +184,28 @@ class ElkMagics(Magics):
             %%respond --stateless -c local
             And at sunset?
         """
-        return self._run("responses", self.respond, line, cell)
+        return self._run("responses", line, cell)
 
-    def _run(self, endpoint, magic, line, cell):
-        try:
-            # POSIX quoting, so -p key='{"a": 1}' is one word (IPython's own split is not POSIX).
-            args = magic.parser.parse_args(shlex.split(line))
-        except ValueError as err:
-            raise UsageError(f"bad quoting in the magic line: {err}") from None
-        try:
+    def ask_for(self, endpoint, line, cell) -> tuple[Ask, object]:
+        """(``Ask``, options) of the cell ``%%<magic> line`` + ``cell`` (the chat panel's turns too)."""
+        magic = dialect(endpoint).magic
+        try:  # POSIX quoting (shlex), so -p key='{"a": 1}' is one word; IPython's own split is not POSIX
+            args = getattr(self, magic).parser.parse_args(shlex.split(line))
             ask = self._ask(endpoint, args, cell.strip("\n"))
         except ValueError as err:  # it may quote a value, a file or an expression's error: redacted
             raise UsageError(self.runner.client.redact(str(err))) from None
         if not ask.prompt.strip():
-            raise UsageError(f"%%{magic.__name__}: the cell is empty; write the prompt below the magic line")
+            raise UsageError(f"%%{magic}: the cell is empty; write the prompt below the magic line")
+        return ask, args
+
+    def _run(self, endpoint, line, cell):
+        ask, args = self.ask_for(endpoint, line, cell)
         outcome = self.runner.run(ask, IPythonFrontend(self.shell))
-        if outcome is None:  # dry run
-            return None
-        if args.code:
+        if outcome is not None and args.code:  # None: a dry run
             code_into_next_cell(self.shell, outcome.reply.text)
-        if args.output:
+        if outcome is not None and args.output:
             self.shell.user_ns[args.output] = outcome.value if ask.structured else outcome.reply
-        return outcome.value if ask.structured else None
+        return outcome.value if outcome is not None and ask.structured else None
 
     def _ask(self, endpoint, args, prompt) -> Ask:
         """The cell as a value: options -> the endpoint's fields (its dialect's); inputs -> ``cell_inputs``."""
@@ -278,6 +276,7 @@ class ElkMagics(Magics):
             %elk usage                       token totals per conversation and for the notebook
             %elk restore [PATH]              rebuild conversations from a saved notebook's records
             %elk explain [CHAT OPTIONS]      the last error and its cell to %%chat ($_error with -i)
+            %elk panel [-c NAME] [-m MODEL] [--endpoint E]  the chat panel over a conversation
         """
         try:
             words = shlex.split(line)

@@ -6,11 +6,15 @@ imports requests; ``client`` streams what this returns.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import random
 import re
+import socket
+import threading
 import time
+import weakref
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -18,6 +22,23 @@ import urllib3
 
 from elk_jupyter.errors import APIError, ConfigError, ElkError, error_fields
 from elk_jupyter.gateway import urls
+
+_READING: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # thread id -> the response it streams
+
+
+def abort(thread_id: int) -> bool:
+    """Shut, from another thread, the connection thread ``thread_id`` is reading a response from,
+    so a read blocked on a silent server returns at once (the chat panel's Stop): the reader sees
+    the stream end and keeps the reply, interrupted. A response read to its end has released its
+    connection (to the pool, for the next request): nothing is shut then."""
+    response = _READING.pop(thread_id, None)
+    sock = getattr(getattr(getattr(response, "raw", None), "connection", None), "sock", None)
+    if sock is None:
+        return False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
+
 
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -46,6 +67,7 @@ class Transport:
                 continue
             response.attempts = attempt
             if response.status_code < 300:
+                _READING[threading.get_ident()] = response
                 return response
             if response.status_code < 400:
                 raise _redirect_error(response, url)

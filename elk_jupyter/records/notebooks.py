@@ -90,10 +90,12 @@ def iter_records(nb: Mapping) -> Iterator[object]:
     return records_under(nb, RECORD_KEY)
 
 
-def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
-    """(the valid turns of a saved notebook, a one-line reason for each record that is not)."""
+def read_turns(path: str | os.PathLike, only: tuple | None = None) -> tuple[list[Turn], list[str]]:
+    """(the valid turns of a saved notebook, a one-line reason for each record that is not);
+    ``only`` = (cell id, source): that cell's alone (``cells_named``)."""
+    nb = read_json(path)
     turns, unusable = [], []
-    for number, record in enumerate(iter_records(read_json(path)), 1):
+    for number, record in enumerate(iter_records(nb if only is None else cells_named(nb, *only)), 1):
         problems = validate(record)
         if problems:
             turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
@@ -102,6 +104,21 @@ def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:
         else:
             turns.append(turn_of(inline_audio(record, Path(path).parent)))  # a clip beside it plays on replay
     return turns, unusable
+
+
+def cells_named(nb: Mapping, cell_id: str | None, source: str | None) -> dict:
+    """The notebook with only the cell ``cell_id``, or, where the front-end sent no id (nbclient),
+    the cells whose source is ``source``: a chat panel keeps its turns in its own cell."""
+    cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
+    return {"cells": [c for c in cells if isinstance(c, Mapping) and _named(c, cell_id, source)]}
+
+
+def _named(cell: Mapping, cell_id: str | None, source: str | None) -> bool:
+    if cell_id is not None:
+        return cell.get("id") == cell_id
+    text = cell.get("source")
+    text = "".join(text) if isinstance(text, list) and all(isinstance(t, str) for t in text) else text
+    return source is not None and text == source
 
 
 def load_turns(path: str | os.PathLike) -> list[Turn]:

@@ -23,6 +23,7 @@ from elk_jupyter.media.audio import parse_voice
 class ChatDialect:
     name = "chat"
     path = "/chat/completions"
+    magic = "chat"
 
     def fields(self, options: Mapping, max_tokens_field: str) -> dict:
         stop = options.get("stop")

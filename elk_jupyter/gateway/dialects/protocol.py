@@ -48,6 +48,7 @@ class StreamParser(Protocol):
 class Dialect(Protocol):
     name: str  # the endpoint's name in records and views
     path: str  # appended to the base URL
+    magic: str  # the cell magic that sends to it (%%chat, %%respond): the chat panel's "to cell"
 
     def fields(self, options: Mapping, max_tokens_field: str) -> dict:
         """Request fields from the magic's options (``None``: not set)."""

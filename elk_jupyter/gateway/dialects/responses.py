@@ -26,6 +26,7 @@ from elk_jupyter.gateway.dialects.responses_stream import ResponsesStream, respo
 class ResponsesDialect:
     name = "responses"
     path = "/responses"
+    magic = "respond"
 
     def fields(self, options: Mapping, max_tokens_field: str) -> dict:
         # max_tokens_field names the chat field only: Responses has one, max_output_tokens.

@@ -1,0 +1,119 @@
+"""The chat panel's cost to the notebook: a reply streamed into a ChatPanel in a real kernel (the fake
+gateway on 127.0.0.1), counting every comm message the front-end receives meanwhile, and the wall
+time of a small cell run while the panel streams against the same cell with the panel idle.
+
+    .venv/bin/python bench/chat_panel.py [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.common import machine, table  # noqa: E402
+from tests.fake_gateway import FakeGateway  # noqa: E402
+from tests.kernel import Kernel  # noqa: E402
+
+OPEN = "%load_ext elk_jupyter\nfrom elk_jupyter import ChatPanel\npanel = ChatPanel(conversation='bench')\npanel"
+PROBE = "sum(range(200_000))"
+
+
+class Traffic(threading.Thread):
+    """Every iopub comm message, from any parent (the panel's worker thread has none of its own)."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.client, self.running, self.messages = client, True, []
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "comm_msg":
+                self.messages.append((time.monotonic(), len(json.dumps(msg["content"]["data"]))))
+
+
+def timed(client, code: str) -> float:
+    """Wall time of one cell, from its request to its reply, as a front-end sees it."""
+    start = time.perf_counter()
+    msg_id = client.execute(code)
+    while client.get_shell_msg(timeout=60)["parent_header"].get("msg_id") != msg_id:
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", action="store_true")
+    words = 2_000 if parser.parse_args().small else 10_000
+    text = " ".join(f"w{i % 1000:03d}" for i in range(words))
+    gateway = FakeGateway()
+    env = dict(
+        os.environ,
+        ELK_API_KEY="sk-bench",
+        ELK_BASE_URL=gateway.base_url,
+        ELK_MODEL="m",
+        ELK_REPLAY="off",
+        ELK_CACHE_DIR="/tmp/elk-bench-cache",
+        PYTHONPATH=str(ROOT),
+    )
+    kernel = Kernel(env)
+    try:
+        kernel.execute(OPEN)
+        client = kernel.client
+        traffic = Traffic(client)
+        traffic.start()
+        for _ in range(5):  # warm up: the first cells after start-up are slower
+            timed(client, PROBE)
+        idle = [timed(client, PROBE) for _ in range(10)]
+        gateway.plan(text=text, delay=1 / 1000)  # ~1,000 tokens/s, ~10 s
+        start = time.monotonic()
+        timed(client, "future = panel.send('Go')")
+        busy = []
+        while gateway.in_flight == 0 and time.monotonic() - start < 10:
+            time.sleep(0.01)
+        while gateway.in_flight and len(busy) < 200:
+            busy.append(timed(client, PROBE))
+            time.sleep(0.1)
+        timed(client, "future.result(timeout=300)")
+        elapsed = time.monotonic() - start
+        idle += [timed(client, PROBE) for _ in range(10)]
+        time.sleep(0.5)
+        traffic.running = False
+        traffic.join()
+    finally:
+        kernel.close()
+        gateway.close()
+    count, size = len(traffic.messages), sum(n for _, n in traffic.messages)
+    reply = len(text.encode())
+    print(f"chat panel: {len(text):,}-char reply at ~1,000 tokens/s into a ChatPanel · {machine()}")
+    print(
+        table(
+            [["panel stream", count, f"{count / elapsed:.1f}", f"{size:,}", f"{size / reply:.2f}x"]],
+            ["", "comm messages", "per second", "bytes", "bytes / reply"],
+        )
+    )
+    print(
+        table(
+            [
+                ["panel idle", len(idle), f"{statistics.median(idle) * 1000:.1f}", f"{max(idle) * 1000:.1f}"],
+                ["panel streaming", len(busy), f"{statistics.median(busy) * 1000:.1f}", f"{max(busy) * 1000:.1f}"],
+            ],
+            ["cell wall time", "runs", "median ms", "max ms"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
