@@ -21,11 +21,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from elk_jupyter.display.turn_output import TURN_MIME
 from tests.conftest import free_port
 from tests.e2e.conftest import ARTIFACTS, CHROME_ARGS, CHROMIUM, LAB_ARGS, REPO
 from tests.e2e.lab import NB, UIS
 
-TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
 VENVS = Path(os.environ.get("ELK_TEST_VENVS") or Path.home() / ".cache" / "elk-jupyter-tests" / "venvs")
 NO_KERNELS = "--KernelSpecManager.allowed_kernelspecs=['elk-no-such-kernel']"  # "no kernel", as on another machine
