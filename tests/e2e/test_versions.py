@@ -117,6 +117,9 @@ def isolated_env(venv: Path, home: Path) -> dict:
     notify = settings / "@jupyterlab" / "apputils-extension"
     notify.mkdir(parents=True, exist_ok=True)
     (notify / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell drawn, no scrolling
     return dict(
         env,
         PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
@@ -185,7 +188,7 @@ def drawn_turns(browser, url: str, count: int) -> list[str]:
         body = page.locator(NB).first.inner_text()
         assert "Loading widget" not in body and "Error displaying widget" not in body
         assert page.locator(selector).count() == count
-        return page.locator(f"{selector} .elk-answer").all_inner_texts()
+        return page.locator(f"{selector} .elk-answer").all_text_contents()
     finally:
         context.close()
 
@@ -200,6 +203,7 @@ def same_answer(shown: str, text: str) -> bool:
     return bool(expected) and len(expected & words(shown)) >= 0.8 * len(expected)
 
 
+@pytest.mark.timeout(1800)  # the first use of a venv creates it from the package index
 @pytest.mark.parametrize(("name", "ui"), CASES)
 def test_the_wheel_shows_saved_turns_in_this_version(name, ui, venvs, notebooks, browser, tmp_path):
     venv = venvs(name)
