@@ -94,7 +94,9 @@ def execute(path: Path, cache: Path) -> int:
     """Run ``path`` afresh (outputs cleared) against the live server; write it back. Returns its code cells."""
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
+    original = path.read_bytes()
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -120,7 +122,12 @@ def execute(path: Path, cache: Path) -> int:
         record_timing=False,  # no timestamps in the committed file
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except (CellExecutionError, TimeoutError, RuntimeError) as error:
+        path.write_bytes(original)  # the committed notebook stays as it was
+        last = [line for line in str(error).splitlines() if line.strip()][-1:] or [type(error).__name__]
+        raise Refused(f"{path.name}: a cell failed, notebook left unchanged: {last[0]}") from None
     nbformat.write(nb, path)
     return sum(cell.cell_type == "code" for cell in nb.cells)
 
