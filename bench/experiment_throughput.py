@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import elk_jupyter.experiments as experiments  # noqa: E402
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter import Client  # noqa: E402
-from elk_jupyter.experiments import runner  # noqa: E402
-from elk_jupyter.records.cache import Cache, Replays  # noqa: E402
+from elk_jupyter.conversation.kernel import KernelState  # noqa: E402
+from elk_jupyter.records.cache import Cache  # noqa: E402
 from tests.fake_gateway import FakeGateway  # noqa: E402
 
 # socketserver listens with a backlog of 5: a burst of 16 connects loses SYNs and waits ~1 s for the
@@ -36,13 +36,17 @@ def one(runs: int, latency: float, concurrency: int, throttled: int = 0) -> tupl
             gateway.plan(status=429, headers={"Retry-After": "0.2"}, error_body={"error": {"message": "slow down"}})
         for _ in range(runs):
             gateway.plan(text="ok", delay=latency)
-        runner.FINISHED.clear()
         with tempfile.TemporaryDirectory() as cache:
-            experiments._REPLAYS = Replays(Cache(Path(cache) / "c.sqlite3"))
+            state = KernelState(cache=Cache(Path(cache) / "c.sqlite3"))  # a fresh kernel: nothing finished
             client = Client("sk-bench-0000000000", base_url=gateway.base_url, model="m")
             start = time.perf_counter()
             result = experiments.experiment(
-                "run $n", [{"n": i} for i in range(runs)], client=client, concurrency=concurrency, progress=False
+                "run $n",
+                [{"n": i} for i in range(runs)],
+                client=client,
+                concurrency=concurrency,
+                progress=False,
+                state=state,
             )
             elapsed = time.perf_counter() - start
         assert result.errors == 0, result.runs[0].error

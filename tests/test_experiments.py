@@ -23,10 +23,8 @@ from elk_jupyter.experiments import (
     records,
     regex,
     rubric,
-    runner,
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
-from elk_jupyter.records.cache import Cache, Replays
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-experiment-test-5678"
@@ -35,12 +33,9 @@ HOSTILE = "<img src=x onerror=alert(1)> | [a](javascript:alert(1)) ![t](http://e
 
 @pytest.fixture(autouse=True)
 def fresh_kernel_state(tmp_path, monkeypatch):
-    """Each test is a fresh kernel: its own cache file, nothing finished or indexed yet."""
-    import elk_jupyter.experiments as experiments
-
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(experiments, "_INDEXED", set())
-    monkeypatch.setattr(runner, "FINISHED", {})
+    """Each test is a fresh kernel: its own cache file, nothing finished or indexed yet (outside
+    IPython each ``experiment()`` call has a state of its own unless given one)."""
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ELK_REPLAY", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
 

@@ -8,8 +8,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from elk_jupyter import Client, experiment
 from elk_jupyter.cli.main import main
-from elk_jupyter.experiments import contains, runner
-from elk_jupyter.records.cache import Cache, Replays
+from elk_jupyter.experiments import contains
 from tests.fake_gateway import FakeGateway
 
 CASES = [{"word": "alpha"}, {"word": "beta"}]
@@ -17,10 +16,7 @@ CASES = [{"word": "alpha"}, {"word": "beta"}]
 
 @pytest.fixture
 def notebook(tmp_path, monkeypatch):
-    import elk_jupyter.experiments as experiments
-
-    monkeypatch.setattr(experiments, "_REPLAYS", Replays(Cache(tmp_path / "cache.sqlite3")))
-    monkeypatch.setattr(runner, "FINISHED", {})
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
     gateway = FakeGateway()
     client = Client("sk-cli-experiment-0000", base_url=gateway.base_url, model="m1")
     gateway.plan(text="alpha!")

@@ -448,5 +448,6 @@ def test_validate_names_a_broken_step_or_attachment_and_restore_skips_bad_bytes(
 
     bytes_ = b"not an image"
     digest = hashlib.sha256(bytes_).hexdigest()  # a matching digest: only the content is wrong
-    attachments.remember([{"digest": digest, "data": base64.b64encode(bytes_).decode()}, {"digest": "1", "data": "@@"}])
-    assert digest not in attachments.STORE and "1" not in attachments.STORE  # skipped, no crash
+    images = attachments.Images()
+    images.remember([{"digest": digest, "data": base64.b64encode(bytes_).decode()}, {"digest": "1", "data": "@@"}])
+    assert digest not in images and "1" not in images  # skipped, no crash

@@ -17,7 +17,7 @@ from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.gateway.dialects import NAMES, dialect
 from elk_jupyter.media import attachments
-from elk_jupyter.records.cache import Cache, Replays
+from elk_jupyter.records.cache import Cache
 from elk_jupyter.tools import functions as tools
 
 KEY = "sk-elk-turns-test-3F7Q"
@@ -54,7 +54,7 @@ class View:
 def runner(gateway, tmp_path, monkeypatch):
     monkeypatch.setenv("ELK_API_KEY", KEY)
     settings = Settings(base_url=gateway.base_url, model="fake-small", retries=0, replay="auto")
-    return TurnRunner(lambda: settings, replays=Replays(Cache(tmp_path / "cache.sqlite3")))
+    return TurnRunner(lambda: settings, cache=Cache(tmp_path / "cache.sqlite3"))
 
 
 def test_a_turn_runs_from_values_through_any_front_end(runner, gateway):

@@ -11,13 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from elk_jupyter.conversation import lineage, session, settings
+from elk_jupyter.conversation import lineage, settings
 from elk_jupyter.conversation.options import set_path
 from elk_jupyter.conversation.session import Conversations, Turn
 from elk_jupyter.errors import ElkError
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.usage import Usage
-from elk_jupyter.media import attachments
 from elk_jupyter.records import notebooks
 from elk_jupyter.records import turn as record
 
@@ -182,7 +181,7 @@ def run_rerun(args) -> None:
     new: dict[str, dict] = {}
     rows = []
     for turn in turns:
-        attachments.remember(turn.attachments)  # the images whose bytes the record kept go again
+        client.images.remember(turn.attachments)  # the images whose bytes the record kept go again
         body = rebuilt_request(turn, new, overrides, replies)
         reply = _rerun_one(client, replays, args.replay, turn, body)  # a failure is a row too
         new[turn.id] = reply.to_dict()
@@ -201,19 +200,16 @@ def run_rerun(args) -> None:
 
 
 def _rerun_one(client, replays, mode: str, turn: Turn, body: dict):
-    from elk_jupyter.gateway.client import send_keeping_partial
-    from elk_jupyter.gateway.reply import Reply
+    """One turn again, on the one run path, asked where the notebook asked it."""
+    from elk_jupyter.conversation import run as runs
+    from elk_jupyter.conversation.identity import Identity
+    from elk_jupyter.conversation.kernel import where_of
 
-    key = session.request_key(body, client.cache_scope())
-    decision = replays.decide(mode, key)
-    if decision.refused:
-        raise ElkError(f"replay is 'only' and turn {turn.short_id}'s request was never recorded")
-    if decision.recorded is not None:
-        return Reply.from_dict(decision.recorded, body)
-    reply, error = send_keeping_partial(client, turn.endpoint, body)
-    if error is None and mode != "off":  # off: the user's replay cache is left as it was
-        replays.store(key, client.host, body, reply.to_dict())
-    return reply
+    identity = Identity(body, client.host, client.cache_scope(), where_of(turn))
+    refusal = f"replay is 'only' and turn {turn.short_id}'s request was never recorded"
+    # off: the user's replay cache is left as it was
+    ran = runs.run(replays, identity, mode, runs.sender(client, turn.endpoint), refusal=refusal, keep=mode != "off")
+    return ran.reply
 
 
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 
 SHORT_ID = 8  # hex digits shown in the UI; the record keeps the full id
 
@@ -42,3 +43,63 @@ def request_key(body: dict, host: str | None) -> str:
         {"host": host or "", "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a request was asked, the part of its replay identity that is not the body.
+
+    A turn: its conversation and position there (how many turns its context held before it) and
+    its cell when the front-end names one; an experiment run: its case and repeat. A judge call,
+    or a record from before this field (record v2 without ``position``), says nowhere: the body
+    alone names it, as it always did. Two cells asking the same thing in two conversations, or
+    ``--no-context`` twice, are then two requests, each replaying its own answer (issue 21).
+    """
+
+    conversation: str | None = None
+    position: int | None = None
+    cell: str | None = None
+    case: int | None = None
+    repeat: int | None = None
+
+    def shared(self) -> dict:
+        """The part every notebook on the machine shares (the cache's): never the cell id, which
+        is one notebook's own."""
+        parts = {"conversation": self.conversation, "position": self.position, "case": self.case}
+        parts["repeat"] = self.repeat
+        return {name: value for name, value in parts.items() if value is not None}
+
+    def matches(self, asked: Where) -> bool:
+        """Whether a record made here answers a request asked at ``asked``: the same cell, or the
+        same conversation and position (or case and repeat); a record that says nowhere answers its
+        body anywhere (old notebooks keep replaying). ``replays`` prefers a same-cell record."""
+        same_cell = self.cell is not None and self.cell == asked.cell
+        return same_cell or self.shared() == asked.shared() or not self.shared()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A request's replay identity: the exact body, the host a record names, the cache's scope
+    (host, path, account hash) and where it was asked."""
+
+    body: dict
+    host: str | None
+    scope: str | None = None
+    where: Where = Where()
+
+    @property
+    def body_key(self) -> str:
+        """The body and host only: how notebook records are grouped before ``Where.matches``."""
+        return request_key(self.body, self.host)
+
+    @property
+    def key(self) -> str:
+        """This request here, in this notebook (a re-run of it samples again in auto mode)."""
+        return request_key({"body": self.body, "where": {**self.where.shared(), "cell": self.where.cell}}, self.host)
+
+    @property
+    def cache_key(self) -> str:
+        """The cache's key: body, scope and the shared part of where (a nowhere request keeps
+        its old key, so the cache still serves judge calls stored before)."""
+        shared = self.where.shared()
+        return request_key({"body": self.body, "where": shared} if shared else self.body, self.scope or self.host)

@@ -50,11 +50,7 @@ def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"--param expects key=value, got {item!r}")
-    if key.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
-        # It would be sent in the body and saved in the notebook's record: refuse it.
-        raise ValueError(
-            f"--param {key}: the API key is read from the environment only (ELK_API_KEY), never the magic line"
-        )
+    path = field_path(key)
     if raw.startswith("@") and raw[1:].isidentifier():
         if raw[1:] not in namespace:
             raise ValueError(f"--param {key}: variable {raw[1:]!r} is not defined")
@@ -69,7 +65,21 @@ def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:
             value = json.loads(raw)
         except ValueError:
             value = raw
-    return key.split("."), value
+    return path, value
+
+
+def field_path(name: str) -> list[str]:
+    """A request field's path from its name: ``a.b`` nests, in every magic, in ``experiment(params=...)``
+    and in a grid; a credential anywhere in it is refused (it would be sent in the body and saved in
+    the notebook's record)."""
+    path = name.split(".")
+    if not all(part.strip() for part in path):
+        raise ValueError(f"--param {name}: a field name has an empty part")
+    if any(part.lower().replace("-", "_") in _CREDENTIAL_FIELDS for part in path):
+        raise ValueError(
+            f"--param {name}: the API key is read from the environment only (ELK_API_KEY), never the magic line"
+        )
+    return path
 
 
 def set_path(body: dict, path: list[str], value) -> None:

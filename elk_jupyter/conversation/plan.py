@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from elk_jupyter.conversation import context, session
+from elk_jupyter.conversation.identity import Where
 from elk_jupyter.conversation.session import Conversation, Turn, short, short_ids
 from elk_jupyter.gateway.dialects import dialect
 
@@ -35,6 +36,11 @@ class Plan:
     def __post_init__(self) -> None:
         # Known before the stream starts, so the panel and a failure's message can name the turn.
         self.id = session.new_turn_id(self.parent, self.conversation.name, self.body, self.created_at)
+
+    @property
+    def where(self) -> Where:
+        """Where this turn is asked: its conversation, the turns its context held, its cell."""
+        return Where(self.conversation.name, len(self.chain), self.cell[0])
 
     @property
     def parent(self) -> str | None:
@@ -91,14 +97,17 @@ class Plan:
             mode_reason=self.mode_reason,
             origin=origin,
             attachments=attachments or None,
+            position=len(self.chain),
         )
 
 
-def build(conversations, settings, ask, model: str, host: str | None) -> Plan:
+def build(conversations, settings, ask, model: str, host: str | None, clock: float | None = None) -> Plan:
     """Which conversation, which earlier turns, and the exact body to send for ``ask``.
 
     ``settings`` (a ``Settings`` snapshot) gives the default conversation and the context policy;
-    the body itself is the dialect's (``dialects``).
+    the body itself is the dialect's (``dialects``). ``clock``: plan the body as at that time (a
+    replayed turn is planned as it was recorded: whether an earlier audio clip was still
+    referable by id depends on the time); the turn itself is made now.
     """
     conversation = conversations.conversation(ask.conversation or settings.default_conversation)
     if ask.new:
@@ -109,7 +118,9 @@ def build(conversations, settings, ask, model: str, host: str | None) -> Plan:
     history = [] if ask.no_context else context.apply_policy(chain, settings.context_turns, settings.context_tokens)
     model = ask.model or model
     now = time.time()  # one instant for the body, its note and the turn's id (an earlier audio reply may expire)
-    request = dialect(ask.endpoint).request(ask, settings, history, conversation.system, model, host, now)
+    request = dialect(ask.endpoint).request(
+        ask, settings, history, conversation.system, model, host, now if clock is None else clock
+    )
     return Plan(
         conversation,
         chain,

@@ -39,6 +39,7 @@ class Turn:
     mode_reason: str | None = None  # responses: why the turn was not (fully) chained
     origin: str | None = None  # live | replayed | regenerated (a re-run in the same kernel)
     attachments: list | None = None  # images sent: digest, media type, size (bytes only when small)
+    position: int | None = None  # turns in the conversation's context before it: where it was asked
 
     @property
     def ok(self) -> bool:

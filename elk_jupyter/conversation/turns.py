@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from elk_jupyter.conversation import options, plan, session
+from elk_jupyter.conversation import options, plan
+from elk_jupyter.conversation import run as runs
 from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.identity import Identity
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.session import Conversations, Turn
 from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.errors import ConfigError, ElkError, StreamError, detached, unexpected
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.media import attachments
-from elk_jupyter.records.cache import Replays
+from elk_jupyter.records.cache import Cache, Replays
 from elk_jupyter.records.turn import record_of
 from elk_jupyter.tools import loop as tool_loop
 
@@ -57,21 +60,33 @@ class Outcome:
 
 
 class TurnRunner:
+    """Runs a conversation's turns on one ``KernelState`` (the magics', or one of its own).
+
+    ``run`` is the entry point of a turn, from a cell or the chat panel's worker thread alike: it
+    calls no IPython, and what it touches (the state's conversations and replay index) is the
+    kernel's, not a module's.
+    """
+
     def __init__(
         self,
         settings: Callable[[], Settings] = Settings,
-        conversations: Conversations | None = None,
+        state: KernelState | None = None,
         *,
-        locate_notebook: Callable[[], Path | None] = lambda: None,
-        replays: Replays | None = None,
+        locate_notebook: Callable[[], Path | None] | None = None,
+        cache: Cache | None = None,
     ):
         self.settings = settings  # read at every turn: %config takes effect at once
-        self.conversations = conversations if conversations is not None else Conversations()
-        self.locate_notebook = locate_notebook
-        self.replays = replays if replays is not None else Replays(saved=self._saved_replies)
-        self.unusable: list[str] = []  # why saved records could not be indexed for replay
+        self.state = state if state is not None else KernelState(locate_notebook or (lambda: None), cache)
         self._client = None
         self._client_key = None
+
+    @property
+    def conversations(self) -> Conversations:
+        return self.state.conversations
+
+    @property
+    def replays(self) -> Replays:
+        return self.state.replays
 
     # -- configuration
     @property
@@ -83,10 +98,11 @@ class TurnRunner:
         env = (os.environ.get("ELK_BASE_URL"), os.environ.get("ELK_MODEL"))
         key = (s.base_url, s.model, s.api_key_env, s.timeout, s.retries, env)
         if self._client is None or key != self._client_key:
-            self._client = Client(
+            client = Client(
                 base_url=s.base_url, model=s.model, api_key_env=s.api_key_env, timeout=s.timeout, max_retries=s.retries
             )
-            self._client_key = key
+            client.images = self.state.images  # the kernel's images: placeholders expand from them
+            self._client, self._client_key = client, key
         return self._client
 
     # -- a turn
@@ -110,49 +126,69 @@ class TurnRunner:
 
     def _turn(self, ask: Ask, frontend: Frontend) -> Outcome | None:
         settings, client = self.settings(), self.client
-        planned = plan.build(self.conversations, settings, ask, client.model, client.host)
+        mode = ask.replay or settings.replay
+        planned = self._plan(settings, ask, client, mode)
         _check_json(planned.body)
         if ask.dry_run:
             frontend.show_json(planned.body)
             return None
-        key = session.request_key(planned.body, client.host)
-        cache_key = session.request_key(planned.body, client.cache_scope())
-        mode = ask.replay or settings.replay
-        decision = self.replays.decide(mode, key, cache_key, cell_id=ask.cell[0], forced=ask.replay is not None)
-        if decision.refused:
-            raise ElkError(self._refusal(ask, planned, client.host))
-        note = planned.note + (
-            " · regenerated: a re-run in this kernel samples again" if decision.origin == "regenerated" else ""
+        self.state.images.add(*ask.images)
+        shown = {}
+
+        def opened(decision) -> None:
+            regenerated = " · regenerated: a re-run in this kernel samples again"
+            note = planned.note + (regenerated if decision.origin == "regenerated" else "")
+            images = attachments.shown(ask.images)
+            replayed = decision.recorded is not None
+            shown["view"] = frontend.open_view(
+                ask.endpoint, planned.conversation.name, planned.model, note, replayed, images
+            )
+
+        def send(body: dict) -> tuple[Reply, ElkError | None]:
+            return self._send(client, ask, settings, body, shown["view"])
+
+        ran = runs.run(
+            self.replays,
+            self._identity(planned, client),
+            mode,
+            send,
+            refusal=lambda: self._refusal(ask, planned, client.host),
+            forced=ask.replay is not None,
+            opened=opened,
+            resample=True,
         )
-        view = frontend.open_view(
-            ask.endpoint,
-            planned.conversation.name,
-            planned.model,
-            note,
-            decision.recorded is not None,
-            attachments.shown(ask.images),
-        )
-        reply, error = self._reply(decision.recorded, client, ask, settings, planned.body, view)
         entries = [image.entry(ask.keep_images) for image in ask.images]
-        turn = planned.turn(ask.endpoint, ask.prompt, reply, client.host, decision.origin, entries)
-        self.replays.answered(key, ask.cell[0])
-        if decision.recorded is None and turn.ok:
-            self.replays.store(key, client.host, planned.body, turn.reply, cache_key)
+        turn = planned.turn(ask.endpoint, ask.prompt, ran.reply, client.host, ran.origin, entries)
         planned.conversation.commit(turn)
         saved, problem = self._record(turn, settings.audio_inline_bytes)
-        notes = (_rerun_note(planned.dropped), tool_loop.note(reply), problem)
-        view.finish(reply, saved, " · ".join(filter(None, notes)))
-        if error is not None:
-            raise _explained(error, reply, turn)
-        return Outcome(reply, turn, _structured(ask, reply))
+        notes = (_rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
+        shown["view"].finish(ran.reply, saved, " · ".join(filter(None, notes)))
+        if ran.error is not None:
+            raise _explained(ran.error, ran.reply, turn)
+        return Outcome(ran.reply, turn, _structured(ask, ran.reply))
 
     @staticmethod
-    def _reply(recorded, client, ask, settings, body, view) -> tuple[Reply, ElkError | None]:
-        """The recorded reply (a tool turn's steps included: no function runs), or one streamed
-        live into the view, through the tool loop when the cell offers tools (with its error, if
-        it failed)."""
-        if recorded is not None:
-            return Reply.from_dict(recorded, body), None
+    def _identity(planned: plan.Plan, client) -> Identity:
+        return Identity(planned.body, client.host, client.cache_scope(), planned.where)
+
+    def _plan(self, settings: Settings, ask: Ask, client, mode: str) -> plan.Plan:
+        """The turn's plan; when the notebook recorded this turn, the plan it recorded: the body as
+        planned at the record's time, if that is its body and the replay policy serves it (an
+        earlier audio clip referred to by id until it expired must not turn into its transcript)."""
+        planned = plan.build(self.conversations, settings, ask, client.model, client.host)
+        earlier = self.replays.recorded_at(planned.where) if mode != "off" and not ask.dry_run else None
+        if earlier is None or earlier.created_at is None or earlier.identity.body == planned.body:
+            return planned
+        again = plan.build(self.conversations, settings, ask, client.model, client.host, earlier.created_at)
+        if again.body != earlier.identity.body:
+            return planned
+        decision = self.replays.decide(mode, self._identity(again, client), forced=ask.replay is not None)
+        return again if decision.recorded is not None else planned
+
+    @staticmethod
+    def _send(client, ask, settings, body, view) -> tuple[Reply, ElkError | None]:
+        """A reply streamed live into the view, through the tool loop when the cell offers tools
+        (with its error, if it failed)."""
         from elk_jupyter.gateway.client import send_keeping_partial
 
         def step(step_body: dict) -> tuple[Reply, ElkError | None]:
@@ -173,7 +209,7 @@ class TurnRunner:
             return saved, ""
         from elk_jupyter.records.audio_files import place_audio
 
-        notebook = self.locate_notebook()
+        notebook = self.state.locate_notebook()
         directory = notebook.parent if notebook is not None else Path.cwd()  # a kernel runs beside its notebook
         try:
             return place_audio(saved, directory, inline_limit), ""
@@ -181,39 +217,17 @@ class TurnRunner:
             return saved, f"{err}; kept in the notebook instead"
 
     def _refusal(self, ask: Ask, planned, host: str) -> str:
-        unusable = f" ({len(self.unusable)} saved records unusable: {self.unusable[0]})" if self.unusable else ""
+        unusable = self.state.unusable
+        why = f" ({len(unusable)} saved records unusable: {unusable[0]})" if unusable else ""
         return (
             f"replay is 'only' and no recorded reply matches this request ({ask.endpoint}, conversation "
             f"{planned.conversation.name!r}, model {planned.model!r}, host {host}): use --replay auto "
-            "or %config ElkMagics.replay = 'auto' to run it live" + unusable
+            "or %config ElkMagics.replay = 'auto' to run it live" + why
         )
-
-    def _saved_replies(self) -> Iterator[tuple[str, dict]]:
-        """(request key, reply) of each successful turn saved in this kernel's notebook."""
-        from elk_jupyter.records import notebooks
-
-        path = self.locate_notebook()
-        if path is None:
-            return
-        try:
-            turns, self.unusable = notebooks.read_turns(path)
-        except ElkError as err:  # an unreadable notebook only means nothing to replay from it
-            self.unusable = [str(err)]
-            return
-        yield from replayable(turns)
 
     def index_records(self, turns) -> None:
         """Make these turns' replies replayable (from a restored or saved notebook)."""
-        for turn in turns:
-            attachments.remember(turn.attachments)  # kept image bytes: a restored turn re-sends them
-        for key, reply in replayable(turns):
-            self.replays.remember(key, reply)
-
-
-def replayable(turns) -> Iterator[tuple[str, dict]]:
-    for turn in turns:
-        if turn.ok:
-            yield session.request_key(turn.request, turn.host), turn.reply
+        self.state.index_turns(turns)
 
 
 def _explained(error: ElkError, reply: Reply, turn: Turn) -> ElkError:

@@ -48,36 +48,24 @@ __all__ = [
     "scorer",
 ]
 
-_REPLAYS = None  # one per kernel: this kernel's runs and the notebook's records, then the cache
-_INDEXED: set[str] = set()  # notebooks whose experiment records are already in _REPLAYS
 
+def kernel_state(namespace=None):
+    """The state of the kernel this runs in: the magics' when the extension is loaded in this IPython
+    (so ``experiment()``, ``%%experiment`` and ``%%chat`` share one replay index and finished runs),
+    else a new one whose notebook is found from ``namespace`` (outside IPython a call has its own
+    state; the SQLite cache still replays what an earlier call stored)."""
+    import builtins
 
-def replays():
-    global _REPLAYS
-    if _REPLAYS is None:
-        from elk_jupyter.records.cache import Replays
-
-        _REPLAYS = Replays()
-    return _REPLAYS
-
-
-def index_notebook(store, namespace=None) -> None:
-    """Make the experiment records of the notebook this kernel serves replayable (once per kernel)."""
-    from elk_jupyter.experiments.records import iter_experiments, replies, validate
+    from elk_jupyter.conversation.kernel import KernelState
     from elk_jupyter.records import notebooks
 
-    path = notebooks.current_notebook(namespace if namespace is not None else vars(sys.modules["__main__"]))
-    if path is None or str(path) in _INDEXED:
-        return
-    _INDEXED.add(str(path))
-    try:
-        nb = notebooks.read_json(path)
-    except ElkError:
-        return  # an unreadable notebook only means nothing to replay from it
-    for found in iter_experiments(nb):
-        if not validate(found):
-            for key, reply in replies(found):
-                store.remember(key, reply)
+    shell = getattr(builtins, "get_ipython", lambda: None)()  # set by IPython while it runs code
+    magics = getattr(getattr(shell, "magics_manager", None), "registry", {}).get("ElkMagics")
+    state = getattr(magics, "state", None)
+    if isinstance(state, KernelState):
+        return state
+    scope = namespace if namespace is not None else vars(sys.modules["__main__"])
+    return KernelState(lambda: notebooks.current_notebook(scope))
 
 
 def experiment(
@@ -88,6 +76,7 @@ def experiment(
     repeats: int = 1,
     endpoint: str = "chat",
     *,
+    params: dict | None = None,
     scorers=(),
     system: str | None = None,
     name: str | None = None,
@@ -101,14 +90,17 @@ def experiment(
     client=None,
     namespace=None,
     progress=None,
+    state=None,
 ) -> ExperimentResult:
     """Run ``prompt`` (a template, or a list of them) over cases × models × grid × repeats.
 
     ``cases``: a list of dicts, a DataFrame, or a .csv/.jsonl path; ``$field`` / ``${expr}`` in the
-    template take the case's fields. ``scorers``: Scorers or callables ``(output, case)``.
+    template take the case's fields. ``params``: fixed request fields (``{"reasoning.effort": "low"}``
+    nests, as ``-p`` does). ``scorers``: Scorers or callables ``(output, case)``.
     ``prices``: model -> {"input": USD per 1M tokens, "output": ...}; with ``budget`` the worst
     case is checked before any request. ``replay``: "auto" (default, or $ELK_REPLAY), "off", "only".
     ``progress``: called with the partial result as runs finish (default: a line on stderr).
+    ``state``: the kernel state to run on (default: the loaded magics', see ``kernel_state``).
     """
     try:
         return _experiment(**locals())
@@ -127,12 +119,11 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
     from elk_jupyter.gateway.client import Client
 
     base = kw["client"] or Client()
+    grid = specs.with_params(grid, kw["params"])
     spec = specs.build(prompt, cases, models or [base.model], grid, repeats, endpoint, kw["system"], kw["name"])
     mode = kw["replay"] or settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")
     settings.replay_mode(mode, "replay")
-    store = replays()
-    if mode != "off":
-        index_notebook(store)
+    state = kw["state"] if kw["state"] is not None else kernel_state(kw["namespace"])
     options = Options(
         concurrency=kw["concurrency"],
         prices=kw["prices"],
@@ -143,7 +134,7 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
         judge_model=kw["judge_model"],
     )
     scorers = [as_scorer(s) for s in kw["scorers"]]
-    runner = Runner(spec, scorers, base, store, options, kw["namespace"])
+    runner = Runner(spec, scorers, base, state, options, kw["namespace"])
     progress = kw["progress"]
     if progress is None:
 

@@ -134,18 +134,20 @@ def _scorers(namespace: Mapping, names: list[str]) -> list:
     return found
 
 
-def _grid(args, namespace: Mapping) -> dict:
-    grid = dict(_variable(namespace, args.grid, "--grid")) if args.grid else {}
+def _params(args, namespace: Mapping) -> dict:
+    """``-p`` as ``experiment(params=...)`` takes it: the one parser (``options.parse_param``), its
+    dotted path kept as the field's name, nested when the body is built."""
+    params = {}
     for item in args.param:
         try:
             path, value = parse_param(item, namespace)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        grid[".".join(path)] = [value]  # a fixed field: a grid entry with one value
-    return grid
+        params[".".join(path)] = value
+    return params
 
 
-def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None):
+def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kernel: bool, client=None, state=None):
     """Run the cell's experiment; the result is displayed and stored in ``-o NAME``."""
     cases = args.cases
     if cases is not None and cases in namespace:
@@ -157,9 +159,10 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
             template,
             cases,
             models,
-            _grid(args, namespace),
+            _variable(namespace, args.grid, "--grid") if args.grid else None,
             args.repeats,
             args.endpoint,
+            params=_params(args, namespace),
             scorers=_scorers(namespace, args.score),
             system=args.system,
             name=args.name,
@@ -172,6 +175,7 @@ def run_cell(args, template: str, namespace: Mapping, display: Callable, in_kern
             namespace=namespace,
             client=client,
             progress=view.update,
+            state=state,
         )
     except ExperimentInterrupted as err:
         view.finish(err.result)  # the finished runs are saved with the notebook too

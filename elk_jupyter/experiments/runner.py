@@ -1,5 +1,6 @@
-"""Runs an experiment: each run replayed (this kernel, the notebook's records, the cache) or sent
-(``sender``: bounded concurrency, one shared backoff), then scored.
+"""Runs an experiment: each run, and each judge call, on the one run path (``conversation.run``:
+replayed from this kernel, the notebook's records or the cache, or sent by ``sender`` with bounded
+concurrency and one shared backoff), then scored.
 
 Only the runs that are missing are sent: a re-run resumes an interrupted experiment, and failed
 runs are kept as failed unless ``retry_failed``. The budget is checked on the runs still to send,
@@ -12,6 +13,9 @@ import concurrent.futures as futures
 import threading
 from dataclasses import dataclass
 
+from elk_jupyter.conversation import run as runs
+from elk_jupyter.conversation.identity import Identity, Where
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.options import non_finite
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments import budget, templates
@@ -23,9 +27,6 @@ from elk_jupyter.gateway.client import Client
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.gateway.usage import Usage
-
-# spec id -> run key -> result: what this kernel already ran, so a re-run resumes instead of resending.
-FINISHED: dict[str, dict[str, RunResult]] = {}
 
 
 class ExperimentInterrupted(ElkError):
@@ -53,15 +54,26 @@ class Options:
 class _Planned:
     index: int
     run: RunSpec
-    body: dict
-    key: str
-    cache_key: str
-    recorded: dict | None = None
+    identity: Identity  # the body, and where: the case and the repeat
+    kept: dict | None = None  # this kernel's reply, scored again with other scorers
+
+    @property
+    def body(self) -> dict:
+        return self.identity.body
+
+    @property
+    def key(self) -> str:
+        return self.identity.key
 
 
 class Runner:
-    def __init__(self, spec: Spec, scorers: list[Scorer], client: Client, replays, options: Options, namespace=None):
-        self.spec, self.scorers, self.client, self.replays, self.options = spec, scorers, client, replays, options
+    def __init__(
+        self, spec: Spec, scorers: list[Scorer], client: Client, state: KernelState, options: Options, namespace=None
+    ):
+        self.spec, self.scorers, self.client, self.options = spec, scorers, client, options
+        self.replays = state.replays
+        # What this kernel already ran of this experiment against this gateway and account.
+        self.kept = state.finished_runs(client.cache_scope(), spec.id)
         self.namespace = namespace
         self._stop = threading.Event()
         self.speaker = dialect(spec.endpoint)
@@ -72,7 +84,7 @@ class Runner:
 
     def run(self, on_progress=None) -> ExperimentResult:
         planned = self._plan()
-        kept = FINISHED.setdefault(self.spec.id, {})
+        kept = self.kept
         names = [s.name for s in self.scorers]
         done, todo = self._partition(planned, kept, names)
         self._check_budget(todo)
@@ -111,7 +123,7 @@ class Runner:
         for item in planned:
             previous = kept.get(item.key) if self.options.replay != "off" else None
             if previous is not None and previous.ok and sorted(previous.scores) != sorted(names):
-                item.recorded = previous.reply  # other scorers now: score the same reply again
+                item.kept = previous.reply  # other scorers now: score the same reply again
                 todo.append(item)
             elif previous is not None and (previous.ok or not self.options.retry_failed):
                 done[item.index] = previous
@@ -127,17 +139,12 @@ class Runner:
             bad = non_finite(body)
             if bad is not None:
                 raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity (nothing was sent)")
-            item = _Planned(
-                index, run, body, templates.run_key(body, run.repeat, host), templates.run_key(body, run.repeat, scope)
-            )
-            planned.append(item)
+            planned.append(_Planned(index, run, Identity(body, host, scope, Where(case=run.case, repeat=run.repeat))))
         return planned
 
     def _check_budget(self, todo: list[_Planned]) -> None:
-        for item in todo:  # the one replay policy; nothing calls answered(), so a re-run resumes
-            if item.recorded is None:
-                item.recorded = self.replays.decide(self.options.replay, item.key, item.cache_key).recorded
-        live = [item.body for item in todo if item.recorded is None]
+        mode = self.options.replay
+        live = [i.body for i in todo if i.kept is None and self.replays.decide(mode, i.identity).recorded is None]
         if self.options.budget is not None and live and self.options.replay != "only":
             judges = [s for s in self.scorers if s.judge]
             budget.check(
@@ -152,16 +159,7 @@ class Runner:
 
     # -- one run
     def _one(self, item: _Planned) -> RunResult:
-        endpoint = self.spec.endpoint
-        if item.recorded is not None:
-            reply = Reply.from_dict(item.recorded, item.body)
-        elif self.options.replay == "only" or self._stop.is_set():
-            reply = Reply(endpoint, item.body)
-            reply.fail("error", "replay is 'only' and this run was never recorded: set replay='auto' to send it")
-        else:
-            reply = self.sender.send(item.body)
-            if reply.ok:
-                self.replays.store(item.key, self.client.host, item.body, reply.to_dict(), item.cache_key)
+        reply, replayed = self._reply(item)
         cost = self._cost(item.run.column.model, reply.usage)
         judged: list[dict] = []
         scores = {}
@@ -182,30 +180,47 @@ class Runner:
             item.body,
             reply.to_dict(),
             self.client.host,
-            item.recorded is not None,
+            replayed,
             scores,
             tuple(judged),
             cost,
         )
 
+    def _reply(self, item: _Planned) -> tuple[Reply, bool]:
+        """(the run's reply, whether it was replayed): kept from this kernel, or on the run path."""
+        if item.kept is not None:
+            return Reply.from_dict(item.kept, item.body), True
+        try:
+            ran = runs.run(
+                self.replays,
+                item.identity,
+                self.options.replay,
+                self._send,
+                refusal="replay is 'only' and this run was never recorded: set replay='auto' to send it",
+            )
+        except runs.NotRecorded as err:  # a run that cannot be served is a failed run, not a failed experiment
+            reply = Reply(self.spec.endpoint, item.body)
+            reply.fail("error", err.message)
+            return reply, False
+        return ran.reply, ran.replayed
+
+    def _send(self, body: dict) -> tuple[Reply, None]:
+        if self._stop.is_set():  # interrupted: what is still queued is not sent
+            reply = Reply(self.spec.endpoint, body)
+            reply.fail("error", "the experiment was interrupted before this run was sent")
+            return reply, None
+        return self.sender.send(body), None
+
     def _judge(self, prompt: str, model: str | None, cap: int, judged: list) -> str:
         params = self.speaker.fields({"temperature": 0, "max_tokens": cap}, "max_tokens")
         request = templates.request(self.spec.endpoint, prompt, model or self.judge_model, None, params)
-        host, scope = self.client.host, self.client.cache_scope()
-        key, cache_key = templates.run_key(request, 0, host), templates.run_key(request, 0, scope)
+        identity = Identity(request, self.client.host, self.client.cache_scope())  # a verdict: named by its prompt
         with self._locks_lock:
-            lock = self._judge_locks.setdefault(key, threading.Lock())
+            lock = self._judge_locks.setdefault(identity.key, threading.Lock())
         with lock:  # the same verdict asked by two workers at once (repeats with one output) is sent once
-            decision = self.replays.decide(self.options.replay, key, cache_key)
-            if decision.recorded is not None:
-                reply = Reply.from_dict(decision.recorded, request)
-            elif decision.refused:
-                raise ElkError("replay is 'only' and this judge call was never recorded")
-            else:
-                reply = self.sender.send(request)
-                if reply.ok:
-                    self.replays.store(key, host, request, reply.to_dict(), cache_key)
-        judged.append({"key": key, "request": request, "reply": reply.to_dict()})
+            refusal = "replay is 'only' and this judge call was never recorded"
+            reply = runs.run(self.replays, identity, self.options.replay, self._send, refusal=refusal).reply
+        judged.append({"key": identity.key, "request": request, "reply": reply.to_dict()})
         if not reply.ok:
             raise ElkError(f"the judge failed: {reply.error}")
         return reply.text

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elk_jupyter.conversation.options import _CREDENTIAL_FIELDS
+from elk_jupyter.conversation.options import field_path
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.gateway.dialects import NAMES as ENDPOINTS
 
@@ -134,19 +134,33 @@ def build(
     return Spec(label, templates, rows, models, checked, repeats, endpoint, system)
 
 
+def with_params(grid: dict | None, params: dict | None) -> dict:
+    """The grid with each fixed field a one-value entry (``experiment(params=...)``, ``-p``)."""
+    if params is not None and not isinstance(params, dict):
+        raise ConfigError(f"params must be a dict of field -> value, not {type(params).__name__}")
+    if grid is not None and not isinstance(grid, dict):
+        raise ConfigError(f"the grid must be a dict of field -> list of values, not {type(grid).__name__}")
+    return {**(grid or {}), **{name: [value] for name, value in (params or {}).items()}}
+
+
 def check_grid(grid: dict) -> tuple:
     """The grid as sorted (name, values) pairs; reserved and credential keys refused."""
     if not isinstance(grid, dict):
         raise ConfigError(f"the grid must be a dict of field -> list of values, not {type(grid).__name__}")
     pairs = []
     for name in sorted(grid):
-        if name in RESERVED:
+        if not isinstance(name, str):
+            raise ConfigError(f"grid key {name!r} is not a field name")
+        if name.split(".")[0] in RESERVED:
             raise ConfigError(
                 f"grid key {name!r} is set by the experiment itself: "
                 + ("use models=[...] to compare models" if name == "model" else "it cannot be varied")
             )
-        if name.lower().replace("-", "_") in _CREDENTIAL_FIELDS:
-            raise ConfigError(f"grid key {name!r}: the API key comes from the environment only")
+        try:
+            field_path(name)  # the one -p rule: dotted names nest, credentials are refused
+        except ValueError as err:
+            why = "an empty part" if "empty part" in str(err) else "the API key comes from the environment only"
+            raise ConfigError(f"grid key {name!r}: {why}") from None
         values = grid[name]
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise ConfigError(f"grid key {name!r} needs a list of values, got {values!r}")

@@ -12,8 +12,7 @@ from collections import ChainMap
 from collections.abc import Mapping
 
 from elk_jupyter.conversation.ask import Ask
-from elk_jupyter.conversation.identity import request_key
-from elk_jupyter.conversation.options import interpolate
+from elk_jupyter.conversation.options import field_path, interpolate
 from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments.spec import RunSpec, Spec
@@ -39,11 +38,10 @@ def body(spec: Spec, run: RunSpec, namespace: Mapping | None = None) -> dict:
 
 
 def request(endpoint: str, prompt: str, model: str, system: str | None, params: Mapping) -> dict:
-    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt)."""
-    ask = Ask(endpoint, prompt, dict(params))
+    """The body of a one-turn conversation on ``endpoint`` (the dialect places the system prompt).
+
+    A dotted name (``reasoning.effort``) nests, set last, exactly as ``%%chat -p`` sets it."""
+    plain = {name: value for name, value in params.items() if "." not in name}
+    nested = tuple((field_path(name), value) for name, value in params.items() if "." in name)
+    ask = Ask(endpoint, prompt, plain, extra=nested)
     return dialect(endpoint).request(ask, Settings(), (), system, model, None).body
-
-
-def run_key(request: dict, repeat: int, scope: str | None) -> str:
-    """A run's identity for replay: its body, its repeat number, and where it was sent (as ``sweep``)."""
-    return request_key({**request, "elk_repeat": repeat}, scope)

@@ -17,6 +17,7 @@ from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
 from elk_jupyter.conversation import options, settings
 from elk_jupyter.conversation.ask import Ask
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.front import cell_inputs
@@ -92,8 +93,7 @@ class ElkMagics(Magics):
 
     @default("replay")
     def _replay_from_env(self):
-        # The main job runs the quickstart offline with ELK_REPLAY=only when no key is set.
-        # An unknown value (a typo of "only") is a ConfigError at the first turn, not a billed one.
+        # The main job runs offline with ELK_REPLAY=only; a typo of "only" is a ConfigError, not a bill.
         return settings.replay_mode(os.environ.get("ELK_REPLAY") or "auto")  # set but empty: the default
 
     # Checked when set (%config, ipython_config.py, attribute): a bad value is one line there.
@@ -115,13 +115,13 @@ class ElkMagics(Magics):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
-        self.runner = TurnRunner(self.settings, locate_notebook=self._notebook_path)
+        self.state = KernelState(self._notebook_path)  # the kernel's state: every magic shares it
+        self.runner = TurnRunner(self.settings, self.state)
         self.commands = Commands(self.runner, self.settings, self._notebook_path, shell)
 
     @property
     def conversations(self):
-        """This notebook's conversations and turns (``session.Conversations``), to read."""
-        return self.runner.conversations
+        return self.state.conversations  # this notebook's conversations and turns, to read
 
     def settings(self) -> settings.Settings:
         """The configuration now, as a value the runner and the commands read."""
@@ -261,8 +261,8 @@ class ElkMagics(Magics):
         if not cell.strip():
             raise UsageError("%%experiment: the cell is empty; write the prompt template below the magic line")
         args.replay = args.replay or self.replay  # %config ElkMagics.replay / $ELK_REPLAY, and the turns' client
-        in_kernel = getattr(self.shell, "kernel", None) is not None
-        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client)
+        in_kernel = getattr(self.shell, "kernel", None) is not None  # the kernel's state: one replay index
+        run_cell(args, cell.strip("\n"), self.shell.user_ns, display, in_kernel, self.runner.client, self.state)
 
     @line_magic
     def elk(self, line):

@@ -62,12 +62,15 @@ class Client:
         self.max_retries = settings.retries(max_retries)
         self.max_retry_after = max_retry_after
         self._transport = Transport(self)
+        self.images = attachments.Images()  # what image placeholders stand for (a kernel's: KernelState.images)
 
     def copy(self, **changes) -> Client:
         """The same gateway, key and settings with an HTTP session of its own (one per worker thread:
         a requests session is not thread-safe), ``changes`` applied (e.g. ``max_retries=0``)."""
         names = ("base_url", "model", "api_key_env", "timeout", "connect_timeout", "max_retries", "max_retry_after")
-        return Client(self._api_key, **{**{name: getattr(self, name) for name in names}, **changes})
+        copied = Client(self._api_key, **{**{name: getattr(self, name) for name in names}, **changes})
+        copied.images = self.images
+        return copied
 
     @property
     def host(self) -> str:
@@ -204,7 +207,7 @@ class Client:
     def _stream(self, endpoint: str, body: dict) -> Iterator[Event]:
         started = time.perf_counter()
         # Images travel as placeholders (records, replay keys) until here: the bytes go on the wire.
-        response = self._transport.request("POST", dialect(endpoint).path, attachments.expand(body))
+        response = self._transport.request("POST", dialect(endpoint).path, self.images.expand(body))
         request_id = self.redact(transport.request_id(response))
         with response:  # closed on every exit, KeyboardInterrupt and generator close included
             yield Connected(request_id, response.attempts, time.perf_counter() - started)

@@ -4,8 +4,8 @@ dialect writes it in its endpoint's shape). Pure but for reading the files it is
 
 Records and replay keys hold a placeholder (``elk-attachment:sha256:<hex>``) where the body sent
 holds the data URL, so a notebook stays small and replay is keyed by the image's digest; the bytes
-stay in this kernel's ``STORE`` (and in the record when small) and are put back only when a body
-is sent (``expand``).
+stay in this kernel's ``Images`` store (``KernelState.images``; in the record too when small) and
+are put back only when a body is sent (``Images.expand``, called by the client).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import copy
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elk_jupyter.gateway.dialects import content
@@ -33,8 +33,6 @@ _SIGNATURES = [
 ]
 _DATA_URL = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,(.*)", re.S)
 
-STORE: dict[str, tuple[str, bytes]] = {}  # digest -> (media type, bytes): this kernel's images
-
 
 @dataclass(frozen=True)
 class Image:
@@ -43,6 +41,7 @@ class Image:
     size: int
     source: str  # what the user named: a path, a variable, a URL
     url: str = ""  # an http(s) URL, sent as is
+    data: bytes = field(default=b"", repr=False, compare=False)  # the bytes ("" for a URL)
 
     @property
     def reference(self) -> str:
@@ -55,7 +54,7 @@ class Image:
         if self.url:
             entry["url"] = self.url
         elif keep or self.size <= KEEP_BYTES:
-            entry["data"] = base64.b64encode(STORE[self.digest][1]).decode()
+            entry["data"] = base64.b64encode(self.data).decode()
         return entry
 
 
@@ -65,8 +64,8 @@ def shown(images: list[Image]) -> list[dict]:
     views = []
     for each in images:
         label = f"{each.source} · {each.media_type or 'URL'}" + (f" · {each.size:,} bytes" if each.size else "")
-        small = not each.url and each.size <= KEEP_BYTES and each.digest in STORE
-        src = f"data:{each.media_type};base64,{base64.b64encode(STORE[each.digest][1]).decode()}" if small else ""
+        small = not each.url and each.size <= KEEP_BYTES and each.data
+        src = f"data:{each.media_type};base64,{base64.b64encode(each.data).decode()}" if small else ""
         views.append({"label": label, "src": src})
     return views
 
@@ -87,9 +86,7 @@ def from_bytes(data: bytes, source: str) -> Image:
         kind = media_type(data)
     except ValueError as err:
         raise ValueError(f"--image {source}: {err}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    STORE[digest] = (kind, bytes(data))
-    return Image(digest, kind, len(data), source)
+    return Image(hashlib.sha256(data).hexdigest(), kind, len(data), source, data=bytes(data))
 
 
 def image(value, source: str) -> Image:
@@ -150,46 +147,57 @@ def parts(files: list[str], images: list[Image]) -> tuple[dict, ...]:
     return tuple(content.text(f) for f in files) + tuple(content.image(i.reference) for i in images)
 
 
-def remember(entries) -> None:
-    """Put a record's kept bytes back into the store (a restored notebook can re-send them)."""
-    for entry in entries or ():
-        if isinstance(entry, dict) and isinstance(entry.get("data"), str) and entry.get("digest") not in STORE:
-            try:
-                data = base64.b64decode(entry["data"], validate=True)
-            except binascii.Error:
-                continue
-            try:
-                kind = media_type(data)
-            except ValueError:  # a hand-edited record: not an image, so nothing to re-send
-                continue
-            if hashlib.sha256(data).hexdigest() == entry.get("digest"):
-                STORE[entry["digest"]] = (kind, data)
+class Images:
+    """One kernel's images by digest (media type and bytes): what a placeholder in a body stands
+    for. Owned by ``KernelState`` and handed to its client; never a module global."""
 
+    def __init__(self) -> None:
+        self._by_digest: dict[str, tuple[str, bytes]] = {}
 
-def expand(body: dict) -> dict:
-    """The body to send: each placeholder replaced by its data URL; an image this kernel no longer
-    has (a restored notebook that did not keep its bytes) becomes a note saying so."""
-    if SCHEME not in str(body):
-        return body
-    return _expanded(copy.deepcopy(body))
+    def __contains__(self, digest: str) -> bool:
+        return digest in self._by_digest
 
+    def add(self, *images: Image) -> None:
+        for each in images:
+            if each.data:
+                self._by_digest[each.digest] = (each.media_type, each.data)
 
-def _expanded(value):
-    if isinstance(value, list):
-        return [_expanded(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    url = value.get("image_url")
-    url = url.get("url") if isinstance(url, dict) else url
-    if isinstance(url, str) and url.startswith(SCHEME):
-        digest = url[len(SCHEME) :]
-        if digest not in STORE:
-            text_type = "text" if value.get("type") == "image_url" else "input_text"
-            return {"type": text_type, "text": f"[an image (sha256 {digest[:12]}) that is no longer available]"}
-        kind, data = STORE[digest]
-        data_url = f"data:{kind};base64,{base64.b64encode(data).decode()}"
-        return {
-            **value,
-            "image_url": {**value["image_url"], "url": data_url} if isinstance(value["image_url"], dict) else data_url,
-        }
-    return {k: _expanded(v) for k, v in value.items()}
+    def remember(self, entries) -> None:
+        """Put a record's kept bytes back (a restored notebook can re-send them)."""
+        for entry in entries or ():
+            if isinstance(entry, dict) and isinstance(entry.get("data"), str) and entry.get("digest") not in self:
+                try:
+                    data = base64.b64decode(entry["data"], validate=True)
+                except binascii.Error:
+                    continue
+                try:
+                    kind = media_type(data)
+                except ValueError:  # a hand-edited record: not an image, so nothing to re-send
+                    continue
+                if hashlib.sha256(data).hexdigest() == entry.get("digest"):
+                    self._by_digest[entry["digest"]] = (kind, data)
+
+    def expand(self, body: dict) -> dict:
+        """The body to send: each placeholder replaced by its data URL; an image this kernel no
+        longer has (a restored notebook that did not keep its bytes) becomes a note saying so."""
+        if SCHEME not in str(body):
+            return body
+        return self._expanded(copy.deepcopy(body))
+
+    def _expanded(self, value):
+        if isinstance(value, list):
+            return [self._expanded(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        url = value.get("image_url")
+        url = url.get("url") if isinstance(url, dict) else url
+        if isinstance(url, str) and url.startswith(SCHEME):
+            digest = url[len(SCHEME) :]
+            if digest not in self:
+                text_type = "text" if value.get("type") == "image_url" else "input_text"
+                return {"type": text_type, "text": f"[an image (sha256 {digest[:12]}) that is no longer available]"}
+            kind, data = self._by_digest[digest]
+            data_url = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+            image_url = value["image_url"]
+            return {**value, "image_url": {**image_url, "url": data_url} if isinstance(image_url, dict) else data_url}
+        return {k: self._expanded(v) for k, v in value.items()}

@@ -1,5 +1,6 @@
 """The local reply cache (an SQLite file keyed by request identity: canonical body + gateway +
-account), the replay store in front of it, and the one replay policy: replay, go live or refuse.
+account + where it was asked), the replay index in front of it (every record of the notebook), and
+the one replay policy: replay, go live or refuse.
 
 Only successful replies are stored, so a replay never reproduces a failure. The cache is an
 optimisation: any problem with it (a file where its directory should be, an unwritable home, a
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from elk_jupyter.conversation.identity import Identity, Where
 
 # Another kernel writing holds the lock for milliseconds; sqlite's default wait is 5 s per
 # statement, twice a turn. Past this, skip the cache instead of stalling the turn, and do not
@@ -90,68 +93,107 @@ class Decision:
         return self.origin == "refused"
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """One saved record as replay sees it: the request's identity, its reply, and when it was
+    planned (a replayed turn is planned with this clock, not today's: audio ids expire)."""
+
+    identity: Identity
+    reply: dict
+    created_at: float | None = None
+
+
 class Replays:
     """Where a recorded reply for a request is found: the notebook's own records, then the cache.
 
-    Notebook records are keyed by body and host (what a record stores); the cache, shared by
-    every notebook and account on the machine, by body, host, path and a hash of the key.
-    ``saved``, if given, yields (key, reply) pairs from saved records; it is read at the first
-    look-up (the notebook is read only when a turn may replay).
+    Every record of the notebook is kept (grouped by body and host, in notebook order), and a
+    request takes the one asked where it is asked (``Where.matches``: cell, conversation and
+    position, case and repeat). The cache, shared by every notebook and account on the machine,
+    is keyed by body, host, path, a hash of the key and the shared part of where.
+    ``saved``, if given, yields ``Recorded`` from saved records; it is read at the first look-up
+    (the notebook is read only when a turn may replay).
     """
 
     def __init__(
         self,
         cache: Cache | None = None,
         warn: Callable[[str], None] = _to_stderr,
-        saved: Callable[[], Iterable[tuple[str, dict]]] | None = None,
+        saved: Callable[[], Iterable[Recorded]] | None = None,
     ):
         self.cache = cache if cache is not None else Cache()  # not `or`: opening is deferred
-        self.recorded: dict[str, dict] = {}  # request key -> reply dict, from notebook records
+        self.recorded: dict[str, list[Recorded]] = {}  # body key -> every record of that body
+        self._places: dict[tuple, Recorded] = {}  # ("cell", id) / (conversation, position) -> its record
         self._saved = saved
         self._answered: set[str] = set()  # request keys and cell ids this process already answered
         self.unusable: str | None = None  # why the cache is off for this kernel
         self._warn = warn
         self._warned: set[str] = set()
-        self._warn_lock = threading.Lock()  # sweeps use the cache from several threads
+        self._lock = threading.Lock()  # experiments use the index and the cache from several threads
         self._locked_until = 0.0
 
-    def remember(self, key: str, reply: dict) -> None:
-        self.recorded.setdefault(key, reply)
+    def remember(self, record: Recorded) -> None:
+        """Index a saved record (after those already indexed: the notebook's order)."""
+        with self._lock:
+            self._index(record, first=False)
 
-    def decide(
-        self, mode: str, key: str, cache_key: str | None = None, *, cell_id: str | None = None, forced: bool = False
-    ) -> Decision:
-        """The one replay policy, for every caller (turns, sweeps, the CLI).
+    def _index(self, record: Recorded, first: bool) -> None:
+        group = self.recorded.setdefault(record.identity.body_key, [])
+        group.insert(0, record) if first else group.append(record)
+        for place in _places(record.identity.where):
+            if first or place not in self._places:
+                self._places[place] = record
+
+    def decide(self, mode: str, identity: Identity, *, forced: bool = False) -> Decision:
+        """The one replay policy, for every caller (turns, experiment runs, judges, the CLI).
 
         ``mode`` is auto, off or only. In auto a re-run (the same cell, or the same request, that
         this process already answered) asks for another sample, while the first run of a saved
         request (Run All of a reopened notebook) replays; a mode given for this one request
         (``forced``: ``--replay`` on the cell) decides alone.
         """
-        if mode == "auto" and not forced and ({key, cell_id} & self._answered):
+        asked = {identity.key, identity.where.cell}
+        if mode == "auto" and not forced and asked & self._answered:
             return Decision("regenerated")
-        recorded = self.lookup(key, cache_key) if mode != "off" else None
+        recorded = self.lookup(identity) if mode != "off" else None
         if recorded is not None:
             return Decision("replayed", recorded)
         return Decision("refused" if mode == "only" else "live")
 
-    def answered(self, key: str, cell_id: str | None = None) -> None:
-        """This process answered ``key`` (in cell ``cell_id``): running it again samples again."""
-        self._answered |= {key, cell_id} - {None}
+    def answered(self, identity: Identity) -> None:
+        """This process answered this request (in its cell): running it again samples again."""
+        self._answered |= {identity.key, identity.where.cell} - {None}
 
-    def lookup(self, key: str, cache_key: str | None = None) -> dict | None:
-        if self._saved is not None:
-            saved, self._saved = self._saved, None
-            for saved_key, reply in saved():
-                self.remember(saved_key, reply)
-        found = self.recorded.get(key)
+    def recorded_at(self, where: Where) -> Recorded | None:
+        """The saved record of a turn asked at ``where`` (its cell, else its conversation and
+        position), whatever its body: the decision a replay repeats."""
+        self._read_saved()
+        for place in _places(where):
+            if place in self._places:
+                return self._places[place]
+        return None
+
+    def lookup(self, identity: Identity) -> dict | None:
+        self._read_saved()
+        with self._lock:
+            group = list(self.recorded.get(identity.body_key, ()))
+        found = _best(group, identity)
         if found is None:
-            found = self._safely(lambda: self.cache.get(cache_key or key))
+            found = self._safely(lambda: self.cache.get(identity.cache_key))
         return found if isinstance(found, dict) else None
 
-    def store(self, key: str, host: str | None, request: dict, reply: dict, cache_key: str | None = None) -> None:
-        self.recorded[key] = reply
-        self._safely(lambda: self.cache.put(cache_key or key, host, request, reply))
+    def _read_saved(self) -> None:
+        with self._lock:
+            saved, self._saved = self._saved, None
+            for record in saved() if saved is not None else ():
+                self._index(record, first=False)
+
+    def store(self, identity: Identity, reply: dict, keep: bool = True) -> None:
+        """A reply this process got: it answers its request here from now on; with ``keep``, the
+        cache keeps it for other kernels too."""
+        with self._lock:
+            self._index(Recorded(identity, reply), first=True)
+        if keep:
+            self._safely(lambda: self.cache.put(identity.cache_key, identity.host, identity.body, reply))
 
     def _safely(self, action: Callable[[], object]) -> object:
         """Run a cache action; a problem is a miss (None) and one warning per kind of problem."""
@@ -173,8 +215,29 @@ class Replays:
         return None
 
     def _once(self, kind: str, message: str) -> None:
-        with self._warn_lock:
+        with self._lock:
             if kind in self._warned:
                 return
             self._warned.add(kind)
         self._warn(f"elk-jupyter: {message}")
+
+
+def _places(where: Where) -> list[tuple]:
+    places = [("cell", where.cell)] if where.cell is not None else []
+    return places + ([(where.conversation, where.position)] if where.position is not None else [])
+
+
+def _best(records, asked: Identity) -> dict | None:
+    """The reply of the record that answers ``asked`` where it is asked: one made in the same cell
+    first, then at the same place, then one that says nowhere (an old record). A reply this process
+    got knows its scope (path, account) and answers only there; a saved record names its host only."""
+    best, rank, where = None, 0, asked.where
+    for record in records:
+        made = record.identity.where
+        scoped = record.identity.scope is not None and asked.scope is not None
+        if not made.matches(where) or (scoped and record.identity.scope != asked.scope):
+            continue
+        score = 3 if made.cell is not None and made.cell == where.cell else 2 if made.shared() else 1
+        if score > rank:
+            best, rank = record.reply, score
+    return best

@@ -42,6 +42,7 @@ TURN_OPTIONAL = {
     "mode_reason": str,
     "origin": str,
     "attachments": list,
+    "position": int,  # where in its conversation it was asked (replay identity); absent before 0.x
 }
 REPLY_SCHEMA = {
     "endpoint": str,

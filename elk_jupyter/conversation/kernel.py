@@ -1,0 +1,83 @@
+"""One kernel's state, owned by the magics and passed down: its conversations, the replay index
+(its notebook's turn and experiment records, then the cache), the attachment store and the
+finished experiment runs. No module global holds any of it, so ``%%chat``, ``%%experiment``,
+``sweep()`` and the chat panel of one kernel share one replay index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from elk_jupyter.conversation.identity import Identity, Where
+from elk_jupyter.conversation.session import Conversations, Turn
+from elk_jupyter.errors import ElkError
+from elk_jupyter.media.attachments import Images
+from elk_jupyter.records.cache import Cache, Recorded, Replays
+
+
+class KernelState:
+    def __init__(self, locate_notebook: Callable[[], Path | None] = lambda: None, cache: Cache | None = None):
+        self.locate_notebook = locate_notebook
+        self.conversations = Conversations()
+        self.images = Images()
+        self.replays = Replays(cache, saved=self._saved)
+        # (cache scope, experiment id) -> run key -> RunResult: what ran here, so a re-run resumes.
+        # The scope (base URL with its path, account hash) keeps /staging/v1's runs from /prod/v1.
+        self.finished: dict[tuple[str, str], dict] = {}
+        self.unusable: list[str] = []  # why saved records could not be indexed for replay
+
+    def finished_runs(self, scope: str, experiment_id: str) -> dict:
+        return self.finished.setdefault((scope, experiment_id), {})
+
+    def index_turns(self, turns: Iterable[Turn]) -> None:
+        """Make these turns replayable (a restored notebook), their kept image bytes re-sendable."""
+        for turn in turns:
+            self.images.remember(turn.attachments)
+            if turn.ok:
+                self.replays.remember(recorded_turn(turn))
+
+    def _saved(self) -> Iterator[Recorded]:
+        """Every successful record of this kernel's notebook, turns then experiment runs and judges."""
+        from elk_jupyter.experiments.records import iter_experiments, validate  # the experiment record format
+        from elk_jupyter.records import notebooks
+
+        path = self.locate_notebook()
+        if path is None:
+            return
+        try:
+            turns, self.unusable = notebooks.read_turns(path)
+            experiments = list(iter_experiments(notebooks.read_json(path)))
+        except ElkError as err:  # an unreadable notebook only means nothing to replay from it
+            self.unusable = [str(err)]
+            return
+        for turn in turns:
+            self.images.remember(turn.attachments)  # kept image bytes: a restored turn re-sends them
+            if turn.ok:
+                yield recorded_turn(turn)
+        for record in experiments:
+            if not validate(record):
+                yield from recorded_runs(record)
+
+
+def where_of(turn: Turn) -> Where:
+    """Where a recorded turn was asked; a record from before ``position`` says only its cell."""
+    if turn.position is None:
+        return Where(cell=turn.cell_id)
+    return Where(turn.conversation, turn.position, turn.cell_id)
+
+
+def recorded_turn(turn: Turn) -> Recorded:
+    return Recorded(Identity(turn.request, turn.host, where=where_of(turn)), turn.reply, turn.created_at)
+
+
+def recorded_runs(record: dict) -> Iterator[Recorded]:
+    """The successful runs of a valid experiment record (at their case and repeat) and their judge
+    calls (anywhere: a verdict is named by its prompt)."""
+    for run in record.get("runs") or ():
+        host = run.get("host")
+        where = Where(case=run["case"], repeat=run["repeat"])
+        for item, at in ((run, where), *((judge, Where()) for judge in run.get("judges") or ())):
+            reply, request = item.get("reply") or {}, item.get("request")
+            if isinstance(request, dict) and reply.get("status") in ("completed", "incomplete"):
+                yield Recorded(Identity(request, host, where=at), reply)
