@@ -90,8 +90,9 @@ def llama_server(binary: Path, model: Path, log_path: Path):
             process.kill()
 
 
-def execute(path: Path, cache: Path) -> int:
-    """Run ``path`` afresh (outputs cleared) against the live server; write it back. Returns its code cells."""
+def execute(path: Path, cache: Path, recorded: Path | None = None) -> int:
+    """Run ``path`` afresh (outputs cleared) against the live server, or with ``recorded`` (a copy of the notebook as
+    it was) replaying its own records; write it back. Returns its code cells."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -107,9 +108,10 @@ def execute(path: Path, cache: Path) -> int:
     env = {
         "ELK_BASE_URL": BASE_URL,
         "ELK_MODEL": ALIAS,
-        "ELK_REPLAY": "off",  # a fresh recording: nothing replays from the old outputs or a cache
+        # live: a fresh recording, nothing replays from the old outputs or a cache; --replay: only the old records
+        "ELK_REPLAY": "only" if recorded else "off",
         "ELK_CACHE_DIR": str(cache),
-        "JPY_SESSION_NAME": str(path),
+        "JPY_SESSION_NAME": str(recorded or path),
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     os.environ.pop("ELK_API_KEY", None)  # a server on 127.0.0.1 needs none, and none may reach a notebook
@@ -138,8 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llama-server", help="the llama-server binary")
     parser.add_argument("--model", help=f"the GGUF file ({MODEL_FILE})")
     parser.add_argument("--no-check", action="store_true", help="skip tests/test_notebooks.py afterwards")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="no server: re-execute with ELK_REPLAY=only, so the recorded replies are written in today's format",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.replay:
+            return _replay_all(args) or (0 if args.no_check else _check())
         on_path = shutil.which("llama-server")
         binary = locate(
             args.llama_server,
@@ -161,8 +170,27 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as refused:
         print(f"regenerate: {refused}", file=sys.stderr)
         return 2
-    if args.no_check:
-        return 0
+    return 0 if args.no_check else _check()
+
+
+def _replay_all(args) -> int:
+    """``--replay``: each notebook re-executed from its own records (the replies a real model gave when it was last
+    recorded live), so a change of output format needs no model; the records say ``replayed``."""
+    with tempfile.TemporaryDirectory(prefix="elk-regenerate-") as scratch:
+        for name in args.notebooks:
+            path = REPO / "notebooks" / name
+            recorded = Path(scratch) / name
+            shutil.copyfile(path, recorded)
+            try:
+                cells = execute(path, Path(scratch) / "cache", recorded)
+            except Refused as refused:
+                print(f"regenerate: {refused}", file=sys.stderr)
+                return 2
+            print(f"{path.relative_to(REPO)}: {cells} code cells replayed")
+    return 0
+
+
+def _check() -> int:
     test = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_notebooks.py"]
     return subprocess.run(test, cwd=REPO).returncode
 
