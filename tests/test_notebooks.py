@@ -79,6 +79,7 @@ def test_a_committed_notebook_holds_nothing_of_an_older_format(path):
                 assert len(short) == SHORT_ID and any(i.startswith(short) for i in ids), (short, REGENERATE)
 
 
+@pytest.mark.kernel  # nbclient runs the notebook in an ipykernel
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_a_committed_notebook_comes_back_in_the_same_shape_when_re_executed(path, tmp_path, monkeypatch):
     committed = nbformat.read(path, as_version=4)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.kernel  # build, twine and npm run as processes
+
 REPO = Path(__file__).resolve().parent.parent
 RENDERER = "share/jupyter/labextensions/elk-jupyter-renderer"
 BUNDLES = ("elk_jupyter/static", "elk_jupyter/labextension")
