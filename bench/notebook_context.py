@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, median_time, table  # noqa: E402
-from elk_jupyter.front import notebook_context
+from elk_jupyter.media import notebook_context
 from elk_jupyter.tools import functions as tools  # noqa: E402
 
 

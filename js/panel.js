@@ -5,9 +5,9 @@ import { createHighlighter } from "./highlight.js";
 import { LIVE_LANGUAGES } from "./languages-live.js";
 import { hasGap, reconcile } from "./state.js";
 import { renderTurn } from "./view.js";
-import { VIEW_FIELDS } from "./view-data.js";
+import { STREAMED_FIELDS, VIEW_FIELDS } from "./view-data.js";
 
-const STREAM_TRAITS = ["text", "delta", "reasoning", "reasoning_delta"];
+const STREAM_TRAITS = Object.entries(STREAMED_FIELDS).flat(); // text, delta, reasoning, reasoning_delta
 const streams = new WeakMap(); // model -> {text, reasoning, gap, listeners}
 let highlighter = null; // one for all panels of the page, made on first use
 

@@ -1,12 +1,11 @@
 // The values a turn's view shows, read defensively. The same fields come from the live widget's traits or from a
-// saved VIEW (`application/vnd.elk-jupyter.turn.v1+json`, written by elk_jupyter/display/panel.py), and a saved one may be
+// saved VIEW (`application/vnd.elk-jupyter.turn.v1+json`, written by elk_jupyter/display/turn_output.py), and a saved one may be
 // hand-edited or hostile: every field is coerced to its type, clipped, or replaced by its empty value. No DOM here.
 
-export const VIEW_MIME = "application/vnd.elk-jupyter.turn.v1+json";
-export const VIEW_VERSION = 1;
-// The fields other than the streamed ones (text, reasoning), in the order the Panel declares them.
-export const VIEW_FIELDS = ["endpoint", "conversation", "model_asked", "model", "status", "badge", "replayed", "error",
-  "note", "attempts", "context", "usage", "timing", "tool_calls", "choices", "audio", "footer", "images"];
+import { VIEW_VERSION } from "./view-fields.generated.js";
+
+// The field names, the mime type and its version are declared once, in elk_jupyter/display/view_fields.py.
+export { STREAMED_FIELDS, VIEW_FIELDS, VIEW_MIME, VIEW_VERSION } from "./view-fields.generated.js";
 
 const MAX_LIST = 64; // tool calls or choices shown
 const CLIP = { endpoint: 64, conversation: 200, model_asked: 200, model: 200, status: 32, error: 20_000, note: 2_000,

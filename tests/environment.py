@@ -53,6 +53,20 @@ def fresh_shell(**traits):
     return shell, magics
 
 
+KEY = "sk-elk-magics-test-7Q2Z"  # the key of the ``ip`` shell (tests assert it never leaks)
+
+
+def shell_at(monkeypatch, tmp_path, base_url: str, replay: str = "off", **env):
+    """The test shell pointed at ``base_url`` with ``KEY``, its cache in ``tmp_path``, no widget, no
+    notebook file, and a fresh notebook state with ``replay``. Returns (shell, magics)."""
+    use_env(
+        monkeypatch,
+        elk_env(base_url, KEY, tmp_path / "cache", ELK_NO_WIDGET="1", **env),
+        unset=("ELK_REPLAY", "JPY_SESSION_NAME"),
+    )
+    return fresh_shell(replay=replay)
+
+
 def conversations(ip):
     """The notebook's conversations, read through the magics' public ``conversations``."""
     return ip.magics_manager.registry["ElkMagics"].conversations

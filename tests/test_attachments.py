@@ -8,23 +8,16 @@ import hashlib
 import io
 import json
 
-import pytest
 from PIL import Image as PILImage
 
 from elk_jupyter.media import attachments
 from elk_jupyter.records import turn as record
 from elk_jupyter.records.turn import record_of
+from tests.environment import shell_at
 from tests.test_magics import run
-from tests.test_tools import _shell, last_turn
+from tests.test_tools import last_turn
 
 CHAT, RESPONSES = "/chat/completions", "/responses"
-
-
-@pytest.fixture
-def ip(gateway, monkeypatch, tmp_path):
-    shell, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
-    monkeypatch.chdir(tmp_path)
-    yield shell
 
 
 def png(size=(4, 3), colour=(255, 0, 0)) -> bytes:
@@ -112,11 +105,11 @@ def test_a_big_image_keeps_only_its_digest_in_the_record(ip, gateway):
 
 
 def test_replay_is_keyed_by_the_image_digest(gateway, monkeypatch, tmp_path):
-    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
+    ip, _ = shell_at(monkeypatch, tmp_path, gateway.base_url)
     ip.user_ns.update(red=png(), blue=png(colour=(0, 0, 255)))
     gateway.plan(text="red square")
     assert run(ip, "%%chat --image red\nColour?").success
-    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url, replay="auto")  # a fresh notebook state
+    ip, _ = shell_at(monkeypatch, tmp_path, gateway.base_url, replay="auto")  # a fresh notebook state
     ip.user_ns.update(red=png(), blue=png(colour=(0, 0, 255)))
     assert run(ip, "%%chat --image red\nColour?").success
     assert (last_turn(ip).origin, last_turn(ip).text) == ("replayed", "red square")

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from elk_jupyter.conversation import session
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.render import footer_items
 from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle
 from elk_jupyter.errors import StreamError
@@ -102,7 +103,8 @@ def message_body(sound: bytes, transcript="Hello from a tone.", expires_at=FAR) 
 
 
 @pytest.fixture
-def ip(scripted, monkeypatch, tmp_path):
+def audio_ip(scripted, monkeypatch, tmp_path):
+    """The test shell pointed at ``scripted`` (this module's audio streams) with an audio model."""
     monkeypatch.setenv("ELK_API_KEY", KEY)
     monkeypatch.setenv("ELK_BASE_URL", scripted.base_url)
     monkeypatch.setenv("ELK_MODEL", "gpt-audio-test")
@@ -123,16 +125,16 @@ def saved_record(magics: ElkMagics, turn) -> dict:
     return magics.runner._record(turn, magics.settings().audio_inline_bytes)[0]
 
 
-def run(ip, source: str):
-    result = ip.run_cell(source)
+def run(audio_ip, source: str):
+    result = audio_ip.run_cell(source)
     assert result.success, result.error_in_exec or result.error_before_exec
-    return ip.user_ns["r"]
+    return audio_ip.user_ns["r"]
 
 
-def test_streamed_audio_reply_is_read_as_transcript_and_a_real_wav(ip, scripted):
+def test_streamed_audio_reply_is_read_as_transcript_and_a_real_wav(audio_ip, scripted):
     sound = wav_bytes()
     scripted.queue(Script.sse(streamed(sound)))
-    reply = run(ip, "%%chat --audio alloy:wav -o r\nSay hello.")
+    reply = run(audio_ip, "%%chat --audio alloy:wav -o r\nSay hello.")
     assert scripted.requests[0].body == {
         "model": "gpt-audio-test",
         "messages": [{"role": "user", "content": "Say hello."}],
@@ -161,19 +163,19 @@ def test_the_footer_counts_audio_tokens_on_both_sides():
     assert footer_items(USAGE, {}, "")[:2] == [["prompt", "17"], ["completion", "96 (80 audio)"]]
 
 
-def test_each_chunk_padded_on_its_own_and_cut_across_network_reads_gives_the_same_bytes(ip, scripted):
+def test_each_chunk_padded_on_its_own_and_cut_across_network_reads_gives_the_same_bytes(audio_ip, scripted):
     sound = wav_bytes(0.3, 8_000)
     body = streamed(sound, piece=1000, padded=True).encode()
     scripted.queue(Script(body=[body[i : i + 777] for i in range(0, len(body), 777)]))  # reads split frames
-    reply = run(ip, "%%chat --audio verse:wav -o r\nSay hello.")
+    reply = run(audio_ip, "%%chat --audio verse:wav -o r\nSay hello.")
     assert reply.audio.data == sound
     assert wav_info(reply.audio.data)[2:] == (8_000, 0.3)
 
 
-def test_non_streamed_message_audio_and_the_default_formats(ip, scripted):
+def test_non_streamed_message_audio_and_the_default_formats(audio_ip, scripted):
     sound = wav_bytes(0.5)
     scripted.queue(Script.json(message_body(sound)))
-    reply = run(ip, "%%chat --audio alloy --no-stream -o r\nSay hello.")
+    reply = run(audio_ip, "%%chat --audio alloy --no-stream -o r\nSay hello.")
     body = scripted.requests[0].body
     assert body["audio"] == {"voice": "alloy", "format": "wav"} and body["stream"] is False
     assert "stream_options" not in body
@@ -181,21 +183,21 @@ def test_non_streamed_message_audio_and_the_default_formats(ip, scripted):
     # streamed without a format: pcm16, raw 24 kHz samples, kept wrapped in a WAV header so it plays
     samples = struct.pack("<4800h", *range(4800))
     scripted.queue(Script.sse(streamed(samples)))
-    reply = run(ip, "%%chat --audio alloy -o r\nAgain.")
+    reply = run(audio_ip, "%%chat --audio alloy -o r\nAgain.")
     assert scripted.requests[1].body["audio"] == {"voice": "alloy", "format": "pcm16"}
     assert reply.audio.format == "pcm16" and reply.audio.mime == "audio/wav"
     assert wav_info(reply.audio.data) == (1, 2, 24_000, 0.2)
     assert reply.audio.data.endswith(samples)
 
 
-def test_later_turns_send_the_audio_id_back_until_it_expires_then_the_transcript(ip, scripted, capsys):
+def test_later_turns_send_the_audio_id_back_until_it_expires_then_the_transcript(audio_ip, scripted, capsys):
     sound = wav_bytes(0.2)
     scripted.queue(Script.sse(streamed(sound, expires_at=FAR)), Script.sse(streamed(sound, expires_at=PAST)))
     scripted.queue(Script.sse(chunk({"content": "ok"}, finish="stop") + "data: [DONE]\n\n"))
-    run(ip, "%%chat --audio alloy:wav -o r\nOne.")
-    run(ip, "%%chat --audio alloy:wav -o r\nTwo.")
+    run(audio_ip, "%%chat --audio alloy:wav -o r\nOne.")
+    run(audio_ip, "%%chat --audio alloy:wav -o r\nTwo.")
     capsys.readouterr()
-    run(ip, "%%chat -o r\nThree.")
+    run(audio_ip, "%%chat -o r\nThree.")
     second, third = scripted.requests[1].body["messages"], scripted.requests[2].body["messages"]
     assert second == [
         {"role": "user", "content": "One."},
@@ -204,33 +206,33 @@ def test_later_turns_send_the_audio_id_back_until_it_expires_then_the_transcript
     ]
     assert third[1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
     assert third[3] == {"role": "assistant", "content": "Hello from a tone."}  # expired: its transcript
-    one, two = (t.short_id for t in turns(ip)[:2])
+    one, two = (t.short_id for t in turns(audio_ip)[:2])
     header = capsys.readouterr().out.splitlines()[0]
     assert f"audio {one} sent back by id" in header
     assert f"audio {two} sent as its transcript (expired or no id)" in header
 
 
-def test_replay_with_the_server_stopped_plays_the_same_clip(ip, scripted):
+def test_replay_with_the_server_stopped_plays_the_same_clip(audio_ip, scripted):
     sound = wav_bytes(0.4)
     scripted.queue(Script.sse(streamed(sound)))
     cell = "%%chat --audio alloy:wav -o r\nSay hello."
-    live = run(ip, cell)
+    live = run(audio_ip, cell)
     scripted.close()
-    fresh_magics(ip, "only")  # a restarted kernel: nothing but the cache to answer from
-    replayed = run(ip, cell)
+    fresh_magics(audio_ip, "only")  # a restarted kernel: nothing but the cache to answer from
+    replayed = run(audio_ip, cell)
     assert len(scripted.requests) == 1
     assert replayed.audio.data == live.audio.data == sound
     assert (replayed.text, replayed.audio.id, replayed.audio.format) == ("Hello from a tone.", "audio_abc123", "wav")
 
 
-def test_the_record_keeps_small_clips_inline_and_big_ones_in_a_file_named_by_the_digest(ip, scripted, tmp_path):
+def test_the_record_keeps_small_clips_inline_and_big_ones_in_a_file_named_by_the_digest(audio_ip, scripted, tmp_path):
     small, big = wav_bytes(0.05), wav_bytes(1.0)
-    magics = ip.magics_manager.registry["ElkMagics"]
+    magics = audio_ip.magics_manager.registry["ElkMagics"]
     magics.audio_inline_bytes = 10_000
     scripted.queue(Script.sse(streamed(small)), Script.sse(streamed(big)))
-    run(ip, "%%chat --audio alloy:wav -o r\nShort.")
-    run(ip, "%%chat --audio alloy:wav -o r\nLong.")
-    records = [saved_record(magics, turn) for turn in turns(ip)]
+    run(audio_ip, "%%chat --audio alloy:wav -o r\nShort.")
+    run(audio_ip, "%%chat --audio alloy:wav -o r\nLong.")
+    records = [saved_record(magics, turn) for turn in turns(audio_ip)]
     inline, moved = (r["turn"]["reply"]["audio"] for r in records)
     assert base64.b64decode(inline["data"]) == small and "file" not in inline
     assert set(moved) == {"id", "format", "mime", "expires_at", "duration", "size", "digest", "file"}
@@ -242,17 +244,17 @@ def test_the_record_keeps_small_clips_inline_and_big_ones_in_a_file_named_by_the
     assert base64.b64encode(big).decode()[:200] not in saved and inline["data"] in saved
 
 
-def test_a_saved_notebook_replays_the_clip_from_the_file_beside_it(ip, scripted, tmp_path):
+def test_a_saved_notebook_replays_the_clip_from_the_file_beside_it(audio_ip, scripted, tmp_path):
     import nbformat
 
     sound = wav_bytes(1.0)
-    magics = ip.magics_manager.registry["ElkMagics"]
+    magics = audio_ip.magics_manager.registry["ElkMagics"]
     magics.audio_inline_bytes = 1_000
     scripted.queue(Script.sse(streamed(sound)))
     cell = "%%chat --audio alloy:wav -o r\nSay hello."
-    live = run(ip, cell)
-    saved = saved_record(magics, turns(ip)[0])
-    data, metadata = turn_bundle(live, {"endpoint": "chat", "conversation": "default"}, saved)
+    live = run(audio_ip, cell)
+    saved = saved_record(magics, turns(audio_ip)[0])
+    data, metadata = turn_bundle(live, TurnHeader(endpoint="chat", conversation="default"), saved)
     notebook = nbformat.v4.new_notebook()
     output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
     notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
@@ -263,12 +265,12 @@ def test_a_saved_notebook_replays_the_clip_from_the_file_beside_it(ip, scripted,
     assert unusable == [] and base64.b64decode(turn.reply["audio"]["data"]) == sound
     scripted.close()
     (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook and its file can answer
-    ip.user_ns["__vsc_ipynb_file__"] = str(path)
+    audio_ip.user_ns["__vsc_ipynb_file__"] = str(path)
     try:
-        fresh_magics(ip, "only")
-        assert run(ip, cell).audio.data == sound
+        fresh_magics(audio_ip, "only")
+        assert run(audio_ip, cell).audio.data == sound
     finally:
-        del ip.user_ns["__vsc_ipynb_file__"]
+        del audio_ip.user_ns["__vsc_ipynb_file__"]
 
 
 def test_the_saved_output_has_a_player_view_and_inert_copies():
@@ -276,7 +278,7 @@ def test_the_saved_output_has_a_player_view_and_inert_copies():
     reply = Reply("chat", {"audio": {"voice": "alloy", "format": "wav"}})
     for event in chat_events_from_body(message_body(sound, transcript="<img src=x onerror=alert(1)> hi")):
         reply.add(event)
-    data, _ = turn_bundle(reply, {"endpoint": "chat", "conversation": "default"}, None)
+    data, _ = turn_bundle(reply, TurnHeader(endpoint="chat", conversation="default"), None)
     view = data[TURN_MIME]["audio"]
     assert view == {
         "format": "wav",
@@ -294,7 +296,7 @@ def test_the_saved_output_has_a_player_view_and_inert_copies():
     assert "[audio: 0.5 s wav clip" in data["text/plain"]
     moved = {**view, "file": "ab" * 32 + ".wav"}
     del moved["data"]
-    data, _ = turn_bundle(reply, {}, {"turn": {"reply": {"audio": moved}}})
+    data, _ = turn_bundle(reply, TurnHeader("", ""), {"turn": {"reply": {"audio": moved}}})
     assert "data" not in data[TURN_MIME]["audio"] and data[TURN_MIME]["audio"]["file"] == moved["file"]
     assert f"file {moved['file']} beside the notebook" in data["text/plain"]
 

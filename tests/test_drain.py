@@ -18,50 +18,51 @@ KEY = "sk-elk-TEST-drain-0123456789"
 
 
 @pytest.fixture
-def gateway():
+def store_gateway():
+    """A gateway that stores Responses turns (previous_response_id)."""
     server = StoreGateway()
     yield server
     server.close()
 
 
-def test_previous_response_id_is_found_because_the_stream_was_read_to_its_end(gateway):
-    client = Client(KEY, base_url=gateway.base_url, model="store-model", max_retries=0)
+def test_previous_response_id_is_found_because_the_stream_was_read_to_its_end(store_gateway):
+    client = Client(KEY, base_url=store_gateway.base_url, model="store-model", max_retries=0)
     first = client.respond("one")
     assert first.text == "You said: one" and first.ok
-    assert gateway.stored == {first.id: {"text": "You said: one", "previous": None}}
+    assert store_gateway.stored == {first.id: {"text": "You said: one", "previous": None}}
     second = client.respond("two", previous_response_id=first.id)
     assert second.text == "You said: two (after: You said: one)"
-    assert gateway.cancelled == []
+    assert store_gateway.cancelled == []
 
 
-def test_a_response_that_was_never_stored_is_a_400_from_that_server(gateway):
-    client = Client(KEY, base_url=gateway.base_url, model="store-model", max_retries=0)
+def test_a_response_that_was_never_stored_is_a_400_from_that_server(store_gateway):
+    client = Client(KEY, base_url=store_gateway.base_url, model="store-model", max_retries=0)
     with pytest.raises(APIError) as info:
         client.respond("two", previous_response_id="resp_404")
     assert info.value.status == 400 and "not found" in str(info.value)
 
 
-def test_chat_is_read_past_done_so_the_proxy_logs_the_completion(gateway):
-    client = Client(KEY, base_url=gateway.base_url, model="store-model", max_retries=0)
+def test_chat_is_read_past_done_so_the_proxy_logs_the_completion(store_gateway):
+    client = Client(KEY, base_url=store_gateway.base_url, model="store-model", max_retries=0)
     reply = client.chat([{"role": "user", "content": "hi"}])
     assert reply.text == "Hi" and reply.ok
-    assert gateway.billed == [reply.id] and gateway.cancelled == []
+    assert store_gateway.billed == [reply.id] and store_gateway.cancelled == []
 
 
-def test_the_reply_is_final_before_the_drain(gateway):
+def test_the_reply_is_final_before_the_drain(store_gateway):
     """Every event, Done included, reaches the caller while the server is still finishing."""
-    gateway.finish_after = 0.5
-    client = Client(KEY, base_url=gateway.base_url, model="store-model", max_retries=0)
+    store_gateway.finish_after = 0.5
+    client = Client(KEY, base_url=store_gateway.base_url, model="store-model", max_retries=0)
     seen = []
-    client.respond("one", on_event=lambda event: seen.append((type(event).__name__, list(gateway.stored))))
+    client.respond("one", on_event=lambda event: seen.append((type(event).__name__, list(store_gateway.stored))))
     assert seen[-1] == ("Done", [])  # nothing stored yet when the reply ended: the drain came after
-    assert list(gateway.stored) == ["resp_1"]
+    assert list(store_gateway.stored) == ["resp_1"]
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_an_endless_tail_is_dropped_after_the_byte_bound(gateway, endpoint):
-    gateway.tail, gateway.tail_forever = b": keep-alive " + b"x" * 8000 + b"\n", True
-    client = Client(KEY, base_url=gateway.base_url, model="store-model", max_retries=0, timeout=60)
+def test_an_endless_tail_is_dropped_after_the_byte_bound(store_gateway, endpoint):
+    store_gateway.tail, store_gateway.tail_forever = b": keep-alive " + b"x" * 8000 + b"\n", True
+    client = Client(KEY, base_url=store_gateway.base_url, model="store-model", max_retries=0, timeout=60)
     client.drain_seconds = 60  # only the byte bound can end this drain
     reply = _within(lambda: _send(client, endpoint), 30)
     assert reply.ok and reply.text

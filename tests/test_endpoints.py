@@ -740,6 +740,7 @@ _JSON = st.recursive(
 )
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=400)
 @given(st.lists(_JSON, max_size=6), st.booleans())
 def test_any_json_frames_raise_only_elk_errors(frames, done):
@@ -789,6 +790,7 @@ def test_error_fields_of_odd_bodies(body):
     assert isinstance(fields["message"], str) and fields["message"]
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=400)
 @given(
     st.recursive(

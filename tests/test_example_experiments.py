@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from elk_jupyter.experiments.records import EXPERIMENT_KEY, validate
+from elk_jupyter.records.experiment import EXPERIMENT_KEY, validate
 from tests.environment import replay_offline
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "experiments.ipynb"

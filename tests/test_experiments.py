@@ -20,11 +20,11 @@ from elk_jupyter.experiments import (
     is_json,
     json_schema,
     latency_below,
-    records,
     regex,
     rubric,
 )
 from elk_jupyter.experiments.scorers import Sample, scorer
+from elk_jupyter.records import experiment as records
 from tests.markdown_html import corpus, markdown_it_html, mistune_html, problems
 
 KEY = "sk-experiment-test-5678"
@@ -285,6 +285,7 @@ def test_errors_leave_as_one_line_without_frames(gateway):
     assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(max_size=200), case=st.text(max_size=40))
 def test_any_output_and_case_value_stay_one_inert_row(text, case):

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from elk_jupyter.experiments.records import EXPERIMENT_KEY, validate
+from elk_jupyter.records.experiment import EXPERIMENT_KEY, validate
 from tests.fake_gateway import FakeGateway
 from tests.kernel import Kernel, run_notebook
 

@@ -28,14 +28,8 @@ HTML_502 = "<!DOCTYPE html><html><head><title>api.example.com | 502: Bad gateway
 
 
 @pytest.fixture(scope="module")
-def gateway(module_gateway):
-    """This module's kernel outlives a test: so does its gateway."""
-    return module_gateway
-
-
-@pytest.fixture(scope="module")
-def kernel(gateway, tmp_path_factory):
-    k = Kernel(kernel_env(gateway.base_url, KEY, tmp_path_factory.mktemp("cache")))
+def kernel(module_gateway, tmp_path_factory):
+    k = Kernel(kernel_env(module_gateway.base_url, KEY, tmp_path_factory.mktemp("cache")))
     setup = k.execute("%load_ext elk_jupyter\n%config ElkMagics.timeout = 1.5\n%config ElkMagics.retries = 2")
     assert setup.status == "ok", setup.error_text
     yield k
@@ -55,7 +49,7 @@ def state(kernel, conversation) -> dict:
     return json.loads(result.stdout)
 
 
-def first_turn(kernel, gateway, endpoint, conversation):
+def first_turn(kernel, module_gateway, endpoint, conversation):
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nfirst")
     assert result.status == "ok", result.error_text
     final = result.last_bundle()  # the panel, re-published with its static bundle and record
@@ -65,13 +59,13 @@ def first_turn(kernel, gateway, endpoint, conversation):
     return state(kernel, conversation)
 
 
-def assert_recovers(kernel, gateway, endpoint, conversation, before):
+def assert_recovers(kernel, module_gateway, endpoint, conversation, before):
     """Context unchanged, the next cell succeeds and sends exactly the earlier good turn."""
     after = state(kernel, conversation)
     assert after["active"] == before["active"]
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nnext")
     assert result.status == "ok", result.error_text
-    body = gateway.bodies()[-1]
+    body = module_gateway.bodies()[-1]
     if endpoint == "chat":
         assert [m["content"] for m in body["messages"]] == ["first", "echo: first", "next"]
     else:
@@ -130,29 +124,29 @@ ERROR_CASES = {
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
 @pytest.mark.parametrize("case", list(ERROR_CASES))
-def test_http_errors(kernel, gateway, endpoint, case):
+def test_http_errors(kernel, module_gateway, endpoint, case):
     plan, expected = ERROR_CASES[case]
     conversation = f"http-{case}-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
     for _ in range(3):  # enough for every retry
-        gateway.plan(**plan)
-    sent = len(gateway.requests)
+        module_gateway.plan(**plan)
+    sent = len(module_gateway.requests)
     line = one_line(kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond"))
     assert expected in line and "(request id req_" in line
-    retried = len(gateway.requests) - sent
+    retried = len(module_gateway.requests) - sent
     assert retried == (3 if plan["status"] in (502,) else 1)
-    gateway.plans.clear()
+    module_gateway.plans.clear()
     failed = state(kernel, conversation)["turns"][-1]
     assert failed[1] == "error"
-    assert_recovers(kernel, gateway, endpoint, conversation, before)
+    assert_recovers(kernel, module_gateway, endpoint, conversation, before)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
 @pytest.mark.parametrize("status,headers", [(429, {"Retry-After": "1"}), (500, {}), (503, {"retry-after-ms": "200"})])
-def test_retried_then_succeeds(kernel, gateway, endpoint, status, headers):
+def test_retried_then_succeeds(kernel, module_gateway, endpoint, status, headers):
     conversation = f"retry-{status}-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
-    gateway.plan(status=status, headers=headers)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
+    module_gateway.plan(status=status, headers=headers)
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond")
     assert result.status == "ok", result.error_text
     turn = state(kernel, conversation)["turns"][-1]
@@ -196,11 +190,11 @@ EXPECTED_FRAME = {
     "endpoint,shape",
     [("chat", s) for s in CHAT_FRAMES] + [("responses", s) for s in RESPONSES_FRAMES],
 )
-def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, gateway, endpoint, shape):
+def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, module_gateway, endpoint, shape):
     conversation = f"frame-{shape}-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
     frames = (CHAT_FRAMES if endpoint == "chat" else RESPONSES_FRAMES)[shape]
-    gateway.plan(text="alpha beta gamma delta", cut_after=2, frames=frames, ending="clean")
+    module_gateway.plan(text="alpha beta gamma delta", cut_after=2, frames=frames, ending="clean")
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond")
     line = one_line(result)
     # the panel shows the partial reply and the error; the saved bundle keeps both
@@ -210,7 +204,7 @@ def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, gateway, endpoin
     assert "StreamError" in line and EXPECTED_FRAME[shape] in line and "partial reply kept" in line
     failed = state(kernel, conversation)["turns"][-1]
     assert failed[1] == "interrupted" and failed[2] == "alpha beta "
-    assert_recovers(kernel, gateway, endpoint, conversation, before)
+    assert_recovers(kernel, module_gateway, endpoint, conversation, before)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
@@ -223,49 +217,49 @@ def test_error_frame_mid_stream_keeps_the_partial_reply(kernel, gateway, endpoin
         ("clean", "the stream ended before"),
     ],
 )
-def test_broken_streams_keep_the_partial_reply(kernel, gateway, endpoint, ending, expected):
+def test_broken_streams_keep_the_partial_reply(kernel, module_gateway, endpoint, ending, expected):
     conversation = f"broken-{ending}-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
-    gateway.plan(text="one two three four", cut_after=2, ending=ending)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
+    module_gateway.plan(text="one two three four", cut_after=2, ending=ending)
     line = one_line(kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond", timeout=30))
     assert expected in line and "partial reply kept in turn" in line and "(request id req_" in line
     failed = state(kernel, conversation)["turns"][-1]
     assert failed[1] == "interrupted" and failed[2] == "one two "
-    assert_recovers(kernel, gateway, endpoint, conversation, before)
+    assert_recovers(kernel, module_gateway, endpoint, conversation, before)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_connection_refused(kernel, gateway, endpoint):
+def test_connection_refused(kernel, module_gateway, endpoint):
     conversation = f"refused-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
     kernel.execute("%config ElkMagics.base_url = 'http://127.0.0.1:9/v1'")
     try:
         line = one_line(kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond", timeout=60))
     finally:
-        kernel.execute(f"%config ElkMagics.base_url = {gateway.base_url!r}")
+        kernel.execute(f"%config ElkMagics.base_url = {module_gateway.base_url!r}")
     assert "could not reach 127.0.0.1:9 after 3 attempts: connection refused" in line
-    assert_recovers(kernel, gateway, endpoint, conversation, before)
+    assert_recovers(kernel, module_gateway, endpoint, conversation, before)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_kernel_interrupt_mid_stream(kernel, gateway, endpoint):
+def test_kernel_interrupt_mid_stream(kernel, module_gateway, endpoint):
     conversation = f"sigint-{endpoint}"
-    before = first_turn(kernel, gateway, endpoint, conversation)
+    before = first_turn(kernel, module_gateway, endpoint, conversation)
     words = " ".join(f"w{i}" for i in range(300))
-    gateway.plan(text=words, delay=0.02)
+    module_gateway.plan(text=words, delay=0.02)
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation}\nsecond", interrupt_after=1.0, timeout=30)
     line = one_line(result)
     assert "interrupted by the user" in line and "partial reply kept" in line
     failed = state(kernel, conversation)["turns"][-1]
     assert failed[1] == "interrupted" and 0 < len(failed[2]) < len(words) and words.startswith(failed[2])
-    assert_recovers(kernel, gateway, endpoint, conversation, before)
+    assert_recovers(kernel, module_gateway, endpoint, conversation, before)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_missing_usage_and_a_megabyte_reply(kernel, gateway, endpoint):
+def test_missing_usage_and_a_megabyte_reply(kernel, module_gateway, endpoint):
     conversation = f"big-{endpoint}"
     text = " ".join(["x" * 99] * 10_000)  # 1 MB
-    gateway.plan(text=text, usage={}, words_per_chunk=50)
+    module_gateway.plan(text=text, usage={}, words_per_chunk=50)
     result = kernel.execute(f"{MAGIC[endpoint]} -c {conversation} -o big\nbig one", timeout=120)
     assert result.status == "ok", result.error_text
     check = kernel.execute("print(len(big.text), big.usage, big.status)")
@@ -280,18 +274,18 @@ def test_missing_usage_and_a_megabyte_reply(kernel, gateway, endpoint):
         ("%%respond --summary loud", "invalid choice: 'loud'"),
     ],
 )
-def test_invalid_options(kernel, gateway, line, expected):
-    sent = len(gateway.requests)
+def test_invalid_options(kernel, module_gateway, line, expected):
+    sent = len(module_gateway.requests)
     result = kernel.execute(f"{line}\nhello")
     # IPython reports a UsageError as one stderr line; the cell still fails (Run All stops).
     assert result.status == "error" and result.stderr.startswith("UsageError: ")
     assert expected in result.stderr and "Traceback" not in result.stderr
-    assert len(gateway.requests) == sent
+    assert len(module_gateway.requests) == sent
     assert kernel.execute("%%chat -c after-usage\nok").status == "ok"
 
 
-def test_run_all_stops_on_a_failed_cell(kernel, gateway):
-    gateway.plan(status=400, error_body=OPENAI_400)
+def test_run_all_stops_on_a_failed_cell(kernel, module_gateway):
+    module_gateway.plan(status=400, error_body=OPENAI_400)
     failing = kernel.client.execute("%%chat -c runall\nfails", stop_on_error=True)
     queued = kernel.client.execute("print('should not run')", stop_on_error=True)
     replies = {}

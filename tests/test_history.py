@@ -25,9 +25,7 @@ from elk_jupyter.gateway.dialects.responses import chain_point
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.records import turn as record
-from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
-
-KEY = "sk-elk-history-test-91XQ"
+from tests.environment import conversations, fresh_shell, turns
 
 
 def turn(turn_id, parent=None, context=(), conversation="default", status="completed", at=None, **fields):
@@ -159,16 +157,7 @@ def test_chain_point_only_trusts_a_response_that_holds_exactly_the_turns_before_
     assert chain_point([a], "other:2") == (None, "a was answered by another host")
 
 
-# -- the magics in a real shell
-@pytest.fixture
-def ip(gateway, monkeypatch, tmp_path):
-    env = elk_env(gateway.base_url, KEY, tmp_path / "cache")
-    use_env(monkeypatch, env, unset=("ELK_REPLAY", "JPY_SESSION_NAME"))
-    shell, _ = fresh_shell()
-    yield shell
-    shell.parent_header = {}
-
-
+# -- the magics in a real shell (conftest's ``ip``)
 def fresh_kernel(shell) -> ElkMagics:
     """A new notebook state, as a kernel restart gives (the cache on disk stays)."""
     return fresh_shell()[1]
@@ -302,6 +291,7 @@ def test_accept_says_what_joins_and_what_leaves(ip, gateway, capsys):
 
 
 def test_rerun_samples_again_first_run_of_a_saved_request_replays(ip, gateway, tmp_path, monkeypatch):
+    fresh_kernel(ip)  # replay auto, as a user's kernel starts
     assert run(ip, "%%chat -t 1\nTell me a joke", cell_id="joke").success
     assert run(ip, "%%chat -t 1\nTell me a joke", cell_id="joke").success  # re-run: regenerate
     assert len(gateway.requests) == 2
@@ -429,6 +419,7 @@ def gateway_plan(reply) -> dict:
     return plan
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(replies=st.lists(REPLIES, min_size=2, max_size=4))
 def test_every_record_the_magics_write_validates(ip, gateway, replies):

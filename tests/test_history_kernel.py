@@ -24,15 +24,9 @@ from tests.test_cli import cli
 KEY = "sk-elk-history-kernel-55PW"
 
 
-@pytest.fixture(scope="module")
-def gateway(module_gateway):
-    """This module's kernel outlives a test: so does its gateway."""
-    return module_gateway
-
-
 @pytest.fixture
-def env(gateway, tmp_path):
-    return kernel_env(gateway.base_url, KEY, tmp_path / "cache")
+def env(module_gateway, tmp_path):
+    return kernel_env(module_gateway.base_url, KEY, tmp_path / "cache")
 
 
 class Session:
@@ -96,7 +90,7 @@ def user_texts(body) -> list[str]:
     return [m["content"] for m in body["messages"] if m["role"] == "user"]
 
 
-def test_restart_then_restore_never_chains_saved_turns_onto_a_new_one(env, gateway, tmp_path):
+def test_restart_then_restore_never_chains_saved_turns_onto_a_new_one(env, module_gateway, tmp_path):
     path = tmp_path / "work.ipynb"
     with session(env) as before:
         first, second = rec(before.run("%%chat\nFirst")), rec(before.run("%%chat\nSecond"))
@@ -113,10 +107,10 @@ def test_restart_then_restore_never_chains_saved_turns_onto_a_new_one(env, gatew
         assert f"leaves {fresh['id'][:8]}" in accepted
         third = rec(after.run("%%chat\nThird"))
         assert third["context"] == [first["id"], second["id"]] and third["parent"] == second["id"]
-        assert user_texts(gateway.bodies()[-1]) == ["First", "Second", "Third"]
+        assert user_texts(module_gateway.bodies()[-1]) == ["First", "Second", "Third"]
 
 
-def test_continue_after_restart_then_restore_rebuilds_both_kernels_turns(env, gateway, tmp_path):
+def test_continue_after_restart_then_restore_rebuilds_both_kernels_turns(env, module_gateway, tmp_path):
     path = tmp_path / "continued.ipynb"
     with session(env) as one:
         one.run("%%chat\nOne")
@@ -133,12 +127,12 @@ def test_continue_after_restart_then_restore_rebuilds_both_kernels_turns(env, ga
         assert len(state["turns"]) == 4 and state["active"] == [three["id"], four["id"]]
         five = rec(third_kernel.run("%%chat\nFive"))
         assert five["context"] == [three["id"], four["id"]]
-        assert user_texts(gateway.bodies()[-1]) == ["Three", "Four", "Five"]
+        assert user_texts(module_gateway.bodies()[-1]) == ["Three", "Four", "Five"]
     exported = json.loads(cli("export", path, "-f", "json").stdout)
     assert [m["content"] for m in exported] == ["Three", "echo: Three", "Four", "echo: Four"]
 
 
-def test_a_fork_is_restored_and_exported_with_its_ancestry(env, gateway, tmp_path):
+def test_a_fork_is_restored_and_exported_with_its_ancestry(env, module_gateway, tmp_path):
     path = tmp_path / "forked.ipynb"
     with session(env) as before:
         a = rec(before.run("%%chat\nA"))
@@ -154,7 +148,7 @@ def test_a_fork_is_restored_and_exported_with_its_ancestry(env, gateway, tmp_pat
         history = after.run("%elk history side").stdout
         assert f"*{a['id'][:8]}" in history and "(from default)" in history
         after.run("%%chat -c side\nS2")
-        assert user_texts(gateway.bodies()[-1]) == ["A", "S1", "S2"]
+        assert user_texts(module_gateway.bodies()[-1]) == ["A", "S1", "S2"]
     exported = json.loads(cli("export", path, "-c", "side", "-f", "json").stdout)
     assert [m["content"] for m in exported] == ["A", "echo: A", "S1", "echo: S1"]
     markdown = cli("export", path, "-c", "side", "-f", "markdown").stdout
@@ -170,7 +164,7 @@ def edited(path, target, change) -> None:
     save(nb, target)
 
 
-def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, gateway, tmp_path):
+def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, module_gateway, tmp_path):
     path = tmp_path / "good.ipynb"
     with session(env) as before:
         for prompt in ("First", "Second", "Third"):
@@ -199,11 +193,11 @@ def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, gatew
         after.run("%%chat\nStill works")
 
 
-def test_accept_is_stated_and_survives_a_restart(env, gateway, tmp_path):
+def test_accept_is_stated_and_survives_a_restart(env, module_gateway, tmp_path):
     path = tmp_path / "accepted.ipynb"
     with session(env) as before:
         a = rec(before.run("%%chat\nA"))
-        gateway.plan(text="half of an answer", cut_after=2)
+        module_gateway.plan(text="half of an answer", cut_after=2)
         b = rec(before.run("%%chat\nB", ok=False))
         c = rec(before.run("%%chat\nC"))
         out = before.run(f"%elk accept {b['id'][:8]}").stdout
@@ -216,30 +210,30 @@ def test_accept_is_stated_and_survives_a_restart(env, gateway, tmp_path):
         assert f"accepted earlier: {b['id'][:8]}" in out  # D was built on it
         assert after.state()["active"] == [a["id"], b["id"], d["id"]]
         after.run("%%chat\nE")
-        assert [m["content"] for m in gateway.bodies()[-1]["messages"]][:4] == ["A", "echo: A", "B", "half of "]
+        assert [m["content"] for m in module_gateway.bodies()[-1]["messages"]][:4] == ["A", "echo: A", "B", "half of "]
 
 
-def test_rerun_regenerates_and_run_all_of_a_reopened_notebook_replays(env, gateway, tmp_path):
+def test_rerun_regenerates_and_run_all_of_a_reopened_notebook_replays(env, module_gateway, tmp_path):
     path = tmp_path / "jokes.ipynb"
     live = dict(env, ELK_REPLAY="auto")
     with session(live) as before:
-        sent = len(gateway.requests)
+        sent = len(module_gateway.requests)
         assert rec(before.run("%%chat -t 1\nA joke", cell_id="joke"))["origin"] == "live"
         again = before.run("%%chat -t 1\nA joke", cell_id="joke")  # the user re-runs for another one
-        assert rec(again)["origin"] == "regenerated" and len(gateway.requests) == sent + 2
+        assert rec(again)["origin"] == "regenerated" and len(module_gateway.requests) == sent + 2
         assert "regenerated" in again.last_bundle()["data"]["text/markdown"].splitlines()[0]
         before.cells[1:2] = []  # re-run in place: the cell keeps its last output only
         save(before.notebook(), path)
     reopened = dict(live, JPY_SESSION_NAME=str(path), ELK_CACHE_DIR=str(tmp_path / "other-machine"))
     with session(reopened) as after:
-        sent = len(gateway.requests)
+        sent = len(module_gateway.requests)
         first = after.run("%%chat -t 1\nA joke", cell_id="joke")  # Run All
-        assert rec(first)["origin"] == "replayed" and len(gateway.requests) == sent
+        assert rec(first)["origin"] == "replayed" and len(module_gateway.requests) == sent
         assert "replayed" in first.last_bundle()["data"]["text/markdown"].splitlines()[0]
         assert rec(after.run("%%chat -t 1\nA joke", cell_id="joke"))["origin"] == "regenerated"
-        assert len(gateway.requests) == sent + 1
+        assert len(module_gateway.requests) == sent + 1
         forced = after.run("%%chat -t 1 --replay auto\nA joke", cell_id="joke")
-        assert rec(forced)["origin"] == "replayed" and len(gateway.requests) == sent + 1
+        assert rec(forced)["origin"] == "replayed" and len(module_gateway.requests) == sent + 1
 
 
 def strict_json(text: str):
@@ -249,7 +243,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_records_with_odd_replies_validate_in_the_saved_notebook(env, gateway, tmp_path):
+def test_records_with_odd_replies_validate_in_the_saved_notebook(env, module_gateway, tmp_path):
     odd = [
         dict(usage={"prompt_tokens": math.nan, "completion_tokens": 2.5, "total_tokens": "7"}),
         dict(usage={"input_tokens": "x", "output_tokens": math.inf, "input_tokens_details": []}),
@@ -258,7 +252,7 @@ def test_records_with_odd_replies_validate_in_the_saved_notebook(env, gateway, t
     ]
     cells = ["%load_ext elk_jupyter", "%%chat\nOne", "%%respond\nTwo", "%%chat -n 2\nThree", "%%respond\nFour"]
     for plan in odd:
-        gateway.plan(**plan)
+        module_gateway.plan(**plan)
     path = tmp_path / "odd.ipynb"
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]

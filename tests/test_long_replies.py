@@ -11,6 +11,8 @@ import io
 import json
 from contextlib import redirect_stdout
 
+import pytest
+
 from elk_jupyter.front.views import TextView as _TextView
 from elk_jupyter.gateway.client import collect
 from elk_jupyter.gateway.dialects import dialect
@@ -43,6 +45,7 @@ def consume(body: bytes, read_size: int = 65536, on_event=None) -> Reply:
     return reply
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 def test_a_2_mb_reply_with_reasoning_through_the_terminal_view_is_printed_exactly():
     thinking, answer = PIECE * 8192, PIECE * (131072 - 8192)  # 2 MB in 16-character deltas
     body = (
@@ -60,6 +63,7 @@ def test_a_2_mb_reply_with_reasoning_through_the_terminal_view_is_printed_exactl
     assert out.getvalue() == header + thinking + "\n---\n" + answer
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 def test_2_mb_of_tool_call_arguments_in_small_deltas_are_exact_json():
     value = PIECE * 131072
     arguments = json.dumps({"text": value}, ensure_ascii=False)

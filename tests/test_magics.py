@@ -8,17 +8,7 @@ import threading
 
 import pytest
 
-from tests.environment import conversations, elk_env, fresh_shell, turns, use_env
-
-KEY = "sk-elk-magics-test-7Q2Z"
-
-
-@pytest.fixture
-def ip(gateway, monkeypatch, tmp_path):
-    use_env(monkeypatch, elk_env(gateway.base_url, KEY, tmp_path / "cache"), unset=("ELK_REPLAY",))
-    shell, _ = fresh_shell(replay="off")  # a fresh notebook state for every test
-    yield shell
-    shell.parent_header = {}
+from tests.environment import KEY, conversations, turns
 
 
 def run(ip, source, cell_id=None):

@@ -161,6 +161,7 @@ TEXTS = st.one_of(
 )
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @settings(max_examples=400, deadline=None)
 @given(TEXTS)
 def test_any_text_renders_inert_with_exact_code(text):

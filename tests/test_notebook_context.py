@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from elk_jupyter.front import notebook_context
+from elk_jupyter.media import notebook_context
 from tests.test_magics import run
-from tests.test_tools import _shell
 
 CHAT = "/chat/completions"
-
-
-@pytest.fixture
-def ip(gateway, monkeypatch, tmp_path):
-    shell, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
-    yield shell
 
 
 def last_prompt(gateway) -> str:

@@ -9,6 +9,7 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.panel import MAX_UPDATES_PER_SECOND, Panel
 from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle
 from elk_jupyter.gateway.events import Connected, Done, ReasoningDelta, Started, TextDelta, UsageReport
@@ -130,13 +131,7 @@ def test_finished_bundle_needs_no_widget_and_carries_view_copies_and_record(comm
     stream_into(
         panel, reply, "Hi <img src=x onerror=alert(1)>", chars_per_token=5, tokens_per_second=1000, reasoning="hmm"
     )
-    header = {
-        "endpoint": "chat",
-        "conversation": "default",
-        "model_asked": "m",
-        "note": "Re-ran this cell",
-        "turn": "t1",
-    }
+    header = TurnHeader(endpoint="chat", conversation="default", model_asked="m", note="Re-ran this cell", turn="t1")
     data, metadata = turn_bundle(reply, header, {"version": 1, "turn": {"id": "t1"}})
     assert set(data) == {TURN_MIME, "text/markdown", "text/plain"}  # no widget-view entry
     view = data[TURN_MIME]

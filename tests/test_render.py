@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.render import inert_markdown, static_markdown, static_text
 from elk_jupyter.gateway.events import Done, ReasoningDelta, TextDelta, ToolCallDelta, UsageReport
 from elk_jupyter.gateway.reply import Reply
@@ -104,7 +105,7 @@ def _full_reply() -> Reply:
 
 def test_static_markdown_has_everything_and_only_inert_model_text():
     reply = _full_reply()
-    md = static_markdown(reply, {"endpoint": "chat", "conversation": "default", "model_asked": "m"})
+    md = static_markdown(reply, TurnHeader(endpoint="chat", conversation="default", model_asked="m"))
     assert md.startswith("*chat · default · m · done*")
     assert "<details><summary>Reasoning</summary>" in md and "think \\<script\\>" in md
     assert "Answer \\<img src=x onerror=alert\\(1\\)\\>" in md
@@ -115,7 +116,7 @@ def test_static_markdown_has_everything_and_only_inert_model_text():
         assert problems(html) == []
         assert Page(html).code == ["get<x>", '{"a": "```<b>"}\n']
         assert "Answer <img src=x onerror=alert(1)>" in "".join(Page(html).text)
-    text = static_text(reply, {"endpoint": "chat", "conversation": "default"})
+    text = static_text(reply, TurnHeader(endpoint="chat", conversation="default"))
     assert "Answer <img src=x onerror=alert(1)>" in text  # plain text is never rendered
 
 
@@ -123,7 +124,7 @@ def test_failed_reply_shows_its_status_and_error():
     reply = Reply("responses")
     reply.add(TextDelta("partial"))
     reply.fail("interrupted", "the connection broke <mid-stream>")
-    md = static_markdown(reply, {"endpoint": "responses", "conversation": "c", "replayed": False})
+    md = static_markdown(reply, TurnHeader(endpoint="responses", conversation="c", replayed=False))
     assert "**interrupted:** the connection broke \\<mid-stream\\>" in md
     assert "responses · c · ? · interrupted" in md
     assert "interrupted: the connection broke <mid-stream>" in shown(md)
@@ -136,7 +137,7 @@ def test_choices_note_and_hostile_server_strings_reach_both_copies_inert():
     reply.add(UsageReport({"prompt_tokens": "<img src=x onerror=alert(1)>", "completion_tokens": 2}))
     reply.add(Done())
     reply.model = "m<svg onload=alert(1)>\n# not a heading"
-    header = {"endpoint": "chat", "conversation": "c", "note": "Re-ran this cell: turn t3 replaced"}
+    header = TurnHeader(endpoint="chat", conversation="c", note="Re-ran this cell: turn t3 replaced")
     md = static_markdown(reply, header)
     assert "#### choice 1\n\nsecond \\<b\\>" in md
     assert "*0 prompt · 2 completion" in md  # a count that is not a number is dropped, never shown
@@ -151,7 +152,7 @@ def test_a_tool_name_cannot_leave_its_code_span():
     reply = Reply("chat")
     reply.add(ToolCallDelta(index=0, id="c", name="f\n<div onclick=alert(1)>\n# h\n`", arguments="{}"))
     reply.add(Done())
-    md = static_markdown(reply, {"endpoint": "chat", "conversation": "c"})
+    md = static_markdown(reply, TurnHeader(endpoint="chat", conversation="c"))
     for html in (markdown_it_html(md), mistune_html(md)):
         assert problems(html) == [] and Page(html).code[0] == "f <div onclick=alert(1)> # h `"
 

@@ -12,7 +12,7 @@ import sys
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from elk_jupyter.experiments.records import EXPERIMENT_KEY
+from elk_jupyter.records.experiment import EXPERIMENT_KEY
 from elk_jupyter.records.turn import RECORD_KEY, validate
 from tests.fake_gateway import FakeGateway
 from tests.kernel import run_notebook

@@ -279,6 +279,7 @@ def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted,
 
     import nbformat
 
+    from elk_jupyter.display.header import TurnHeader
     from elk_jupyter.display.turn_output import turn_bundle
     from tests.environment import turns
     from tests.scripted_server import Script
@@ -294,7 +295,7 @@ def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted,
     magics = ip.magics_manager.registry["ElkMagics"]
     notebook = nbformat.v4.new_notebook()
     for cell, reply, turn in zip(cells, live, turns(ip), strict=True):
-        data, metadata = turn_bundle(reply, {"endpoint": "chat", "conversation": "default"}, saved_record(magics, turn))
+        data, metadata = turn_bundle(reply, TurnHeader("chat", "default"), saved_record(magics, turn))
         output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
         notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
     path = tmp_path / "spoken.ipynb"

@@ -5,6 +5,7 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-inte
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -179,6 +180,7 @@ def _serialise(events: list, endings: list) -> tuple[bytes, list[Event]]:
     return text.encode(), expected
 
 
+@pytest.mark.kernel  # the slow tier: a long sweep (pytest -m unit stays under a minute)
 @given(_EVENTS, _ENDINGS, st.data())
 def test_every_chunking_gives_the_same_events(events, endings, data):
     stream, expected = _serialise(events, endings)

@@ -18,22 +18,10 @@ from pydantic import BaseModel
 from elk_jupyter.records import turn as record
 from elk_jupyter.tools import functions as tools
 from tests.conftest import llmock_server
-from tests.environment import conversations, elk_env, fresh_shell, use_env
+from tests.environment import conversations, shell_at
 from tests.test_magics import KEY, run
 
 CHAT, RESPONSES = "/chat/completions", "/responses"
-
-
-def _shell(monkeypatch, tmp_path, base_url, replay="off"):
-    use_env(monkeypatch, elk_env(base_url, KEY, tmp_path / "cache", ELK_NO_WIDGET="1"))
-    return fresh_shell(replay=replay)
-
-
-@pytest.fixture
-def ip(gateway, monkeypatch, tmp_path):
-    shell, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
-    yield shell
-    shell.parent_header = {}
 
 
 @pytest.fixture
@@ -263,7 +251,7 @@ def test_a_chained_later_turn_chains_from_the_final_response(ip, gateway, calls)
 def test_replay_serves_recorded_results_without_running_the_functions(
     gateway, monkeypatch, tmp_path, magic, path, capsys
 ):
-    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url)
+    ip, _ = shell_at(monkeypatch, tmp_path, gateway.base_url)
     ip.user_ns["log"] = log = []
     ip.run_cell("def add(a: int, b: int = 1) -> int:\n    log.append(a)\n    return a + b\n")
     gateway.plan(tool_calls=[("add", '{"a": 40, "b": 2}')], text="")
@@ -271,7 +259,7 @@ def test_replay_serves_recorded_results_without_running_the_functions(
     assert run(ip, f"%%{magic} --tools add\nWhat is 40 + 2?").success
     assert log == [40]
     gateway.close()  # nothing answers any more
-    ip, _ = _shell(monkeypatch, tmp_path, gateway.base_url, replay="only")  # a fresh notebook state
+    ip, _ = shell_at(monkeypatch, tmp_path, gateway.base_url, replay="only")  # a fresh notebook state
     ip.user_ns["log"] = log
     capsys.readouterr()
     assert run(ip, f"%%{magic} --tools add\nWhat is 40 + 2?").success
@@ -324,7 +312,7 @@ def llmock_tools():
 
 @pytest.mark.parametrize("magic", ["chat", "respond"])
 def test_llmock_calls_the_tool_and_answers_after_the_result(llmock_tools, monkeypatch, tmp_path, magic):
-    ip, _ = _shell(monkeypatch, tmp_path, llmock_tools)
+    ip, _ = shell_at(monkeypatch, tmp_path, llmock_tools)
     seen = []
     lock = threading.Lock()
 

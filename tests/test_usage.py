@@ -19,7 +19,6 @@ from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.gateway.usage import Usage, count, raw_usage
 from elk_jupyter.records import turn as record
 from tests.environment import elk_env, fresh_shell, turns, use_env
-from tests.fake_gateway import FakeGateway
 
 CHAT_USAGE = {
     "prompt_tokens": 12,
@@ -124,16 +123,9 @@ VALUES = st.recursive(
 USAGES = VALUES | st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=7)
 
 
-@pytest.fixture(scope="module")
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
-
-
 @pytest.fixture
-def shell(gateway, monkeypatch, tmp_path):
-    use_env(monkeypatch, elk_env(gateway.base_url, "sk-elk-usage-test-8812", tmp_path / "cache"))
+def shell(module_gateway, monkeypatch, tmp_path):
+    use_env(monkeypatch, elk_env(module_gateway.base_url, "sk-elk-usage-test-8812", tmp_path / "cache"))
     # an in-process shell has no cell ids: each turn is its own cell
     return fresh_shell(replay="off")
 
@@ -143,10 +135,10 @@ NUMBER = itertools.count()
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(usage=USAGES, magic=st.sampled_from(["chat", "respond"]))
-def test_any_usage_object_through_the_real_path_leaves_a_valid_record(shell, gateway, usage, magic):
+def test_any_usage_object_through_the_real_path_leaves_a_valid_record(shell, module_gateway, usage, magic):
     ip, magics = shell
     name = f"u{next(NUMBER)}"
-    gateway.plan(usage=usage)
+    module_gateway.plan(usage=usage)
     first = ip.run_cell(f"%%{magic} -c {name}\nhello")
     assert first.success, first.error_in_exec
     turn = turns(ip, name)[-1]

@@ -8,10 +8,10 @@ outputs and score deltas. ``B`` may come from another notebook (``--other``).
 from __future__ import annotations
 
 from elk_jupyter.errors import ElkError
-from elk_jupyter.experiments.records import iter_experiments, result_of, validate
-from elk_jupyter.experiments.results import ExperimentResult
+from elk_jupyter.experiments.results import ExperimentResult, result_of
 from elk_jupyter.experiments.view import AGGREGATE_ROWS, plain_text, summary_line
 from elk_jupyter.records import notebooks
+from elk_jupyter.records.experiment import iter_experiments, validate
 
 
 def add_parser(commands) -> None:

@@ -19,6 +19,7 @@ from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.records import notebooks
 from elk_jupyter.records import turn as record
+from elk_jupyter.records.metadata import outputs_holding
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,33 +214,29 @@ def _rerun_one(client, replays, mode: str, turn: Turn, body: dict):
 
 
 def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> None:
+    from elk_jupyter.display.header import header_of
     from elk_jupyter.display.turn_output import turn_bundle
 
     by_old = {turn.id: (turn, reply) for turn, reply in rows}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else ():
-            rec = (output.get("metadata") or {}).get(record.RECORD_KEY)
-            if not rec or rec["turn"]["id"] not in by_old:
-                continue
-            old, reply = by_old[rec["turn"]["id"]]
-            turn = Turn(
-                **{
-                    **old.to_dict(),
-                    "context": tuple(old.context),
-                    "request": reply.request,
-                    "reply": reply.to_dict(),
-                    "status": reply.status,
-                    "host": host,
-                    "replayed": False,
-                    "origin": "live",
-                }
-            )
-            header = {
-                "endpoint": old.endpoint,
-                "conversation": old.conversation,
-                "model_asked": reply.request.get("model"),
+    for output, rec in outputs_holding(nb, record.RECORD_KEY):
+        turn_id = (rec.get("turn") or {}).get("id") if isinstance(rec, dict) else None
+        if turn_id not in by_old:
+            continue
+        old, reply = by_old[turn_id]
+        turn = Turn(
+            **{
+                **old.to_dict(),
+                "context": tuple(old.context),
+                "request": reply.request,
+                "reply": reply.to_dict(),
+                "status": reply.status,
+                "host": host,
+                "replayed": False,
+                "origin": "live",
             }
-            output["data"], output["metadata"] = turn_bundle(reply, header, record.record_of(turn))
+        )
+        saved = record.record_of(turn)
+        output["data"], output["metadata"] = turn_bundle(reply, header_of(saved["turn"]), saved)
     notebooks.write_notebook(nb, target)
 
 

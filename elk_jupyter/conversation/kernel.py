@@ -39,8 +39,8 @@ class KernelState:
 
     def _saved(self) -> Iterator[Recorded]:
         """Every successful record of this kernel's notebook, turns then experiment runs and judges."""
-        from elk_jupyter.experiments.records import iter_experiments, validate  # the experiment record format
         from elk_jupyter.records import notebooks
+        from elk_jupyter.records.experiment import iter_experiments, validate  # the experiment record format
 
         path = self.locate_notebook()
         if path is None:

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from elk_jupyter.front.notebook_context import prompt_text
+from elk_jupyter.media.notebook_context import prompt_text
 
 _CREDENTIAL_FIELDS = {"api_key", "apikey", "key", "authorization", "access_token", "token"}
 _PLACEHOLDER = re.compile(r"\$(?:\$|\{([^{}]+)\}|([A-Za-z_][A-Za-z0-9_]*))")

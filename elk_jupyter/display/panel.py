@@ -23,6 +23,7 @@ import anywidget
 import traitlets as t
 
 from elk_jupyter.display.render import footer_items, shown_status
+from elk_jupyter.display.view_fields import FIELDS, Field
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.media.audio import player_data
 from elk_jupyter.tools.loop import shown_calls
@@ -84,33 +85,32 @@ def _tool_calls_copy(calls: list) -> list:
     return [{**c, "function": dict(c["function"])} for c in calls]
 
 
+def _trait(field: Field) -> t.TraitType:
+    """The synced trait of one VIEW field (display/view_fields.py declares them)."""
+    kinds = {str: t.Unicode, bool: t.Bool, int: t.Int, dict: t.Dict, list: t.List}
+    return kinds[field.kind](default_value=field.empty, allow_none=field.nullable).tag(sync=True)
+
+
+def _delta() -> t.TraitType:
+    return t.Dict({"offset": 0, "text": ""}).tag(sync=True)
+
+
+# The traits, in the order of FIELDS, each streamed field followed by its delta trait.
+_TRAITS = {}
+for _field in FIELDS:
+    _TRAITS[_field.name] = _trait(_field)
+    if _field.delta:
+        _TRAITS[_field.delta] = _delta()
+
+
 class Panel(anywidget.AnyWidget):
+    """The live view: one synced trait per VIEW field (``view_fields.FIELDS``), plus a delta trait
+    for each streamed one."""
+
     updates_per_second = MAX_UPDATES_PER_SECOND  # the throttle's rate (a subclass may change it)
     _esm = STATIC / "panel.js"
     _css = STATIC / "panel.css"
-
-    endpoint = t.Unicode("").tag(sync=True)
-    conversation = t.Unicode("").tag(sync=True)
-    model_asked = t.Unicode("").tag(sync=True)
-    model = t.Unicode("").tag(sync=True)  # the model that answers, as the server says
-    status = t.Unicode("streaming").tag(sync=True)
-    badge = t.Unicode("streaming").tag(sync=True)  # the status shown (render.shown_status: "replayed")
-    replayed = t.Bool(False).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    note = t.Unicode("").tag(sync=True)
-    attempts = t.Int(0).tag(sync=True)
-    context = t.Unicode("").tag(sync=True)
-    text = t.Unicode("").tag(sync=True)  # checkpoint of the answer
-    delta = t.Dict({"offset": 0, "text": ""}).tag(sync=True)
-    reasoning = t.Unicode("").tag(sync=True)  # checkpoint of the reasoning
-    reasoning_delta = t.Dict({"offset": 0, "text": ""}).tag(sync=True)
-    usage = t.Dict(allow_none=True, default_value=None).tag(sync=True)
-    timing = t.Dict({}).tag(sync=True)
-    tool_calls = t.List([]).tag(sync=True)
-    choices = t.List([]).tag(sync=True)
-    audio = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # {size, streaming} then the player's data
-    footer = t.List([]).tag(sync=True)  # [label, value] pairs (render.footer_items): drawn, not recomputed
-    images = t.List([]).tag(sync=True)  # the prompt's images: label and a small thumbnail (attachments.shown)
+    locals().update(_TRAITS)  # class attributes, so traitlets' metaclass makes them traits
 
     def __init__(
         self,

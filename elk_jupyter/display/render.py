@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.markdown_copy import escape_inline, fenced, inert_markdown
 from elk_jupyter.display.markdown_inline import code_span
 from elk_jupyter.gateway.usage import Usage
@@ -89,29 +90,28 @@ def audio_line(audio: object) -> str:
     return f"audio: {length}{audio.get('format') or '?'} clip{size} ({kept}); the transcript is the text above"
 
 
-def _header(reply, header: dict) -> list[str]:
-    shown = shown_status(reply.status, bool(header.get("replayed")))
+def _header(reply, header: TurnHeader) -> list[str]:
+    shown = shown_status(reply.status, header.replayed)
     status = STATUS_WORDS.get(shown, shown)
-    model = reply.model or header.get("model_asked") or "?"
-    if header.get("origin") == "regenerated":  # a re-run that sampled again instead of replaying
+    model = reply.model or header.model_asked or "?"
+    if header.origin == "regenerated":  # a re-run that sampled again instead of replaying
         status += " · regenerated"
-    parts = [header.get("endpoint", reply.endpoint), header.get("conversation", ""), model, status]
-    if header.get("turn"):
-        parts.append(f"turn {header['turn']}")
+    parts = [header.endpoint or reply.endpoint, header.conversation, model, status]
+    if header.turn:
+        parts.append(f"turn {header.turn}")
     return [str(part) for part in parts]
 
 
-def static_markdown(reply, header: dict) -> str:
+def static_markdown(reply, header: TurnHeader) -> str:
     """The turn as Markdown: header, reasoning folded in <details>, the answer, other choices, tool
-    calls, the error, usage and the re-run note. ``header``: endpoint, conversation, model_asked,
-    replayed, and optionally note."""
+    calls, the error, usage and the re-run note."""
     parts = ["*" + " · ".join(escape_inline(part) for part in _header(reply, header)) + "*", ""]
-    if header.get("images"):
+    if header.images:
         parts += [f"*sent {escape_inline(_images(header))}*", ""]
     if reply.reasoning:
         parts += ["<details><summary>Reasoning</summary>", "", inert_markdown(reply.reasoning), "", "</details>", ""]
     parts.append(inert_markdown(reply.text))
-    spoken = audio_line(header.get("audio"))
+    spoken = audio_line(header.audio)
     if spoken:  # no <audio> here: a data URI player is not allowed in the Markdown copy
         parts += ["", f"*{escape_inline(spoken)}*"]
     for choice in reply.choices[1:]:
@@ -127,13 +127,13 @@ def static_markdown(reply, header: dict) -> str:
     line = usage_line(reply)
     if line:
         parts += ["", f"*{line}*"]
-    if header.get("note"):
-        parts += ["", f"*{escape_inline(str(header['note']))}*"]
+    if header.note:
+        parts += ["", f"*{escape_inline(header.note)}*"]
     return "\n".join(parts)
 
 
-def _images(header: dict) -> str:
-    return "; ".join(str(image.get("label") or "an image") for image in header["images"])
+def _images(header: TurnHeader) -> str:
+    return "; ".join(str(image.get("label") or "an image") for image in header.images)
 
 
 def _outcome(call: dict) -> str:
@@ -141,15 +141,15 @@ def _outcome(call: dict) -> str:
     return (f"error: {call['error']}" if call.get("error") else f"-> {call.get('result')}") + took
 
 
-def static_text(reply, header: dict) -> str:
+def static_text(reply, header: TurnHeader) -> str:
     """The turn as plain text (terminals, text-only viewers): shown as characters, never rendered."""
     parts = [f"[{' · '.join(_header(reply, header))}]"]
-    if header.get("images"):
+    if header.images:
         parts.append(f"[sent {_images(header)}]")
     if reply.reasoning:
         parts += ["(reasoning) " + reply.reasoning, "---"]
     parts.append(reply.text)
-    spoken = audio_line(header.get("audio"))
+    spoken = audio_line(header.audio)
     if spoken:
         parts.append(f"[{spoken}]")
     for choice in reply.choices[1:]:
@@ -164,6 +164,6 @@ def static_text(reply, header: dict) -> str:
     line = usage_line(reply)
     if line:
         parts.append(f"[{line}]")
-    if header.get("note"):
-        parts.append(f"[{header['note']}]")
+    if header.note:
+        parts.append(f"[{header.note}]")
     return "\n".join(parts)

@@ -13,52 +13,54 @@ this bundle and the widget is closed:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.render import footer_items, shown_status, static_markdown, static_text
+from elk_jupyter.display.view_fields import NAMES, TURN_MIME, VIEW_VERSION
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.media.audio import player_data
 from elk_jupyter.records.turn import RECORD_KEY
 from elk_jupyter.tools.loop import shown_calls
 
-# Versioned: a renderer that meets a version it does not know falls back to the Markdown copy.
-TURN_MIME = "application/vnd.elk-jupyter.turn.v1+json"
-VIEW_VERSION = 1
+__all__ = ["TURN_MIME", "VIEW_VERSION", "turn_bundle", "view_data"]
 
 
-def view_data(reply, header: dict, audio: dict | None = None) -> dict:
-    """What the panel shows at the end of a turn: the same names as the Panel's synced traits.
+def view_data(reply, header: TurnHeader, audio: dict | None = None) -> dict:
+    """What the panel shows at the end of a turn: each VIEW field (``view_fields.FIELDS``, the Panel's
+    synced traits), no more, no less.
 
     ``audio`` is the record's (bytes inline as base64, or the name of the file beside the notebook)."""
-    choices = [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else []
-    return {
-        "version": VIEW_VERSION,
-        "endpoint": header.get("endpoint") or reply.endpoint,
-        "conversation": header.get("conversation") or "",
-        "model_asked": header.get("model_asked") or "",
+    values = {
+        "endpoint": header.endpoint or reply.endpoint,
+        "conversation": header.conversation,
+        "model_asked": header.model_asked,
         "model": reply.model or "",
         "status": reply.status,
-        "badge": shown_status(reply.status, bool(header.get("replayed"))),
-        "replayed": bool(header.get("replayed")),
+        "badge": shown_status(reply.status, header.replayed),
+        "replayed": header.replayed,
         "error": reply.error or "",
-        "note": header.get("note") or "",
+        "note": header.note,
         "attempts": reply.attempts,
-        "context": header.get("context") or "",
+        "context": header.context,
         "text": reply.text,
         "reasoning": reply.reasoning,
         "usage": Usage.of(reply.usage).wire(),  # normalised, as the live panel gets it
         "timing": reply.timing,
         "tool_calls": shown_calls(reply),
-        "choices": choices,
+        "choices": [c.to_dict() for c in reply.choices] if len(reply.choices) > 1 else [],
         "audio": player_data(audio if audio is not None else reply.audio_dict()),
-        "footer": footer_items(reply.usage, reply.timing, header.get("context") or ""),
-        "images": list(header.get("images") or []),
+        "footer": footer_items(reply.usage, reply.timing, header.context),
+        "images": list(header.images),
     }
+    return {"version": VIEW_VERSION, **{name: values[name] for name in NAMES}}
 
 
-def turn_bundle(reply, header: dict, record: dict | None) -> tuple[dict, dict]:
+def turn_bundle(reply, header: TurnHeader, record: dict | None) -> tuple[dict, dict]:
     """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
     saved = ((record or {}).get("turn") or {}).get("reply", {}).get("audio")
     view = view_data(reply, header, saved)
-    header = {**header, "audio": view["audio"]}  # the copies say what the VIEW's player holds
+    header = replace(header, audio=view["audio"])  # the copies say what the VIEW's player holds
     data = {
         TURN_MIME: view,
         "text/markdown": static_markdown(reply, header),

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from elk_jupyter.experiments.scorers import Score
-from elk_jupyter.experiments.spec import Column, Spec
+from elk_jupyter.experiments.spec import Column, Spec, check_grid
 from elk_jupyter.gateway.usage import Usage
 
 
@@ -197,3 +197,35 @@ class ExperimentResult:
 
 def score_from(data: dict) -> Score:
     return Score.from_dict(data if isinstance(data, dict) else {})
+
+
+def result_of(record: dict) -> ExperimentResult:
+    """The ExperimentResult a valid experiment record holds (``records.experiment``; for the CLI and comparisons)."""
+    data = record["experiment"]
+    spec = Spec(
+        data["name"],
+        tuple(data["templates"]),
+        tuple(data["cases"]),
+        tuple(data["models"]),
+        check_grid({k: v for k, v in data["grid"].items()}),
+        data["repeats"],
+        data["endpoint"],
+        data.get("system"),
+    )
+    runs = [
+        RunResult(
+            case=run["case"],
+            column=Column.of(run["template"], run["model"], run["params"]),
+            repeat=run["repeat"],
+            key=run["key"],
+            request=run["request"],
+            reply=run["reply"],
+            host=run.get("host"),
+            replayed=bool(run.get("replayed")),
+            scores={name: score_from(s) for name, s in run["scores"].items()},
+            judges=tuple(run["judges"]),
+            cost=run.get("cost"),
+        )
+        for run in record["runs"]
+    ]
+    return ExperimentResult(spec, runs, list(record.get("scorers") or ()), record.get("total"))

@@ -10,10 +10,13 @@ output). The same bundle is updated while the runs finish and saved with the rec
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from elk_jupyter.display.markdown_inline import code_span, escape_text
-from elk_jupyter.experiments.records import EXPERIMENT_KEY, record_of
-from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult
+from elk_jupyter.records.experiment import EXPERIMENT_KEY, record_of
+
+if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
+    from elk_jupyter.experiments.results import Aggregate, ExperimentResult, RunResult
 
 FOLD_AT = 80  # characters of output shown before the rest is folded into <details>
 # Text symbols, not emoji: they render in every font (headless Chromium has no emoji font).

@@ -12,8 +12,7 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 
 from elk_jupyter.conversation import options
-from elk_jupyter.front import notebook_context
-from elk_jupyter.media import attachments
+from elk_jupyter.media import attachments, notebook_context
 from elk_jupyter.tools import functions as tools
 from elk_jupyter.tools import loop as tool_loop
 

@@ -14,6 +14,7 @@ import sys
 from IPython.display import display
 
 from elk_jupyter.conversation.identity import short
+from elk_jupyter.display.header import header_of
 from elk_jupyter.display.render import shown_status
 from elk_jupyter.gateway.usage import Usage
 from elk_jupyter.tools import loop as tool_loop
@@ -81,14 +82,7 @@ class WidgetView:
     def __init__(self, endpoint, conversation, model, context, replayed, images=()):
         from elk_jupyter.display.panel import Panel
 
-        self.header = {
-            "endpoint": endpoint,
-            "conversation": conversation,
-            "model_asked": model,
-            "context": context,
-            "replayed": replayed,
-            "images": list(images),
-        }
+        self.context, self.images = context, list(images)
         self.panel = Panel(
             endpoint=endpoint,
             conversation=conversation,
@@ -106,9 +100,7 @@ class WidgetView:
         from elk_jupyter.display.turn_output import turn_bundle
 
         self.panel.finish(reply)
-        turn = record["turn"]
-        # the short id, as %elk history and errors show it; the record holds the full one
-        header = {**self.header, "note": note, "turn": short(turn["id"]), "origin": turn.get("origin")}
+        header = header_of(record["turn"], context=self.context, images=self.images, note=note)
         data, metadata = turn_bundle(reply, header, record)
         # Replace the widget's output, then free its comm: a saved notebook keeps no widget view
         # (JupyterLab would show "model not found" on reopen) and no widget state.

@@ -1,4 +1,4 @@
-"""The audio part of a turn record: its schema. Pure.
+"""The audio part of a turn record: its schema (checked by ``schema``) and its bytes' rules. Pure.
 
 Its bytes live in the notebook below a size limit, else in a file beside it named by the SHA-256
 of the bytes (``audio_files`` writes and reads those). A hand-edited notebook is hostile: a file
@@ -13,21 +13,10 @@ import hashlib
 import re
 
 from elk_jupyter.media.audio import FORMATS
-
-
-def check_types(data, required: dict, optional: dict, where: str) -> list[str]:
-    problems = []
-    for key, kind in {**required, **optional}.items():
-        value = data.get(key)
-        if value is None and key in optional:
-            continue
-        if not isinstance(value, kind) or isinstance(value, bool):
-            problems.append(f"{where}.{key} should be {kind.__name__ if isinstance(kind, type) else 'number'}")
-    return problems
-
+from elk_jupyter.records.schema import NUMBER, fields
 
 AUDIO_SCHEMA = {"format": str, "size": int, "digest": str}
-AUDIO_OPTIONAL = {"id": str, "mime": str, "expires_at": int, "duration": (int, float), "data": str, "file": str}
+AUDIO_OPTIONAL = {"id": str, "mime": str, "expires_at": int, "duration": NUMBER, "data": str, "file": str}
 AUDIO_FILE = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,5}")  # a digest and an extension: never a path or a URL
 
 
@@ -36,7 +25,7 @@ def check_audio(audio) -> list[str]:
     if not isinstance(audio, dict):
         return []  # null, or a type problem the reply's schema already names
     where = "turn.reply.audio"
-    problems = check_types(audio, AUDIO_SCHEMA, AUDIO_OPTIONAL, where)
+    problems = fields(audio, AUDIO_SCHEMA, AUDIO_OPTIONAL, where)
     if problems:
         return problems
     if audio["format"] not in FORMATS:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.errors import ElkError
-from elk_jupyter.gateway.frames import scrub
 from elk_jupyter.records.audio_files import inline_audio
+from elk_jupyter.records.metadata import records_under
 from elk_jupyter.records.turn import RECORD_KEY, turn_of, validate
 
 
@@ -59,22 +59,9 @@ def write_notebook(nb, path: str | os.PathLike) -> None:
     nbformat.write(nb, str(path))
 
 
-def iter_records(nb: Mapping) -> Iterator[dict]:
-    """Each turn record in cell order (a cell re-run in place keeps only its last output).
-
-    The notebook may be hand-edited: anything not shaped like a notebook is skipped, and lone
-    UTF-16 surrogates (valid JSON escapes, invalid text) are replaced.
-    """
-    cells = nb.get("cells")
-    for cell in cells if isinstance(cells, list) else ():
-        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
-            continue
-        outputs = cell.get("outputs")
-        for output in outputs if isinstance(outputs, list) else ():
-            metadata = output.get("metadata") if isinstance(output, Mapping) else None
-            record = metadata.get(RECORD_KEY) if isinstance(metadata, Mapping) else None
-            if record is not None:
-                yield scrub(record)
+def iter_records(nb: Mapping) -> Iterator[object]:
+    """Each turn record in cell order (see ``metadata.records_under``)."""
+    return records_under(nb, RECORD_KEY)
 
 
 def read_turns(path: str | os.PathLike) -> tuple[list[Turn], list[str]]:

@@ -1,7 +1,8 @@
 """The turn record format: its key, version and schema, how a turn becomes one, how one is checked. Pure.
 
 A record lives in the metadata of a ``%%chat``/``%%respond`` output under ``RECORD_KEY``
-(docs/record.md describes every field). Reading and writing notebook files is ``notebooks``'.
+(docs/record.md describes every field). The shapes are checked by ``schema`` (the one checker,
+shared with the experiment record); reading and writing notebook files is ``notebooks``'.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.gateway.dialects import NAMES
 from elk_jupyter.records.audio import check_audio
+from elk_jupyter.records.schema import NUMBER, DictOf, fields, not_json, too_deep
 from elk_jupyter.version import __version__
 
 RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
@@ -28,7 +30,7 @@ TURN_SCHEMA = {
     "reply": dict,
     "status": str,
     "context": list,
-    "created_at": (int, float),
+    "created_at": NUMBER,
 }
 TURN_OPTIONAL = {
     "parent": str,
@@ -51,7 +53,7 @@ REPLY_SCHEMA = {
     "reasoning": str,
     "tool_calls": list,
     "attempts": int,
-    "timing": dict,
+    "timing": DictOf((NUMBER, type(None))),  # ttfb, ttft, total in seconds (null when not measured)
 }
 REPLY_OPTIONAL = {
     "id": str,
@@ -63,7 +65,7 @@ REPLY_OPTIONAL = {
     "audio": dict,
     "usage": dict,
     "request_id": str,
-    "started_at": (int, float),
+    "started_at": NUMBER,
     "steps": list,
 }
 
@@ -94,6 +96,9 @@ def validate(record: object) -> list[str]:
     """Every way ``record`` departs from the schema (empty when it is valid)."""
     if not isinstance(record, Mapping):
         return ["the record is not an object"]
+    deep = too_deep(record)
+    if deep:
+        return [deep]  # one line, before any check walks it
     problems = []
     if record.get("version") not in READABLE_VERSIONS:
         problems.append(f"version is {record.get('version')!r}, expected {RECORD_VERSION}")
@@ -102,9 +107,9 @@ def validate(record: object) -> list[str]:
     turn = record.get("turn")
     if not isinstance(turn, Mapping):
         return [*problems, "turn is missing"]
-    problems += _check(turn, TURN_SCHEMA, TURN_OPTIONAL, "turn")
+    problems += fields(turn, TURN_SCHEMA, TURN_OPTIONAL, "turn")
     if isinstance(turn.get("reply"), Mapping):
-        problems += _check(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
+        problems += fields(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
     if turn.get("endpoint") not in NAMES:
         problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
     problems += _check_links(turn)
@@ -112,8 +117,7 @@ def validate(record: object) -> list[str]:
         problems += _check_items(turn["reply"]) + _check_steps(turn["reply"].get("steps") or ())
         problems += check_audio(turn["reply"].get("audio"))
     problems += _check_attachments(turn.get("attachments") or ())
-    problems += [f"{where} is {value} (not JSON)" for where, value in _non_finite(record, "record")]
-    return problems
+    return problems + not_json(record)
 
 
 def _check_links(turn: Mapping) -> list[str]:
@@ -137,7 +141,7 @@ def _check_items(reply: Mapping) -> list[str]:
         if not isinstance(choice, Mapping):
             problems.append(f"{where} should be object")
             continue
-        problems += _check(choice, {}, {"index": int, "text": str, "reasoning": str, "tool_calls": list}, where)
+        problems += fields(choice, {}, {"index": int, "text": str, "reasoning": str, "tool_calls": list}, where)
         problems += _check_calls(choice.get("tool_calls") or (), where)
     return problems + _check_calls(reply.get("tool_calls") or (), "turn.reply")
 
@@ -149,7 +153,7 @@ def _check_calls(calls, where: str) -> list[str]:
         if not isinstance(call, Mapping) or not isinstance(call.get("function"), Mapping):
             problems.append(f"{here} should be an object with a function object")
             continue
-        problems += _check(call["function"], {}, {"name": str, "arguments": str}, f"{here}.function")
+        problems += fields(call["function"], {}, {"name": str, "arguments": str}, f"{here}.function")
     return problems
 
 
@@ -165,13 +169,13 @@ def _check_steps(steps) -> list[str]:
         if not isinstance(step, Mapping) or not isinstance(step.get("calls"), list):
             problems.append(f"{where} should be an object with a list of calls")
             continue
-        problems += _check(step, {}, {"id": str, "text": str, "usage": dict}, where)
+        problems += fields(step, {}, {"id": str, "text": str, "usage": dict}, where)
         for index, call in enumerate(step["calls"]):
             here = f"{where}.calls[{index}]"
             if not isinstance(call, Mapping):
                 problems.append(f"{here} should be object")
                 continue
-            problems += _check(call, STEP_CALL, {"error": str, "duration": (int, float)}, here)
+            problems += fields(call, STEP_CALL, {"error": str, "duration": NUMBER}, here)
     return problems
 
 
@@ -182,33 +186,5 @@ def _check_attachments(entries) -> list[str]:
         if not isinstance(entry, Mapping):
             problems.append(f"{where} should be object")
             continue
-        problems += _check(entry, ATTACHMENT, {"digest": str, "data": str, "url": str}, where)
+        problems += fields(entry, ATTACHMENT, {"digest": str, "data": str, "url": str}, where)
     return problems
-
-
-def _non_finite(value, where: str):
-    """Each NaN or infinity in ``value``: a notebook is JSON, which has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield where, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _non_finite(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for number, item in enumerate(value):
-            yield from _non_finite(item, f"{where}[{number}]")
-
-
-def _check(data: Mapping, required: dict, optional: dict, where: str) -> list[str]:
-    problems = []
-    for key, kind in required.items():
-        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool) and kind is not bool:
-            problems.append(f"{where}.{key} should be {_name(kind)}, got {type(data.get(key)).__name__}")
-    for key, kind in optional.items():
-        value = data.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
-            problems.append(f"{where}.{key} should be {_name(kind)} or null, got {type(value).__name__}")
-    return problems
-
-
-def _name(kind) -> str:
-    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__

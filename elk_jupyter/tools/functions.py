@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from elk_jupyter.front import notebook_context
+from elk_jupyter.media import notebook_context
 
 OUTPUT_LIMIT = 16_000  # characters of a result sent to the model (and kept in the record)
 PREVIEW = 200  # characters of a result the panel shows

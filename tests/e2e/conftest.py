@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.fake_gateway import FakeGateway
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = [
@@ -41,13 +40,6 @@ if (
 ):
     pytest.skip("Debian's Chromium or JupyterLab is not installed (CI installs both)", allow_module_level=True)
 pytest.importorskip("playwright")
-
-
-@pytest.fixture(scope="session")
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.close()
 
 
 LABEXTENSION = REPO / "elk_jupyter" / "labextension"  # the prebuilt renderer, as the wheel ships it
@@ -119,7 +111,7 @@ def lab_server(root: Path, env: dict, *args: str, log_name: str = "jupyter-serve
 
 
 @pytest.fixture(scope="session")
-def jupyter(tmp_path_factory, gateway):
+def jupyter(tmp_path_factory, session_gateway):
     root = tmp_path_factory.mktemp("nbroot")
     home = tmp_path_factory.mktemp("jhome")
     data = tmp_path_factory.mktemp("jdata")
@@ -127,7 +119,7 @@ def jupyter(tmp_path_factory, gateway):
         os.environ,
         **lab_home(home, data),
         ELK_API_KEY=KEY,
-        ELK_BASE_URL=gateway.base_url,
+        ELK_BASE_URL=session_gateway.base_url,
         ELK_MODEL="fake-small",
         ELK_REPLAY="off",
         ELK_CACHE_DIR=str(home / "cache"),

@@ -9,17 +9,19 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from elk_jupyter.display.header import TurnHeader
 from elk_jupyter.display.render import static_markdown, static_text
 from elk_jupyter.gateway.events import Done, ReasoningDelta, TextDelta, ToolCallDelta
 from elk_jupyter.gateway.reply import Reply
 from tests.markdown_html import corpus, markdown_it_html, model_code, problems
 
-HEADER = {"endpoint": "chat", "conversation": "default", "model_asked": "m", "replayed": False}
+HEADER = TurnHeader(endpoint="chat", conversation="default", model_asked="m", replayed=False)
 HOSTILE_NAME = "get<img src=x onerror=window.__pwned=90>`x`"
 HOSTILE_ARGS = '{"q": "<script>window.__pwned=91</script> ```"}'
 # Elements nbconvert itself writes around Markdown (Pygments' div/span, a heading's anchor link).
@@ -85,7 +87,7 @@ def converted(tmp_path_factory, counter):
     root = tmp_path_factory.mktemp("nbconvert")
     cases = [(_reply(text), model_code(text)) for text in corpus(counter.port).values()]
     cases.append((_hostile_reply(), [HOSTILE_NAME, HOSTILE_ARGS + "\n"]))
-    header = {**HEADER, "note": "Re-ran this cell: turn t3 replaced <img src=x onerror=window.__pwned=96>"}
+    header = replace(HEADER, note="Re-ran this cell: turn t3 replaced <img src=x onerror=window.__pwned=96>")
     cells = []
     for reply, _ in cases:
         data = {"text/markdown": static_markdown(reply, header), "text/plain": static_text(reply, header)}

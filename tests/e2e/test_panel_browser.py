@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, REPO
 from tests.e2e.lab import NB, UIS, finished, open_and_run, write
 
 USAGE = {
@@ -34,9 +33,9 @@ def stat(page, name):
 
 @pytest.mark.parametrize("ui", list(UIS))
 @pytest.mark.parametrize("magic", ["chat", "respond"])
-def test_reply_streams_reasoning_folds_and_usage_is_exact(page, jupyter, gateway, ui, magic):
+def test_reply_streams_reasoning_folds_and_usage_is_exact(page, jupyter, session_gateway, ui, magic):
     words = " ".join(f"word{i}" for i in range(40))
-    gateway.plan(
+    session_gateway.plan(
         text=words,
         reasoning="thinking about it step by step now",
         delay=0.08,
@@ -63,8 +62,10 @@ def test_reply_streams_reasoning_folds_and_usage_is_exact(page, jupyter, gateway
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_error_shows_in_the_panel(page, jupyter, gateway, ui):
-    gateway.plan(status=401, error_body={"error": {"message": "Invalid key for this project", "type": "auth_error"}})
+def test_error_shows_in_the_panel(page, jupyter, session_gateway, ui):
+    session_gateway.plan(
+        status=401, error_body={"error": {"message": "Invalid key for this project", "type": "auth_error"}}
+    )
     name = f"error_{ui}.ipynb"
     write(jupyter["root"], name, "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '', 'Hi')")
     open_and_run(page, jupyter, ui, name)
@@ -83,10 +84,10 @@ def assert_inert(page):
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
+def test_hostile_reply_runs_nothing_live(page, jupyter, session_gateway, ui):
     huge = "x" * 20_000  # one unbroken line
     nested = ">" * 60 + " deep " + "\n" + "".join("  " * i + "- level\n" for i in range(40))
-    gateway.plan(text=HOSTILE + "\n\n" + huge + "\n\n" + nested, words_per_chunk=50)
+    session_gateway.plan(text=HOSTILE + "\n\n" + huge + "\n\n" + nested, words_per_chunk=50)
     name = f"hostile_{ui}.ipynb"
     write(jupyter["root"], name, "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '', 'Be evil')")
     open_and_run(page, jupyter, ui, name)
@@ -103,34 +104,3 @@ def test_hostile_reply_runs_nothing_live(page, jupyter, gateway, ui):
         "(NB) => { const p = document.querySelector(NB + ' .elk-panel'); return p.scrollWidth <= p.clientWidth + 2; }",
         NB,
     )
-
-
-@pytest.mark.parametrize("theme", ["light", "dark"])
-def test_screenshots(page, jupyter, gateway, theme):
-    themes = jupyter["settings"] / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
-    themes.write_text('{"theme": "JupyterLab Dark"}' if theme == "dark" else '{"theme": "JupyterLab Light"}')
-    gateway.plan(
-        text="Server-Sent Events keep **one HTTP response open** and push `data:` lines:\n\n"
-        "- the reply streams as it is generated\n- the reasoning folds away once the answer starts\n\n"
-        "```python\nfor event in client.iter_chat(messages):\n    print(event)  # one per data: line\n```\n\n"
-        "With $n$ events of $b$ bytes each, the traffic is $$T = n \\cdot (b + 6)$$",
-        reasoning="The user asks about SSE. Explain briefly, with a short example.",
-        delay=0.01,
-        usage=USAGE,
-    )
-    name = f"screenshot_{theme}.ipynb"
-    write(
-        jupyter["root"],
-        name,
-        "%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', '-t 0', 'What are Server-Sent Events?')",
-    )
-    open_and_run(page, jupyter, "lab", name)
-    finished(page, "completed")
-    page.wait_for_selector(f"{NB} .elk-answer .hljs-keyword")  # the lazily loaded grammar
-    page.wait_for_function(
-        "(NB) => document.querySelectorAll(NB + ' .elk-answer .elk-math mjx-container').length === 3", arg=NB
-    )
-    (REPO / "docs").mkdir(exist_ok=True)
-    page.locator(f"{NB} .elk-panel").first.screenshot(path=str(REPO / "docs" / f"panel-{theme}.png"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    themes.unlink()

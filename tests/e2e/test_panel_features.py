@@ -45,18 +45,18 @@ def long_reply(sections: int) -> str:
     return "".join(parts) + "The end of the reply."
 
 
-def run_turn(page, jupyter, gateway, ui, name, magic_line, **plan):
+def run_turn(page, jupyter, session_gateway, ui, name, magic_line, **plan):
     page.add_init_script(WATCH)
-    gateway.plan(**plan)
+    session_gateway.plan(**plan)
     write(jupyter["root"], name, f"%load_ext elk_jupyter\nget_ipython().run_cell_magic('chat', {magic_line!r}, 'Go')")
     open_and_run(page, jupyter, ui, name)
     finished(page, "completed")
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_a_long_reply_streams_block_by_block_and_ends_exact(page, jupyter, gateway, ui):
+def test_a_long_reply_streams_block_by_block_and_ends_exact(page, jupyter, session_gateway, ui):
     text = long_reply(120)  # ~16,000 characters
-    run_turn(page, jupyter, gateway, ui, f"long_{ui}.ipynb", "", text=text, words_per_chunk=12, delay=0.02)
+    run_turn(page, jupyter, session_gateway, ui, f"long_{ui}.ipynb", "", text=text, words_per_chunk=12, delay=0.02)
     seen = page.evaluate("window.__elk")
     live = seen["live"]
     assert len(live) >= 10, live
@@ -71,14 +71,14 @@ def test_a_long_reply_streams_block_by_block_and_ends_exact(page, jupyter, gatew
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_code_is_highlighted_and_copy_buttons_copy_the_source(browser, jupyter, gateway, ui):
+def test_code_is_highlighted_and_copy_buttons_copy_the_source(browser, jupyter, session_gateway, ui):
     context = browser.new_context(
         viewport={"width": 1100, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
     )
     page = context.new_page()
     text = f'Here is the function:\n\n```python\n{CODE}\n```\n\nand its data:\n\n```json\n{{"a": [1, 2]}}\n```\n\nDone.'
     try:
-        run_turn(page, jupyter, gateway, ui, f"code_{ui}.ipynb", "", text=text, delay=0.05)
+        run_turn(page, jupyter, session_gateway, ui, f"code_{ui}.ipynb", "", text=text, delay=0.05)
         assert page.evaluate("window.__elk.liveHighlighted") is True  # the settled block, while the rest streamed
         block = page.locator(f"{NB} .elk-answer .elk-code").first
         page.wait_for_selector(f"{NB} .elk-answer .elk-code .hljs-keyword")  # the saved renderer's lazy grammar
@@ -97,9 +97,9 @@ def test_code_is_highlighted_and_copy_buttons_copy_the_source(browser, jupyter, 
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_math_is_typeset_in_the_saved_renderer_and_never_mangled(page, jupyter, gateway, ui):
+def test_math_is_typeset_in_the_saved_renderer_and_never_mangled(page, jupyter, session_gateway, ui):
     text = "Inline $a_1 * b_2 * c_3$ and \\(x_i^*\\), then display:\n\n$$\\sum_{i=1}^n i = \\frac{n(n+1)}{2}$$\n\n\\[E = mc^2\\]\n"
-    run_turn(page, jupyter, gateway, ui, f"math_{ui}.ipynb", "", text=text, words_per_chunk=3, delay=0.02)
+    run_turn(page, jupyter, session_gateway, ui, f"math_{ui}.ipynb", "", text=text, words_per_chunk=3, delay=0.02)
     answer = f"{NB} .elk-answer"
     page.wait_for_function(
         "(sel) => document.querySelectorAll(sel + ' .elk-math mjx-container').length === 4", arg=answer, timeout=30_000
@@ -109,8 +109,8 @@ def test_math_is_typeset_in_the_saved_renderer_and_never_mangled(page, jupyter, 
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_choices_sit_side_by_side_and_become_tabs_when_narrow(page, jupyter, gateway, ui):
-    run_turn(page, jupyter, gateway, ui, f"choices_{ui}.ipynb", "-n 2", text="one two three four")
+def test_choices_sit_side_by_side_and_become_tabs_when_narrow(page, jupyter, session_gateway, ui):
+    run_turn(page, jupyter, session_gateway, ui, f"choices_{ui}.ipynb", "-n 2", text="one two three four")
     columns = page.locator(f"{NB} .elk-choice-columns > .elk-choice")
     assert columns.count() == 2
     titles = [columns.nth(i).locator(".elk-choice-title span").inner_text() for i in range(2)]
@@ -128,12 +128,12 @@ def test_choices_sit_side_by_side_and_become_tabs_when_narrow(page, jupyter, gat
 
 
 @pytest.mark.parametrize("ui", list(UIS))
-def test_tool_call_arguments_grow_live_and_end_exact(page, jupyter, gateway, ui):
+def test_tool_call_arguments_grow_live_and_end_exact(page, jupyter, session_gateway, ui):
     arguments = {"city": "Zürich 🦀", "days": [1, 2, 3, 4, 5], "units": "metric", "details": ["wind", "rain", "sun"]}
     run_turn(
         page,
         jupyter,
-        gateway,
+        session_gateway,
         ui,
         f"tools_{ui}.ipynb",
         "",

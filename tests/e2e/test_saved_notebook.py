@@ -110,13 +110,13 @@ def open_saved(page, base: str, ui: str, name: str, kernel_dialog: bool) -> None
 
 
 @pytest.fixture(scope="module")
-def saved(jupyter, gateway, browser, counter, tmp_path_factory):
+def saved(jupyter, session_gateway, browser, counter, tmp_path_factory):
     """Per UI: the corpus notebook run through the Run menu, saved with Ctrl+S, and what it showed."""
     results = {}
     texts = corpus_texts(counter.port)
     for ui in UIS:
         for text in texts.values():
-            gateway.plan(text=text, reasoning="thinking <b>hard</b>", usage=USAGE, words_per_chunk=3)
+            session_gateway.plan(text=text, reasoning="thinking <b>hard</b>", usage=USAGE, words_per_chunk=3)
         name = f"corpus_{ui}.ipynb"
         cells = [nbformat.v4.new_code_cell("%load_ext elk_jupyter")]
         cells += [nbformat.v4.new_code_cell(f"%%chat --no-context -c corpus\nSay {stem}") for stem in texts]
@@ -267,11 +267,11 @@ def test_renderer_disabled_shows_the_exact_inert_markdown(browser, saved, viewer
         context.close()
 
 
-def test_save_widget_state_on_keeps_no_widget(browser, jupyter, gateway, counter):
+def test_save_widget_state_on_keeps_no_widget(browser, jupyter, session_gateway, counter):
     plugin = jupyter["settings"] / "@jupyter-widgets" / "jupyterlab-manager"
     plugin.mkdir(parents=True, exist_ok=True)
     (plugin / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
-    gateway.plan(text="Widget state on. `x < 5 && y`", usage=USAGE)
+    session_gateway.plan(text="Widget state on. `x < 5 && y`", usage=USAGE)
     name = "widget_state.ipynb"
     cells = [nbformat.v4.new_code_cell("%load_ext elk_jupyter"), nbformat.v4.new_code_cell("%%chat\nHello")]
     nbformat.write(
