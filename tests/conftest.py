@@ -220,6 +220,16 @@ def ip(gateway, monkeypatch, tmp_path):
     shell.parent_header = {}
 
 
+@pytest.fixture
+def audio_ip(scripted, monkeypatch, tmp_path):
+    """``ip`` pointed at ``scripted`` (raw audio streams a test writes) with an audio model; the
+    working directory is where a kernel without a known notebook puts big clips."""
+    shell, _ = shell_at(monkeypatch, tmp_path, scripted.base_url, model="gpt-audio-test")
+    monkeypatch.chdir(tmp_path)
+    yield shell
+    shell.parent_header = {}
+
+
 # -- a notebook recorded through a real kernel (shared by the records and CLI tests)
 @pytest.fixture
 def recording_env(gateway, tmp_path):

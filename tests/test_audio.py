@@ -33,7 +33,6 @@ from tests.environment import fresh_shell, turns
 from tests.markdown_html import markdown_it_html, mistune_html, problems
 from tests.scripted_server import Script
 
-KEY = "sk-elk-audio-test-4RfQ"
 FAR = 4_102_444_800  # 2100-01-01: a clip the server still holds
 PAST = 1_000_000_000  # 2001: an expired clip
 USAGE = {
@@ -100,19 +99,6 @@ def message_body(sound: bytes, transcript="Hello from a tone.", expires_at=FAR) 
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": USAGE,
     }
-
-
-@pytest.fixture
-def audio_ip(scripted, monkeypatch, tmp_path):
-    """The test shell pointed at ``scripted`` (this module's audio streams) with an audio model."""
-    monkeypatch.setenv("ELK_API_KEY", KEY)
-    monkeypatch.setenv("ELK_BASE_URL", scripted.base_url)
-    monkeypatch.setenv("ELK_MODEL", "gpt-audio-test")
-    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)  # where a kernel without a known notebook puts big clips
-    shell, _ = fresh_shell(replay="off")  # no cell id: each cell below is a new cell
-    yield shell
 
 
 def fresh_magics(shell, replay: str) -> ElkMagics:

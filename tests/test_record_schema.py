@@ -9,6 +9,7 @@ import json
 import pytest
 
 from elk_jupyter.cli.main import main as cli
+from elk_jupyter.errors import ElkError
 from elk_jupyter.experiments.results import ExperimentResult, RunResult, result_of
 from elk_jupyter.experiments.scorers import Score
 from elk_jupyter.experiments.spec import build
@@ -167,3 +168,17 @@ def test_the_checker_never_recurses():
         ("r.a[1]", pytest.approx(float("nan"), nan_ok=True))
     ]
     assert copy.deepcopy(turn_record()) == turn_record()
+
+
+def test_a_notebook_nested_too_deep_for_nbformat_is_one_line(tmp_path):
+    path = tmp_path / "deep.ipynb"
+    nb = notebook_with(output(record.RECORD_KEY, turn_record()))
+    nb["cells"][1]["metadata"]["deep"] = nested(600)  # not a record of ours: nbformat's validator walks it
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ElkError) as caught:
+        notebooks.read_notebook(path)
+    assert str(caught.value) == f"{path}: not a Jupyter notebook (nested too deep to read)"
+    path.write_text("[" * 100_000 + "]" * 100_000)  # too deep for json itself
+    with pytest.raises(ElkError) as caught:
+        notebooks.read_json(path)
+    assert str(caught.value) == f"{path}: not a Jupyter notebook (nested too deep to read)"

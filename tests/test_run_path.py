@@ -261,18 +261,7 @@ def test_an_unrecorded_sweep_in_only_mode_says_so(gateway, tmp_path):
 
 
 # -- a replayed turn is planned with the clock it was recorded with
-@pytest.fixture
-def ip(scripted, monkeypatch, tmp_path):
-    """The in-process shell on the scripted server, as ``tests/test_audio.py`` sets it up."""
-    from tests.environment import fresh_shell
-
-    monkeypatch.setenv("ELK_BASE_URL", scripted.base_url)
-    monkeypatch.setenv("ELK_MODEL", "gpt-audio-test")
-    monkeypatch.chdir(tmp_path)
-    return fresh_shell(replay="off")[0]
-
-
-def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted, tmp_path):
+def test_a_saved_audio_conversation_replays_after_the_clip_expired(audio_ip, scripted, tmp_path):
     """The second turn referred to the first clip by ``audio.id`` (not yet expired); replayed
     after expiry it must be planned as recorded, not with the transcript today's clock picks."""
     import time
@@ -290,11 +279,11 @@ def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted,
     scripted.queue(Script.sse(streamed(wav_bytes(0.1), expires_at=expires)))
     scripted.queue(Script.sse(chunk({"content": "heard it"}, finish="stop") + "data: [DONE]\n\n"))
     cells = ["%%chat --audio alloy:wav -o r\nSay something.", "%%chat -o r\nWhat did you say?"]
-    live = [run_cell(ip, cell) for cell in cells]
+    live = [run_cell(audio_ip, cell) for cell in cells]
     assert scripted.requests[1].body["messages"][1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
-    magics = ip.magics_manager.registry["ElkMagics"]
+    magics = audio_ip.magics_manager.registry["ElkMagics"]
     notebook = nbformat.v4.new_notebook()
-    for cell, reply, turn in zip(cells, live, turns(ip), strict=True):
+    for cell, reply, turn in zip(cells, live, turns(audio_ip), strict=True):
         data, metadata = turn_bundle(reply, TurnHeader("chat", "default"), saved_record(magics, turn))
         output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
         notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
@@ -304,12 +293,12 @@ def test_a_saved_audio_conversation_replays_after_the_clip_expired(ip, scripted,
     (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook can answer
     while time.time() <= expires + 1:  # the clip has expired by now
         time.sleep(0.2)
-    ip.user_ns["__vsc_ipynb_file__"] = str(path)
+    audio_ip.user_ns["__vsc_ipynb_file__"] = str(path)
     try:
-        fresh_magics(ip, "only")
-        assert [run_cell(ip, cell).text for cell in cells] == ["Hello from a tone.", "heard it"]
+        fresh_magics(audio_ip, "only")
+        assert [run_cell(audio_ip, cell).text for cell in cells] == ["Hello from a tone.", "heard it"]
     finally:
-        del ip.user_ns["__vsc_ipynb_file__"]
+        del audio_ip.user_ns["__vsc_ipynb_file__"]
     assert len(scripted.requests) == 2
 
 

@@ -28,6 +28,8 @@ def read_notebook(path: str | os.PathLike):
         return nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
         raise ElkError(f"{path}: no such file") from None
+    except RecursionError:  # nbformat validates recursively: a hand-edited value nested a few hundred deep
+        raise ElkError(f"{path}: not a Jupyter notebook (nested too deep to read)") from None
     except (
         ValueError,
         KeyError,
@@ -46,7 +48,9 @@ def read_json(path: str | os.PathLike) -> dict:
             nb = json.load(file)
     except FileNotFoundError:
         raise ElkError(f"{path}: no such file") from None
-    except (OSError, ValueError, RecursionError) as err:
+    except RecursionError:
+        raise ElkError(f"{path}: not a Jupyter notebook (nested too deep to read)") from None
+    except (OSError, ValueError) as err:
         raise ElkError(f"{path}: not a Jupyter notebook ({type(err).__name__})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ElkError(f"{path}: not a Jupyter notebook (no list of cells)")
