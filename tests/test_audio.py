@@ -333,3 +333,38 @@ def test_hostile_audio_is_one_line_and_hostile_records_are_refused():
     for name, value in bad.items():
         hostile = {**base, "turn": {**base["turn"], "reply": {**base["turn"]["reply"], "audio": value}}}
         assert record.validate(hostile), name
+
+
+def test_a_saved_audio_conversation_replays_after_the_clip_expired(audio_ip, scripted, tmp_path):
+    """The second turn referred to the first clip by ``audio.id`` (not yet expired); replayed
+    after expiry it must be planned as recorded, not with the transcript today's clock picks."""
+    import time
+
+    import nbformat
+
+    ip = audio_ip
+    expires = int(time.time()) + 2
+    scripted.queue(Script.sse(streamed(wav_bytes(0.1), expires_at=expires)))
+    scripted.queue(Script.sse(chunk({"content": "heard it"}, finish="stop") + "data: [DONE]\n\n"))
+    cells = ["%%chat --audio alloy:wav -o r\nSay something.", "%%chat -o r\nWhat did you say?"]
+    live = [run(ip, cell) for cell in cells]
+    assert scripted.requests[1].body["messages"][1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
+    magics = ip.magics_manager.registry["ElkMagics"]
+    notebook = nbformat.v4.new_notebook()
+    for cell, reply, turn in zip(cells, live, turns(ip), strict=True):
+        data, metadata = turn_bundle(reply, TurnHeader("chat", "default"), saved_record(magics, turn))
+        output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
+        notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
+    path = tmp_path / "spoken.ipynb"
+    nbformat.write(notebook, str(path))
+    scripted.close()
+    (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook can answer
+    while time.time() <= expires + 1:  # the clip has expired by now
+        time.sleep(0.2)
+    ip.user_ns["__vsc_ipynb_file__"] = str(path)
+    try:
+        fresh_magics(ip, "only")
+        assert [run(ip, cell).text for cell in cells] == ["Hello from a tone.", "heard it"]
+    finally:
+        del ip.user_ns["__vsc_ipynb_file__"]
+    assert len(scripted.requests) == 2

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments import (
     contains,
@@ -197,7 +198,7 @@ def test_a_retry_after_beyond_the_limit_fails_that_run_in_one_line(gateway):
 
 def test_rerun_resumes_and_retries_failed_runs_only_when_asked(gateway):
     gateway.plan(status=500, error_body={"error": {"message": "boom"}}, headers={"x-should-retry": "false"})
-    args = dict(client=client(gateway), concurrency=1, progress=False)
+    args = dict(client=client(gateway), concurrency=1, progress=False, state=KernelState())  # one kernel
     first = experiment("$n", [{"n": 0}, {"n": 1}, {"n": 2}], **args)
     assert first.errors == 1 and len(gateway.requests) == 3
     again = experiment("$n", [{"n": 0}, {"n": 1}, {"n": 2}], **args)
@@ -207,8 +208,9 @@ def test_rerun_resumes_and_retries_failed_runs_only_when_asked(gateway):
 
 
 def test_a_rerun_with_other_scorers_scores_the_same_replies_again(gateway):
-    first = experiment("$n", [{"n": 1}], scorers=[contains("1")], client=client(gateway), progress=False)
-    second = experiment("$n", [{"n": 1}], scorers=[contains("2")], client=client(gateway), progress=False)
+    args = dict(client=client(gateway), progress=False, state=KernelState())  # one kernel
+    first = experiment("$n", [{"n": 1}], scorers=[contains("1")], **args)
+    second = experiment("$n", [{"n": 1}], scorers=[contains("2")], **args)
     assert first.runs[0].passed and not second.runs[0].passed and second.scorer_names == ["contains('2')"]
     assert len(gateway.requests) == 1
 

@@ -121,15 +121,26 @@ def test_a_record_without_position_replays_from_an_old_notebook(gateway, tmp_pat
     assert frozen.run(ask("Hi"), Frontend()).reply.text == "recorded long ago"
 
 
-def test_a_turn_runs_from_a_worker_thread(gateway, tmp_path):
+def test_turns_run_from_worker_threads_at_once(gateway, tmp_path):
+    """The chat panel calls ``TurnRunner.run`` from a worker thread while cells run: each turn
+    joins its own conversation, whole."""
     import threading
 
-    gateway.plan(text="from a thread")
-    live, found = runner(gateway, tmp_path), []
-    worker = threading.Thread(target=lambda: found.append(live.run(ask("Hi", "panel"), Frontend())))
-    worker.start()
-    worker.join()
-    assert found[0].reply.text == "from a thread" and live.conversations.conversation("panel").active
+    live, found = runner(gateway, tmp_path), {}
+
+    def chat(name: str) -> None:
+        for n in range(3):
+            found.setdefault(name, []).append(live.run(ask(f"{name} {n}", name), Frontend()).reply.text)
+
+    workers = [threading.Thread(target=chat, args=(name,)) for name in ("panel", "cell")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert found == {name: [f"echo: {name} {n}" for n in range(3)] for name in ("panel", "cell")}
+    for name in ("panel", "cell"):
+        conversation = live.conversations.conversation(name)
+        assert [t.position for t in conversation.turns] == [0, 1, 2] and len(conversation.active) == 3
 
 
 # -- experiments: where is the case and the repeat; finished runs by scope; one -p; one budget
@@ -260,48 +271,6 @@ def test_an_unrecorded_sweep_in_only_mode_says_so(gateway, tmp_path):
         sweep("Hi", client=client, replay="only", progress=None, replays=Replays(Cache(tmp_path / "c")))
 
 
-# -- a replayed turn is planned with the clock it was recorded with
-def test_a_saved_audio_conversation_replays_after_the_clip_expired(audio_ip, scripted, tmp_path):
-    """The second turn referred to the first clip by ``audio.id`` (not yet expired); replayed
-    after expiry it must be planned as recorded, not with the transcript today's clock picks."""
-    import time
-
-    import nbformat
-
-    from elk_jupyter.display.header import TurnHeader
-    from elk_jupyter.display.turn_output import turn_bundle
-    from tests.environment import turns
-    from tests.scripted_server import Script
-    from tests.test_audio import chunk, fresh_magics, saved_record, streamed, wav_bytes
-    from tests.test_audio import run as run_cell
-
-    expires = int(time.time()) + 2
-    scripted.queue(Script.sse(streamed(wav_bytes(0.1), expires_at=expires)))
-    scripted.queue(Script.sse(chunk({"content": "heard it"}, finish="stop") + "data: [DONE]\n\n"))
-    cells = ["%%chat --audio alloy:wav -o r\nSay something.", "%%chat -o r\nWhat did you say?"]
-    live = [run_cell(audio_ip, cell) for cell in cells]
-    assert scripted.requests[1].body["messages"][1] == {"role": "assistant", "audio": {"id": "audio_abc123"}}
-    magics = audio_ip.magics_manager.registry["ElkMagics"]
-    notebook = nbformat.v4.new_notebook()
-    for cell, reply, turn in zip(cells, live, turns(audio_ip), strict=True):
-        data, metadata = turn_bundle(reply, TurnHeader("chat", "default"), saved_record(magics, turn))
-        output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
-        notebook.cells.append(nbformat.v4.new_code_cell(cell, outputs=[output]))
-    path = tmp_path / "spoken.ipynb"
-    nbformat.write(notebook, str(path))
-    scripted.close()
-    (tmp_path / "cache").rename(tmp_path / "old-cache")  # only the notebook can answer
-    while time.time() <= expires + 1:  # the clip has expired by now
-        time.sleep(0.2)
-    audio_ip.user_ns["__vsc_ipynb_file__"] = str(path)
-    try:
-        fresh_magics(audio_ip, "only")
-        assert [run_cell(audio_ip, cell).text for cell in cells] == ["Hello from a tone.", "heard it"]
-    finally:
-        del audio_ip.user_ns["__vsc_ipynb_file__"]
-    assert len(scripted.requests) == 2
-
-
 def test_chat_and_experiment_share_the_kernel_state(gateway, monkeypatch):
     """In a shell with the extension loaded, ``%%experiment`` and ``experiment()`` run on the
     magics' ``KernelState``: the plain call resumes what the magic ran, sending nothing."""
@@ -316,3 +285,21 @@ def test_chat_and_experiment_share_the_kernel_state(gateway, monkeypatch):
     (run,) = shell.user_ns["again"].runs
     assert (run.text, run.replayed, len(gateway.requests)) == ("once", False, 1)  # the kernel's run, not the cache
     assert magics.state.finished and shell.user_ns["first"].runs[0].key == shell.user_ns["again"].runs[0].key
+
+
+def test_an_old_experiment_record_replays_by_its_fields_not_its_key(gateway, tmp_path):
+    """Records written before the case joined the identity hold another ``key``: replay reads the
+    request, host, case and repeat instead, so an old notebook's experiment still replays."""
+    from elk_jupyter.conversation.kernel import recorded_runs
+    from elk_jupyter.records.experiment import record_of
+
+    gateway.plan(text="old sample")
+    client = Client(KEY, base_url=gateway.base_url, model="m1")
+    live = experiment("Hi", client=client, progress=False, state=KernelState(cache=Cache(tmp_path / "a")))
+    saved = json.loads(json.dumps(record_of(live)))
+    saved["runs"][0]["key"] = "sha256-of-body-and-repeat-only"  # as an older version wrote it
+    frozen = KernelState(cache=Cache(tmp_path / "b"))
+    for recorded in recorded_runs(saved):
+        frozen.replays.remember(recorded)
+    again = experiment("Hi", client=client, replay="only", progress=False, state=frozen)
+    assert (again.runs[0].text, again.runs[0].replayed) == ("old sample", True)

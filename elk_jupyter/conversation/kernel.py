@@ -6,6 +6,7 @@ finished experiment runs. No module global holds any of it, so ``%%chat``, ``%%e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class KernelState:
         # The scope (base URL with its path, account hash) keeps /staging/v1's runs from /prod/v1.
         self.finished: dict[tuple[str, str], dict] = {}
         self.unusable: list[str] = []  # why saved records could not be indexed for replay
+        # Held while a turn is planned and while it joins its conversation (never while it streams):
+        # a chat-panel message on a worker thread and a cell then never interleave those steps.
+        self.lock = threading.RLock()
 
     def finished_runs(self, scope: str, experiment_id: str) -> dict:
         return self.finished.setdefault((scope, experiment_id), {})

@@ -127,7 +127,8 @@ class TurnRunner:
     def _turn(self, ask: Ask, frontend: Frontend) -> Outcome | None:
         settings, client = self.settings(), self.client
         mode = ask.replay or settings.replay
-        planned = self._plan(settings, ask, client, mode)
+        with self.state.lock:
+            planned = self._plan(settings, ask, client, mode)
         _check_json(planned.body)
         if ask.dry_run:
             frontend.show_json(planned.body)
@@ -159,7 +160,8 @@ class TurnRunner:
         )
         entries = [image.entry(ask.keep_images) for image in ask.images]
         turn = planned.turn(ask.endpoint, ask.prompt, ran.reply, client.host, ran.origin, entries)
-        planned.conversation.commit(turn)
+        with self.state.lock:
+            planned.conversation.commit(turn)
         saved, problem = self._record(turn, settings.audio_inline_bytes)
         notes = (_rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
         shown["view"].finish(ran.reply, saved, " · ".join(filter(None, notes)))
