@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from elk_jupyter.display.turn_output import TURN_MIME
 from tests.environment import elk_env, replay_offline, use_env
 from tests.fake_gateway import FakeGateway
 
@@ -36,6 +37,9 @@ def test_quickstart_runs_and_leaves_readable_outputs(executed):
         bundles = [o for o in cell.outputs if o.get("output_type") == "display_data"]
         assert bundles, cell.source
         data = bundles[-1]["data"]
+        # the finished bundle our renderer draws, with its inert copies; no widget view left behind
+        assert set(data) == {TURN_MIME, "text/markdown", "text/plain"}, sorted(data)
+        assert "echo:" in data[TURN_MIME]["text"]
         assert "echo:" in data["text/markdown"] and "echo:" in data["text/plain"]
         assert bundles[-1]["metadata"]["elk_jupyter"]["turn"]["status"] == "completed"
     assert KEY not in path.read_text()
