@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
+from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import ExperimentFailed, cases, icontains, rubric
 from elk_jupyter.experiments.scorers import verdict
@@ -278,9 +279,9 @@ def test_a_dataframe_with_missing_and_numpy_values_leaves_a_valid_record(gateway
 
 def test_batched_cache_writes_are_all_on_disk_when_the_experiment_returns(gateway):
     cases_ = [{"n": i} for i in range(12)]
-    first = experiment("Count $n", cases_, client=client(gateway), concurrency=6, progress=False)
+    first = experiment("Count $n", cases_, client=client(gateway), concurrency=6, progress=False, state=KernelState())
     assert first.errors == 0 and len(gateway.requests) == 12
-    # outside IPython each call has a state of its own: only the SQLite cache can answer this one
-    again = experiment("Count $n", cases_, client=client(gateway), replay="only", progress=False)
+    # a state of its own (a new kernel, whatever shell an earlier test left): only the SQLite cache can answer
+    again = experiment("Count $n", cases_, client=client(gateway), replay="only", progress=False, state=KernelState())
     assert again.errors == 0 and all(r.replayed for r in again.runs) and len(gateway.requests) == 12
     assert [r.text for r in again.runs] == [r.text for r in first.runs]
