@@ -23,7 +23,7 @@ import pytest
 
 from elk_jupyter.display.turn_output import TURN_MIME
 from tests.conftest import free_port
-from tests.e2e.conftest import ARTIFACTS, CHROME_ARGS, CHROMIUM, LAB_ARGS, REPO
+from tests.e2e.conftest import ARTIFACTS, LAB_ARGS, REPO
 from tests.e2e.lab import NB, UIS
 
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
@@ -156,16 +156,6 @@ def server(venv: Path, ui: str, root: Path, env: dict, log_name: str):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def drawn_turns(browser, url: str, count: int) -> list[str]:
