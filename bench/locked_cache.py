@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, median_time, table  # noqa: E402
+from elk_jupyter.conversation.identity import Identity  # noqa: E402
 from elk_jupyter.records.cache import BUSY_TIMEOUT, Cache, Replays  # noqa: E402
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -24,8 +25,9 @@ REPLY = {"endpoint": "chat", "status": "completed", "text": "hello"}
 def elk_turn(path: Path) -> None:
     """What a turn asks of the cache, as a new kernel would: look up, then store."""
     replays = Replays(Cache(path), warn=lambda _message: None)
-    replays.lookup("key")
-    replays.store("key", "host", BODY, REPLY)
+    identity = Identity(BODY, "host")
+    replays.lookup(identity)
+    replays.store(identity, REPLY)
 
 
 def baseline_turn(path: Path) -> None:
