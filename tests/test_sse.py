@@ -222,3 +222,33 @@ def test_arbitrary_bytes_never_raise_and_chunking_never_matters(stream, data):
 def test_stream_shaped_bytes_never_raise_and_chunking_never_matters(pieces, data):
     stream = b"".join(pieces)
     assert decode(*cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))) == decode(stream)
+
+
+# The decoder takes whole ``data:`` / ``event:`` + ``data:`` blocks in one split when it holds
+# nothing (issue 25); these check that shortcut against the line-by-line rules it stands in for.
+_LF_BLOCK = st.lists(
+    st.sampled_from(
+        [b"data: x", b"data: ", b"data:y", b"event: e", b"event:", b"id: 4", b"retry: 9", b": c", b"", b"\xe4\xbd"]
+    ),
+    max_size=4,
+)
+
+
+@given(st.lists(_LF_BLOCK, max_size=8), st.data())
+def test_lf_streams_decode_the_same_in_blocks_and_byte_by_byte(blocks, data):
+    stream = b"".join(b"\n".join(lines) + b"\n\n" for lines in blocks)
+    one_by_one = decode(*(stream[i : i + 1] for i in range(len(stream))))
+    # A first comment line, read on its own: the stream's first line is always read line by line.
+    assert decode(b":\n", stream) == one_by_one
+    assert decode(b":\n", *cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))) == one_by_one
+
+
+def test_whole_blocks_keep_the_id_and_retry_that_came_before_them():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\nid: 3\nretry: 70\n") == [Event("a")]
+    assert decoder.feed(b"data: b\n\nevent: t\ndata: c\n\ndata: d\n\nevent: u\ndata") == [
+        Event("b", id="3", retry=70),
+        Event("c", "t", "3"),
+        Event("d", id="3"),
+    ]
+    assert decoder.finish() == [Event("", "u", "3")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import requests
 import urllib3
@@ -33,6 +33,27 @@ class Body:
         except StreamError:
             self.broken = True
             raise
+
+    def read(self) -> Callable[[], bytes]:
+        """The next piece of the body as it arrives (b"" at its end), for the stream's loop.
+
+        A function, not a generator: the loop over events calls it once per read (issue 25).
+        A failure marks the body broken and is a StreamError.
+        """
+        raw = self.response.raw
+        if not hasattr(raw, "read1"):  # pragma: no cover - urllib3 < 2
+            pieces = self.chunks()
+            return lambda: next(pieces, b"")
+        decode = _encoded(self.response)
+
+        def read() -> bytes:
+            try:
+                return raw.read1(65536, decode_content=decode)
+            except _TRANSPORT_ERRORS as err:
+                self.broken = True
+                raise _stream_error(err, self.timeout) from None
+
+        return read
 
     def drain(self, max_bytes: int, seconds: float) -> None:
         """Read on to the body's end, at most ``max_bytes`` for at most ``seconds``; then it is closed.
@@ -76,17 +97,28 @@ def chunks(response: requests.Response, timeout: float) -> Iterator[bytes]:
     raw = response.raw
     try:
         if hasattr(raw, "read1"):
+            decode = _encoded(response)
             while True:
-                chunk = raw.read1(65536, decode_content=True)
+                chunk = raw.read1(65536, decode_content=decode)
                 if not chunk:
                     return
                 yield chunk
         else:  # pragma: no cover - urllib3 < 2
             yield from response.iter_content(chunk_size=None)
-    except (urllib3.exceptions.ReadTimeoutError, requests.Timeout):
-        raise StreamError(f"the stream stalled: no data for {timeout:g} s") from None
     except _TRANSPORT_ERRORS as err:
-        raise StreamError(f"the connection broke mid-stream: {cause(err)}") from None
+        raise _stream_error(err, timeout) from None
+
+
+def _encoded(response: requests.Response) -> bool:
+    """Whether urllib3 must decode the body (gzip, br, ...): with no Content-Encoding its decoding
+    step passes the bytes through unchanged, at a cost on every read (issue 25), so it is skipped."""
+    return bool(response.headers.get("content-encoding", "").strip())
+
+
+def _stream_error(err: BaseException, timeout: float) -> StreamError:
+    if isinstance(err, (urllib3.exceptions.ReadTimeoutError, requests.Timeout)):
+        return StreamError(f"the stream stalled: no data for {timeout:g} s")
+    return StreamError(f"the connection broke mid-stream: {cause(err)}")
 
 
 def whole_body(endpoint: str, response: requests.Response, request_id: str | None) -> Iterator[Event]:

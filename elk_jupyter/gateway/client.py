@@ -18,7 +18,7 @@ from elk_jupyter.gateway.body import Body, model_list, whole_body
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.events import Connected, Event
 from elk_jupyter.gateway.reply import Reply
-from elk_jupyter.gateway.sse import iter_events
+from elk_jupyter.gateway.sse import SSEDecoder
 from elk_jupyter.gateway.transport import Transport, json_or_none
 from elk_jupyter.media import attachments
 from elk_jupyter.tools import loop as tool_loop
@@ -227,10 +227,17 @@ class Client:
         """The stream's events; after the terminal one (or an error event) the body is drained."""
         parser = dialect(endpoint).stream()
         body = Body(response, self.timeout)
+        # One loop from the socket's reads to the events, no generator between them: this runs
+        # once per event, tens of thousands of times a reply (issue 25, bench/stream_consumption.py).
+        read, decoder, feed = body.read(), SSEDecoder(), parser.feed
         try:
-            for sse in iter_events(body.chunks()):
-                yield from parser.feed(sse)
-                if parser.done:
+            while not parser.done:
+                chunk = read()
+                for sse in decoder.feed(chunk) if chunk else decoder.finish():
+                    yield from feed(sse)
+                    if parser.done:
+                        break
+                if not chunk:
                     break
         except StreamError:
             if not body.broken:  # the server said "error" and may still be finishing: let it

@@ -43,28 +43,38 @@ class ResponsesStream:
         self._named: set[int] = set()  # calls whose name was sent
         self._held: dict[object, str] = {}  # "text" | "reasoning" | call index -> a surrogate half kept back
 
-    def feed(self, sse: ServerSentEvent) -> Iterator[Event]:
+    def feed(self, sse: ServerSentEvent) -> list[Event]:
+        # A list, and the text delta inlined: this runs once per event (bench/stream_consumption.py).
         data = sse.data
         if data.startswith("[DONE]"):  # some gateways add it; the terminal event decides
             if not self.done:
                 raise StreamError("the stream ended before a terminal response event ([DONE] only)")
-            return
-        if not data.strip():
-            return
+            return []
+        if not data or data.isspace():
+            return []
         obj = parse_json(data)
         if not isinstance(obj, dict):
             raise StreamError(f"unexpected frame from the server: {data[:120]!r}")
         seq = obj.get("sequence_number")
         if isinstance(seq, int):
             if seq <= self._last_seq:
-                return  # a duplicate (resumed or replayed stream)
+                return []  # a duplicate (resumed or replayed stream)
             self._last_seq = seq
-        kind = as_str(obj.get("type"))
+        kind = obj.get("type")
+        if kind == "response.output_text.delta":
+            self._text_seen = True
+            text = obj.get("delta")
+            if text and type(text) is str:
+                if self._held or not text.isascii():
+                    text = self._joined("text", text)
+                if text:
+                    return [TextDelta(text)]
+            return []
+        kind = as_str(kind)
         if kind in ("error", "response.failed") or (kind is None and obj.get("error")):
             raise_mid_stream(obj)
         handler = self._handlers.get(kind)
-        if handler is not None:
-            yield from handler(self, obj)
+        return [] if handler is None else list(handler(self, obj))
 
     def _started(self, obj):
         response = as_dict(obj.get("response"))
