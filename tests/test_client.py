@@ -6,6 +6,7 @@ byte-exact control, and llmock (a third-party mock gateway) for an independent i
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -221,6 +222,40 @@ def test_iter_chat_yields_typed_events_as_they_come(scripted, client):
     events = list(client.iter_chat(HI))
     assert isinstance(events[0], Connected) and events[0].attempts == 1
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["a", "b"]
+
+
+# -- how a stream is read (issue 25: chunked bodies are read from http.client, under urllib3)
+
+
+def test_a_stream_read_to_its_end_leaves_the_connection_for_the_next_request(scripted, client):
+    # Read to the end (no [DONE]: every choice finished), and read up to [DONE] then drained.
+    scripted.queue(Script(body=[delta("a", "stop")]), Script(body=[delta("b"), delta(None, "stop"), DONE]))
+    assert client.chat(HI).text == "a" and client.chat(HI).text == "b"
+    # One keep-alive connection served both: the first request's connection is still open.
+    assert len(scripted.requests) == 2 and not scripted.requests[0].closed.wait(0.3)
+
+
+def test_a_gzip_event_stream_is_decoded(scripted, client):
+    packed = gzip.compress(delta("zipped ") + delta("reply") + delta(None, "stop") + DONE)
+    headers = {"content-type": "text/event-stream", "content-encoding": "gzip"}
+    scripted.queue(Script(headers=headers, body=[packed[:20], packed[20:]]))
+    reply = client.chat(HI)
+    assert (reply.text, reply.status) == ("zipped reply", "completed")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"zz\r\nxx\r\n", b"200\r\ndata: {", b"", b"%x\r\n" % len(DONE)],
+    ids=["bad chunk size", "cut inside a chunk", "cut between chunks", "cut inside the last chunk"],
+)
+def test_a_chunked_body_cut_or_garbled_keeps_the_partial_reply(scripted, client, tail):
+    headers = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
+    first = delta("kept")
+    scripted.queue(Script(headers=headers, body=[b"%x\r\n%s\r\n" % (len(first), first), tail], framing="close"))
+    with pytest.raises(StreamError) as info:
+        client.chat(HI)
+    assert str(info.value).startswith("the connection broke mid-stream: incompleteread")
+    assert (info.value.reply.text, info.value.reply.status) == ("kept", "interrupted")
 
 
 # -- bodies that are not streams

@@ -1,10 +1,11 @@
-"""Reading a response body as it arrives: event-stream chunks, the bounded drain after the terminal
-event, and a whole JSON body from a server that ignored ``stream``. Errors are StreamError/APIError.
+"""Reading a response body as it arrives: an event stream's events, the bounded drain after the
+terminal event, and a whole JSON body from a server that ignored ``stream``. Errors are StreamError/APIError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import time
 from collections.abc import Callable, Iterator
 
@@ -14,6 +15,7 @@ import urllib3
 from elk_jupyter.errors import APIError, StreamError, error_fields
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.events import Event
+from elk_jupyter.gateway.sse import SSEDecoder
 from elk_jupyter.gateway.transport import cause, excerpt, json_or_none
 
 _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
@@ -26,6 +28,29 @@ class Body:
         self.response = response
         self.timeout = timeout
         self.broken = False  # the transport failed: nothing left to drain
+
+    def events(self, endpoint: str, drain_bytes: int, drain_seconds: float) -> Iterator[Event]:
+        """The stream's events; after the terminal one (or an error event) the body is drained."""
+        parser = dialect(endpoint).stream()
+        # One loop from the socket's reads to the events, no generator between them: this runs
+        # once per event, tens of thousands of times a reply (issue 25, bench/stream_consumption.py).
+        read, decoder, feed = self.read(), SSEDecoder(), parser.feed
+        try:
+            while not parser.done:
+                chunk = read()
+                for sse in decoder.feed(chunk) if chunk else decoder.finish():
+                    yield from feed(sse)
+                    if parser.done:
+                        break
+                if not chunk:
+                    break
+        except StreamError:
+            if not self.broken:  # the server said "error" and may still be finishing: let it
+                self.drain(drain_bytes, drain_seconds)
+            raise
+        if parser.done:
+            self.drain(drain_bytes, drain_seconds)
+        yield from parser.end()
 
     def chunks(self) -> Iterator[bytes]:
         try:
@@ -45,11 +70,39 @@ class Body:
             pieces = self.chunks()
             return lambda: next(pieces, b"")
         decode = _encoded(self.response)
+        wire = getattr(raw, "_fp", None)  # the http.client response urllib3 reads from
+        if not decode and getattr(wire, "chunked", False) and hasattr(wire, "read1"):
+            return self._chunked_read(raw, wire)
 
         def read() -> bytes:
             try:
                 return raw.read1(65536, decode_content=decode)
             except _TRANSPORT_ERRORS as err:
+                self.broken = True
+                raise _stream_error(err, self.timeout) from None
+
+        return read
+
+    def _chunked_read(self, raw, wire) -> Callable[[], bytes]:
+        """Reads of a chunked body straight from http.client, under urllib3's own read.
+
+        Servers write one event per HTTP chunk, so a stream is one read per event, and urllib3's
+        ``read1`` costs 2.3x http.client's (a context manager, buffers and counters per call:
+        issue 25, profiled in docs/performance.md). Without Content-Encoding urllib3 adds nothing
+        to the bytes, so they are the same. The errors are urllib3's causes, said the same way;
+        the last read goes through urllib3, which sees the end and returns the connection to the
+        pool for the next request.
+        """
+        read1 = wire.read1
+
+        def read() -> bytes:
+            try:
+                chunk = read1(65536)
+                return chunk if chunk else raw.read1(65536, decode_content=False)
+            except _TRANSPORT_ERRORS as err:
+                self.broken = True
+                raise _stream_error(err, self.timeout) from None
+            except http.client.HTTPException as err:  # IncompleteRead: the body was cut
                 self.broken = True
                 raise _stream_error(err, self.timeout) from None
 
@@ -116,7 +169,7 @@ def _encoded(response: requests.Response) -> bool:
 
 
 def _stream_error(err: BaseException, timeout: float) -> StreamError:
-    if isinstance(err, (urllib3.exceptions.ReadTimeoutError, requests.Timeout)):
+    if isinstance(err, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError)):
         return StreamError(f"the stream stalled: no data for {timeout:g} s")
     return StreamError(f"the connection broke mid-stream: {cause(err)}")
 

@@ -18,7 +18,6 @@ from elk_jupyter.gateway.body import Body, model_list, whole_body
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.events import Connected, Event
 from elk_jupyter.gateway.reply import Reply
-from elk_jupyter.gateway.sse import SSEDecoder
 from elk_jupyter.gateway.transport import Transport, json_or_none
 from elk_jupyter.media import attachments
 from elk_jupyter.tools import loop as tool_loop
@@ -214,7 +213,7 @@ class Client:
             content_type = response.headers.get("content-type", "").lower()
             try:
                 if "text/event-stream" in content_type:
-                    yield from self._events(endpoint, response)
+                    yield from Body(response, self.timeout).events(endpoint, self.drain_bytes, self.drain_seconds)
                 else:
                     yield from whole_body(endpoint, response, request_id)
             except StreamError as err:
@@ -222,30 +221,6 @@ class Client:
                 if request_id and "request id" not in err.message:
                     err.message += f" (request id {request_id})"
                 raise
-
-    def _events(self, endpoint: str, response) -> Iterator[Event]:
-        """The stream's events; after the terminal one (or an error event) the body is drained."""
-        parser = dialect(endpoint).stream()
-        body = Body(response, self.timeout)
-        # One loop from the socket's reads to the events, no generator between them: this runs
-        # once per event, tens of thousands of times a reply (issue 25, bench/stream_consumption.py).
-        read, decoder, feed = body.read(), SSEDecoder(), parser.feed
-        try:
-            while not parser.done:
-                chunk = read()
-                for sse in decoder.feed(chunk) if chunk else decoder.finish():
-                    yield from feed(sse)
-                    if parser.done:
-                        break
-                if not chunk:
-                    break
-        except StreamError:
-            if not body.broken:  # the server said "error" and may still be finishing: let it
-                body.drain(self.drain_bytes, self.drain_seconds)
-            raise
-        if parser.done:
-            body.drain(self.drain_bytes, self.drain_seconds)
-        yield from parser.end()
 
 
 def collect(events: Iterator[Event], reply: Reply, on_event: Callable[[Event], None] | None = None) -> Reply:
