@@ -11,10 +11,8 @@ import sys
 from collections import ChainMap
 from dataclasses import dataclass, field
 
-from elk_jupyter.conversation import options
-from elk_jupyter.media import attachments, notebook_context
-from elk_jupyter.tools import functions as tools
-from elk_jupyter.tools import loop as tool_loop
+# The modules a cell's inputs need are imported by the functions that use them: %load_ext reads
+# only OPTIONS, and its time is measured (issue 25, bench/load_time.py).
 
 # The magics' options for what a cell takes from the notebook (argparse names and settings).
 OPTIONS = [
@@ -38,6 +36,9 @@ class Inputs:
 
 
 def gather(shell, args, cell: str, evaluate) -> Inputs:
+    from elk_jupyter.conversation import options
+    from elk_jupyter.media import attachments, notebook_context
+
     prompt = cell.strip("\n")
     if args.interpolate:
         prompt = options.interpolate(prompt, _namespace(shell, prompt), evaluate)
@@ -54,6 +55,8 @@ def gather(shell, args, cell: str, evaluate) -> Inputs:
 def ask_fields(inputs: Inputs, args, approve) -> dict:
     """The ``Ask`` fields of these inputs and options (the prompt too); ``approve`` asks before a
     call (``--approve``)."""
+    from elk_jupyter.tools import loop as tool_loop
+
     steps = tool_loop.DEFAULT_STEPS if args.max_steps is None else args.max_steps
     if steps < 1:
         raise ValueError("--max-steps must be at least 1")
@@ -70,6 +73,8 @@ def ask_fields(inputs: Inputs, args, approve) -> dict:
 
 def toolset(namespace, names) -> dict:
     """``--tools f,g`` (or a variable holding a list of functions) -> {name: Tool}."""
+    from elk_jupyter.tools import functions as tools
+
     found = {}
     for name in [n.strip() for n in str(names).split(",") if n.strip()]:
         if name not in namespace:
@@ -94,6 +99,8 @@ def _namespace(shell, prompt: str):
 
 
 def last_error(shell) -> str:
+    from elk_jupyter.media import notebook_context
+
     cells = getattr(getattr(shell, "compile", None), "_filename_map", {}) or {}
     error = (getattr(sys, "last_type", None), getattr(sys, "last_value", None), getattr(sys, "last_traceback", None))
     return notebook_context.last_error(*error, cells)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -15,54 +16,14 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Enum, Float, Int, TraitError, Unicode, default, validate
 
-from elk_jupyter.conversation import options, settings
-from elk_jupyter.conversation.ask import Ask
-from elk_jupyter.conversation.kernel import KernelState
-from elk_jupyter.conversation.turns import TurnRunner
+from elk_jupyter.conversation import settings
 from elk_jupyter.errors import ConfigError
 from elk_jupyter.front import cell_inputs
-from elk_jupyter.front.commands import BadCommand, Commands
 from elk_jupyter.front.experiment_help import EXPERIMENT_HELP
-from elk_jupyter.front.views import IPythonFrontend, approve, cell_of, code_into_next_cell
-from elk_jupyter.gateway.dialects import dialect
-from elk_jupyter.records.notebooks import current_notebook
+from elk_jupyter.front.magic_options import common
 
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-
-
-def _common(func):
-    """Options shared by %%chat and %%respond (applied bottom-up by magic_arguments)."""
-    for decorator in reversed(
-        [
-            argument("-m", "--model", help="model id (default: ElkMagics.model, $ELK_MODEL, gpt-5.5)"),
-            argument("-c", "--conversation", help="conversation name (default: 'default')"),
-            argument("--new", action="store_true", help="start the conversation afresh (history is kept, not sent)"),
-            argument("-t", "--temperature", type=float, help="sampling temperature (0 is sent, not dropped)"),
-            argument("--top-p", type=float, help="nucleus sampling"),
-            argument("--max-tokens", type=int, help="cap on generated tokens (the endpoint's own field)"),
-            argument("-r", "--reasoning-effort", choices=_EFFORTS, help="reasoning effort"),
-            argument("--seed", type=int, help="sampling seed"),
-            argument("--json", action="store_true", help="JSON mode; the parsed object is the cell's value"),
-            argument("--schema", metavar="VAR", help="structured output: a dict JSON schema or pydantic class"),
-            argument("-o", "--output", metavar="NAME", help="store the Reply (or the parsed JSON) in NAME"),
-            argument("--no-stream", action="store_true", help="ask for one JSON body instead of a stream"),
-            argument("--dry-run", action="store_true", help="show the exact request body; send nothing"),
-            argument("-i", "--interpolate", action="store_true", help="substitute $name and ${expr} in the cell"),
-            argument("--no-context", action="store_true", help="send no earlier turns (the turn still joins)"),
-            argument("--replay", choices=("auto", "off", "only"), help="replay mode for this cell"),
-            *(argument(*names, **spec) for names, spec in cell_inputs.OPTIONS),  # tools, images, files, cells
-            argument(
-                "-p",
-                "--param",
-                action="append",
-                default=[],
-                metavar="KEY=VALUE",
-                help="any other request field, JSON value (a.b=1 nests, key=@var takes a variable)",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
+# What a turn needs (kernel state, runner, views, dialects) is imported by the first magic that uses
+# it: %load_ext stays under 50 ms (issue 25, bench/load_time.py), the first turn pays it once.
 
 
 @magics_class
@@ -114,9 +75,26 @@ class ElkMagics(Magics):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell, **kwargs)
-        self.state = KernelState(self._notebook_path)  # the kernel's state: every magic shares it
-        self.runner = TurnRunner(self.settings, self.state)
-        self.commands = Commands(self.runner, self.settings, self._notebook_path, shell)
+        self._parts: tuple | None = None
+        self._parts_lock = threading.Lock()
+
+    def _made(self) -> tuple:
+        """(state, runner, commands), made at the first magic that needs them (under a lock: a chat
+        panel's worker thread may ask at the same time)."""
+        with self._parts_lock:
+            if self._parts is None:
+                from elk_jupyter.conversation.kernel import KernelState
+                from elk_jupyter.conversation.turns import TurnRunner
+                from elk_jupyter.front.commands import Commands
+
+                state = KernelState(self._notebook_path)
+                runner = TurnRunner(self.settings, state)
+                self._parts = (state, runner, Commands(runner, self.settings, self._notebook_path, self.shell))
+            return self._parts
+
+    state = property(lambda self: self._made()[0], doc="the kernel's state: every magic shares it")
+    runner = property(lambda self: self._made()[1], doc="runs a turn: plan, send or replay, commit")
+    commands = property(lambda self: self._made()[2], doc="the %elk subcommands")
 
     @property
     def conversations(self):
@@ -127,10 +105,12 @@ class ElkMagics(Magics):
         return settings.Settings(**{name: getattr(self, name) for name in settings.Settings.names()})
 
     def _notebook_path(self):
+        from elk_jupyter.records.notebooks import current_notebook
+
         return current_notebook(self.shell.user_ns)
 
     @magic_arguments()
-    @_common
+    @common
     @argument("-s", "--system", help="system prompt for this conversation (kept for later turns)")
     @argument("-n", type=int, help="number of choices")
     @argument("--stop", action="append", help="stop sequence (repeatable)")
@@ -164,7 +144,7 @@ class ElkMagics(Magics):
         return self._run("chat", line, cell)
 
     @magic_arguments()
-    @_common
+    @common
     @argument("-s", "--instructions", dest="system", help="instructions (re-sent with every turn)")
     @argument("--summary", choices=("auto", "concise", "detailed"), help="reasoning summary")
     @argument("--stateless", action="store_true", help="resend the history instead of previous_response_id")
@@ -186,8 +166,10 @@ class ElkMagics(Magics):
         """
         return self._run("responses", line, cell)
 
-    def ask_for(self, endpoint, line, cell) -> tuple[Ask, object]:
+    def ask_for(self, endpoint, line, cell) -> tuple:
         """(``Ask``, options) of the cell ``%%<magic> line`` + ``cell`` (the chat panel's turns too)."""
+        from elk_jupyter.gateway.dialects import dialect
+
         magic = dialect(endpoint).magic
         try:  # POSIX quoting (shlex), so -p key='{"a": 1}' is one word; IPython's own split is not POSIX
             args = getattr(self, magic).parser.parse_args(shlex.split(line))
@@ -199,6 +181,8 @@ class ElkMagics(Magics):
         return ask, args
 
     def _run(self, endpoint, line, cell):
+        from elk_jupyter.front.views import IPythonFrontend, code_into_next_cell
+
         ask, args = self.ask_for(endpoint, line, cell)
         outcome = self.runner.run(ask, IPythonFrontend(self.shell))
         if outcome is not None and args.code:  # None: a dry run
@@ -207,8 +191,13 @@ class ElkMagics(Magics):
             self.shell.user_ns[args.output] = outcome.value if ask.structured else outcome.reply
         return outcome.value if outcome is not None and ask.structured else None
 
-    def _ask(self, endpoint, args, prompt) -> Ask:
-        """The cell as a value: options -> the endpoint's fields (its dialect's); inputs -> ``cell_inputs``."""
+    def _ask(self, endpoint, args, prompt):
+        """The cell as a value (an ``Ask``): options -> the endpoint's fields (its dialect's); inputs -> ``cell_inputs``."""
+        from elk_jupyter.conversation import options
+        from elk_jupyter.conversation.ask import Ask
+        from elk_jupyter.front.views import approve, cell_of
+        from elk_jupyter.gateway.dialects import dialect
+
         schema = self._variable(args.schema, "--schema") if args.schema else None
         speaker = dialect(endpoint)
         params = {**speaker.fields(vars(args), self.max_tokens_field), **speaker.structured(args.json, schema)}
@@ -282,6 +271,8 @@ class ElkMagics(Magics):
             words = shlex.split(line)
         except ValueError as err:  # unbalanced quotes
             raise UsageError(f"%elk: bad quoting ({err})") from None
+        from elk_jupyter.front.commands import BadCommand
+
         try:
             return self.commands.run(words)
         except BadCommand as err:
