@@ -68,3 +68,44 @@ window.benchStream = async function benchStream({ mode, text, deltaChars, perSec
   const worstAt = work.indexOf(Math.max(...work));
   return { longTasks, work, worstAt, seconds: (performance.now() - began) / 1000, shown };
 };
+
+// First paint (issue 25): a fresh page imports the bundle, draws an empty panel, and `firstDeltaAfter` ms later (a
+// model's time to first token) the first delta arrives. Long tasks are observed from before the import (buffered),
+// and sorted by phase: loading the module and drawing the panel; the page's idle time before the first delta (where
+// set-up may be moved); the first delta's frame. `highlighted`: code blocks highlighted once all is done.
+window.benchFirstPaint = async function benchFirstPaint({ src, firstDeltaAfter, text }) {
+  const host = document.body.appendChild(document.createElement("div"));
+  const t0 = performance.now();
+  const { default: widget } = await import(src);
+  const handlers = new Map();
+  const values = { status: "streaming", text: "", delta: { offset: 0, text: "" }, reasoning: "", reasoning_delta: { offset: 0, text: "" },
+    usage: null, timing: {}, tool_calls: [], choices: [], endpoint: "chat", conversation: "bench", model_asked: "m", model: "m" };
+  const model = {
+    get: (name) => values[name],
+    on: (event, f) => (handlers.get(event) || handlers.set(event, new Set()).get(event)).add(f),
+    off: (event, f) => handlers.get(event)?.delete(f),
+    set(changes) {
+      Object.assign(values, changes);
+      for (const name of Object.keys(changes)) for (const f of handlers.get(`change:${name}`) || []) f();
+    },
+  };
+  widget.initialize({ model });
+  widget.render({ model, el: host });
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const t1 = performance.now(); // the empty panel is on screen
+  await new Promise((resolve) => setTimeout(resolve, firstDeltaAfter));
+  const t2 = performance.now();
+  model.set({ delta: { offset: 0, text } });
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const t3 = performance.now(); // the first delta is on screen
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const longest = (from, to) => Math.max(0, ...window.longTasks.filter(([s]) => s >= from && s < to).map(([, d]) => d));
+  return {
+    load: longest(t0, t1),
+    idle: longest(t1, t2),
+    firstDelta: longest(t2, t3 + 1),
+    toPanel: t1 - t0,
+    toFirstDelta: t3 - t2,
+    highlighted: host.querySelectorAll("code.hljs").length,
+  };
+};

@@ -6,7 +6,10 @@ milliseconds our code takes per update (early in the stream and late in it: a fl
 by side with the baseline: the same render policy drawing the whole Markdown on every update (the panel before
 issue 15). The baseline is bundled from js/render.js with esbuild (node_modules, from `npm ci`).
 
-    .venv/bin/python bench/panel_render.py [--small] [--sizes 10000,50000,200000]
+    .venv/bin/python bench/panel_render.py [--small] [--sizes 10000,50000,200000] [--before REF]
+
+First, the first paint (issue 25): a fresh page loads the bundle of this checkout and of REF (main before
+issue 25), draws an empty panel, and gets its first delta; the longest task of each phase, side by side.
 """
 
 from __future__ import annotations
@@ -97,11 +100,85 @@ def run(page, cdp, mode: str, size: int, start_at: int = 0) -> dict:
     }
 
 
+BEFORE = "36925a2"  # main before issue 25: highlight.js and its grammars evaluated with the bundle
+FIRST_PAGE = (
+    b"<!DOCTYPE html><meta charset=utf-8><script>window.longTasks = []; new PerformanceObserver((l) => "
+    b"window.longTasks.push(...l.getEntries().map((e) => [e.startTime, e.duration])))"
+    b".observe({type: 'longtask', buffered: true});</script><body></body>"
+)
+FIRST_TEXT = "Here is the **answer**: call `f(x)`, then\n\n```python\nprint(1)\n```\n\nand that is all.\n\nThe end.\n"
+
+
+def bundle_at(ref: str) -> bytes | None:
+    out = subprocess.run(["git", "show", f"{ref}:elk_jupyter/static/panel.js"], capture_output=True, cwd=ROOT)
+    return out.stdout if out.returncode == 0 else None
+
+
+def serving(files: dict):
+    def fulfil(route):
+        content_type, body = files[route.request.url[len(ORIGIN) :]]
+        route.fulfill(status=200, content_type=content_type, body=body)
+
+    return fulfil
+
+
+def first_paint(browser, bundles: dict, rounds: int, first_delta_after: int) -> list:
+    """Rows: per bundle, the longest task in each phase of a fresh page's first paint (medians over rounds)."""
+    css = (ROOT / "elk_jupyter/static/panel.css").read_bytes()
+    script = (ROOT / "bench/panel_render.js").read_bytes()
+    results = {name: [] for name in bundles}
+    for _ in range(rounds):  # interleaved, a fresh browser context each time (nothing cached or compiled)
+        for name, bundle in bundles.items():
+            files = {"/": ("text/html", FIRST_PAGE), "/static/panel.js": ("text/javascript", bundle)}
+            files |= {"/static/panel.css": ("text/css", css), "/bench.js": ("text/javascript", script)}
+            context = browser.new_context()
+            page = context.new_page()
+            page.route(f"{ORIGIN}/**", serving(files))
+            page.goto(ORIGIN + "/")
+            page.add_style_tag(url=ORIGIN + "/static/panel.css")
+            page.add_script_tag(url=ORIGIN + "/bench.js")
+            args = {"src": ORIGIN + "/static/panel.js", "firstDeltaAfter": first_delta_after, "text": FIRST_TEXT}
+            results[name].append(page.evaluate("(args) => window.benchFirstPaint(args)", args))
+            context.close()
+    rows = []
+    for name, runs in results.items():
+        med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+        clean = sum(1 for r in runs if max(r["load"], r["firstDelta"]) <= 50)
+        rows.append(
+            [
+                name,
+                f"{len(bundles[name]):,}",
+                f"{med('load'):.0f} ms",
+                f"{med('idle'):.0f} ms",
+                f"{med('firstDelta'):.0f} ms",
+                f"{clean} of {len(runs)}",
+                f"{med('toPanel'):.0f} / {med('toFirstDelta'):.0f} ms",
+                f"{min(r['highlighted'] for r in runs)}",
+            ]
+        )
+    return rows
+
+
+FIRST_HEADER = [
+    "bundle",
+    "bytes",
+    "longest task: load + empty panel",
+    "idle before 1st delta",
+    "1st delta's frame",
+    "rounds with none > 50 ms",
+    "to panel / to 1st delta",
+    "code highlighted",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true", help="one small size (CI: keeps the script from rotting)")
     parser.add_argument("--sizes", default="10000,50000,200000")
     parser.add_argument("--only", choices=["full", "panel"], help="run one renderer")
+    parser.add_argument("--before", default=BEFORE, help="the git ref whose bundle is the first paint's baseline")
+    parser.add_argument("--first-rounds", type=int, default=15, help="fresh pages per bundle for the first paint")
+    parser.add_argument("--first-delta-after", type=int, default=250, help="ms from the panel to the first delta")
     args = parser.parse_args()
     sizes = [4000] if args.small else [int(s) for s in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
@@ -118,6 +195,19 @@ def main() -> None:
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        bundles = {"after (this checkout)": files["/static/panel.js"][1]}
+        before = bundle_at(args.before)
+        if before is None:
+            print(f"first paint: no baseline ({args.before} is not in this clone's history); this bundle alone")
+        else:
+            bundles = {f"before ({args.before})": before, **bundles}
+        rounds = 2 if args.small else args.first_rounds
+        first = first_paint(browser, bundles, rounds, args.first_delta_after)
+        print(
+            f"first paint: a fresh page per round, {rounds} rounds, the first delta {args.first_delta_after} ms after"
+        )
+        print("the panel is drawn; medians of each phase's longest task (0: none over 50 ms)")
+        print(table(first, FIRST_HEADER) + "\n", flush=True)
         page = browser.new_page()
         page.route(
             f"{ORIGIN}/**",

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JSDOM } from "jsdom";
 import { createHighlighter } from "./highlight.js";
+import { lazyHighlighter } from "./highlight-lazy.js";
 import { LIVE_LANGUAGES } from "./languages-live.js";
 import { staticSource } from "./view-data.js";
 import { renderTurn } from "./view.js";
@@ -54,6 +55,51 @@ test("a grammar loaded lazily highlights the block once it is there; unknown lan
   assert.equal(python.textContent, `${CODE}\n`);
   assert.equal(cobol.querySelector("span"), null);
   assert.equal(el.querySelectorAll(".elk-code-lang")[1].textContent, "cobol");
+});
+
+test("the live panel's highlighter, loaded on demand: blocks stay plain until it is there, then are highlighted", async () => {
+  let resolve;
+  let loads = 0;
+  const loaded = new Promise((r) => (resolve = r));
+  const highlighter = lazyHighlighter(() => (loads++, loaded));
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, text: `${ANSWER}\n\n\`\`\`js\nlet a = 1;\n\`\`\`` }), { highlighter });
+  const [python, js] = el.querySelectorAll(".elk-answer pre > code");
+  assert.equal(python.querySelector("span"), null); // not yet: nothing of highlight.js has run
+  assert.equal(loads, 1); // one load for every block that asked
+  resolve(createHighlighter(LIVE_LANGUAGES));
+  for (let i = 0; i < 4; i++) await settle();
+  assert.ok(python.querySelector("span.hljs-keyword") && js.querySelector("span.hljs-keyword"));
+  assert.equal(python.textContent, `${CODE}\n`);
+  for (const span of el.querySelectorAll(".elk-answer code *")) assert.deepEqual(span.getAttributeNames(), ["class"]);
+  const later = host(); // once loaded, a new block is highlighted at once
+  renderTurn(later, staticSource({ ...VIEW, text: ANSWER }), { highlighter });
+  assert.ok(later.querySelector("pre > code span.hljs-keyword"));
+});
+
+test("a highlighter that fails to load leaves the code plain and readable", async () => {
+  const highlighter = lazyHighlighter(() => Promise.reject(new Error("blocked")));
+  const el = host();
+  renderTurn(el, staticSource({ ...VIEW, text: ANSWER }), { highlighter });
+  for (let i = 0; i < 4; i++) await settle();
+  const code = el.querySelector(".elk-answer pre > code");
+  assert.equal(code.querySelector("span"), null);
+  assert.equal(code.textContent, `${CODE}\n`);
+});
+
+test("prepareWhenIdle starts the load in an idle moment, once", async () => {
+  let loads = 0;
+  const highlighter = lazyHighlighter(async () => (loads++, createHighlighter(LIVE_LANGUAGES)));
+  const idle = [];
+  const win = { requestIdleCallback: (f) => idle.push(f) };
+  highlighter.prepareWhenIdle(win);
+  assert.equal(loads, 0); // nothing before the page is idle
+  idle.shift()();
+  highlighter.prepareWhenIdle(win);
+  assert.equal(idle.length, 0);
+  await settle();
+  assert.equal(loads, 1);
+  assert.ok(highlighter.highlight("x = 1", "python").includes("hljs-"));
 });
 
 test("n > 1 choices: one column each with its finish reason and a copy button; tabs move with the arrow keys", async () => {

@@ -1,15 +1,16 @@
 // elk-jupyter's Panel: the live view of one turn (anywidget ESM). The kernel streams text as small deltas (see
 // state.js); this module rebuilds it per model and hands view.js a source over the model, so the live panel and the
 // saved-turn renderer draw with the same code.
-import { createHighlighter } from "./highlight.js";
-import { LIVE_LANGUAGES } from "./languages-live.js";
+import { lazyHighlighter } from "./highlight-lazy.js";
 import { hasGap, reconcile } from "./state.js";
-import { renderTurn } from "./view.js";
+import { prepare, renderTurn } from "./view.js";
 import { STREAMED_FIELDS, VIEW_FIELDS } from "./view-data.js";
 
 const STREAM_TRAITS = Object.entries(STREAMED_FIELDS).flat(); // text, delta, reasoning, reasoning_delta
 const streams = new WeakMap(); // model -> {text, reasoning, gap, listeners}
-let highlighter = null; // one for all panels of the page, made on first use
+// One for all panels of the page. highlight.js and its grammars are evaluated in idle time after the first paint, or
+// when a settled code block asks first (that block is highlighted once they are there).
+const highlighter = lazyHighlighter(() => import("./highlight-live.js").then((module) => module.highlighter));
 
 // One accumulator per model, fed from the moment the model exists, shared by all its views.
 function track(model) {
@@ -28,6 +29,19 @@ function track(model) {
   update();
   streams.set(model, s);
   return s;
+}
+
+// Set-up that the first paint does not wait for, each in an idle moment of its own after it: the Markdown parser's
+// first use, then highlight.js (issue 25). Once per page.
+let prepared = false;
+function prepareWhenIdle(win) {
+  if (prepared || !win) return;
+  prepared = true;
+  const idle = win.requestIdleCallback ? (f) => win.requestIdleCallback(f, { timeout: 1000 }) : (f) => win.setTimeout(f, 100);
+  idle(() => {
+    prepare(win);
+    highlighter.prepareWhenIdle(win);
+  });
 }
 
 // The widget model as a view source: streamed fields come from the accumulator, the others from the traits.
@@ -52,7 +66,7 @@ export default {
     track(model);
   },
   render({ model, el }) {
-    highlighter ??= createHighlighter(LIVE_LANGUAGES);
+    prepareWhenIdle(el.ownerDocument.defaultView);
     // No typesetter here: anywidget offers the panel none, and KaTeX would not fit the budget (docs/performance.md).
     // Math stays verbatim in .elk-math while the reply streams; the saved-turn renderer typesets it.
     return renderTurn(el, liveSource(model), { highlighter });
