@@ -21,6 +21,7 @@ SCRIPTS = [
     "experiment_throughput.py",
     "experiment_view.py",
     "audio_stream.py",
+    "saved_notebook.py",
 ]
 
 if __name__ == "__main__":
