@@ -1,6 +1,8 @@
 """The chat panel's cost to the notebook: a reply streamed into a ChatPanel in a real kernel (the fake
-gateway on 127.0.0.1), counting every comm message the front-end receives meanwhile, and the wall
-time of a small cell run while the panel streams against the same cell with the panel idle.
+gateway on 127.0.0.1), counting every comm message the front-end receives meanwhile; the wall time of
+a small cell run while the panel streams against the same cell with the panel idle; and the bytes a
+conversation of many turns sends, against the baseline of sending the whole transcript after each
+turn (what the panel did before it sent only the transcript's changed end).
 
     .venv/bin/python bench/chat_panel.py [--small]
 """
@@ -56,7 +58,8 @@ def timed(client, code: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true")
-    words = 2_000 if parser.parse_args().small else 10_000
+    small = parser.parse_args().small
+    words, turns = (2_000, 8) if small else (10_000, 40)
     text = " ".join(f"w{i % 1000:03d}" for i in range(words))
     gateway = FakeGateway()
     env = dict(
@@ -90,12 +93,14 @@ def main() -> None:
         elapsed = time.monotonic() - start
         idle += [timed(client, PROBE) for _ in range(10)]
         time.sleep(0.5)
+        per_turn, whole = conversation_traffic(kernel, traffic, gateway, turns)
         traffic.running = False
         traffic.join()
     finally:
         kernel.close()
         gateway.close()
-    count, size = len(traffic.messages), sum(n for _, n in traffic.messages)
+    stream = [n for at, n in traffic.messages if at <= start + elapsed]
+    count, size = len(stream), sum(stream)
     reply = len(text.encode())
     print(f"chat panel: {len(text):,}-char reply at ~1,000 tokens/s into a ChatPanel · {machine()}")
     print(
@@ -113,6 +118,29 @@ def main() -> None:
             ["cell wall time", "runs", "median ms", "max ms"],
         )
     )
+
+    rows = [[k + 1, f"{ours:,}", f"{baseline:,}"] for k, (ours, baseline) in enumerate(zip(per_turn, whole))]
+    shown = rows[:2] + rows[len(rows) // 2 : len(rows) // 2 + 1] + rows[-1:]
+    shown.append(["all", f"{sum(per_turn):,}", f"{sum(whole):,}"])
+    print(f"a conversation of {turns} turns (~1 KB replies): comm bytes per turn")
+    print(table(shown, ["turn", "ours (changed end)", "whole transcript each turn"]))
+
+
+def conversation_traffic(kernel, traffic, gateway, turns: int) -> tuple[list[int], list[int]]:
+    """(comm bytes each turn cost, what re-sending the whole transcript after it would add to the
+    turn's streaming messages) for ``turns`` turns in a fresh conversation."""
+    kernel.execute("panel.conversation = 'bench-turns'")
+    ours, whole = [], []
+    for k in range(turns):
+        gateway.plan(text=f"answer {k} " + "lorem ipsum " * 80)
+        before = len(traffic.messages)
+        kernel.execute(f"panel.send('question {k}').result(timeout=60)")
+        time.sleep(0.2)  # the worker's last messages
+        spent = sum(n for _, n in traffic.messages[before:])
+        earlier = kernel.execute("import json\nprint(len(json.dumps(panel.transcript[:-1])))").stdout
+        ours.append(spent)
+        whole.append(spent + int(earlier))  # the same turn, with the earlier entries sent again
+    return ours, whole
 
 
 if __name__ == "__main__":
