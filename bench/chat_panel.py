@@ -93,9 +93,10 @@ def main() -> None:
         elapsed = time.monotonic() - start
         idle += [timed(client, PROBE) for _ in range(10)]
         time.sleep(0.5)
-        per_turn, whole = conversation_traffic(kernel, traffic, gateway, turns)
+        per_turn = conversation_traffic(client, traffic, gateway, turns)
         traffic.running = False
         traffic.join()
+        whole = [ours + earlier for ours, earlier in zip(per_turn, resent(kernel, turns))]
     finally:
         kernel.close()
         gateway.close()
@@ -126,21 +127,24 @@ def main() -> None:
     print(table(shown, ["turn", "ours (changed end)", "whole transcript each turn"]))
 
 
-def conversation_traffic(kernel, traffic, gateway, turns: int) -> tuple[list[int], list[int]]:
-    """(comm bytes each turn cost, what re-sending the whole transcript after it would add to the
-    turn's streaming messages) for ``turns`` turns in a fresh conversation."""
-    kernel.execute("panel.conversation = 'bench-turns'")
-    ours, whole = [], []
+def conversation_traffic(client, traffic, gateway, turns: int) -> list[int]:
+    """The comm bytes each of ``turns`` turns in a fresh conversation cost (streaming, the finished
+    turn, the transcript), sent from cells as a user's code would."""
+    timed(client, "panel.conversation = 'bench-turns'")
+    ours = []
     for k in range(turns):
         gateway.plan(text=f"answer {k} " + "lorem ipsum " * 80)
         before = len(traffic.messages)
-        kernel.execute(f"panel.send('question {k}').result(timeout=60)")
+        timed(client, f"panel.send('question {k}').result(timeout=60)")
         time.sleep(0.2)  # the worker's last messages
-        spent = sum(n for _, n in traffic.messages[before:])
-        earlier = kernel.execute("import json\nprint(len(json.dumps(panel.transcript[:-1])))").stdout
-        ours.append(spent)
-        whole.append(spent + int(earlier))  # the same turn, with the earlier entries sent again
-    return ours, whole
+        ours.append(sum(n for _, n in traffic.messages[before:]))
+    return ours
+
+
+def resent(kernel, turns: int) -> list[int]:
+    """What re-sending the whole transcript after turn k would add: the k earlier entries, as JSON."""
+    code = f"import json\nprint([len(json.dumps(panel.transcript[:k])) for k in range({turns})])"
+    return json.loads(kernel.execute(code).stdout)
 
 
 if __name__ == "__main__":
