@@ -99,10 +99,7 @@ class Body:
             try:
                 chunk = read1(65536)
                 return chunk if chunk else raw.read1(65536, decode_content=False)
-            except _TRANSPORT_ERRORS as err:
-                self.broken = True
-                raise _stream_error(err, self.timeout) from None
-            except http.client.HTTPException as err:  # IncompleteRead: the body was cut
+            except (*_TRANSPORT_ERRORS, http.client.HTTPException) as err:  # IncompleteRead: the body was cut
                 self.broken = True
                 raise _stream_error(err, self.timeout) from None
 
