@@ -252,3 +252,14 @@ def test_whole_blocks_keep_the_id_and_retry_that_came_before_them():
         Event("d", id="3"),
     ]
     assert decoder.finish() == [Event("", "u", "3")]
+
+
+@given(st.lists(_LF_BLOCK, max_size=8), st.data())
+def test_crlf_streams_decode_as_their_lf_twins_in_any_chunking(blocks, data):
+    # CRLF-ended chunks are read as LF ones (issue 25); a CR at a chunk's end still waits for its LF.
+    lf = b"".join(b"\n".join(lines) + b"\n\n" for lines in blocks)
+    crlf = lf.replace(b"\n", b"\r\n")
+    expected = decode(b":\n", lf)
+    assert decode(b":\r\n", crlf) == expected
+    assert decode(b":\r\n", *cut(crlf, data.draw(st.lists(st.integers(0, len(crlf)), max_size=6)))) == expected
+    assert decode(b":\r\n", *(crlf[i : i + 1] for i in range(len(crlf)))) == expected

@@ -40,17 +40,24 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         if not chunk:
             return events  # an empty read must not forget a CR that ended the previous one
-        start = 0
         if self._skip_lf and chunk[:1] == b"\n":
-            start = 1
+            chunk = chunk[1:]  # the LF of a CRLF whose CR ended the last chunk
         self._skip_lf = False
+        if b"\r" in chunk and chunk[-1:] != b"\r" and chunk.count(b"\r") == chunk.count(b"\r\n"):
+            # Every CR here is the start of a CRLF (servers that end lines so): the same lines with LF
+            # endings, read in C like the rest (issue 25: CRLF streams cost 1.6x raw line by line).
+            chunk = chunk.replace(b"\r\n", b"\n")
         if b"\r" not in chunk:
-            if start:
-                chunk = chunk[1:]
-            elif not (self._pending or self._data or self._first_line or self._event is not None):
+            if not (self._pending or self._data or self._first_line or self._event is not None):
                 return self._feed_blocks(chunk, events)
-            return self._feed_lf(chunk, events)
-        n = len(chunk)
+            # Mid-event (a large read cuts events anywhere): line by line to the event's end, then
+            # the rest from the next event's first line in blocks.
+            end = chunk.find(b"\n\n") + 2
+            if self._first_line or end < 2 or end == len(chunk):
+                return self._feed_lf(chunk, events)
+            self._feed_lf(chunk[:end], events)
+            return self._feed_blocks(chunk[end:], events)
+        start, n = 0, len(chunk)
         while start < n:
             cr = chunk.find(b"\r", start)
             lf = chunk.find(b"\n", start)
