@@ -1,8 +1,8 @@
 """Stream consumption: a 20,000-event chat stream and a Responses stream, sent as fast as a local
-server can (one HTTP chunk per event, as servers write them, and in 64 KB chunks), consumed by
-elk_jupyter.Client's full path (``chat``/``respond``: the Reply a user gets), by its event iterator
-(``iter_chat``/``iter_respond``), by the official openai SDK, and by a raw baseline (requests + own
-line split + json.loads) over the same bytes. Prints medians and per-round ratios side by side.
+server can (one HTTP chunk per event, as servers write them, and in 64 KB chunks, with LF and with
+CRLF line ends), consumed by elk_jupyter.Client's full path (``chat``/``respond``: the Reply a user
+gets), by its event iterator (``iter_chat``/``iter_respond``), by the official openai SDK, and by a raw
+baseline (requests + own line split + json.loads) over the same bytes. Prints medians and per-round ratios side by side.
 
     .venv/bin/python bench/stream_consumption.py [--small] [--no-openai]"""
 
@@ -93,15 +93,16 @@ def responses_stream(n: int) -> bytes:
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
 
 
-def raw_baseline(url: str, body: dict) -> int:
-    """The least work that still decodes every event: read, split lines, json.loads data lines."""
+def raw_baseline(url: str, body: dict, crlf: bool = False) -> int:
+    """The least work that still decodes every event: read, split lines, json.loads data lines
+    (``crlf``: each line's CR taken off too)."""
     count = 0
     with requests.post(url, json=body, stream=True) as response:
         pending = b""
         while chunk := response.raw.read1(65536):
             lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
-            for line in lines:
+            for line in [line.rstrip(b"\r") for line in lines] if crlf else lines:
                 if line.startswith(b"data: ") and line != b"data: [DONE]":
                     json.loads(line[6:])
                     count += 1
@@ -118,12 +119,14 @@ def sdk_consumer(openai, base_url: str, endpoint: str):
 
 HI = [{"role": "user", "content": "x"}]
 ENDPOINTS = (("chat", chat_stream, "/chat/completions"), ("responses", responses_stream, "/responses"))
-FRAMINGS = (("one event per chunk", True), ("64 KB chunks", False))
+FRAMINGS = (("one event per chunk", True, False), ("64 KB chunks", False, False), ("CRLF, 64 KB chunks", False, True))
 
 
-def measure(n: int, repeats: int, openai, framing: str, per_event: bool, endpoint: str, make, path: str) -> list:
+def measure(n: int, repeats: int, openai, framing: tuple, endpoint: str, make, path: str) -> list:
     """One table's rows: raw, elk's full path, elk's event iterator and the SDK on one server."""
-    server = ByteServer(make(n), per_event=per_event)
+    framing, per_event, crlf = framing
+    stream = make(n)
+    server = ByteServer(stream.replace(b"\n", b"\r\n") if crlf else stream, per_event=per_event)
     client = Client("sk-bench", base_url=server.base_url, model="m")
     if endpoint == "chat":
         full, body = (lambda: client.chat(HI)), {"model": "m", "messages": [], "stream": True}
@@ -134,7 +137,7 @@ def measure(n: int, repeats: int, openai, framing: str, per_event: bool, endpoin
     reply = full()  # the same, exact result each time: text, usage and finish reason
     assert reply.text == "".join(f"tok{i} " for i in range(n)) and reply.status == "completed"
     assert reply.tokens.completion == n and (endpoint == "responses" or reply.finish_reason == "stop")
-    raw = lambda: raw_baseline(server.base_url + path, body)  # noqa: E731
+    raw = lambda: raw_baseline(server.base_url + path, body, crlf)  # noqa: E731
     times = dict(
         zip(
             ("raw (requests + json.loads)", "elk Client.chat/respond -> Reply", "elk events (iter_chat/iter_respond)"),
@@ -180,9 +183,9 @@ def main() -> None:
             print("openai is not installed: its rows are left out")
     print(f"stream consumption: {n} events, median of {repeats} interleaved rounds (openai: 3) · {machine()}")
     rows = []
-    for framing, per_event in FRAMINGS:
+    for framing in FRAMINGS:
         for endpoint, make, path in ENDPOINTS:
-            rows += measure(n, repeats, openai, framing, per_event, endpoint, make, path)
+            rows += measure(n, repeats, openai, framing, endpoint, make, path)
     print(table(rows, ["server writes", "stream", "consumer", "median", "events/s", "vs raw", "vs openai"]))
     print("targets: elk's full path (the Reply) within 1.25x of raw (stretch 1.1x), faster than openai")
 
