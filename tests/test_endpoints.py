@@ -671,6 +671,29 @@ def test_a_choice_index_that_is_not_a_small_int_is_a_stream_error():
     assert "unexpected choice index" in str(err)
 
 
+@pytest.mark.parametrize("index", [False, True, 0.0, "0", -1])
+def test_a_text_chunk_with_a_bool_float_or_text_index_is_not_choice_zero(index):
+    # The common chunk is read by a shortcut (issue 25); it must keep the general rules: a bool,
+    # float, text or negative index is no choice index.
+    err, reply = broken(CHAT, sse(chunk({"content": "a"}), chunk({"content": "b"}, index=index), "[DONE]"))
+    assert "unexpected choice index" in str(err) and reply.text == "a"
+
+
+def test_text_chunks_with_a_role_reasoning_or_a_finish_reason_keep_every_field():
+    stream = sse(
+        chunk({"role": "assistant", "content": "Hi"}),
+        chunk({"content": " there", "reasoning_content": "think"}),
+        json.dumps(chunk({"content": "\ud83d"})),  # half an emoji (escaped): held until its other half
+        json.dumps(chunk({"content": "\ude00!"})),
+        chunk({"content": " bye"}, "stop"),
+        chunk({"content": "x"}, index=1),
+        "[DONE]",
+    )
+    reply = reply_of(CHAT, stream)
+    assert (reply.text, reply.reasoning, reply.finish_reason) == ("Hi there\U0001f600! bye", "think", "stop")
+    assert reply.choices[1].text == "x"
+
+
 # -- property: whatever JSON a server sends, only ElkErrors come out
 
 _KEYS = st.sampled_from(

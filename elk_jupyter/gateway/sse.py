@@ -90,7 +90,7 @@ class SSEDecoder:
         """
         blocks = chunk.split(b"\n\n")
         rest = blocks.pop()  # after the last blank line: the start of an event not yet ended
-        start = 0
+        start, last_id = 0, self._last_id
         for block in blocks:
             if block[:6] == b"data: " and b"\n" not in block:
                 kind = None
@@ -103,8 +103,9 @@ class SSEDecoder:
                 data = data[6:]
             else:
                 return self._feed_lf(chunk[start:], events)
-            events.append(ServerSentEvent(data.decode("utf-8", "replace"), kind, self._last_id, self._retry))
-            self._retry = None
+            events.append(ServerSentEvent(data.decode("utf-8", "replace"), kind, last_id, self._retry))
+            if self._retry is not None:  # a retry field before the block: its first event's
+                self._retry = None
             start += len(block) + 2
         return self._feed_lf(rest, events) if rest else events
 

@@ -68,7 +68,24 @@ class ChatStream:
         choices = obj.get("choices")
         if type(choices) is list:
             for choice in choices:
-                if type(choice) is dict:
+                if type(choice) is not dict:
+                    continue
+                delta = choice.get("delta")
+                # The common chunk, inlined (issue 25): one ASCII text piece of choice 0, nothing else.
+                if (
+                    type(delta) is dict
+                    and type(content := delta.get("content")) is str
+                    and content
+                    and len(delta) == (2 if "role" in delta else 1)
+                    and not choice.get("finish_reason")
+                    and type(index := choice.get("index", 0)) is int
+                    and index == 0
+                    and not self._held
+                    and content.isascii()
+                ):
+                    self._open_choices.add(0)
+                    events.append(TextDelta(content, 0))
+                else:
                     self._choice(choice, events)
         usage = obj.get("usage")
         if usage and type(usage) is dict:  # keep the last one: vLLM can send usage on every chunk
