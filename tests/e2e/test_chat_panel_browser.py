@@ -64,7 +64,9 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(
         raise
     saved = save(page, jupyter["root"] / name, 5)
     prompts = ["Hello panel", "Talk for a long time", "Hello panel", "Hello edited"]
-    assert panel_records(saved) == list(zip(prompts, ["completed", "interrupted", "completed", "completed"]))
+    assert panel_records(saved) == list(
+        zip(prompts, ["completed", "interrupted", "completed", "completed"], strict=True)
+    )
     assert prompt_outputs(saved) == ["Hello panel", "Talk for a long time", "Hello panel", "Hello edited"]  # once each
     assert ["".join(c["source"]) for c in saved["cells"][1:3]] == [CODE, "%%chat -c browserchat\nHello panel"]
     try:
@@ -73,7 +75,9 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(
         page.screenshot(path=str(ARTIFACTS / f"chat_panel_{ui}_reload_failed.png"), full_page=True)
         raise
     statuses = ["completed", "interrupted", "completed", "completed", "completed"]
-    assert panel_records(saved) == list(zip([*prompts, "After the reload"], statuses))  # restored, then kept
+    assert panel_records(saved) == list(
+        zip([*prompts, "After the reload"], statuses, strict=True)
+    )  # restored, then kept
     assert prompt_outputs(saved) == [*prompts, "After the reload"]
     panel_outputs = saved["cells"][0]["outputs"]
     raw = (jupyter["root"] / name).read_text()
