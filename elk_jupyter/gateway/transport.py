@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import os
 import random
 import re
 import socket
@@ -41,6 +42,13 @@ def abort(thread_id: int) -> bool:
 
 
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+# What requests reads from the environment for an http(s) URL (requests.utils.select_proxy,
+# Session.merge_environment_settings). Reading these few names is cheap; requests itself scans
+# the whole environment twice per request (urllib.request.getproxies_environment), ~1 ms each
+# time with a large environment: a third of an experiment run's CPU (bench/experiment_throughput.py).
+ENVIRONMENT = tuple(
+    spelling for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for spelling in (name, name.upper())
+) + ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -50,6 +58,7 @@ class Transport:
     def __init__(self, client) -> None:
         self.client = client
         self._http = requests.Session()  # keep-alive across cells
+        self._environment: tuple | None = None  # (the variables read, the URL, proxies and verify)
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -97,13 +106,27 @@ class Transport:
             return url, None, headers
         return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
 
+    def _settings(self, url: str) -> tuple[dict, object]:
+        """(proxies, verify) as requests derives them from the environment for ``url``, derived
+        again only when one of the variables it reads (or the URL) changed since the last request."""
+        seen = (tuple(os.environ.get(name) for name in ENVIRONMENT), url)
+        if self._environment is None or self._environment[0] != seen:
+            self._http.trust_env = True
+            found = self._http.merge_environment_settings(url, {}, True, None, None)
+            self._environment = (seen, found["proxies"], found["verify"])
+            self._http.trust_env = False  # requests reads nothing more from the environment itself
+        return self._environment[1], self._environment[2]
+
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
+        proxies, verify = self._settings(url)
         try:
             return self._http.request(
                 method,
                 url,
                 data=data,
                 headers=headers,
+                proxies=proxies,
+                verify=verify,
                 auth=_Bearer(self.client),  # also keeps ~/.netrc from replacing the key
                 stream=True,
                 timeout=(self.client.connect_timeout, self.client.timeout),
