@@ -233,3 +233,22 @@ TEXTS = st.one_of(
 @given(TEXTS)
 def test_any_text_renders_inert_with_exact_code(text):
     assert_inert_and_exact(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("HtTpS://h/x", "HtTpS\\://h/x"),
+        ("see ftp://h and http://h", "see ftp\\://h and http\\://h"),
+        ("WwW.h.org www.www.h", "WwW\\.h.org www\\.www\\.h"),
+        ("wwww.h", "wwww\\.h"),
+        ("http:/h https//h www", "http:/h https//h www"),  # no URL start: left as written
+        ("$5 \\(x\\) <b>", f"{DOLLAR}5 {BACKSLASH}\\(x{BACKSLASH}\\) \\<b\\>"),
+    ],
+)
+def test_url_starts_in_any_case_are_broken_and_dollars_isolated(text, escaped):
+    """The escaper's fast paths (one replace per character, a search only when `://` or `www.` is
+    there) give what the single-pass rule says, whatever the case of the scheme."""
+    from elk_jupyter.display.markdown_inline import escape_text
+
+    assert escape_text(text) == escaped
