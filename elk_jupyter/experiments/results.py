@@ -217,7 +217,7 @@ class ExperimentResult:
 
     def diff(self, other: ExperimentResult):
         """This experiment against ``other`` (cases matched by their fields), as a view."""
-        from elk_jupyter.experiments.compare_view import diff
+        from elk_jupyter.experiments.comparison import diff
 
         return diff(self, other)
 

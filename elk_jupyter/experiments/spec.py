@@ -27,6 +27,11 @@ RESERVED = frozenset(
 )
 
 
+def case_identity(case: dict) -> str:
+    """How two experiments' cases are matched (a diff): by their fields, in any order or file."""
+    return json.dumps(case, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of the matrix: a template with a model and one combination of the grid."""
