@@ -34,7 +34,9 @@ def hostile(port: int) -> str:
     return (
         f"<img src=http://127.0.0.1:{port}/img onerror=window.__pwned=1> <script>window.__pwned=2</script> "
         f"![x](http://127.0.0.1:{port}/md.png) $\\href{{http://127.0.0.1:{port}/tex}}{{t}}$ "
-        f"<iframe src=http://127.0.0.1:{port}/frame></iframe>"
+        f"<iframe src=http://127.0.0.1:{port}/frame></iframe> $\\url{{http://127.0.0.1:{port}/url}}$ "
+        f'[link](javascript:window.__pwned=3) <a href="javascript:window.__pwned=4">a</a> '
+        f"<http://127.0.0.1:{port}/auto> \\(\\href{{javascript:window.__pwned=5}}{{m}}\\)"
     )
 
 
@@ -226,6 +228,10 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
             assert "<script>window.__pwned=2</script>" in detail.inner_text()
             assert detail.locator("button.elk-image").count() >= 1
         assert detail.locator("img, iframe, script").count() == 0
+        # links only as the chat's policy makes them (a bare http URL, followed on a click), never javascript:
+        assert detail.locator("a[href^='javascript' i], [onerror], [onclick]").count() == 0
+        hrefs = detail.locator("a[href]").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert all(h.startswith(f"http://127.0.0.1:{counter.port}/") for h in hrefs), hrefs
         page.keyboard.press("Escape")
         assert matrix.get_by_role("region", name="Run details").count() == 0
 
