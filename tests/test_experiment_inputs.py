@@ -352,3 +352,17 @@ def test_a_scorers_own_score_is_held_to_the_rules_of_a_bare_value(gateway):
 def test_a_judge_that_says_both_pass_and_fail_passes_nothing(answer):
     with pytest.raises(ValueError, match="both pass and fail"):
         verdict(answer)
+
+
+def test_a_pandas_series_or_a_multiindex_frame_is_one_line_before_any_request(gateway):
+    import pandas as pd
+
+    series = pd.Series(["a", "b"], name="q")
+    with pytest.raises(ConfigError, match=r"a pandas Series \(one column\): pass series.to_frame"):
+        experiment("Say $q", series, client=client(gateway), progress=False)
+    wide = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    with pytest.raises(ConfigError, match="not a dict with string keys"):
+        experiment("Say $q", wide, client=client(gateway), progress=False)
+    assert gateway.requests == []
+    result = experiment("Say $q", series.to_frame(), client=client(gateway), progress=False)
+    assert [c["q"] for c in result.spec.cases] == ["a", "b"]

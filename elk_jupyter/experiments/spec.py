@@ -189,7 +189,11 @@ def load_cases(cases) -> tuple[dict, ...]:
         return ({},)
     if isinstance(cases, (str, os.PathLike)):
         rows = case_files.read(Path(cases))
-    elif hasattr(cases, "to_dict") and not isinstance(cases, dict):
+    elif hasattr(cases, "to_frame") and not hasattr(cases, "columns"):  # duck-typed: pandas is not imported
+        raise ConfigError("the cases are a pandas Series (one column): pass series.to_frame('name') or a DataFrame")
+    elif hasattr(cases, "to_dicts") and hasattr(cases, "columns"):
+        rows = cases.to_dicts()  # a polars DataFrame
+    elif hasattr(cases, "to_dict") and hasattr(cases, "columns"):
         rows = cases.to_dict("records")  # a pandas DataFrame
     elif isinstance(cases, dict):
         rows = [cases]
