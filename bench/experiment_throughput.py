@@ -47,22 +47,35 @@ class GatewayProcess:
         return int(sent.strip() or -1)
 
 
-def one(runs: int, latency: float, concurrency: int, throttled: int = 0) -> tuple[float, int]:
-    """(seconds, requests sent) for ``runs`` distinct runs, the first ``throttled`` answered 429."""
+class _Handle:
+    """A display handle that drops what it is given: the live view's cost without a front-end."""
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
+def one(runs: int, latency: float, concurrency: int, throttled: int = 0, live: bool = False) -> tuple[float, int]:
+    """(seconds, requests sent) for ``runs`` distinct runs, the first ``throttled`` answered 429;
+    ``live``: with the notebook's live matrix redrawn as runs finish (as ``%%experiment`` does)."""
+    from elk_jupyter.experiments.cell import LiveMatrix
+
     gateway = GatewayProcess(latency, throttled)
     try:
         with tempfile.TemporaryDirectory() as cache:
             state = KernelState(cache=Cache(Path(cache) / "c.sqlite3"))  # a fresh kernel: nothing finished
             client = Client("sk-bench-0000000000", base_url=gateway.base_url, model="m")
+            view = LiveMatrix(lambda *args, **kwargs: _Handle())
             start = time.perf_counter()
             result = experiments.experiment(
                 "run $n",
                 [{"n": i} for i in range(runs)],
                 client=client,
                 concurrency=concurrency,
-                progress=False,
+                progress=view.update if live else False,
                 state=state,
             )
+            if live:
+                view.finish(result)  # the saved bundle: records, intervals, paired tests
             elapsed = time.perf_counter() - start
         assert result.errors == 0, result.runs[0].error
     finally:
@@ -154,11 +167,12 @@ def main() -> None:
     one(4, 0.01, 4)  # imports and first connections, outside the figures
     rows = []
     for concurrency in (1, 4, 16):
-        ours, bare = [], []
-        for _ in range(args.repeats):  # in turn, so both see the same load
+        ours, live, bare = [], [], []
+        for _ in range(args.repeats):  # in turn, so all see the same load
             ours.append(one(runs, args.latency, concurrency)[0])
+            live.append(one(runs, args.latency, concurrency, live=True)[0])
             bare.append(floor(runs, args.latency, concurrency))
-        elapsed, floor_s = statistics.median(ours), statistics.median(bare)
+        elapsed, floor_s, live_s = statistics.median(ours), statistics.median(bare), statistics.median(live)
         ideal = math.ceil(runs / concurrency) * args.latency
         rows.append(
             [
@@ -171,6 +185,8 @@ def main() -> None:
                 f"{runs / elapsed:.1f}",
                 f"{ideal / floor_s:.0%}",
                 f"{ideal / elapsed:.0%}",
+                f"{live_s:.2f}",
+                f"{ideal / live_s:.0%}",
             ]
         )
     header = [
@@ -183,8 +199,11 @@ def main() -> None:
         "ours runs/s",
         "bare/ideal",
         "ours/ideal",
+        "ours+view s",
+        "ours+view/ideal",
     ]
-    print(f"median of {args.repeats}, ours and a bare requests loop in turn, one gateway process each:")
+    print(f"median of {args.repeats}; ours, ours with the live matrix (redrawn, then the saved bundle) and a bare")
+    print("requests loop in turn, one gateway process each:")
     print(table(rows, header))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores: above ~1 the figures sag)")
     throttled = 16
