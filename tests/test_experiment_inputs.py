@@ -366,3 +366,13 @@ def test_a_pandas_series_or_a_multiindex_frame_is_one_line_before_any_request(ga
     assert gateway.requests == []
     result = experiment("Say $q", series.to_frame(), client=client(gateway), progress=False)
     assert [c["q"] for c in result.spec.cases] == ["a", "b"]
+
+
+def test_a_case_missing_a_template_field_and_a_model_named_twice_are_one_line(gateway):
+    with pytest.raises(ConfigError, match="case 2 has no field 'q', which the template uses and other cases have"):
+        experiment("Say $q", [{"q": "a"}, {"x": "b"}], client=client(gateway), progress=False)
+    with pytest.raises(ConfigError, match="models names 'm1' twice"):
+        experiment("Say hi", models=["m1", "m2", "m1"], client=client(gateway), progress=False)
+    with pytest.raises(ConfigError, match="models must be model names"):
+        experiment("Say hi", models=["m1", None], client=client(gateway), progress=False)
+    assert gateway.requests == []

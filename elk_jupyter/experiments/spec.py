@@ -140,6 +140,11 @@ def build(
     models = (models,) if isinstance(models, str) else tuple(models)
     if not models:
         raise ConfigError("an experiment needs at least one model")
+    if not all(isinstance(m, str) and m.strip() for m in models):
+        raise ConfigError(f"models must be model names, not {list(models)!r:.80}")
+    twice = next((m for n, m in enumerate(models) if m in models[:n]), None)
+    if twice is not None:  # two identical columns: the same requests twice, as two columns
+        raise ConfigError(f"models names {twice!r} twice: one column per model (repeats=N asks again)")
     checked = check_grid(grid or {})
     rows = load_cases(cases)
     label = name or f"experiment-{hashlib.sha256(repr(templates).encode()).hexdigest()[:6]}"
