@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import os
 import random
@@ -58,7 +59,7 @@ class Transport:
     def __init__(self, client) -> None:
         self.client = client
         self._http = requests.Session()  # keep-alive across cells
-        self._environment: tuple | None = None  # (the variables read, the URL, proxies and verify)
+        self._http.trust_env = False  # the environment's proxies and CA bundle: _environment_settings
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -108,14 +109,9 @@ class Transport:
 
     def _settings(self, url: str) -> tuple[dict, object]:
         """(proxies, verify) as requests derives them from the environment for ``url``, derived
-        again only when one of the variables it reads (or the URL) changed since the last request."""
-        seen = (tuple(os.environ.get(name) for name in ENVIRONMENT), url)
-        if self._environment is None or self._environment[0] != seen:
-            self._http.trust_env = True
-            found = self._http.merge_environment_settings(url, {}, True, None, None)
-            self._environment = (seen, found["proxies"], found["verify"])
-            self._http.trust_env = False  # requests reads nothing more from the environment itself
-        return self._environment[1], self._environment[2]
+        again only when one of the variables it reads (or the URL) changed."""
+        proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
+        return dict(proxies), verify
 
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
         proxies, verify = self._settings(url)
@@ -170,6 +166,14 @@ class _Bearer(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<Bearer [redacted]>"
+
+
+@functools.lru_cache(maxsize=16)
+def _environment_settings(seen: tuple, url: str) -> tuple[dict, object]:
+    """What requests reads from the environment for ``url``, once per value of ``seen`` (the
+    variables it reads): shared by every session, so an experiment's workers read it once."""
+    found = requests.Session().merge_environment_settings(url, {}, True, None, None)
+    return found["proxies"], found["verify"]
 
 
 def _json_bytes(body: dict) -> bytes:
