@@ -43,10 +43,9 @@ def abort(thread_id: int) -> bool:
 
 
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-# What requests reads from the environment for an http(s) URL (requests.utils.select_proxy,
-# Session.merge_environment_settings). Reading these few names is cheap; requests itself scans
-# the whole environment twice per request (urllib.request.getproxies_environment), ~1 ms each
-# time with a large environment: a third of an experiment run's CPU (bench/experiment_throughput.py).
+# What requests reads from the environment for an http(s) URL (select_proxy, merge_environment_settings):
+# cheap to read; requests itself scans the whole environment twice per request (getproxies_environment),
+# ~1 ms with a large one: a third of an experiment run's CPU (bench/experiment_throughput.py).
 ENVIRONMENT = tuple(
     spelling for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for spelling in (name, name.upper())
 ) + ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
@@ -107,14 +106,8 @@ class Transport:
             return url, None, headers
         return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
 
-    def _settings(self, url: str) -> tuple[dict, object]:
-        """(proxies, verify) as requests derives them from the environment for ``url``, derived
-        again only when one of the variables it reads (or the URL) changed."""
-        proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
-        return dict(proxies), verify
-
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
-        proxies, verify = self._settings(url)
+        proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
         try:
             return self._http.request(
                 method,
@@ -170,10 +163,10 @@ class _Bearer(requests.auth.AuthBase):
 
 @functools.lru_cache(maxsize=16)
 def _environment_settings(seen: tuple, url: str) -> tuple[dict, object]:
-    """What requests reads from the environment for ``url``, once per value of ``seen`` (the
-    variables it reads): shared by every session, so an experiment's workers read it once."""
+    """(proxies, verify) as requests derives them from the environment for ``url``, once per value
+    of ``seen`` (the variables it reads): shared by every session (an experiment's workers)."""
     found = requests.Session().merge_environment_settings(url, {}, True, None, None)
-    return found["proxies"], found["verify"]
+    return dict(found["proxies"]), found["verify"]
 
 
 def _json_bytes(body: dict) -> bytes:
