@@ -1,6 +1,8 @@
 """The chat panel's cost to the notebook: a reply streamed into a ChatPanel in a real kernel (the fake
-gateway on 127.0.0.1), counting every comm message the front-end receives meanwhile, and the wall
-time of a small cell run while the panel streams against the same cell with the panel idle.
+gateway on 127.0.0.1), counting every comm message the front-end receives meanwhile; the wall time of
+a small cell run while the panel streams against the same cell with the panel idle; and the bytes a
+conversation of many turns sends, against the baseline of sending the whole transcript after each
+turn (what the panel did before it sent only the transcript's changed end).
 
     .venv/bin/python bench/chat_panel.py [--small]
 """
@@ -56,7 +58,8 @@ def timed(client, code: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true")
-    words = 2_000 if parser.parse_args().small else 10_000
+    small = parser.parse_args().small
+    words, turns = (2_000, 8) if small else (10_000, 40)
     text = " ".join(f"w{i % 1000:03d}" for i in range(words))
     gateway = FakeGateway()
     env = dict(
@@ -90,12 +93,15 @@ def main() -> None:
         elapsed = time.monotonic() - start
         idle += [timed(client, PROBE) for _ in range(10)]
         time.sleep(0.5)
+        per_turn = conversation_traffic(client, traffic, gateway, turns)
         traffic.running = False
         traffic.join()
+        whole = [ours + earlier for ours, earlier in zip(per_turn, resent(kernel, turns))]
     finally:
         kernel.close()
         gateway.close()
-    count, size = len(traffic.messages), sum(n for _, n in traffic.messages)
+    stream = [n for at, n in traffic.messages if at <= start + elapsed]
+    count, size = len(stream), sum(stream)
     reply = len(text.encode())
     print(f"chat panel: {len(text):,}-char reply at ~1,000 tokens/s into a ChatPanel · {machine()}")
     print(
@@ -113,6 +119,32 @@ def main() -> None:
             ["cell wall time", "runs", "median ms", "max ms"],
         )
     )
+
+    rows = [[k + 1, f"{ours:,}", f"{baseline:,}"] for k, (ours, baseline) in enumerate(zip(per_turn, whole))]
+    shown = rows[:2] + rows[len(rows) // 2 : len(rows) // 2 + 1] + rows[-1:]
+    shown.append(["all", f"{sum(per_turn):,}", f"{sum(whole):,}"])
+    print(f"a conversation of {turns} turns (~1 KB replies): comm bytes per turn")
+    print(table(shown, ["turn", "ours (changed end)", "whole transcript each turn"]))
+
+
+def conversation_traffic(client, traffic, gateway, turns: int) -> list[int]:
+    """The comm bytes each of ``turns`` turns in a fresh conversation cost (streaming, the finished
+    turn, the transcript), sent from cells as a user's code would."""
+    timed(client, "panel.conversation = 'bench-turns'")
+    ours = []
+    for k in range(turns):
+        gateway.plan(text=f"answer {k} " + "lorem ipsum " * 80)
+        before = len(traffic.messages)
+        timed(client, f"panel.send('question {k}').result(timeout=60)")
+        time.sleep(0.2)  # the worker's last messages
+        ours.append(sum(n for _, n in traffic.messages[before:]))
+    return ours
+
+
+def resent(kernel, turns: int) -> list[int]:
+    """What re-sending the whole transcript after turn k would add: the k earlier entries, as JSON."""
+    code = f"import json\nprint([len(json.dumps(panel.transcript[:k])) for k in range({turns})])"
+    return json.loads(kernel.execute(code).stdout)
 
 
 if __name__ == "__main__":

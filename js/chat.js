@@ -14,8 +14,10 @@ let highlighter = null;
 const NARROW_PX = 520;
 const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
 const WIDGET_STATE = "application/vnd.jupyter.widget-state+json";
+const RECORD_KEY = "elk_jupyter"; // the output metadata that holds a turn's record (records/turn.py)
 const livePanels = new Map(); // model id -> the conversation it shows (read when a notebook is saved)
 const guarded = new WeakSet(); // notebook models whose toJSON leaves live panels out
+const insertedCells = new WeakSet(); // cells "to cell" added: the next goes below them, in order
 
 // A saved notebook keeps no view of a live panel. Its kernel's models are gone when it is reopened, and an output
 // naming one shows "Loading widget..." or "Error displaying widget: model not found" (ipywidgets #3331); the panel's
@@ -47,6 +49,61 @@ export function withoutLivePanels(nb, panels) {
   const kept = Object.fromEntries(Object.entries(state).filter(([id]) => !panels.has(id)));
   const widgets = { ...nb.metadata.widgets, [WIDGET_STATE]: { ...nb.metadata.widgets[WIDGET_STATE], state: kept } };
   return { ...nb, cells, metadata: { ...nb.metadata, widgets } };
+}
+
+// The panel's cell in the notebook model (JupyterLab 4 and Notebook 7 give a widget's manager the document's context):
+// the cell whose outputs show this widget. A widget has no cell API of its own; this is how the panel writes its turns
+// into its cell (after a page reload too) and adds cells below it. Null elsewhere (VS Code, Colab, a bare page).
+export function panelCell(notebook, panelId) {
+  const cells = notebook?.cells;
+  if (!cells || !panelId) return null;
+  for (let index = 0; index < cells.length; index++) {
+    const outputs = cells.get(index).outputs;
+    for (let j = 0; outputs && j < outputs.length; j++) {
+      if (outputs.get(j).data?.[WIDGET_MIME]?.model_id === panelId) return { notebook, cell: cells.get(index), index };
+    }
+  }
+  return null;
+}
+
+function cellOf(model) {
+  return panelCell(model.widget_manager?.context?.model, model.get("panel_id"));
+}
+
+const turnIdOf = (output) => output?.metadata?.[RECORD_KEY]?.turn?.id;
+
+export function keptTurns(cell) {
+  const ids = [];
+  for (let j = 0; j < cell.outputs.length; j++) {
+    const id = turnIdOf(cell.outputs.get(j));
+    if (typeof id === "string") ids.push(id);
+  }
+  return ids;
+}
+
+// A finished turn's outputs (the prompt, then the turn's bundle with its record) appended to the panel's cell, unless
+// the cell holds that turn already (the kernel published it with the cell's header, or another view of this notebook
+// wrote it first): each group ends with the output that names its turn.
+export function keepOutputs(cell, outputs) {
+  const have = new Set(keptTurns(cell));
+  let group = [];
+  for (const output of outputs) {
+    group.push(output);
+    const id = turnIdOf(output);
+    if (id === undefined) continue;
+    if (!have.has(id)) group.forEach(({ data, metadata }) => cell.outputs.add({ output_type: "display_data", data, metadata }));
+    have.add(id);
+    group = [];
+  }
+}
+
+// A new code cell below the panel's cell (after those this panel added already, so they stay in the order asked).
+export function insertBelow(found, source) {
+  const { notebook, index } = found;
+  let at = index + 1;
+  while (at < notebook.cells.length && insertedCells.has(notebook.cells.get(at))) at++;
+  notebook.sharedModel.insertCell(at, { cell_type: "code", source, metadata: {} });
+  insertedCells.add(notebook.cells.get(at));
 }
 
 function make(doc, tag, props = {}, parent = null) {
@@ -162,13 +219,22 @@ function drawEntry(model, doc, entry, say) {
   const cleanup = renderTurn(reply, staticSource(entry.view), { highlighter });
   const actions = make(doc, "div", { className: "elk-chat-actions" }, node);
   button(doc, "Regenerate", `Regenerate turn ${entry.short}`, () => model.send({ action: "regenerate", turn: entry.id }), actions);
-  button(doc, "To cell", `Copy turn ${entry.short} as a cell`, async () => {
-    const ok = await copyText(doc.defaultView, entry.cell);
-    const note = entry.cell_note ? ` Note: ${entry.cell_note}.` : "";
-    say(ok ? `Copied the equivalent cell to the clipboard: paste it into a new cell (a widget cannot add cells here).${note}` : "Could not reach the clipboard.");
-  }, actions);
+  const note = entry.cell_note ? ` Note: ${entry.cell_note}.` : "";
+  button(doc, "To cell", `Turn ${entry.short} as a cell below`, () => toCell(entry.cell, "the equivalent cell", note), actions);
+  if (entry.code) button(doc, "Code to cell", `Code of turn ${entry.short} into a cell below`, () => toCell(entry.code, "the reply's code", ""), actions);
   button(doc, "Fork", `Fork a new conversation from turn ${entry.short}`, () => model.send({ action: "fork", turn: entry.id }), actions);
   if (!entry.ok) button(doc, "Accept", `Accept the partial reply of turn ${entry.short}`, () => model.send({ action: "accept", turn: entry.id }), actions);
+
+  async function toCell(source, what, note) {
+    const found = cellOf(model);
+    if (found) {
+      insertBelow(found, source);
+      say(`Added ${what} below the panel.${note}`);
+      return;
+    }
+    const ok = await copyText(doc.defaultView, source);
+    say(ok ? `Copied ${what} to the clipboard: paste it into a new cell (this front-end gives a widget no way to add cells).${note}` : "Could not reach the clipboard.");
+  }
 
   function edit() {
     const box = make(doc, "textarea", { className: "elk-chat-edit", value: entry.prompt, rows: 3, label: "Edit message" });
@@ -181,12 +247,15 @@ function drawEntry(model, doc, entry, say) {
   return { node, cleanup };
 }
 
+// The finished turns. The kernel sends the whole list when the conversation changes, and after that only the changed
+// end ({kind: "transcript", at, entries}), so a turn crosses the comm once; entries kept are not drawn again.
 function transcriptView(model, doc, box, say) {
   let drawn = new Map(); // entry key -> {node, cleanup}
+  let entries = model.get("transcript");
   const paint = () => {
     const next = new Map();
     const nodes = [];
-    for (const entry of model.get("transcript")) {
+    for (const entry of entries) {
       const key = JSON.stringify([entry.id, entry.status, entry.ok, entry.siblings, entry.prompt, entry.view?.text?.length]);
       const item = drawn.get(key) || drawEntry(model, doc, entry, say);
       drawn.delete(key);
@@ -197,9 +266,38 @@ function transcriptView(model, doc, box, say) {
     drawn = next;
     box.replaceChildren(...nodes);
   };
-  model.on("change:transcript", paint);
+  model.on("change:transcript", () => {
+    entries = model.get("transcript");
+    paint();
+  });
+  model.on("msg:custom", (msg) => {
+    if (msg?.kind !== "transcript" || !Array.isArray(msg.entries)) return;
+    entries = entries.slice(0, msg.at).concat(msg.entries);
+    paint();
+  });
   paint();
-  return () => drawn.forEach(({ cleanup }) => cleanup());
+  return { shown: () => entries.map((entry) => entry.id), stop: () => drawn.forEach(({ cleanup }) => cleanup()) };
+}
+
+// Finished turns go into the panel's cell from the page where it can find the cell (then the kernel sends them here
+// rather than with the cell's request header, which a reloaded page no longer knows). On drawing, the page tells the
+// kernel which turns the cell holds, and it sends the others.
+function outputKeeper(model, shown) {
+  const found = cellOf(model);
+  if (!found) {
+    model.send({ action: "sync", have: null, shown: shown() });
+    return;
+  }
+  if (!model.get("keeper")) {
+    model.set("keeper", true);
+    model.save_changes();
+  }
+  model.on("msg:custom", (msg) => {
+    if (msg?.kind !== "keep" || !Array.isArray(msg.outputs)) return;
+    const here = cellOf(model);
+    if (here) keepOutputs(here.cell, msg.outputs);
+  });
+  model.send({ action: "sync", have: keptTurns(found.cell), shown: shown() });
 }
 
 function liveView(model, doc, box, host) {
@@ -268,7 +366,10 @@ function composer(model, doc, root) {
       event.preventDefault();
       box.value = model.get("last_prompt");
     }
-    event.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the box
+    // Keep JupyterLab's notebook shortcuts (Shift+Enter runs the cell, letters edit cells) out of the box, except Save:
+    // Ctrl+S / Cmd+S saves the notebook from anywhere, the box included.
+    const save = (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "s";
+    if (!save) event.stopPropagation();
   });
   const paint = () => {
     stopButton.disabled = !model.get("busy");
@@ -296,14 +397,17 @@ export default {
     say(model.get("notice"));
     approvalBox(model, doc, root);
     composer(model, doc, root);
-    const stopTranscript = transcriptView(model, doc, past, say);
+    const transcript = transcriptView(model, doc, past, say);
     const stopLive = liveView(model, doc, live, host);
+    // The output showing this view is in the cell's model once the view is attached: look for it then.
+    const keeping = setTimeout(() => outputKeeper(model, transcript.shown), 0);
     const win = doc.defaultView;
     const resize = new win.ResizeObserver(() => root.classList.toggle("elk-narrow", root.clientWidth < NARROW_PX));
     resize.observe(root);
     return () => {
       resize.disconnect();
-      stopTranscript();
+      clearTimeout(keeping);
+      transcript.stop();
       stopLive();
     };
   },

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JSDOM } from "jsdom";
-import chat, { withoutLivePanels } from "./chat.js";
+import chat, { insertBelow, keepOutputs, keptTurns, panelCell, withoutLivePanels } from "./chat.js";
 
 const WIDGET = "application/vnd.jupyter.widget-view+json";
 const STATE = "application/vnd.jupyter.widget-state+json";
@@ -110,4 +110,44 @@ test("Enter sends and keeps the focus, Shift+Enter does not, Up recalls, Esc sto
   model.change("busy", true);
   assert.equal(el.querySelector("button[aria-label='Send']").disabled, true);
   assert.equal(el.querySelector("button[aria-label='Stop']").disabled, false);
+});
+
+// A notebook model shaped as JupyterLab 4's (cells.get/length, outputs.get/length/add, sharedModel.insertCell).
+function listModel(items) {
+  return { get: (i) => items[i], get length() { return items.length; }, add: (item) => items.push(item), items };
+}
+function fakeNotebook(cellOutputs) {
+  const cells = cellOutputs.map((outputs) => ({ outputs: outputs && listModel(outputs) }));
+  const list = listModel(cells);
+  const sharedModel = { insertCell: (at, cell) => cells.splice(at, 0, { source: cell.source, outputs: listModel([]) }) };
+  return { cells: list, sharedModel };
+}
+const view = (id) => ({ data: { [WIDGET]: { model_id: id } }, metadata: {} });
+const kept = (id) => ({ data: { "text/plain": id }, metadata: { elk_jupyter: { turn: { id } } } });
+const prompt = (text) => ({ data: { "text/plain": `You: ${text}` }, metadata: {} });
+
+test("the panel's cell is the one whose outputs show the widget; none without a notebook model", () => {
+  const nb = fakeNotebook([null, [view("other")], [prompt("a"), view("p1"), kept("t1")]]);
+  const found = panelCell(nb, "p1");
+  assert.equal(found.index, 2);
+  assert.deepEqual(keptTurns(found.cell), ["t1"]);
+  assert.equal(panelCell(nb, "p2"), null);
+  assert.equal(panelCell(undefined, "p1"), null);
+});
+
+test("a turn's outputs are written once: a group whose turn the cell holds is skipped whole", () => {
+  const nb = fakeNotebook([[view("p1"), prompt("one"), kept("t1")]]);
+  const { cell } = panelCell(nb, "p1");
+  const sent = [prompt("one"), kept("t1"), prompt("two"), kept("t2")];
+  keepOutputs(cell, sent.map(({ data, metadata }) => ({ data, metadata })));
+  keepOutputs(cell, sent); // a second view of the notebook, or the kernel's header publish, came first
+  assert.deepEqual(cell.outputs.items.map((o) => o.data["text/plain"]), [undefined, "You: one", "t1", "You: two", "t2"]);
+  assert.ok(cell.outputs.items.slice(3).every((o) => o.output_type === "display_data"));
+});
+
+test("cells added below the panel keep the order they were asked in", () => {
+  const nb = fakeNotebook([[view("p1")], [], []]);
+  insertBelow(panelCell(nb, "p1"), "first");
+  insertBelow(panelCell(nb, "p1"), "second");
+  assert.deepEqual(nb.cells.items.map((c) => c.source), [undefined, "first", "second", undefined, undefined]);
 });

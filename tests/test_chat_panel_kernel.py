@@ -118,3 +118,72 @@ def test_a_frozen_run_all_reproduces_the_panel_conversation(gateway, tmp_path):
 def records(nb, index):
     found = [o.metadata.get("elk_jupyter") for o in nb.cells[index].outputs if o.get("metadata", {}).get("elk_jupyter")]
     return [(r["turn"]["prompt"], r["turn"]["reply"]["text"], r["turn"]["origin"]) for r in found]
+
+
+def test_the_transcript_crosses_the_comm_once_and_a_reloaded_page_still_gets_all_of_it(kernel, gateway):
+    """Each turn sends the panel's page that turn, not the whole conversation again (bytes linear in
+    the conversation); a page that asks for the widget's state (a reload) gets every turn."""
+    kernel.execute(OPEN + "panel", cell_id="panel")
+    sizes = []
+    for k in range(8):
+        gateway.plan(text=f"answer {k} " + "x" * 600)
+        sizes.append(kernel.execute(f"panel.send('question {k}').result(timeout=30)").comm_bytes)
+    assert sizes[-1] < 1.3 * sizes[1], sizes  # the old whole-transcript update grew by a turn each time
+    comm_id = kernel.execute("print(panel.model_id)").stdout.strip()
+    state = request_state(kernel, comm_id)
+    assert [e["prompt"] for e in state["transcript"]] == [f"question {k}" for k in range(8)]
+    assert state["transcript"][-1]["view"]["text"].startswith("answer 7 ")
+
+
+def request_state(kernel, comm_id):
+    """What a reloaded page's widget manager asks a live widget for (ipywidgets' ``request_state``)."""
+    client = kernel.client
+    msg = client.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "request_state"}})
+    client.shell_channel.send(msg)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        reply = client.get_iopub_msg(timeout=20)
+        data = reply["content"].get("data") or {}
+        if (
+            reply["msg_type"] == "comm_msg"
+            and reply["content"]["comm_id"] == comm_id
+            and data.get("method") == "update"
+        ):
+            if "transcript" in data.get("state", {}):
+                return data["state"]
+    raise AssertionError("no state came back")
+
+
+def test_a_chat_cell_in_the_panels_conversation_streams_live_in_the_panel(kernel, gateway):
+    kernel.execute(OPEN + "panel", cell_id="panel")
+    watch = (
+        "import threading, time\nseen = set()\n"
+        "def watch():\n"
+        "    for _ in range(600):\n"
+        "        seen.add((panel.live.startswith('anywidget:'), panel.live_prompt, panel.busy))\n"
+        "        time.sleep(0.005)\n"
+        "watcher = threading.Thread(target=watch)\nwatcher.start()"
+    )
+    kernel.execute(watch)
+    gateway.plan(text=" ".join(f"c{i}" for i in range(60)), delay=0.02)
+    cell = kernel.execute("%%chat -c k\nasked in a cell", cell_id="cell")
+    assert cell.status == "ok"
+    after = kernel.execute("watcher.join()\nprint(sorted(seen))\nprint(repr(panel.live), panel.busy)")
+    seen, last = after.stdout.splitlines()
+    assert "(True, 'asked in a cell', True)" in seen  # the cell's live turn, drawn in the panel meanwhile
+    assert last == "'' False"
+    listed = kernel.execute("print([e['prompt'] for e in panel.transcript])")
+    assert listed.stdout.strip() == "['asked in a cell']"
+
+
+def test_a_chat_cell_waits_for_the_panel_reply_in_its_conversation(kernel, gateway):
+    gateway.plan(text=" ".join(f"p{i}" for i in range(40)), delay=0.02)
+    gateway.plan(text="the cell's answer")
+    kernel.execute(OPEN + "future = panel.send('from the panel')", cell_id="panel")
+    wait_for(lambda: gateway.in_flight == 1)
+    cell = kernel.execute("%%chat -c k\nfrom a cell", cell_id="cell")
+    assert "this cell waits for it" in cell.stdout
+    sent = gateway.bodies()[-1]["messages"]
+    assert [m["content"] for m in sent][:3] == ["from the panel", " ".join(f"p{i}" for i in range(40)), "from a cell"]
+    refused = kernel.execute("print(future.result(timeout=5).reply.text[:2])")
+    assert refused.stdout.strip() == "p0"

@@ -303,3 +303,14 @@ def test_an_old_experiment_record_replays_by_its_fields_not_its_key(gateway, tmp
         frozen.replays.remember(recorded)
     again = experiment("Hi", client=client, replay="only", progress=False, state=frozen)
     assert (again.runs[0].text, again.runs[0].replayed) == ("old sample", True)
+
+
+def test_a_context_note_names_a_bounded_number_of_turns():
+    """The note is saved with every turn: naming every earlier turn would make a long conversation's
+    notebook grow with the square of its length."""
+    from elk_jupyter.conversation.identity import short_ids
+
+    ids = [f"{n:08x}" + "0" * 24 for n in range(100)]
+    assert short_ids(ids[:8]) == ", ".join(i[:8] for i in ids[:8])
+    assert short_ids(ids) == "00000000, 00000001, 00000002, … 93 more …, 00000060, 00000061, 00000062, 00000063"
+    assert short_ids([]) == "no earlier turn"

@@ -34,8 +34,15 @@ def short(turn_id: str | None) -> str:
     return (turn_id or "")[:SHORT_ID]
 
 
+SHOWN_IDS = 8  # a note names at most this many turns: its size, saved with every turn, stays bounded
+
+
 def short_ids(ids, empty: str = "no earlier turn") -> str:
-    return ", ".join(short(i) for i in ids) or empty
+    """Turn ids for a note; of a long list, the first 3 and the last 4 around a count of the others."""
+    names = [short(i) for i in ids]
+    if len(names) > SHOWN_IDS:
+        names = [*names[:3], f"… {len(names) - 7} more …", *names[-4:]]
+    return ", ".join(names) or empty
 
 
 def request_key(body: dict, host: str | None) -> str:

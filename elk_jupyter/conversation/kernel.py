@@ -7,6 +7,7 @@ finished experiment runs. No module global holds any of it, so ``%%chat``, ``%%e
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,24 @@ class KernelState:
         # Held while a turn is planned and while it joins its conversation (never while it streams):
         # a chat-panel message on a worker thread and a cell then never interleave those steps.
         self.lock = threading.RLock()
+        # One turn at a time per conversation, whichever front-end asks (a cell waits, the chat panel
+        # refuses): two replies streaming into one history would both continue the same context.
+        self._turn_locks: dict[str, threading.Lock] = {}
+        # Front-ends showing a conversation (the chat panels): told when one of its turns opens and ends.
+        self.watchers: weakref.WeakSet = weakref.WeakSet()
+
+    def turn_lock(self, conversation: str) -> threading.Lock:
+        with self.lock:
+            return self._turn_locks.setdefault(conversation, threading.Lock())
+
+    def announce(self, event: str, conversation: str, view=None, prompt: str = "") -> None:
+        """Tell every watcher that a turn of ``conversation`` opened (with its live ``view``) or ended.
+        A watcher's failure is its own: it never fails the turn."""
+        for watcher in list(self.watchers):
+            try:
+                watcher.turn_event(event, conversation, view, prompt)
+            except Exception:  # noqa: BLE001, S112 - a closed panel's comm, say: the turn goes on
+                continue
 
     def finished_runs(self, scope: str, experiment_id: str) -> dict:
         return self.finished.setdefault((scope, experiment_id), {})

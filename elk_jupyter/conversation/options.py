@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 
+from elk_jupyter.errors import ConfigError
 from elk_jupyter.media.notebook_context import prompt_text
 
 _CREDENTIAL_FIELDS = {"api_key", "apikey", "key", "authorization", "access_token", "token"}
@@ -151,3 +152,14 @@ def non_finite(value, path: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def check_json(body: dict) -> None:
+    """Refuse, before anything is sent, a body that is not strict JSON (``-t nan``, ``-p x=@obj``)."""
+    bad = non_finite(body)
+    if bad is not None:
+        raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity, use a finite number (nothing was sent)")
+    try:
+        json.dumps(body)
+    except TypeError as err:
+        raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None

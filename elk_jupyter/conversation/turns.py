@@ -8,7 +8,6 @@ same way from a kernel, a terminal or a test.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from elk_jupyter.conversation.identity import Identity
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.session import Conversations, Turn
 from elk_jupyter.conversation.settings import Settings
-from elk_jupyter.errors import ConfigError, ElkError, StreamError, detached, unexpected
+from elk_jupyter.errors import ElkError, StreamError, detached, unexpected
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.media import attachments
 from elk_jupyter.records.cache import Cache, Replays
@@ -108,20 +107,30 @@ class TurnRunner:
         return self._client
 
     # -- a turn
-    def run(self, ask: Ask, frontend: Frontend) -> Outcome | None:
+    def run(self, ask: Ask, frontend: Frontend, *, held: bool = False) -> Outcome | None:
         """Run ``ask``: None for a dry run, else the outcome; a failure is raised once the turn is
-        recorded (as failed) and its view finished.
+        recorded (as failed) and its view finished. One turn at a time per conversation: this waits
+        for one streaming there (a chat panel's), unless the caller ``held`` its ``turn_lock``.
 
         The boundary: every failure leaves as one ElkError with nothing chained and no frames, so
         no traceback mode (``%xmode Verbose`` included) can print a local holding the key.
         """
+        lock = None if held else self.state.turn_lock(self.conversation_of(ask))
+        if lock is not None:
+            lock.acquire()  # interruptible: a kernel interrupt ends the wait like any cell
         try:
             return self._turn(ask, frontend)
         except ElkError as err:
             failure = detached(err)
         except Exception as err:  # a bug, here or in a library: still one line
             failure = unexpected(err, self._secret())
+        finally:
+            if lock is not None:
+                lock.release()
         raise failure  # outside the except blocks, so Python chains nothing to it
+
+    def conversation_of(self, ask: Ask) -> str:
+        return ask.conversation or self.settings().default_conversation
 
     def _secret(self) -> str | None:
         return self._client.api_key() if self._client is not None else os.environ.get(self.settings().api_key_env)
@@ -135,7 +144,7 @@ class TurnRunner:
         mode = ask.replay or settings.replay
         with self.state.lock:
             planned = self._plan(settings, ask, client, mode)
-        _check_json(planned.body)
+        options.check_json(planned.body)
         planned.body, more = client.guard(planned.body)  # files, cells, history: all that is sent
         hidden_note = redaction.note(hidden + more)
         if ask.dry_run:
@@ -143,39 +152,55 @@ class TurnRunner:
             return None
         self.state.images.add(*ask.images)
         shown = {}
+        opened = self._opener(frontend, ask, planned, hidden_note, shown)
+
+        def send(body: dict) -> tuple[Reply, ElkError | None]:
+            return self._send(client, ask, settings, body, shown["view"])
+
+        try:
+            ran = runs.run(
+                self.replays,
+                self._identity(planned, client),
+                mode,
+                send,
+                refusal=lambda: self._refusal(ask, planned, client.host),
+                forced=ask.replay is not None,
+                opened=opened,
+                resample=True,
+            )
+            turn = self._commit(ask, planned, ran, client.host)
+            saved, problem = self._record(turn, settings.audio_inline_bytes)
+            notes = (hidden_note, _rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
+            shown["view"].finish(ran.reply, saved, " · ".join(filter(None, notes)))
+        finally:
+            if "view" in shown:
+                self.state.announce("ended", planned.conversation.name)
+        if ran.error is not None:
+            raise _explained(ran.error, ran.reply, turn)
+        return Outcome(ran.reply, turn, _structured(ask, ran.reply))
+
+    def _opener(self, frontend: Frontend, ask: Ask, planned: plan.Plan, hidden_note: str, shown: dict):
+        """What the run path calls once it knows the turn's origin: the turn's view opens (into
+        ``shown``), and the conversation's watchers (chat panels) are told."""
 
         def opened(decision) -> None:
             regenerated = " · regenerated: a re-run in this kernel samples again"
             note = planned.note + (regenerated if decision.origin == "regenerated" else "")
             note += f" · {hidden_note}" if hidden_note else ""
             replayed, images = decision.recorded is not None, attachments.shown(ask.images)
-            shown["view"] = frontend.open_view(
-                ask.endpoint, planned.conversation.name, planned.model, note, replayed, images
-            )
+            name = planned.conversation.name
+            shown["view"] = frontend.open_view(ask.endpoint, name, planned.model, note, replayed, images)
+            self.state.announce("opened", name, shown["view"], ask.prompt)
 
-        def send(body: dict) -> tuple[Reply, ElkError | None]:
-            return self._send(client, ask, settings, body, shown["view"])
+        return opened
 
-        ran = runs.run(
-            self.replays,
-            self._identity(planned, client),
-            mode,
-            send,
-            refusal=lambda: self._refusal(ask, planned, client.host),
-            forced=ask.replay is not None,
-            opened=opened,
-            resample=True,
-        )
+    def _commit(self, ask: Ask, planned: plan.Plan, ran, host: str) -> Turn:
+        """The turn joins its conversation (its context only if it succeeded)."""
         entries = [image.entry(ask.keep_images) for image in ask.images]
-        turn = planned.turn(ask.endpoint, ask.prompt, ran.reply, client.host, ran.origin, entries)
+        turn = planned.turn(ask.endpoint, ask.prompt, ran.reply, host, ran.origin, entries)
         with self.state.lock:
             planned.conversation.commit(turn)
-        saved, problem = self._record(turn, settings.audio_inline_bytes)
-        notes = (hidden_note, _rerun_note(planned.dropped), tool_loop.note(ran.reply), problem)
-        shown["view"].finish(ran.reply, saved, " · ".join(filter(None, notes)))
-        if ran.error is not None:
-            raise _explained(ran.error, ran.reply, turn)
-        return Outcome(ran.reply, turn, _structured(ask, ran.reply))
+        return turn
 
     @staticmethod
     def _identity(planned: plan.Plan, client) -> Identity:
@@ -256,17 +281,6 @@ def _structured(ask: Ask, reply: Reply):
         return options.parse_structured(reply.text, ask.schema)
     except ValueError as err:
         raise StreamError(str(err)) from None
-
-
-def _check_json(body: dict) -> None:
-    """Refuse, before anything is sent, a body that is not strict JSON (``-t nan``, ``-p x=@obj``)."""
-    bad = options.non_finite(body)
-    if bad is not None:
-        raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity, use a finite number (nothing was sent)")
-    try:
-        json.dumps(body)
-    except TypeError as err:
-        raise ConfigError(f"the request holds a value JSON cannot carry ({err}); nothing was sent") from None
 
 
 def _rerun_note(dropped: list[Turn]) -> str:

@@ -56,7 +56,14 @@ class ChatWidget(anywidget.AnyWidget):
     last_prompt = t.Unicode("").tag(sync=True)  # what Up recalls
     approval = t.Dict(allow_none=True, default_value=None).tag(sync=True)  # a tool call waiting: {name, arguments}
     panel_id = t.Unicode("").tag(sync=True)  # this widget's model id: chat.js keeps its view out of saved files
+    # Set by a page that found the panel's cell in its notebook (JupyterLab, Notebook 7): it writes
+    # finished turns into that cell's outputs (front.chat_panel.ChatPanel.keep).
+    keeper = t.Bool(False).tag(sync=True)
 
     def __init__(self, **traits):
         super().__init__(**traits)
         self.panel_id = self.model_id
+
+    def post(self, content: dict) -> None:
+        """A custom message to the page (``ChatPanel.send`` sends a chat message instead)."""
+        anywidget.AnyWidget.send(self, content)

@@ -17,6 +17,7 @@ and strikethrough are markdown-it's own rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 from elk_jupyter.display.markdown_inline import escape_text, inline, math
@@ -161,9 +162,13 @@ def _cell(cell) -> str:
     return inline(cell.children[0].token.children or [], one_line=True, in_cell=True) if cell.children else ""
 
 
-def first_code_block(text: str) -> str | None:
-    """The content of the reply's first fenced or indented code block (``--code``), or None."""
+def code_blocks(text: str) -> Iterator[str]:
+    """The contents of the reply's fenced and indented code blocks, in order."""
     for token in _parser().parse(text):
         if token.type in ("fence", "code_block"):
-            return token.content
-    return None
+            yield token.content
+
+
+def first_code_block(text: str) -> str | None:
+    """The content of the reply's first code block (``--code``), or None."""
+    return next(code_blocks(text), None)

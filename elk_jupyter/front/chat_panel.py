@@ -12,24 +12,20 @@ holds the whole conversation and no widget is needed to read it.
 from __future__ import annotations
 
 import threading
-import weakref
 from concurrent.futures import Future
 from dataclasses import replace
 
 from IPython import get_ipython
-from IPython.core.error import UsageError
 
-from elk_jupyter.display.chat_widget import ChatWidget
+from elk_jupyter.display.chat_widget import ChatWidget, reference
 from elk_jupyter.errors import ElkError
 from elk_jupyter.front import chat_restore, chat_view
+from elk_jupyter.front.chat_actions import PanelActions
 from elk_jupyter.front.interrupts import watch_interrupts
 from elk_jupyter.gateway.dialects import NAMES
 
 STOP_GRACE = 0.3  # seconds a stopped reply has to reach its next event before its connection is shut
 EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
-_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel state -> {conversation: Lock}
-_LOCKS_GUARD = threading.Lock()
-_OPEN: weakref.WeakSet = weakref.WeakSet()  # the kernel's panels: one finishing a turn redraws the others
 
 
 class Busy(ElkError):
@@ -44,12 +40,7 @@ def magics_of(shell):
     return registry["ElkMagics"]
 
 
-def _lock(state, conversation: str) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(state, {}).setdefault(conversation, threading.Lock())
-
-
-class ChatPanel(ChatWidget):
+class ChatPanel(PanelActions, ChatWidget):
     """A chat box over one of the notebook's conversations; ``send("text")`` sends from code.
 
     >>> panel = ChatPanel(conversation="review", model="gpt-5.5")  # doctest: +SKIP
@@ -75,8 +66,11 @@ class ChatPanel(ChatWidget):
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._answer, self._approved = threading.Event(), False  # a tool call's Run / Decline
-        self._views: dict = {}  # turn id -> the VIEW this panel streamed (its context note included)
+        self._views: dict = {}  # turn id -> its VIEW (as this panel streamed it, its context note included)
         self._sent_with: dict = {}  # turn id -> the controls it was sent with (its "to cell" text)
+        self._kept: list[str] = []  # turns whose outputs the panel's cell holds (restored, then made here)
+        self._drawing = threading.Lock()  # the worker and the kernel's thread both redraw
+        self._watching = False  # showing a turn of this conversation streaming elsewhere (a cell)
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
         self.on_msg(self._on_message)
         self.observe(self._switched, names=["conversation"])
@@ -84,10 +78,10 @@ class ChatPanel(ChatWidget):
         self._cell = chat_restore.panel_cell(self._parent)
         self._keep(chat_restore.restore(self.runner, self._cell))
         watch_interrupts(self._shell, self)
-        for other in list(_OPEN):  # the panel this cell showed before it ran again: gone from the page
-            if self._cell is not None and other._cell == self._cell:
+        for other in list(self.runner.state.watchers):  # the panel this cell showed before it ran again
+            if isinstance(other, ChatPanel) and self._cell is not None and other._cell == self._cell:
                 other.close()
-        _OPEN.add(self)
+        self.runner.state.watchers.add(self)
         threading.Thread(target=self._list_models, daemon=True, name="elk-panel-models").start()
         self.refresh()
 
@@ -98,9 +92,11 @@ class ChatPanel(ChatWidget):
         ``parent``: continue from that turn instead of the context's end (regenerate, edit);
         ``None``: as the first turn. Raises ``Busy`` while a turn streams in this conversation."""
         name = self.conversation
-        lock = _lock(self.runner.state, name)
+        lock = self.runner.state.turn_lock(name)
         if not lock.acquire(blocking=False):
-            raise Busy(f"conversation {name!r} is busy: a reply is streaming (Stop it or wait)")
+            raise Busy(
+                f"conversation {name!r} is busy: a reply is streaming there, here or in a cell (Stop it or wait)"
+            )
         try:
             controls = self._controls()
             line = chat_view.cell_line(controls)
@@ -139,7 +135,8 @@ class ChatPanel(ChatWidget):
         ``future``, so whoever waits on it sees the panel as the turn left it."""
         outcome = failure = None
         try:
-            outcome = self.runner.run(ask, chat_view.PanelFrontend(self, ask.prompt, self._stop, controls))
+            frontend = chat_view.PanelFrontend(self, ask.prompt, self._stop, controls)
+            outcome = self.runner.run(ask, frontend, held=True)
         except ElkError as err:
             failure, self.notice = err, str(err)
         except BaseException as err:  # noqa: BLE001 - a worker thread must always hand back the panel
@@ -149,9 +146,6 @@ class ChatPanel(ChatWidget):
             with self.hold_sync():
                 self.live, self.busy = "", False
                 self.refresh()
-            for other in list(_OPEN):  # another panel on this conversation shows the turn too
-                if other is not self and other.conversation == self.conversation and not other.busy:
-                    other.refresh()
         if failure is not None:
             future.set_exception(failure)
         else:
@@ -161,14 +155,44 @@ class ChatPanel(ChatWidget):
     def publish(self, data: dict, metadata: dict) -> None:
         chat_view.publish(self._shell, self._parent, data, metadata)
 
+    def keep(self, outputs: list[tuple[dict, dict]]) -> None:
+        """A finished turn's outputs into the panel's cell. Where the page found that cell
+        (``keeper``: JupyterLab, Notebook 7) the page writes them, so they land after a reload
+        too; elsewhere they go out with the cell's own request header (``chat_view.publish``)."""
+        if self.keeper:
+            self.post({"kind": "keep", "outputs": [{"data": d, "metadata": m} for d, m in outputs]})
+        else:
+            for data, metadata in outputs:
+                self.publish(data, metadata)
+
     def finished(self, turn_id: str, view: dict, controls: dict) -> None:
         self._views[turn_id], self._sent_with[turn_id] = view, controls
+        self._kept.append(turn_id)
         chat_restore.remember(self.runner, self._cell, turn_id)
+
+    def turn_event(self, event: str, conversation: str, view=None, prompt: str = "") -> None:
+        """``KernelState.announce``: a turn of ``conversation`` opened or ended in a cell or another
+        panel. This panel shows it streaming (the same live widget) when it shows that conversation."""
+        if conversation != self.conversation:
+            return
+        if event == "opened":
+            widget = getattr(view, "live_widget", None)
+            if widget is None or getattr(getattr(view, "frontend", None), "panel", None) is self:
+                return  # a text view, or this panel's own turn
+            self._watching = True
+            with self.hold_sync():
+                self.live_prompt, self.live, self.busy = prompt, reference(widget), True
+        elif self._watching:
+            self._watching = False
+            with self.hold_sync():
+                self.live, self.busy = "", False
+                self.refresh()
 
     def _keep(self, restored: tuple[list, str]) -> None:
         """This cell run again: its turns go back into its outputs once it has shown the panel."""
         turns, problem = restored
         self.notice = problem
+        self._kept = [turn.id for turn in turns]
 
         def publish(*_info) -> None:
             self._shell.events.unregister("post_run_cell", publish)
@@ -182,12 +206,31 @@ class ChatPanel(ChatWidget):
     # -- the transcript and the controls
     def refresh(self) -> None:
         conversations = self.runner.conversations
-        conversation = conversations.conversation(self.conversation)
-        with self.hold_sync():
+        with self._drawing, self.hold_sync():
+            conversation = conversations.conversation(self.conversation)
             self.conversations = sorted(set(conversations.conversations) | {self.conversation})
-            self.transcript = chat_view.transcript(conversation, self._views, self._sent_with)
+            self._show(chat_view.transcript(conversation, self._views, self._sent_with))
+
+    def _show(self, entries: list[dict]) -> None:
+        """Send the transcript's changed end only (``kind: transcript``), so a conversation's bytes
+        on the comm grow linearly with it: a new turn sends that turn. The trait's list is edited in
+        place, unsent, so a page that asks for the widget's state (a reload) still gets all of it."""
+        shown = self.transcript
+        at = 0
+        while at < min(len(shown), len(entries)) and shown[at] == entries[at]:
+            at += 1
+        if at == len(shown) == len(entries):
+            return
+        if at == 0:  # another conversation, or the first turn: the whole list is the change
+            self.transcript = entries
+            return
+        shown[at:] = entries[at:]
+        self.post({"kind": "transcript", "at": at, "entries": entries[at:]})
 
     def _switched(self, _change=None) -> None:
+        if self._watching:  # the turn streaming elsewhere is in the conversation left
+            self._watching = False
+            self.live, self.busy = "", False
         self.system = self.runner.conversations.conversation(self.conversation).system or ""
         self.refresh()
 
@@ -200,10 +243,6 @@ class ChatPanel(ChatWidget):
             pass
         self.approval = None
         return self._approved
-
-    def _do_approve(self, content) -> None:
-        self._approved = content.get("run") is True
-        self._answer.set()
 
     def _controls(self) -> dict:
         names = ("conversation", "model", "temperature", "max_tokens", "reasoning_effort", "system", "tools")
@@ -224,70 +263,9 @@ class ChatPanel(ChatWidget):
 
     def close(self) -> None:
         self._stop.set()
-        _OPEN.discard(self)
+        self.runner.state.watchers.discard(self)
         try:
             self._shell.events.unregister("post_run_cell", self._after_cell)
         except ValueError:
             pass
         super().close()
-
-    # -- the front-end's requests
-    def _on_message(self, _widget, content, _buffers) -> None:
-        if not isinstance(content, dict):
-            return
-        action = getattr(self, f"_do_{content.get('action')}", None)
-        if action is None:
-            return
-        try:
-            action(content)
-        except (ElkError, UsageError, ValueError) as err:
-            self.notice = str(err).splitlines()[0] if str(err) else type(err).__name__
-
-    def _do_send(self, content) -> None:
-        self.send(str(content.get("text", "")))
-
-    def _do_stop(self, _content) -> None:
-        self.stop()
-
-    def _do_regenerate(self, content) -> None:
-        turn = self._turn_of(content)
-        self.send(turn.prompt, parent=turn.parent)
-
-    def _do_edit(self, content) -> None:
-        turn = self._turn_of(content)
-        self.send(str(content.get("text", "")), parent=turn.parent)
-
-    def _do_branch(self, content) -> None:
-        """Show another sibling's branch (the original of an edit or regenerate): its newest end."""
-        conversation = self.runner.conversations.conversation(self.conversation)
-        conversation.accept(chat_view.newest_leaf(conversation, self._turn_of(content).id))
-        self.refresh()
-
-    def _do_accept(self, content) -> None:
-        """Let an interrupted reply join the context (``%elk accept``)."""
-        self.runner.conversations.conversation(self.conversation).accept(self._turn_of(content).id)
-        self.refresh()
-
-    def _do_new(self, content) -> None:
-        name = chat_view.conversation_name(content.get("name"))
-        self.runner.conversations.conversation(name)
-        self.conversation = name
-
-    def _do_fork(self, content) -> None:
-        """A new conversation continuing this one up to the turn (``%elk fork``), named after both
-        unless a name is given."""
-        turn = self._turn_of(content)
-        name = chat_view.conversation_name(content.get("name") or f"{self.conversation}@{turn.short_id}")
-        taken, base, n = self.runner.conversations.conversations, name, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}"
-        self.runner.conversations.fork(self.conversation, name, turn.id)
-        self.conversation = name
-
-    def _turn_of(self, content):
-        turn_id = content.get("turn")
-        index = self.runner.conversations.index
-        if not isinstance(turn_id, str) or turn_id not in index:
-            raise ValueError("that turn is not in this kernel (restart or reset?)")
-        return index[turn_id]

@@ -10,7 +10,7 @@ import threading
 
 from elk_jupyter.display.chat_widget import LiveTurn, reference
 from elk_jupyter.display.header import header_of
-from elk_jupyter.display.markdown_copy import literal
+from elk_jupyter.display.markdown_copy import code_blocks, literal
 from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle, view_data
 from elk_jupyter.errors import HistoryError
 from elk_jupyter.gateway.dialects import dialect
@@ -97,13 +97,17 @@ class PanelTurnView:
             raise Stopped
         self.live.show(reply)
 
+    @property
+    def live_widget(self):
+        """What another panel on this conversation shows while the turn streams."""
+        return self.live
+
     def finish(self, reply, record, note="") -> None:
         turn = record["turn"]
         header = header_of(turn, context=self.context, images=self.images, note=note)  # as a cell's view
         data, metadata = turn_bundle(reply, header, record)
         panel = self.frontend.panel  # no final push to the live view: the transcript takes the turn now
-        panel.publish(prompt_bundle(self.frontend.prompt), {})
-        panel.publish(data, metadata)
+        panel.keep([(prompt_bundle(self.frontend.prompt), {}), (data, metadata)])
         panel.finished(turn["id"], data[TURN_MIME], self.frontend.controls)
         self.live.retire()
 
@@ -136,7 +140,8 @@ def prompt_bundle(prompt: str) -> dict:
 def transcript(conversation, views: dict, controls: dict) -> list[dict]:
     """The conversation as the panel shows it: the turns of its context, then any failed or
     interrupted turn that followed them (its partial reply can be accepted); each with its
-    siblings (regenerated or edited turns asked after the same parent) to switch between."""
+    siblings (regenerated or edited turns asked after the same parent) to switch between.
+    ``views`` caches each turn's VIEW (built once: an unchanged entry is the same object)."""
     chain = [conversation.turn(i) for i in conversation.active]
     end = chain[-1].id if chain else None
     tail = [t for t in conversation.turns if not t.ok and t.parent == end and t.id not in conversation.active]
@@ -161,13 +166,20 @@ def transcript(conversation, views: dict, controls: dict) -> list[dict]:
                 "prompt": turn.prompt,
                 "status": turn.status,
                 "ok": turn.ok,
-                "view": views.get(turn.id) or _view_of(turn),
+                "view": views.get(turn.id) or views.setdefault(turn.id, _view_of(turn)),
                 "cell": cell,
+                "code": _code_of(turn),
                 "cell_note": cell_note,
                 "siblings": ids if turn.id in ids and len(ids) > 1 else [],
             }
         )
     return entries
+
+
+def _code_of(turn) -> str:
+    """The reply's code blocks, for "Code to cell" ("" when it has none)."""
+    blocks = code_blocks(str((turn.reply or {}).get("text") or ""))
+    return "\n\n".join(block.rstrip("\n") for block in blocks)
 
 
 def _view_of(turn) -> dict:

@@ -200,6 +200,9 @@ class ElkMagics(Magics):
 
     def _run(self, endpoint, line, cell):
         ask, args = self.ask_for(endpoint, line, cell)
+        name = self.runner.conversation_of(ask)
+        if self.runner.state.turn_lock(name).locked():  # a chat panel's reply: the runner waits for it
+            print(f"elk: a reply is streaming in conversation {name!r} (a chat panel): this cell waits for it")
         outcome = self.runner.run(ask, IPythonFrontend(self.shell))
         if outcome is not None and args.code:  # None: a dry run
             code_into_next_cell(self.shell, outcome.reply.text)

@@ -115,6 +115,11 @@ class WidgetView:
         )
         self.handle = display(self.panel, display_id=True)
 
+    @property
+    def live_widget(self):
+        """What an open chat panel on this conversation shows while the turn streams."""
+        return self.panel
+
     def show(self, reply) -> None:
         self.panel.show(reply)
 

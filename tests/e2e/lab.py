@@ -91,6 +91,11 @@ def save(page, path: Path, records: int) -> dict:
     """Ctrl+S, as a user saves; wait until the file on disk holds ``records`` turn records."""
     page.locator(f"{NB} .jp-Cell .jp-InputPrompt").first.click()
     page.keyboard.press("Control+s")
+    return saved_file(path, records)
+
+
+def saved_file(path: Path, records: int) -> dict:
+    """The notebook on disk once it holds ``records`` turn records (a save takes a moment)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
