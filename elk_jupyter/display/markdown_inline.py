@@ -22,6 +22,7 @@ from elk_jupyter.display.tex import BACKSLASH, DOLLAR, safe_tex
 _ALWAYS = "`*_{}[]()<>#!|~&"
 _ISOLATED = {"$": DOLLAR, "\\": BACKSLASH}
 _ISOLATED_SPLIT = re.compile(r"([$\\])")
+_HELD = ("\ue000", "\ue001")  # private-use characters: stand-ins for `\` and `$` while the rest is escaped
 _ORDERED_MARKER = re.compile(r"^(\d{1,9})\.")
 _BREAKS = re.compile(r"[\r\n]+")
 # marked (JupyterLab) and mistune's url plugin (nbconvert) find bare URLs in the raw source, before
@@ -45,8 +46,12 @@ def escape_text(text: str, *, line_start: bool = False) -> str:
         text = _BREAKS.sub(" ", text)  # a decoded `&#10;` must not start a new block
     if line_start:
         text = text.lstrip(" \t")  # leading spaces could make an indented code block
-    if "$" in text or "\\" in text:  # isolated, in pieces: their replacements hold `<`, `&`, `#`
+    if ("$" in text or "\\" in text) and (_HELD[0] in text or _HELD[1] in text):
+        # isolated, in pieces: their replacements hold `<`, `&`, `#`, which must not be escaped
         text = "".join(_ISOLATED.get(piece) or _escaped(piece) for piece in _ISOLATED_SPLIT.split(text))
+    elif "$" in text or "\\" in text:  # the same, faster: held as characters the text does not have
+        held = _escaped(text.replace("\\", _HELD[0]).replace("$", _HELD[1]))
+        text = held.replace(_HELD[0], BACKSLASH).replace(_HELD[1], DOLLAR)
     else:
         text = _escaped(text)
     # (?i) matches no other spelling of "://" or "www.": only text that holds one is searched

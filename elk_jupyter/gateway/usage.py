@@ -19,6 +19,8 @@ MAX_DEPTH = 32  # raw usage nested deeper than this is cut (a hostile server can
 
 def count(value: object) -> int | None:
     """A token count from whatever the server sent: a non-negative int, or None."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # what every server sends: decided at once
+        return value
     if isinstance(value, bool) or value is None:
         return None  # True is an int in Python, not a count
     if isinstance(value, str):
