@@ -257,6 +257,9 @@ def test_text_equal_to_a_code_span_elsewhere_is_still_checked():
         ("wwww.h", "wwww\\.h"),
         ("http:/h https//h www", "http:/h https//h www"),  # no URL start: left as written
         ("$5 \\(x\\) <b>", f"{DOLLAR}5 {BACKSLASH}\\(x{BACKSLASH}\\) \\<b\\>"),
+        # the private-use stand-ins the fast path holds `\` and `$` in, written by the model itself
+        ("\ue000$\ue001\\*", f"\ue000{DOLLAR}\ue001{BACKSLASH}\\*"),
+        ("$\\[x](y)", f"{DOLLAR}{BACKSLASH}\\[x\\]\\(y\\)"),
     ],
 )
 def test_url_starts_in_any_case_are_broken_and_dollars_isolated(text, escaped):
