@@ -96,7 +96,7 @@ def main() -> None:
         per_turn = conversation_traffic(client, traffic, gateway, turns)
         traffic.running = False
         traffic.join()
-        whole = [ours + earlier for ours, earlier in zip(per_turn, resent(kernel, turns))]
+        whole = [ours + earlier for ours, earlier in zip(per_turn, resent(kernel, turns), strict=True)]
     finally:
         kernel.close()
         gateway.close()
@@ -120,7 +120,9 @@ def main() -> None:
         )
     )
 
-    rows = [[k + 1, f"{ours:,}", f"{baseline:,}"] for k, (ours, baseline) in enumerate(zip(per_turn, whole))]
+    rows = [
+        [k + 1, f"{ours:,}", f"{baseline:,}"] for k, (ours, baseline) in enumerate(zip(per_turn, whole, strict=True))
+    ]
     shown = rows[:2] + rows[len(rows) // 2 : len(rows) // 2 + 1] + rows[-1:]
     shown.append(["all", f"{sum(per_turn):,}", f"{sum(whole):,}"])
     print(f"a conversation of {turns} turns (~1 KB replies): comm bytes per turn")

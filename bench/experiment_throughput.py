@@ -1,11 +1,12 @@
-"""Experiment throughput: runs per second against a local gateway with a fixed latency, at
-concurrency 1 / 4 / 16, next to the ideal N·L/C and the floor of this machine (the same requests
-from a bare requests.Session per thread: what the test server and the machine's load cost); then
+"""Experiment throughput: runs per second against a local gateway with a fixed latency
+(bench/latency_gateway.py, in a process of its own), at concurrency 1 / 4 / 16, next to the ideal
+N·L/C and the floor of this machine (the same requests from a bare requests.Session per thread:
+what HTTP, the test server and the machine's load cost), with the load average; then
 the same with a burst of 429s (Retry-After), showing how many requests the shared backoff sends in
 all (a herd would send many more); then one live redraw of the matrix at 2,000 and 16,000 runs
 (the partial result, the live bundle and the view data) beside the figures before issue 24.
 
-    .venv/bin/python bench/experiment_throughput.py [--small] [--runs 48] [--latency 0.1]
+    .venv/bin/python bench/experiment_throughput.py [--small] [--runs 48] [--latency 0.1] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -13,53 +14,73 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 import elk_jupyter.experiments as experiments  # noqa: E402
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter import Client  # noqa: E402
 from elk_jupyter.conversation.kernel import KernelState  # noqa: E402
 from elk_jupyter.records.cache import Cache  # noqa: E402
-from tests.fake_gateway import FakeGateway  # noqa: E402
 
 # issue 24's figures before the change: a live redraw scanned every run for every cell
 REDRAW_BEFORE = {2000: 0.20, 16000: 6.7}
 
-# socketserver listens with a backlog of 5: a burst of 16 connects loses SYNs and waits ~1 s for the
-# retransmit, which measures the test server, not the experiment. Real gateways accept far more.
-ThreadingHTTPServer.request_queue_size = 128
+
+class GatewayProcess:
+    """bench/latency_gateway.py in a process of its own, as a real gateway is."""
+
+    def __init__(self, latency: float, throttled: int = 0):
+        argv = [sys.executable, str(ROOT / "bench" / "latency_gateway.py"), str(latency), str(throttled)]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.base_url = self.process.stdout.readline().strip()
+
+    def close(self) -> int:
+        """Stops the server; how many requests it received."""
+        sent, _ = self.process.communicate("", timeout=30)
+        return int(sent.strip() or -1)
 
 
-def one(runs: int, latency: float, concurrency: int, throttled: int = 0) -> tuple[float, int]:
-    """(seconds, requests sent) for ``runs`` distinct runs, the first ``throttled`` answered 429."""
-    gateway = FakeGateway()
+class _Handle:
+    """A display handle that drops what it is given: the live view's cost without a front-end."""
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
+def one(runs: int, latency: float, concurrency: int, throttled: int = 0, live: bool = False) -> tuple[float, int]:
+    """(seconds, requests sent) for ``runs`` distinct runs, the first ``throttled`` answered 429;
+    ``live``: with the notebook's live matrix redrawn as runs finish (as ``%%experiment`` does)."""
+    from elk_jupyter.experiments.cell import LiveMatrix
+
+    gateway = GatewayProcess(latency, throttled)
     try:
-        for _ in range(throttled):
-            gateway.plan(status=429, headers={"Retry-After": "0.2"}, error_body={"error": {"message": "slow down"}})
-        for _ in range(runs):
-            gateway.plan(text="ok", delay=latency)
         with tempfile.TemporaryDirectory() as cache:
             state = KernelState(cache=Cache(Path(cache) / "c.sqlite3"))  # a fresh kernel: nothing finished
             client = Client("sk-bench-0000000000", base_url=gateway.base_url, model="m")
+            view = LiveMatrix(lambda *args, **kwargs: _Handle())
             start = time.perf_counter()
             result = experiments.experiment(
                 "run $n",
                 [{"n": i} for i in range(runs)],
                 client=client,
                 concurrency=concurrency,
-                progress=False,
+                progress=view.update if live else False,
                 state=state,
             )
+            if live:
+                view.finish(result)  # the saved bundle: records, intervals, paired tests
             elapsed = time.perf_counter() - start
         assert result.errors == 0, result.runs[0].error
-        return elapsed, len(gateway.requests)
     finally:
-        gateway.close()
+        sent = gateway.close()
+    return elapsed, sent
 
 
 def floor(runs: int, latency: float, concurrency: int) -> float:
@@ -69,10 +90,8 @@ def floor(runs: int, latency: float, concurrency: int) -> float:
 
     import requests
 
-    gateway = FakeGateway()
+    gateway = GatewayProcess(latency)
     local = threading.local()
-    for _ in range(runs):
-        gateway.plan(text="ok", delay=latency)
 
     def send(number: int) -> None:
         session = getattr(local, "session", None) or requests.Session()
@@ -140,29 +159,53 @@ def main() -> None:
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--runs", type=int, default=48)
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     runs = 16 if args.small else args.runs
     print(f"# experiment throughput · {runs} runs · latency {args.latency:g} s · {machine()}")
+    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    one(4, 0.01, 4)  # imports and first connections, outside the figures
     rows = []
     for concurrency in (1, 4, 16):
-        elapsed, _ = one(runs, args.latency, concurrency)
-        bare = floor(runs, args.latency, concurrency)
+        ours, live, bare = [], [], []
+        for _ in range(args.repeats):  # in turn, so all see the same load
+            ours.append(one(runs, args.latency, concurrency)[0])
+            live.append(one(runs, args.latency, concurrency, live=True)[0])
+            bare.append(floor(runs, args.latency, concurrency))
+        elapsed, floor_s, live_s = statistics.median(ours), statistics.median(bare), statistics.median(live)
         ideal = math.ceil(runs / concurrency) * args.latency
         rows.append(
             [
                 concurrency,
-                f"{elapsed:.2f}",
                 f"{ideal:.2f}",
-                f"{bare:.2f}",
-                f"{runs / elapsed:.1f}",
+                f"{floor_s:.2f}",
+                f"{elapsed:.2f}",
                 f"{runs / ideal:.1f}",
+                f"{runs / floor_s:.1f}",
+                f"{runs / elapsed:.1f}",
+                f"{ideal / floor_s:.0%}",
                 f"{ideal / elapsed:.0%}",
-                f"{bare / elapsed:.0%}",
+                f"{live_s:.2f}",
+                f"{ideal / live_s:.0%}",
             ]
         )
-    header = ["concurrency", "seconds", "ideal N·L/C", "bare floor", "runs/s", "ideal runs/s", "of ideal", "of floor"]
+    header = [
+        "C",
+        "ideal s",
+        "bare s",
+        "ours s",
+        "ideal runs/s",
+        "bare runs/s",
+        "ours runs/s",
+        "bare/ideal",
+        "ours/ideal",
+        "ours+view s",
+        "ours+view/ideal",
+    ]
+    print(f"median of {args.repeats}; ours, ours with the live matrix (redrawn, then the saved bundle) and a bare")
+    print("requests loop in turn, one gateway process each:")
     print(table(rows, header))
-    print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (the floor moves with it)")
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores: above ~1 the figures sag)")
     throttled = 16
     elapsed, sent = one(runs, args.latency, 16, throttled)
     print(

@@ -1,5 +1,5 @@
 """The experiment view at scale: building its data in the kernel (seconds, bytes per run beside the
-record's), then drawing it in a real browser (Debian's Chromium via Playwright, no Jupyter): the first
+record's), the inert Markdown table drawn whole and one live redraw (beside the figures before), then drawing it in a real browser (Debian's Chromium via Playwright, no Jupyter): the first
 draw and the median of three redraws (what each live update costs), layout included, of js/matrix.js, paged (100 cases drawn) next to the
 baseline of drawing every case (the matrix before paging).
 
@@ -19,15 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter.experiments import matrix  # noqa: E402
+from elk_jupyter.experiments.redraw import RedrawMemo  # noqa: E402
 from elk_jupyter.experiments.results import ExperimentResult, RunResult  # noqa: E402
 from elk_jupyter.experiments.scorers import Score  # noqa: E402
 from elk_jupyter.experiments.spec import Spec  # noqa: E402
+from elk_jupyter.experiments.view import bundle, markdown  # noqa: E402
 from elk_jupyter.records.experiment import record_of  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+MARKDOWN_BEFORE = 6.4  # seconds, measured before the escaper's one pass (issue 24)
 ORIGIN = "http://bench.invalid"  # every request is answered by the route below: nothing leaves the machine
 COLUMNS = 8
+# A model's answer as they come: Markdown, code, math, a URL, HTML: every character the escaper handles.
+ANSWER = (
+    "**The answer is {answer}**, since adding `{c}` to itself doubles it: $x + x = 2x$ (see "
+    "https://en.wikipedia.org/wiki/Addition, [ref](#1) or <b>this</b>). | a | b |\n- one_two * {c}"
+)
 DRAW = """async ([view, limit]) => {
   const { renderMatrix } = window.elkMatrix;
   const host = document.body.appendChild(document.createElement('div'));
@@ -56,7 +64,7 @@ def result_of_size(runs: int) -> ExperimentResult:
             {"model": column.model, "messages": [{"role": "user", "content": case["question"]}]},
             {
                 "status": "completed",
-                "text": f"The answer is {case['answer']}, since adding {c} to itself doubles it.",
+                "text": ANSWER.format(answer=case["answer"], c=c),
                 "usage": {"prompt_tokens": 14, "completion_tokens": 12},
                 "timing": {"total": 0.4},
             },
@@ -66,6 +74,19 @@ def result_of_size(runs: int) -> ExperimentResult:
         for c, case in enumerate(cases)
     ]
     return ExperimentResult(spec, done, ["equals"])
+
+
+def markdown_times(result: ExperimentResult) -> tuple[float, float]:
+    """Seconds for the whole inert Markdown table drawn once, and for one live redraw of the
+    bundle (view data, Markdown, text) after one more run finished, as the runner redraws."""
+    start = time.perf_counter()
+    markdown(result)
+    first = time.perf_counter() - start
+    runs, memo = list(result.runs), RedrawMemo()
+    bundle(ExperimentResult(result.spec, runs[:-1], result.scorer_names, result.total), final=False, memo=memo)
+    start = time.perf_counter()
+    bundle(ExperimentResult(result.spec, runs, result.scorer_names, result.total), final=False, memo=memo)
+    return first, time.perf_counter() - start
 
 
 def bundle_js() -> str:
@@ -95,11 +116,23 @@ def main() -> None:
         start = time.perf_counter()
         view = matrix.view(result, live=True)
         seconds = time.perf_counter() - start
+        table_s, redraw_s = markdown_times(result_of_size(runs))  # a fresh result: nothing computed yet
         view_bytes = len(json.dumps(view))
         record_bytes = len(json.dumps(record_of(result)))
         views[runs] = view
-        rows.append([f"{runs:,}", f"{seconds:.2f} s", f"{view_bytes / runs:.0f} B", f"{record_bytes / runs:.0f} B"])
-    print(table(rows, ["runs", "view built (kernel)", "view / run", "record / run"]))
+        rows.append(
+            [
+                f"{runs:,}",
+                f"{seconds:.2f} s",
+                f"{table_s:.2f} s",
+                f"{redraw_s:.3f} s",
+                f"{view_bytes / runs:.0f} B",
+                f"{record_bytes / runs:.0f} B",
+            ]
+        )
+    header = ["runs", "view built (kernel)", "Markdown table, first draw", "live redraw", "view / run"]
+    print(table(rows, [*header, "record / run"]))
+    print(f"(before issue 24's gaps: the Markdown table of 16,000 runs {MARKDOWN_BEFORE:g} s, a live redraw 6.7 s)")
     from playwright.sync_api import sync_playwright
 
     files = {

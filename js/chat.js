@@ -199,7 +199,7 @@ function buildSettings(model, doc, root) {
 }
 
 // One finished turn: the user's message, the reply drawn by view.js, and the turn's actions.
-function drawEntry(model, doc, entry, say) {
+function drawEntry(model, doc, entry, say, narrow) {
   const node = make(doc, "div", { className: "elk-chat-turn" });
   node.dataset.turn = entry.short;
   const user = make(doc, "div", { className: "elk-chat-user" }, node);
@@ -217,7 +217,10 @@ function drawEntry(model, doc, entry, say) {
   }
   const reply = make(doc, "div", { className: "elk-chat-reply" }, node);
   const cleanup = renderTurn(reply, staticSource(entry.view), { highlighter });
-  const actions = make(doc, "div", { className: "elk-chat-actions" }, node);
+  // The turn's actions; on a narrow output they fold under one "Actions" button (foldActions).
+  const more = make(doc, "details", { className: "elk-chat-more", open: !narrow() }, node);
+  make(doc, "summary", { className: "elk-chat-button", text: "Actions", label: `Actions for turn ${entry.short}` }, more);
+  const actions = make(doc, "div", { className: "elk-chat-actions" }, more);
   button(doc, "Regenerate", `Regenerate turn ${entry.short}`, () => model.send({ action: "regenerate", turn: entry.id }), actions);
   const note = entry.cell_note ? ` Note: ${entry.cell_note}.` : "";
   button(doc, "To cell", `Turn ${entry.short} as a cell below`, () => toCell(entry.cell, "the equivalent cell", note), actions);
@@ -250,6 +253,7 @@ function drawEntry(model, doc, entry, say) {
 // The finished turns. The kernel sends the whole list when the conversation changes, and after that only the changed
 // end ({kind: "transcript", at, entries}), so a turn crosses the comm once; entries kept are not drawn again.
 function transcriptView(model, doc, box, say) {
+  const narrow = () => Boolean(box.closest(".elk-narrow"));
   let drawn = new Map(); // entry key -> {node, cleanup}
   let entries = model.get("transcript");
   const paint = () => {
@@ -257,7 +261,7 @@ function transcriptView(model, doc, box, say) {
     const nodes = [];
     for (const entry of entries) {
       const key = JSON.stringify([entry.id, entry.status, entry.ok, entry.siblings, entry.prompt, entry.view?.text?.length]);
-      const item = drawn.get(key) || drawEntry(model, doc, entry, say);
+      const item = drawn.get(key) || drawEntry(model, doc, entry, say, narrow);
       drawn.delete(key);
       next.set(key, item);
       nodes.push(item.node);
@@ -379,6 +383,14 @@ function composer(model, doc, root) {
   paint();
 }
 
+// A narrow panel (a side-by-side output, a phone): the settings stack in one column and each turn's actions fold
+// into a menu; widened again, they unfold.
+function foldActions(root, narrow) {
+  if (root.classList.contains("elk-narrow") === narrow) return;
+  root.classList.toggle("elk-narrow", narrow);
+  for (const menu of root.querySelectorAll(".elk-chat-more")) menu.open = !narrow;
+}
+
 export default {
   render({ model, el, host }) {
     highlighter ??= createHighlighter(LIVE_LANGUAGES);
@@ -402,7 +414,7 @@ export default {
     // The output showing this view is in the cell's model once the view is attached: look for it then.
     const keeping = setTimeout(() => outputKeeper(model, transcript.shown), 0);
     const win = doc.defaultView;
-    const resize = new win.ResizeObserver(() => root.classList.toggle("elk-narrow", root.clientWidth < NARROW_PX));
+    const resize = new win.ResizeObserver(() => foldActions(root, root.clientWidth < NARROW_PX));
     resize.observe(root);
     return () => {
       resize.disconnect();

@@ -119,7 +119,14 @@ export function comparisonOf(model, pair) {
   if (!pair) return null;
   const [a, b] = pair.map((n) => model.columns[n]);
   if (model.comparison && model.pair && model.pair[0] === pair[0] && model.pair[1] === pair[1]) return model.comparison;
-  if (!a || !b || a.source !== b.source) return null;
+  if (!a || !b) return null;
+  if (a.source !== b.source) { // two experiments (a diff): the pairs the kernel tested, either way round
+    for (const entry of model.between) {
+      if (entry.a === pair[0] && entry.b === pair[1]) return entry;
+      if (entry.a === pair[1] && entry.b === pair[0]) return { ...entry, a: pair[0], b: pair[1], tests: entry.tests.map(flipped) };
+    }
+    return null;
+  }
   for (const entry of model.comparisons[a.source] ?? []) {
     if (entry.a === a.index && entry.b === b.index) return entry;
     if (entry.a === b.index && entry.b === a.index) return { ...entry, a: a.index, b: b.index, tests: entry.tests.map(flipped) };
@@ -198,8 +205,9 @@ export function readMatrix(view) {
   const pair = Array.isArray(view.pair) && view.pair.length === 2 && view.pair.every((n) => index(n, columns.length) !== null)
     ? [view.pair[0], view.pair[1]] : null;
   const comparison = pair && isObject(view.comparison) ? { ...readComparison(view.comparison), a: pair[0], b: pair[1] } : null;
+  const between = (Array.isArray(view.between) ? view.between.slice(0, 256) : []).map(readComparison).filter(Boolean);
   return { mode: MODES.includes(view.mode) ? view.mode : "matrix", live: view.live === true, sources, cases, columns,
-    aggregates, fields, comparisons, comparison, runs, cells, pair };
+    aggregates, fields, comparisons, comparison, between, runs, cells, pair };
 }
 
 export const cellRuns = (model, row, column) => model.cells.get(`${row}:${column}`) ?? [];

@@ -53,7 +53,7 @@ function select(parent, label, options, value, onChange) {
 }
 
 export function newState(model) {
-  return { ready: false, sort: null, cellKey: "score", columnOrder: null, filter: "all", pair: model?.pair ?? null,
+  return { ready: false, cell: null, sort: null, cellKey: "score", columnOrder: null, filter: "all", pair: model?.pair ?? null,
     limit: PAGE, open: null, comparing: model ? model.mode !== "matrix" && model.pair !== null : false, scroll: [0, 0] };
 }
 
@@ -133,23 +133,106 @@ function drawTable(scroll, model, state, redraw, open) {
   }
   const rows = visibleRows(model, state, columns);
   const body = el(table, "tbody");
+  const grid = []; // the cell buttons by position on screen (null: a cell with no run yet), for the arrow keys
   for (const row of rows.slice(0, state.limit)) {
     const tr = el(body, "tr");
     const th = el(tr, "th", "elk-matrix-case", caseLabel(model.cases[row], row));
     th.scope = "row";
+    const line = [];
+    grid.push(line);
     for (const column of columns) {
       const runs = cellRuns(model, row, column);
       const td = el(tr, "td", runs.some(isError) ? "elk-cell-error" : runs.some((r) => r.passed === false) ? "elk-cell-fail" : "");
       if (!runs.length) {
         el(td, "span", "elk-matrix-pending", "…");
+        line.push(null);
         continue;
       }
-      button(td, cellSummary(runs), `Open run: ${caseLabel(model.cases[row], row)}, ${model.columns[column].label}`,
+      const cell = button(td, cellSummary(runs), `Open run: ${caseLabel(model.cases[row], row)}, ${model.columns[column].label}`,
         (event) => open(row, column, event.currentTarget), "elk-cell");
+      cell.tabIndex = -1;
+      cell.dataset.at = `${row}:${column}`;
+      cell.setAttribute("aria-keyshortcuts", "ArrowUp ArrowDown ArrowLeft ArrowRight Home End Enter");
+      line.push(cell);
     }
   }
+  rovingFocus(table, grid, state);
   drawAggregates(el(table, "tfoot"), model, state, columns, redraw);
   return rows;
+}
+
+// The table's cells are one Tab stop (the last cell reached, else the first): arrow keys move between cells, Home and
+// End to the row's ends (with Ctrl: the table's), Enter opens the run (a button), Escape closes it. A cell with no run
+// yet is skipped. https://www.w3.org/WAI/ARIA/apg/patterns/grid/#keyboardinteraction-forlayoutgrids
+const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+
+function rovingFocus(table, grid, state) {
+  const cells = grid.flat().filter(Boolean);
+  if (!cells.length) return;
+  const current = cells.find((cell) => cell.dataset.at === state.cell) ?? cells[0];
+  current.tabIndex = 0;
+  const hint = el(table, "caption", "elk-visually-hidden",
+    "Arrow keys move between cells, Home and End to the ends of a row; Enter opens a run, Escape closes it.");
+  table.prepend(hint); // a caption is the table's first child
+  hint.id = `elk-matrix-hint-${++hints}`;
+  table.setAttribute("aria-describedby", hint.id);
+  let stop = current;
+  const moveStop = (cell) => {
+    stop.tabIndex = -1;
+    cell.tabIndex = 0;
+    stop = cell;
+    state.cell = cell.dataset.at;
+  };
+  // A cell reached another way (a click, a search) becomes the Tab stop too: there is only ever one.
+  table.addEventListener("focusin", (event) => event.target.matches?.("button.elk-cell") && moveStop(event.target));
+  navigators.set(table, (event, from) => {
+    if (event.altKey || event.metaKey || event.shiftKey) return;
+    const r = grid.findIndex((line) => line.includes(from));
+    if (r < 0) return;
+    const c = grid[r].indexOf(from);
+    const found = nextCell(grid, r, c, event.key, event.ctrlKey);
+    if (found === undefined) return; // not a key of ours: the page keeps it
+    event.preventDefault();
+    event.stopPropagation(); // JupyterLab / Notebook 7 would move to the next notebook cell
+    if (!found) return;
+    moveStop(found);
+    found.focus();
+  });
+  listenFirst(table.ownerDocument.defaultView);
+}
+
+// Lumino (JupyterLab, Notebook 7) handles its shortcuts in the document's capture phase, before any listener on the
+// table, and binds the arrow keys to moving between notebook cells: the matrix listens on the window's capture phase,
+// before it, and takes only the keys it moves with, only from its own cells. One listener per window; a table's
+// navigator is dropped with the table.
+const navigators = new WeakMap();
+const listening = new WeakSet();
+
+function listenFirst(window) {
+  if (!window || listening.has(window)) return;
+  listening.add(window);
+  window.addEventListener("keydown", (event) => {
+    const from = event.target?.closest?.("button.elk-cell");
+    const table = from?.closest("table.elk-matrix-table");
+    navigators.get(table)?.(event, from);
+  }, true);
+}
+
+let hints = 0;
+
+// The cell `key` moves to from (r, c): a button, null (none that way), or undefined (not a moving key).
+function nextCell(grid, r, c, key, ctrl) {
+  const at = (row, column) => grid[row]?.[column] ?? null;
+  const scan = (row, column, dr, dc) => {
+    for (; row >= 0 && row < grid.length && column >= 0 && column < grid[row].length; row += dr, column += dc) {
+      if (at(row, column)) return at(row, column);
+    }
+    return null;
+  };
+  if (MOVES[key]) return scan(r + MOVES[key][0], c + MOVES[key][1], ...MOVES[key]);
+  if (key === "Home") return ctrl ? grid.flat().find(Boolean) ?? null : scan(r, 0, 0, 1);
+  if (key === "End") return ctrl ? grid.flat().filter(Boolean).at(-1) ?? null : scan(r, grid[r].length - 1, 0, -1);
+  return undefined;
 }
 
 // A long matrix draws PAGE rows at a time (sorting and filtering still see every case): the DOM, and a live redraw,
@@ -260,7 +343,6 @@ function drawDetail(root, model, records, state, close, options) {
   const title = el(top, "h3", "", `${caseLabel(model.cases[row] ?? [], row)} · ${model.columns[column]?.label ?? ""}`);
   title.tabIndex = -1;
   button(top, "Close", "Close run details", close);
-  pane.addEventListener("keydown", (event) => event.key === "Escape" && close());
   const facts = el(pane, "dl", "elk-matrix-statistics");
   for (const [name, value] of [...(model.cases[row] ?? []), ["prompt", templateOf(model, column)]]) {
     el(facts, "dt", "", name);
@@ -348,6 +430,14 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
     const root = el(host, "div", "elk-panel elk-matrix");
     root.setAttribute("role", "region");
     root.setAttribute("aria-label", `Experiment ${model.sources.map((s) => s.name).join(" → ")}`);
+    // Escape closes an open run from anywhere in the view (its pane, or the cell that opened it)
+    root.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && state.open) {
+        event.preventDefault();
+        event.stopPropagation(); // JupyterLab would leave the cell's edit/command mode on it
+        closeRun();
+      }
+    });
     if (state.pair === null && model.columns.length) state.pair = [0, Math.min(1, model.columns.length - 1)];
     drawHeader(root, model);
     if (!model.columns.length) {
@@ -378,6 +468,7 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
   }
   function openRun(row, column) {
     state.open = { row, column };
+    state.cell = `${row}:${column}`; // the Tab stop of the table when the run is closed again
     focusAfter = "detail";
     draw();
   }

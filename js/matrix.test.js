@@ -236,3 +236,83 @@ test("a live update redraws in place: sort, open run and focus are kept", () => 
   assert.equal(window.document.activeElement, node.querySelector(".elk-matrix-detail h3"));
   assert.equal(node.querySelector(".elk-matrix-live"), null);
 });
+
+test("keyboard: the cells are one Tab stop; arrows, Home and End move; Escape closes a run back to its cell", () => {
+  const node = host();
+  const view = sampleView();
+  view.runs.splice(3, 1); // beta × m2 has no run yet: skipped
+  renderMatrix(node, view, {}, {});
+  const key = (key, extra = {}) => window.document.activeElement.dispatchEvent(
+    new window.KeyboardEvent("keydown", { key, bubbles: true, cancelable: true, ...extra }));
+  const at = () => window.document.activeElement.getAttribute("aria-label");
+  const stops = [...node.querySelectorAll("button.elk-cell")].filter((b) => b.tabIndex === 0);
+  assert.deepEqual(stops.map((b) => b.getAttribute("aria-label")), ["Open run: q=alpha, m1"]);
+  assert.match(node.querySelector("caption").textContent, /Arrow keys move between cells/);
+  assert.equal(node.querySelector("table").getAttribute("aria-describedby"), node.querySelector("caption").id);
+  stops[0].focus();
+  key("ArrowRight");
+  assert.equal(at(), "Open run: q=alpha, m2");
+  key("ArrowRight"); // the edge: focus stays
+  assert.equal(at(), "Open run: q=alpha, m2");
+  key("ArrowDown"); // beta × m2 has no run: on to gamma
+  assert.equal(at(), "Open run: q=gamma, m2");
+  key("Home");
+  assert.equal(at(), "Open run: q=gamma, m1");
+  key("Home", { ctrlKey: true });
+  assert.equal(at(), "Open run: q=alpha, m1");
+  key("End", { ctrlKey: true });
+  assert.equal(at(), "Open run: q=gamma, m2");
+  key("ArrowUp");
+  assert.equal(at(), "Open run: q=alpha, m2");
+  assert.deepEqual([...node.querySelectorAll("button.elk-cell")].filter((b) => b.tabIndex === 0).map((b) => b.getAttribute("aria-label")),
+    ["Open run: q=alpha, m2"]); // the Tab stop moved with the focus
+  node.querySelector("button[aria-label='Open run: q=gamma, m1']").focus(); // reached another way: the new Tab stop
+  assert.deepEqual([...node.querySelectorAll("button.elk-cell")].filter((b) => b.tabIndex === 0).map((b) => b.getAttribute("aria-label")),
+    ["Open run: q=gamma, m1"]);
+  key("ArrowUp");
+  key("ArrowRight"); // beta × m2 has no run, nothing further right: focus stays on beta × m1
+  assert.equal(at(), "Open run: q=beta, m1");
+  key("ArrowUp");
+  key("ArrowRight");
+  const other = new window.KeyboardEvent("keydown", { key: "a", bubbles: true, cancelable: true });
+  window.document.activeElement.dispatchEvent(other);
+  assert.equal(other.defaultPrevented, false); // keys not ours are left to the page
+  window.document.activeElement.click(); // Enter on a button
+  assert.equal(window.document.activeElement, node.querySelector(".elk-matrix-detail h3"));
+  key("Escape");
+  assert.equal(node.querySelector("[aria-label='Run details']"), null);
+  assert.equal(at(), "Open run: q=alpha, m2");
+  assert.equal(window.document.activeElement.tabIndex, 0);
+});
+
+test("diff: the paired test of two experiments' columns, read either way round; a pair not tested says so", () => {
+  const base = sampleView();
+  const test = (verdict, effect) => ({ kind: "pass", cases: 3, effect, low: null, high: null, p_value: null,
+    a_better: 2, b_better: 0, needed: 6, verdict });
+  const view = {
+    ...base, mode: "diff", pair: [0, 2],
+    sources: [base.sources[0], { ...base.sources[0], name: "later" }],
+    summaries: [base.summaries[0], base.summaries[0]],
+    columns: [...base.columns, ...base.columns.map((c, n) => ({ ...c, label: `B: ${c.label}`, source: 1, index: n }))],
+    runs: [...base.runs, ...base.runs.map((r) => ({ ...r, column: r.column + 2, record: [1, 0] }))],
+    comparison: { cases: 3, pass: test("too_few", 0.67), score: null },
+    between: [{ a: 0, b: 2, cases: 3, pass: test("too_few", 0.67), score: null },
+      { a: 1, b: 3, cases: 3, pass: test("too_few", -0.33), score: null }],
+  };
+  const node = host();
+  renderMatrix(node, view, {}, {});
+  const pane = () => node.querySelector("[aria-label='Compare columns']").textContent;
+  assert.match(pane(), /pass rate: \+67% \(2 cases A better, 0 B better of 3\): too few cases to tell — the test needs at least 6/);
+  const pick = (label, value) => {
+    const picker = node.querySelector(`select[aria-label='${label}']`);
+    picker.value = String(value);
+    picker.dispatchEvent(new window.Event("change"));
+  };
+  pick("Column A", 3);
+  pick("Column B", 1); // (3, 1): tested as (1, 3), so read the other way round
+  assert.match(pane(), /pass rate: \+33% \(0 cases A better, 2 B better of 3\)/);
+  pick("Column A", 0); // (0, 1): one experiment's own pair, from its summary
+  assert.match(pane(), /pass rate: -33% \(0 cases A better, 1 B better of 3\)/);
+  pick("Column B", 3); // (0, 3): not among the pairs tested
+  assert.match(pane(), /paired testnot computed for this pair/);
+});

@@ -285,3 +285,94 @@ def test_batched_cache_writes_are_all_on_disk_when_the_experiment_returns(gatewa
     again = experiment("Count $n", cases_, client=client(gateway), replay="only", progress=False, state=KernelState())
     assert again.errors == 0 and all(r.replayed for r in again.runs) and len(gateway.requests) == 12
     assert [r.text for r in again.runs] == [r.text for r in first.runs]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Excel where the decimal mark is a comma saves "CSV" with `;`, with its BOM and CRLF
+        (
+            '\ufeffquestion;answer\r\n"What is 1,5 + 1?";"2,5"\r\n"line\r\nbreak";x\r\n',
+            [{"question": "What is 1,5 + 1?", "answer": "2,5"}, {"question": "line\r\nbreak", "answer": "x"}],
+        ),
+        ("q\ta\nx\ty\n", [{"q": "x", "a": "y"}]),  # a sheet saved as text: tabs
+        ("q,a,,\r\nx,y,,\r\nz,w,,\r\n", [{"q": "x", "a": "y"}, {"q": "z", "a": "w"}]),  # formatted empty columns
+        ('"a;b"\r\nx;y\r\n', [{"a;b": "x;y"}]),  # one quoted column: its `;` is data
+    ],
+)
+def test_csv_from_excel_in_other_locales_and_with_empty_columns(tmp_path, raw, expected):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(raw.encode("utf-8"))
+    assert cases.read(path) == expected
+    cases.write_csv(expected, path)  # and what we write reads back the same
+    assert cases.read(path) == expected
+
+
+def test_an_unnamed_column_that_holds_values_is_one_line(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("q,,a\nx,lost,y\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="column 2 has values but no name"):
+        cases.read(path)
+
+
+def test_jsonl_keeps_raw_control_characters_and_separators_inside_strings(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes('\ufeff{"q": "tab\there\x0cform\u2028ls\x85nel"}\r\n\r\n{"q": "é"}\n'.encode())
+    assert cases.read(path) == [{"q": "tab\there\x0cform\u2028ls\x85nel"}, {"q": "é"}]
+
+
+def test_a_scorers_own_score_is_held_to_the_rules_of_a_bare_value(gateway):
+    from elk_jupyter.experiments import Score
+    from elk_jupyter.experiments.view import bundle
+    from elk_jupyter.records.experiment import record_of, validate
+
+    returns = {
+        "nan": lambda out, case: Score(float("nan"), True),
+        "inf": lambda out, case: Score(float("inf"), False),
+        "words": lambda out, case: Score("0.5", "yes", 3),
+        "numpy": lambda out, case: Score(np.float64(0.25), np.bool_(True), "ok"),
+    }
+    scorers = []
+    for name, function in returns.items():
+        function.__name__ = name
+        scorers.append(function)
+    result = experiment("hi", scorers=scorers, client=client(gateway), progress=False)
+    scores = result.runs[0].scores
+    for bad in ("nan", "inf", "words"):
+        assert scores[bad].value == 0.0 and not scores[bad].passed and "UnusableScore" in scores[bad].reason
+    assert scores["numpy"] == Score(0.25, True, "ok") and type(scores["numpy"].value) is float
+    assert validate(record_of(result)) == []
+    data, metadata = bundle(result)
+    json.dumps([data, metadata, result.summary_data()], allow_nan=False)  # strict JSON: a notebook can hold it
+
+
+@pytest.mark.parametrize(
+    "answer", ["The response fails to pass the rubric.", "It passes the format check but fails the rubric."]
+)
+def test_a_judge_that_says_both_pass_and_fail_passes_nothing(answer):
+    with pytest.raises(ValueError, match="both pass and fail"):
+        verdict(answer)
+
+
+def test_a_pandas_series_or_a_multiindex_frame_is_one_line_before_any_request(gateway):
+    import pandas as pd
+
+    series = pd.Series(["a", "b"], name="q")
+    with pytest.raises(ConfigError, match=r"a pandas Series \(one column\): pass series.to_frame"):
+        experiment("Say $q", series, client=client(gateway), progress=False)
+    wide = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    with pytest.raises(ConfigError, match="not a dict with string keys"):
+        experiment("Say $q", wide, client=client(gateway), progress=False)
+    assert gateway.requests == []
+    result = experiment("Say $q", series.to_frame(), client=client(gateway), progress=False)
+    assert [c["q"] for c in result.spec.cases] == ["a", "b"]
+
+
+def test_a_case_missing_a_template_field_and_a_model_named_twice_are_one_line(gateway):
+    with pytest.raises(ConfigError, match="case 2 has no field 'q', which the template uses and other cases have"):
+        experiment("Say $q", [{"q": "a"}, {"x": "b"}], client=client(gateway), progress=False)
+    with pytest.raises(ConfigError, match="models names 'm1' twice"):
+        experiment("Say hi", models=["m1", "m2", "m1"], client=client(gateway), progress=False)
+    with pytest.raises(ConfigError, match="models must be model names"):
+        experiment("Say hi", models=["m1", None], client=client(gateway), progress=False)
+    assert gateway.requests == []

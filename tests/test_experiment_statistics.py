@@ -177,3 +177,42 @@ def test_compare_by_model_and_label():
     text = str(result.compare("a", "b"))
     assert "too few cases to tell" in text and "A = a" in text
     assert result.compare(0, 1).to_dict() == result.compare("a", 1).to_dict()
+
+
+def _shuffled(cases: list[dict], passes: dict[str, bool], name: str) -> ExperimentResult:
+    """One column, model "a", over ``cases`` (in the order given): each passes as ``passes`` says."""
+    spec = build("q $n", cases, ["a"], None, 1, "chat", None, name)
+    runs = []
+    for run in spec.runs():
+        passed = passes[spec.cases[run.case]["n"]]
+        scores = {"s": Score(float(passed), passed)}
+        runs.append(RunResult(run.case, run.column, 0, f"{name}{run}", {}, {"status": "completed"}, scores=scores))
+    return ExperimentResult(spec, runs, ["s"])
+
+
+def test_diff_pairs_two_experiments_by_case_fields_and_tests_them_like_scipy():
+    names = [f"c{i}" for i in range(30)]
+    before = {n: i % 3 != 0 for i, n in enumerate(names)}  # 20 of 30 pass
+    after = {n: True for n in names}  # every case passes now: 10 discordant cases, all for B
+    first = _shuffled([{"n": n} for n in names[:28]], before, "before")  # c28, c29: only in the second
+    second = _shuffled([{"n": n} for n in reversed(names[2:])], after, "after")  # c0, c1: only in the first
+    shown = first.diff(second)
+    shared = names[2:28]
+    discordant = sum(not before[n] for n in shared)
+    expected = scipy.stats.binomtest(0, discordant, 0.5).pvalue
+    test = shown.comparison["pass"]
+    assert (shown.comparison["cases"], test["a_better"], test["b_better"]) == (len(shared), 0, discordant)
+    assert test["p_value"] == pytest.approx(expected) and test["verdict"] == "b_better"
+    assert test["effect"] == pytest.approx(-discordant / len(shared))
+    view = shown._repr_mimebundle_()[0]["application/vnd.elk-jupyter.experiment.v1+json"]
+    assert view["comparison"] == shown.comparison and view["between"][0] == {"a": 0, "b": 1, **shown.comparison}
+    assert "exact McNemar" in shown.plain_text() and "B is better" in shown.markdown()
+
+
+def test_diff_of_three_shared_cases_is_too_few_to_tell():
+    names = ["x", "y", "z"]
+    first = _shuffled([{"n": n} for n in names], dict.fromkeys(names, False), "one")
+    second = _shuffled([{"n": n} for n in names], dict.fromkeys(names, True), "two")
+    shown = first.diff(second)
+    assert shown.comparison["pass"]["verdict"] == "too_few" and shown.comparison["pass"]["p_value"] is None
+    assert "too few cases to tell" in shown.plain_text()

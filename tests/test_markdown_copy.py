@@ -246,3 +246,25 @@ def test_text_equal_to_a_code_span_elsewhere_is_still_checked():
     """Found by the property test: taking code out by its content alone also took "> " out of the
     escaped text after it, and made two backslashes meet."""
     assert_inert_and_exact("```> ```> <img src=x onerror=alert(1)>")
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("HtTpS://h/x", "HtTpS\\://h/x"),
+        ("see ftp://h and http://h", "see ftp\\://h and http\\://h"),
+        ("WwW.h.org www.www.h", "WwW\\.h.org www\\.www\\.h"),
+        ("wwww.h", "wwww\\.h"),
+        ("http:/h https//h www", "http:/h https//h www"),  # no URL start: left as written
+        ("$5 \\(x\\) <b>", f"{DOLLAR}5 {BACKSLASH}\\(x{BACKSLASH}\\) \\<b\\>"),
+        # the private-use stand-ins the fast path holds `\` and `$` in, written by the model itself
+        ("\ue000$\ue001\\*", f"\ue000{DOLLAR}\ue001{BACKSLASH}\\*"),
+        ("$\\[x](y)", f"{DOLLAR}{BACKSLASH}\\[x\\]\\(y\\)"),
+    ],
+)
+def test_url_starts_in_any_case_are_broken_and_dollars_isolated(text, escaped):
+    """The escaper's fast paths (one replace per character, a search only when `://` or `www.` is
+    there) give what the single-pass rule says, whatever the case of the scheme."""
+    from elk_jupyter.display.markdown_inline import escape_text
+
+    assert escape_text(text) == escaped

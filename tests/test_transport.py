@@ -193,3 +193,27 @@ def test_a_netrc_entry_does_not_replace_the_bearer_key(scripted, tmp_path, monke
     scripted.queue(_ok())
     client_for(scripted).chat(HI)
     assert scripted.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_proxy_settings_changed_between_requests_are_followed(scripted, monkeypatch):
+    """requests' reading of the environment is kept between requests (it costs ~1 ms each), and
+    read again as soon as one of its variables changes: a proxy set or bypassed between cells."""
+    from tests.scripted_server import ScriptedServer
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    proxy = ScriptedServer()
+    try:
+        client = client_for(scripted, max_retries=0)
+        scripted.queue(_ok(), _ok())
+        proxy.queue(_ok())
+        client.chat(HI)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        client.chat(HI)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        client.chat(HI)
+        assert [r.path for r in proxy.requests] == [f"http://127.0.0.1:{scripted.port}/v1/chat/completions"]
+        assert [r.path for r in scripted.requests] == ["/v1/chat/completions"] * 2
+    finally:
+        proxy.close()

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 SHORT_ID = 8  # hex digits shown in the UI; the record keeps the full id
 
@@ -94,17 +95,19 @@ class Identity:
     scope: str | None = None
     where: Where = Where()
 
-    @property
+    # The keys are hashes of canonical JSON, asked for several times per request (the replay
+    # decision, the store, the budget): computed once (the body is never changed once asked).
+    @cached_property
     def body_key(self) -> str:
         """The body and host only: how notebook records are grouped before ``Where.matches``."""
         return request_key(self.body, self.host)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """This request here, in this notebook (a re-run of it samples again in auto mode)."""
         return request_key({"body": self.body, "where": {**self.where.shared(), "cell": self.where.cell}}, self.host)
 
-    @property
+    @cached_property
     def cache_key(self) -> str:
         """The cache's key: body, scope and the shared part of where (a nowhere request keeps
         its old key, so the cache still serves judge calls stored before)."""

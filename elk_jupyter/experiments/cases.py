@@ -4,13 +4,17 @@ CSV goes through the ``csv`` module on a file opened with ``newline=""`` (RFC 41
 keep their line breaks: https://docs.python.org/3/library/csv.html#id4) and ``utf-8-sig`` (Excel's
 "CSV UTF-8" starts with a BOM, which must not stay in the first field's name). JSONL is split on
 ``\\n`` only (https://jsonlines.org: "the line separator is \\n"); ``str.splitlines`` would also
-split on U+2028, NEL and form feed, which are valid inside a JSON string. Everything the file says
-is data: nothing in it is evaluated.
+split on U+2028, NEL and form feed, which are valid inside a JSON string (a raw control character
+there, which strict JSON refuses, is kept too). A CSV whose header reads as one field holding a
+``;`` or a tab is read with that delimiter (Excel in locales with a decimal comma); unnamed columns
+that hold nothing (Excel's trailing ``,,``) are dropped. Everything the file says is data: nothing
+in it is evaluated.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sys
@@ -62,15 +66,11 @@ def _likely_encoding(data: bytes) -> str:
 def _read_csv(text: str, path: Path) -> list[dict]:
     # newline="" semantics on text already read: io.StringIO with newline="" splits lines on \r, \n
     # and \r\n only, and the csv reader keeps line breaks inside quoted fields
-    import io
-
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader, None)
         if header is None:
             return []
-        if len(set(header)) != len(header):
-            raise ConfigError(f"{path}:1: the header names a column twice: {header!r:.120}")
         rows = []
         for row in reader:
             if not row:
@@ -80,10 +80,38 @@ def _read_csv(text: str, path: Path) -> list[dict]:
                     f"{path}:{reader.line_num}: {len(row)} fields where the header has {len(header)} "
                     "(quote a field that holds a comma or a line break)"
                 )
-            rows.append(dict(zip(header, map(unguarded, row), strict=True)))
+            rows.append(row)
     except csv.Error as err:
         raise ConfigError(f"{path}:{reader.line_num}: not CSV ({err})") from None
-    return rows
+    keep = _named_columns(header, rows, path)
+    return [{header[i]: unguarded(row[i]) for i in keep} for row in rows]
+
+
+def _delimiter(text: str) -> str:
+    """``,``; or, when the header reads as one field that holds one, ``;`` (Excel's CSV where the
+    decimal mark is a comma: most of Europe) or a tab (a sheet pasted or saved as text)."""
+    first = next(csv.reader(io.StringIO(text, newline="")), [])
+    if len(first) != 1:
+        return ","
+    for delimiter in (";", "\t"):
+        if len(next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])) > 1:
+            return delimiter
+    return ","
+
+
+def _named_columns(header: list[str], rows: list[list[str]], path: Path) -> list[int]:
+    """The columns kept: every named one; an unnamed one only if empty in every row (a sheet's
+    formatted but unused columns, which Excel exports as trailing ``,,``), else an error."""
+    keep = []
+    for index, name in enumerate(header):
+        if name:
+            keep.append(index)
+        elif any(row[index] for row in rows):
+            raise ConfigError(f"{path}:1: column {index + 1} has values but no name in the header")
+    names = [header[i] for i in keep]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}:1: the header names a column twice: {names!r:.120}")
+    return keep
 
 
 def _read_jsonl(text: str, path: Path) -> list[dict]:
@@ -92,7 +120,7 @@ def _read_jsonl(text: str, path: Path) -> list[dict]:
         if not line.strip(" \t\r"):  # JSON's own whitespace only: a line of U+2028 is not blank
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, strict=False)  # a raw tab or form feed inside a string: kept
         except ValueError as err:
             raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
         if not isinstance(row, dict):
@@ -155,7 +183,8 @@ def write_csv(rows: list[dict], path) -> None:
     names = list(dict.fromkeys(name for row in rows for name in row))
     with open(path, "w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(names)
+        # one column whose name holds a `;` or a tab: quoted, so ``read`` does not take it for the delimiter
+        csv.writer(file, quoting=csv.QUOTE_ALL if len(names) == 1 else csv.QUOTE_MINIMAL).writerow(names)
         for row in rows:
             writer.writerow([inert_cell(row.get(name)) for name in names])
 

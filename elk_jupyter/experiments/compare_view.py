@@ -10,13 +10,12 @@ full with no kernel; not the experiment key, so the notebook's replay index and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from elk_jupyter.display.markdown_inline import code_span, escape_text
-from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import matrix
+from elk_jupyter.experiments.spec import case_identity
 from elk_jupyter.experiments.view import MARKS, cell_markdown
 from elk_jupyter.records.experiment import record_of
 
@@ -35,17 +34,15 @@ class ComparisonView:
     is_diff: bool = False  # two experiments (even one twice): labels say A: and B:, cases match by fields
     comparison: dict | None = None  # the paired tests (a ``comparisons`` entry of docs/experiments-data.md)
     text: str = ""  # the same tests in words (Comparison.text()), for the plain and Markdown copies
+    between: tuple = ()  # a diff: the paired tests of other column pairs, indexes into the diff's columns
 
     def _cells(self) -> tuple[list[dict], list, list]:
         a_col = self.first.spec.columns[self.columns[0]]
         b_col = self.second.spec.columns[self.columns[1]]
         cases = list(self.first.spec.cases)
-        later = {json.dumps(c, sort_keys=True, default=str): n for n, c in enumerate(self.second.spec.cases)}
+        later = {case_identity(c): n for n, c in enumerate(self.second.spec.cases)}
         a_cells = [self.first.cell(n, a_col) for n in range(len(cases))]
-        b_cells = [
-            self.second.cell(later[key], b_col) if (key := json.dumps(c, sort_keys=True, default=str)) in later else []
-            for c in cases
-        ]
+        b_cells = [self.second.cell(later[key], b_col) if (key := case_identity(c)) in later else [] for c in cases]
         return cases, a_cells, b_cells
 
     def labels(self) -> tuple[str, str]:
@@ -57,7 +54,11 @@ class ComparisonView:
         if not self.is_diff:
             return matrix.compare_view(self.first, *self.columns, comparison=self.comparison)
         pair = [self.columns[0], len(self.first.spec.columns) + self.columns[1]]
-        return {**matrix.diff_view(self.first, self.second, pair), "comparison": self.comparison}
+        return {
+            **matrix.diff_view(self.first, self.second, pair),
+            "comparison": self.comparison,
+            "between": list(self.between),
+        }
 
     def changed(self) -> tuple[int, int]:
         """(cases with a run on both sides, of which the first repeat's output or verdict differs)."""
@@ -103,10 +104,3 @@ class ComparisonView:
 def compare_columns(result: ExperimentResult, first: int, second: int, comparison=None, text="") -> ComparisonView:
     """Columns ``first`` and ``second`` (indexes) of ``result`` side by side (``result.compare`` shows this)."""
     return ComparisonView(result, result, (first, second), False, comparison, text)
-
-
-def diff(first: ExperimentResult, second: ExperimentResult) -> ComparisonView:
-    pair = matrix.first_pair(first, second)
-    if pair is None:
-        raise ConfigError("diff: an experiment with no columns has nothing to compare")
-    return ComparisonView(first, second, (pair[0], pair[1] - len(first.spec.columns)), True)

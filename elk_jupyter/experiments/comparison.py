@@ -13,10 +13,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from elk_jupyter.errors import ConfigError
 from elk_jupyter.experiments import statistics as stats
 from elk_jupyter.experiments.aggregates import Aggregate, by_case
+from elk_jupyter.experiments.spec import case_identity
 
 if TYPE_CHECKING:  # results asks this module for its comparisons: importing it back would be a cycle
+    from elk_jupyter.experiments.compare_view import ComparisonView
     from elk_jupyter.experiments.results import ExperimentResult
     from elk_jupyter.experiments.spec import Column
 
@@ -101,6 +104,19 @@ def compare(result: ExperimentResult, a: Column, b: Column) -> Comparison:
     return dataclasses.replace(found, source=(result, columns.index(a), columns.index(b)))
 
 
+def compare_experiments(first: ExperimentResult, second: ExperimentResult, a: int, b: int) -> Comparison:
+    """Column ``a`` of ``first`` against column ``b`` of ``second`` on the cases both have (matched
+    by their fields; a case only one has is left out), with the same paired tests as ``compare``."""
+    numbers = {case_identity(c): n for n, c in enumerate(first.spec.cases)}
+    a_col, b_col = first.spec.columns[a], second.spec.columns[b]
+    renumbered = []
+    for run in second.column_runs().get(b_col, []):
+        found = numbers.get(case_identity(second.spec.cases[run.case]))
+        renumbered.append(dataclasses.replace(run, case=found if found is not None else -1 - run.case))
+    labels = (a_col.label(len(first.spec.templates)), b_col.label(len(second.spec.templates)))
+    return compare_runs(f"A: {labels[0]}", f"B: {labels[1]}", first.column_runs().get(a_col, []), renumbered)
+
+
 def _safe(value):
     """JSON-safe: non-finite floats become None (a notebook is strict JSON)."""
     if isinstance(value, float):
@@ -177,3 +193,30 @@ def summary_data(result: ExperimentResult, intervals: bool = True) -> dict:
             "comparisons": comparisons,
         }
     )
+
+
+BETWEEN_CAP = 16  # column pairs of a diff given their paired tests (the bootstrap is not free)
+
+
+def diff(first: ExperimentResult, second: ExperimentResult) -> ComparisonView:
+    """The two experiments side by side, the paired tests of the first pair (the same column in
+    both, else the first of each) shown, and those of up to ``BETWEEN_CAP`` pairs ready for the
+    renderer's column pickers (the same column in both first)."""
+    from elk_jupyter.experiments.compare_view import ComparisonView
+    from elk_jupyter.experiments.matrix import first_pair
+
+    pair = first_pair(first, second)
+    if pair is None:
+        raise ConfigError("diff: an experiment with no columns has nothing to compare")
+    a, b = pair[0], pair[1] - len(first.spec.columns)
+    found = compare_experiments(first, second, a, b)
+    return ComparisonView(first, second, (a, b), True, found.to_dict(), found.text(), _between(first, second, (a, b)))
+
+
+def _between(first: ExperimentResult, second: ExperimentResult, shown: tuple[int, int]) -> tuple:
+    later = {c: n for n, c in enumerate(second.spec.columns)}
+    same = [(n, later[c]) for n, c in enumerate(first.spec.columns) if c in later]
+    every = [(i, j) for i in range(len(first.spec.columns)) for j in range(len(second.spec.columns))]
+    chosen = list(dict.fromkeys([shown, *same, *every]))[:BETWEEN_CAP]
+    offset = len(first.spec.columns)
+    return tuple({"a": i, "b": offset + j, **compare_experiments(first, second, i, j).to_dict()} for i, j in chosen)

@@ -17,6 +17,8 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from elk_jupyter.experiments.spec import case_identity
+
 if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
     from elk_jupyter.experiments.results import ExperimentResult, RunResult
 
@@ -170,10 +172,6 @@ def compare_view(result: ExperimentResult, first: int, second: int, comparison: 
     return data
 
 
-def _case_identity(case: dict) -> str:
-    return json.dumps(case, sort_keys=True, default=str)
-
-
 def diff_view(first: ExperimentResult, second: ExperimentResult, pair: list[int] | None = None) -> dict:
     """Two experiments in one table: their columns side by side (A then B), cases matched by their
     fields (a case only one has is blank in the other's columns), ``pair`` (default: the first
@@ -182,10 +180,10 @@ def diff_view(first: ExperimentResult, second: ExperimentResult, pair: list[int]
     positions: dict[str, int] = {}
     for result in (first, second):
         for case in result.spec.cases:
-            if _case_identity(case) not in positions:
-                positions[_case_identity(case)] = len(cases)
+            if case_identity(case) not in positions:
+                positions[case_identity(case)] = len(cases)
                 cases.append(case)
-    numbers = [[positions[_case_identity(c)] for c in r.spec.cases] for r in (first, second)]
+    numbers = [[positions[case_identity(c)] for c in r.spec.cases] for r in (first, second)]
     offset = len(first.spec.columns)
     return {
         "version": EXPERIMENT_VIEW_VERSION,

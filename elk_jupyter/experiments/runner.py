@@ -188,8 +188,10 @@ class Runner:
 
     def _check_budget(self, todo: list[_Planned]) -> None:
         mode = self.options.replay
+        if self.options.budget is None or mode == "only":  # nothing to check: no replay look-up per run
+            return
         live = [i.body for i in todo if i.kept is None and self.replays.decide(mode, i.identity).recorded is None]
-        if self.options.budget is not None and live and self.options.replay != "only":
+        if live:
             judges = [s for s in self.scorers if s.judge]
             budget.check(
                 self.speaker,

@@ -69,22 +69,35 @@ class UnusableScore(TypeError):
 def _as_score(result, pass_at: float) -> Score:
     """Any bool-like or number-like value as a Score, duck-typed: numpy's ``bool_`` (what
     ``np.isclose`` returns), ``int64``, ``float32`` and 0-d arrays work with no numpy import."""
-    if isinstance(result, Score):
-        return result
+    if isinstance(result, Score):  # the scorer's own Score: held to the same rules as a bare value
+        if not _bool_like(result.passed):
+            raise UnusableScore(f"Score.passed is {type(result.passed).__name__}: use True or False")
+        reason = result.reason if isinstance(result.reason, str) else str(result.reason or "")
+        return Score(_finite(result.value), bool(result.passed), reason[:REASON_CHARS])
     if isinstance(result, tuple) and len(result) == 2:  # (value, reason)
         score = _as_score(result[0], pass_at)
         return Score(score.value, score.passed, str(result[1])[:REASON_CHARS])
     if result is None:
         raise UnusableScore("the scorer returned None: return a bool, a number or a Score")
-    if isinstance(result, bool) or getattr(getattr(result, "dtype", None), "kind", None) == "b":
+    if _bool_like(result):
         passed = bool(result)
         return Score(1.0 if passed else 0.0, passed)
-    if isinstance(result, (str, bytes)) or not hasattr(result, "__float__"):
-        raise UnusableScore(f"the scorer returned {type(result).__name__}: return a bool, a number or a Score")
-    value = float(result)  # int, float, Decimal, Fraction, numpy scalars; a larger array raises
-    if not math.isfinite(value):
-        raise UnusableScore(f"the scorer returned {value}: a score must be a finite number")
+    value = _finite(result)
     return Score(value, value >= pass_at)
+
+
+def _bool_like(value) -> bool:
+    return isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", None) == "b"
+
+
+def _finite(value) -> float:
+    """A score's number: int, float, Decimal, Fraction, numpy scalars (a larger array raises)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise UnusableScore(f"the scorer returned {type(value).__name__}: return a bool, a number or a Score")
+    number = float(value)
+    if not math.isfinite(number):
+        raise UnusableScore(f"the scorer returned {number}: a score must be a finite number")
+    return number
 
 
 def scorer(value, name: str | None = None) -> Scorer:
@@ -234,7 +247,8 @@ def rubric(criteria: str, *, model: str | None = None, pass_at: float = 0.5, pro
 
 def verdict(answer: str) -> tuple[float, str]:
     """(score, reasoning) from a judge's reply: the last ``SCORE:`` line first (in [0, 1], ``x/y`` or
-    ``%``); else the last pass/fail word that no negation comes just before; else a ValueError."""
+    ``%``); else its pass/fail words that no negation comes just before, when they agree; else a
+    ValueError (the run fails with the judge's words as the reason)."""
     answer = answer or ""
     reason = answer.strip()[:REASON_CHARS]
     scores = list(_SCORE.finditer(answer))
@@ -248,4 +262,7 @@ def verdict(answer: str) -> tuple[float, str]:
     words = [m for m in _WORD.finditer(answer) if not _NEGATION.search(answer[max(0, m.start() - 40) : m.start()])]
     if not words:
         raise ValueError(f"the judge gave no SCORE: {answer[:80]!r}")
-    return (1.0 if words[-1].group(1).lower().startswith("pass") else 0.0), reason
+    said = {m.group(1).lower().startswith("pass") for m in words}
+    if len(said) > 1:  # "it fails to pass": which word wins is a guess, and a guess must not pass a run
+        raise ValueError(f"the judge gave no SCORE and says both pass and fail: {answer[:80]!r}")
+    return (1.0 if said.pop() else 0.0), reason

@@ -27,6 +27,11 @@ RESERVED = frozenset(
 )
 
 
+def case_identity(case: dict) -> str:
+    """How two experiments' cases are matched (a diff): by their fields, in any order or file."""
+    return json.dumps(case, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of the matrix: a template with a model and one combination of the grid."""
@@ -135,6 +140,11 @@ def build(
     models = (models,) if isinstance(models, str) else tuple(models)
     if not models:
         raise ConfigError("an experiment needs at least one model")
+    if not all(isinstance(m, str) and m.strip() for m in models):
+        raise ConfigError(f"models must be model names, not {list(models)!r:.80}")
+    twice = next((m for n, m in enumerate(models) if m in models[:n]), None)
+    if twice is not None:  # two identical columns: the same requests twice, as two columns
+        raise ConfigError(f"models names {twice!r} twice: one column per model (repeats=N asks again)")
     checked = check_grid(grid or {})
     rows = load_cases(cases)
     label = name or f"experiment-{hashlib.sha256(repr(templates).encode()).hexdigest()[:6]}"
@@ -184,7 +194,11 @@ def load_cases(cases) -> tuple[dict, ...]:
         return ({},)
     if isinstance(cases, (str, os.PathLike)):
         rows = case_files.read(Path(cases))
-    elif hasattr(cases, "to_dict") and not isinstance(cases, dict):
+    elif hasattr(cases, "to_frame") and not hasattr(cases, "columns"):  # duck-typed: pandas is not imported
+        raise ConfigError("the cases are a pandas Series (one column): pass series.to_frame('name') or a DataFrame")
+    elif hasattr(cases, "to_dicts") and hasattr(cases, "columns"):
+        rows = cases.to_dicts()  # a polars DataFrame
+    elif hasattr(cases, "to_dict") and hasattr(cases, "columns"):
         rows = cases.to_dict("records")  # a pandas DataFrame
     elif isinstance(cases, dict):
         rows = [cases]

@@ -8,6 +8,7 @@ notebook's names; an undefined name is an error, never an empty string.
 from __future__ import annotations
 
 import builtins
+import re
 from collections import ChainMap
 from collections.abc import Mapping
 
@@ -33,7 +34,19 @@ def render(template: str, case: Mapping, namespace: Mapping | None = None) -> st
 
 def body(spec: Spec, run: RunSpec, namespace: Mapping | None = None) -> dict:
     """The exact request one run sends (streamed, like a turn): a first turn of its endpoint's dialect."""
-    prompt = render(spec.templates[run.column.template], spec.cases[run.case], namespace)
+    template, case = spec.templates[run.column.template], spec.cases[run.case]
+    try:
+        prompt = render(template, case, namespace)
+    except ConfigError:
+        # "$q is not defined in the notebook" would hide the cause when other cases have the field
+        fields = {name for other in spec.cases for name in other} - set(case)
+        missing = [name for name in re.findall(r"\$\{?([A-Za-z_]\w*)", template) if name in fields]
+        if missing:
+            raise ConfigError(
+                f"case {run.case + 1} has no field {missing[0]!r}, which the template uses and other cases "
+                f"have: give every case the field (nothing was sent)"
+            ) from None
+        raise
     return request(spec.endpoint, prompt, run.column.model, spec.system, run.column.param_dict)
 
 

@@ -39,7 +39,7 @@ def _output(text: str) -> str:
 
 def _figures(runs: list[RunResult]) -> str:
     parts = []
-    tokens = sum(r.tokens["total"] for r in runs)
+    tokens = sum(r.usage.total or 0 for r in runs)  # (r.tokens["total"], without building the dict)
     if tokens:
         parts.append(f"{tokens} tok")
     latencies = [r.latency for r in runs if r.latency is not None]

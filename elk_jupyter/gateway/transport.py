@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
+import os
 import random
 import re
 import socket
@@ -41,6 +43,12 @@ def abort(thread_id: int) -> bool:
 
 
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+# What requests reads from the environment for an http(s) URL (select_proxy, merge_environment_settings):
+# cheap to read; requests itself scans the whole environment twice per request (getproxies_environment),
+# ~1 ms with a large one: a third of an experiment run's CPU (bench/experiment_throughput.py).
+ENVIRONMENT = tuple(
+    spelling for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for spelling in (name, name.upper())
+) + ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -50,6 +58,7 @@ class Transport:
     def __init__(self, client) -> None:
         self.client = client
         self._http = requests.Session()  # keep-alive across cells
+        self._http.trust_env = False  # the environment's proxies and CA bundle: _environment_settings
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
         """One request with bounded retries, only while it provably did not reach the server or
@@ -98,12 +107,15 @@ class Transport:
         return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
 
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
+        proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
         try:
             return self._http.request(
                 method,
                 url,
                 data=data,
                 headers=headers,
+                proxies=proxies,
+                verify=verify,
                 auth=_Bearer(self.client),  # also keeps ~/.netrc from replacing the key
                 stream=True,
                 timeout=(self.client.connect_timeout, self.client.timeout),
@@ -147,6 +159,14 @@ class _Bearer(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<Bearer [redacted]>"
+
+
+@functools.lru_cache(maxsize=16)
+def _environment_settings(seen: tuple, url: str) -> tuple[dict, object]:
+    """(proxies, verify) as requests derives them from the environment for ``url``, once per value
+    of ``seen`` (the variables it reads): shared by every session (an experiment's workers)."""
+    found = requests.Session().merge_environment_settings(url, {}, True, None, None)
+    return dict(found["proxies"]), found["verify"]
 
 
 def _json_bytes(body: dict) -> bytes:

@@ -19,6 +19,8 @@ MAX_DEPTH = 32  # raw usage nested deeper than this is cut (a hostile server can
 
 def count(value: object) -> int | None:
     """A token count from whatever the server sent: a non-negative int, or None."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # what every server sends: decided at once
+        return value
     if isinstance(value, bool) or value is None:
         return None  # True is an int in Python, not a count
     if isinstance(value, str):
@@ -95,11 +97,11 @@ class Usage:
 
     @property
     def known(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self))
+        return any(getattr(self, name) is not None for name in _NAMES)
 
     def numbers(self) -> dict[str, int]:
         """Every count, 0 where unknown: for totals and tables."""
-        return {f.name: getattr(self, f.name) or 0 for f in fields(self)}
+        return {name: getattr(self, name) or 0 for name in _NAMES}
 
     def describe(self, total: bool = False) -> str:
         """The one written form: ``12 prompt (3 cached) · 5 completion (2 reasoning, 40 audio)`` [`` · 17 total``]."""
@@ -135,6 +137,9 @@ class Usage:
             if details:
                 data[name] = details
         return data
+
+
+_NAMES = tuple(f.name for f in fields(Usage))  # dataclasses.fields is slow: read per run in a table
 
 
 def _of_which(*parts: tuple[str, int | None]) -> str:

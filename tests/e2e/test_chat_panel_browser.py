@@ -64,7 +64,9 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(
         raise
     saved = save(page, jupyter["root"] / name, 5)
     prompts = ["Hello panel", "Talk for a long time", "Hello panel", "Hello edited"]
-    assert panel_records(saved) == list(zip(prompts, ["completed", "interrupted", "completed", "completed"]))
+    assert panel_records(saved) == list(
+        zip(prompts, ["completed", "interrupted", "completed", "completed"], strict=True)
+    )
     assert prompt_outputs(saved) == ["Hello panel", "Talk for a long time", "Hello panel", "Hello edited"]  # once each
     assert ["".join(c["source"]) for c in saved["cells"][1:3]] == [CODE, "%%chat -c browserchat\nHello panel"]
     try:
@@ -73,7 +75,9 @@ def test_chat_panel_from_the_keyboard_then_saved_and_reopened(
         page.screenshot(path=str(ARTIFACTS / f"chat_panel_{ui}_reload_failed.png"), full_page=True)
         raise
     statuses = ["completed", "interrupted", "completed", "completed", "completed"]
-    assert panel_records(saved) == list(zip([*prompts, "After the reload"], statuses))  # restored, then kept
+    assert panel_records(saved) == list(
+        zip([*prompts, "After the reload"], statuses, strict=True)
+    )  # restored, then kept
     assert prompt_outputs(saved) == [*prompts, "After the reload"]
     panel_outputs = saved["cells"][0]["outputs"]
     raw = (jupyter["root"] / name).read_text()
@@ -197,6 +201,16 @@ def run_session(page, jupyter, session_gateway, ui, name):
     page.locator(f"{NB} button[aria-label^='Turn'][aria-label$='as a cell below']").first.click()
     page.locator(f"{NB} .elk-chat-notice", has_text="the equivalent cell below").wait_for(timeout=5_000)
     assert [cell_text(page, 1), cell_text(page, 2)] == [CODE, "%%chat -c browserchat\nHello panel"]
+    # 9. A narrow output: each turn's actions fold into a menu, a real button that opens them.
+    page.set_viewport_size({"width": 440, "height": 900})
+    regenerate = page.locator(f"{NB} button[aria-label^='Regenerate turn']").first
+    page.wait_for_function("(NB) => document.querySelector(NB + ' .elk-chat.elk-narrow') !== null", arg=NB)
+    assert not regenerate.is_visible()
+    page.locator(f"{NB} summary[aria-label^='Actions for turn']").first.click()
+    regenerate.wait_for(state="visible", timeout=5_000)
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.wait_for_function("(NB) => document.querySelector(NB + ' .elk-chat.elk-narrow') === null", arg=NB)
+    assert page.locator(f"{NB} button[aria-label^='Fork a new conversation']").last.is_visible()
     page.wait_for_timeout(300)
 
 

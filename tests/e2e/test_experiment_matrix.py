@@ -34,7 +34,9 @@ def hostile(port: int) -> str:
     return (
         f"<img src=http://127.0.0.1:{port}/img onerror=window.__pwned=1> <script>window.__pwned=2</script> "
         f"![x](http://127.0.0.1:{port}/md.png) $\\href{{http://127.0.0.1:{port}/tex}}{{t}}$ "
-        f"<iframe src=http://127.0.0.1:{port}/frame></iframe>"
+        f"<iframe src=http://127.0.0.1:{port}/frame></iframe> $\\url{{http://127.0.0.1:{port}/url}}$ "
+        f'[link](javascript:window.__pwned=3) <a href="javascript:window.__pwned=4">a</a> '
+        f"<http://127.0.0.1:{port}/auto> \\(\\href{{javascript:window.__pwned=5}}{{m}}\\)"
     )
 
 
@@ -85,6 +87,9 @@ def ran(jupyter, session_gateway, browser, counter):
     )
     cells = [nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(magic)]
     cells.append(nbformat.v4.new_code_cell(f"res.compare({MODELS[0]!r}, {MODELS[1]!r})"))
+    # a second experiment (other prompt: the gateway echoes it, so no answer names a capital), then the two diffed
+    again = f"%%experiment --cases cases -m {MODELS[0]} --score score --name capitals-2 -o res2\nWhat is the capital of $country?"
+    cells += [nbformat.v4.new_code_cell(again), nbformat.v4.new_code_cell("res.diff(res2)")]
     name = "matrix.ipynb"
     nbformat.write(
         nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC}), str(jupyter["root"] / name)
@@ -93,7 +98,7 @@ def ran(jupyter, session_gateway, browser, counter):
     page.add_init_script(f"({INIT})()")
     try:
         run_all(page, jupyter["url"], "lab", name, len(cells))
-        page.wait_for_function(f"(NB) => document.querySelectorAll(NB + ' {MATRIX}').length >= 2", arg=NB)
+        page.wait_for_function(f"(NB) => document.querySelectorAll(NB + ' {MATRIX}').length >= 4", arg=NB)
         live_seen = page.evaluate("window.__liveSeen")
         page.locator(f"{NB} .jp-Cell .jp-InputPrompt").first.click()
         page.keyboard.press("Control+s")
@@ -107,11 +112,11 @@ def ran(jupyter, session_gateway, browser, counter):
     return {"name": name, "nb": nb, "live_seen": live_seen, "path": jupyter["root"] / name}
 
 
-def python_result(nb: dict):
+def python_result(nb: dict, name: str = "capitals"):
     from elk_jupyter.experiments.results import result_of
     from elk_jupyter.records.experiment import iter_experiments, validate
 
-    (record,) = list(iter_experiments(nb))
+    (record,) = [r for r in iter_experiments(nb) if r["experiment"]["name"] == name]
     assert validate(record) == []
     return result_of(record)
 
@@ -119,10 +124,11 @@ def python_result(nb: dict):
 def test_live_view_then_the_saved_bundle(ran, counter):
     assert ran["live_seen"]  # the matrix was drawn while runs were still missing, then updated in place
     outputs = [o for cell in ran["nb"]["cells"] for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
-    matrix, compared = [o for o in outputs if EXPERIMENT_MIME in o.get("data", {})]
+    matrix, compared, _, diffed = [o for o in outputs if EXPERIMENT_MIME in o.get("data", {})]
     assert set(matrix["data"]) == {EXPERIMENT_MIME, "text/markdown", "text/plain"}
     assert matrix["data"][EXPERIMENT_MIME]["live"] is False and len(matrix["data"][EXPERIMENT_MIME]["runs"]) == 12
     assert compared["data"][EXPERIMENT_MIME]["mode"] == "compare"
+    assert diffed["data"][EXPERIMENT_MIME]["mode"] == "diff" and diffed["data"][EXPERIMENT_MIME]["comparison"]
     raw = ran["path"].read_text()
     assert "_esm" not in raw and "application/vnd.jupyter.widget-view+json" not in raw
     assert counter.paths == []
@@ -162,7 +168,7 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
     context, page = fresh_page(browser)
     try:
         open_saved(page, viewer, "notebook7", ran["name"], kernel_dialog=True)
-        page.wait_for_function(f"(NB) => document.querySelectorAll(NB + ' {MATRIX}').length >= 2", arg=NB)
+        page.wait_for_function(f"(NB) => document.querySelectorAll(NB + ' {MATRIX}').length >= 4", arg=NB)
         matrix = page.locator(f"{NB} {MATRIX}").first
         assert rows(matrix) == labels
 
@@ -222,8 +228,31 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
             assert "<script>window.__pwned=2</script>" in detail.inner_text()
             assert detail.locator("button.elk-image").count() >= 1
         assert detail.locator("img, iframe, script").count() == 0
+        # links only as the chat's policy makes them (a bare http URL, followed on a click), never javascript:
+        assert detail.locator("a[href^='javascript' i], [onerror], [onclick]").count() == 0
+        hrefs = detail.locator("a[href]").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert all(h.startswith(f"http://127.0.0.1:{counter.port}/") for h in hrefs), hrefs
         page.keyboard.press("Escape")
         assert matrix.get_by_role("region", name="Run details").count() == 0
+
+        # the keyboard: one Tab stop in the table, arrows move between cells, Enter opens a run, Escape closes it
+        focused = "() => document.activeElement.getAttribute('aria-label')"
+        assert matrix.locator("button.elk-cell[tabindex='0']").count() == 1
+        shown_rows = rows(matrix)
+        matrix.get_by_role("button", name=f"Open run: {shown_rows[0]}, {MODELS[0]}").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowDown")
+        target = f"Open run: {shown_rows[1]}, {MODELS[1]}"
+        assert page.evaluate(focused) == target
+        assert matrix.locator("button.elk-cell[tabindex='0']").get_attribute("aria-label") == target
+        page.keyboard.press("Enter")
+        detail = matrix.get_by_role("region", name="Run details")
+        assert detail.count() == 1 and MODELS[1] in detail.locator("h3").inner_text()
+        page.keyboard.press("Escape")
+        assert matrix.get_by_role("region", name="Run details").count() == 0
+        assert page.evaluate(focused) == target  # back on the cell that opened it
+        page.keyboard.press("Home")
+        assert page.evaluate(focused) == f"Open run: {shown_rows[1]}, {MODELS[0]}"
 
         # compare the two columns: side by side, the changed cases marked, the words that differ
         matrix.get_by_role("button", name="Compare A and B").click()
@@ -240,6 +269,17 @@ def test_reopened_in_notebook7_with_no_kernel(browser, ran, viewer, counter):
         # the compare output of `res.compare(...)` opens on the same pair
         compared = page.locator(f"{NB} {MATRIX}").nth(1)
         assert compared.get_by_role("region", name="Compare columns").count() == 1
+
+        # `res.diff(res2)`: the two experiments' paired test on the cases both have, as Python computed it
+        second = python_result(ran["nb"], "capitals-2")
+        paired = result.diff(second).comparison
+        diffed = page.locator(f"{NB} {MATRIX}").nth(3)
+        pane = diffed.get_by_role("region", name="Compare columns")
+        drawn = pane.inner_text()
+        test = paired["pass"]
+        assert f"{test['a_better']} cases A better, {test['b_better']} B better of {test['cases']}" in drawn
+        assert ("too few cases to tell" in drawn) == (test["verdict"] == "too_few"), drawn
+        assert f"of {paired['cases']} cases with runs in both" in drawn
 
         ARTIFACTS.mkdir(exist_ok=True)
         matrix.screenshot(path=str(ARTIFACTS / "experiment-matrix.png"))
