@@ -8,13 +8,12 @@ import { createHighlighter } from "./highlight.js";
 import { LIVE_LANGUAGES } from "./languages-live.js";
 import { liveSource } from "./panel.js";
 import { renderTurn } from "./view.js";
-import { staticSource } from "./view-data.js";
+import { RECORD_KEY, staticSource } from "./view-data.js";
 
 let highlighter = null;
 const NARROW_PX = 520;
 const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
 const WIDGET_STATE = "application/vnd.jupyter.widget-state+json";
-const RECORD_KEY = "elk_jupyter"; // the output metadata that holds a turn's record (records/turn.py)
 const livePanels = new Map(); // model id -> the conversation it shows (read when a notebook is saved)
 const guarded = new WeakSet(); // notebook models whose toJSON leaves live panels out
 const insertedCells = new WeakSet(); // cells "to cell" added: the next goes below them, in order

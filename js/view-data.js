@@ -116,11 +116,23 @@ export function isKnownView(view) {
   return isObject(view) && view.version === VIEW_VERSION;
 }
 
-// A view source over saved data: fixed values, so subscribing does nothing.
-export function staticSource(view) {
+// The output metadata key of a turn's record (elk_jupyter/records/turn.py).
+export const RECORD_KEY = "elk_jupyter";
+// Fields a saved VIEW leaves out when its output's record holds the same value (display/turn_output.py): the answer
+// and the reasoning are kept once in the notebook, in the record, and read from there.
+const FROM_RECORD = ["text", "reasoning"];
+
+// A view source over saved data: fixed values, so subscribing does nothing. `metadata`: the output's, whose record
+// gives the fields the VIEW leaves out (read through the same coercion as every field: it may be hand-edited too).
+export function staticSource(view, metadata) {
   const data = isObject(view) ? view : {};
+  const turn = isObject(metadata) && isObject(metadata[RECORD_KEY]) ? metadata[RECORD_KEY].turn : null;
+  const reply = isObject(turn) && isObject(turn.reply) ? turn.reply : {};
   return {
-    get: (name) => (Object.hasOwn(data, name) ? data[name] : undefined),
+    get: (name) => {
+      if (Object.hasOwn(data, name)) return data[name];
+      return FROM_RECORD.includes(name) && Object.hasOwn(reply, name) ? reply[name] : undefined;
+    },
     on() {},
     off() {},
   };

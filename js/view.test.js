@@ -107,6 +107,24 @@ test("a hostile VIEW (HTML in every field, wrong types, huge strings) renders as
   assert.equal(el.querySelector("audio"), null); // audio: HTML is no clip
 });
 
+test("a saved VIEW without its answer and reasoning reads them from the output's record, coerced like any field", () => {
+  const { text, reasoning, ...rest } = VIEW;
+  const metadata = { elk_jupyter: { turn: { reply: { text, reasoning: "why" } } } };
+  const el = host();
+  renderTurn(el, staticSource(rest, metadata));
+  assert.ok(el.querySelector(".elk-answer").textContent.includes("The answer is 42"));
+  assert.ok(el.querySelector(".elk-reasoning").textContent.includes("why"));
+  const own = host(); // a field the VIEW holds wins over the record's
+  renderTurn(own, staticSource({ ...rest, text: "from the view" }, metadata));
+  assert.ok(own.querySelector(".elk-answer").textContent.includes("from the view"));
+  for (const hostile of [null, 5, { elk_jupyter: [] }, { elk_jupyter: { turn: { reply: { text: { a: 1 }, reasoning: HTML } } } }]) {
+    const bad = host();
+    renderTurn(bad, staticSource(rest, hostile));
+    assert.equal(bad.querySelector("img, script, a"), null);
+    assert.equal(bad.querySelector(".elk-answer").textContent.trim(), "");
+  }
+});
+
 // A real (tiny) WAV: RIFF header, 8 kHz mono 16-bit, 800 frames = 0.1 s.
 function wavBase64() {
   const frames = 800;

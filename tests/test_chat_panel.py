@@ -10,7 +10,7 @@ import time
 import pytest
 from IPython.utils.capture import capture_output
 
-from elk_jupyter.display.turn_output import TURN_MIME
+from elk_jupyter.display.turn_output import TURN_MIME, whole_view
 from elk_jupyter.errors import ElkError, StreamError
 from elk_jupyter.front.chat_panel import Busy, ChatPanel
 from elk_jupyter.records.turn import RECORD_KEY, validate
@@ -48,7 +48,8 @@ def test_a_sent_message_streams_on_a_worker_thread_and_publishes_its_turn(ip, ga
     assert not panel.busy and panel.live == "" and panel.notice == ""
     prompt, turn = captured.outputs
     assert "Say hello" in prompt.data["text/plain"]
-    assert turn.data[TURN_MIME]["text"] == "Hello from the panel"
+    assert "text" not in turn.data[TURN_MIME]  # kept once, in the record
+    assert whole_view(turn.data, turn.metadata)["text"] == "Hello from the panel"
     record = turn.metadata[RECORD_KEY]
     assert validate(record) == [] and record["turn"]["conversation"] == "talk"
 

@@ -82,6 +82,19 @@ def rec(result) -> dict:
     return result.last_bundle()["metadata"]["elk_jupyter"]["turn"]
 
 
+def context_ids(turn: dict, *known: dict) -> list[str]:
+    """A record's ``context`` as ids: a saved ``{"parents": k}`` followed through the ``known``
+    records' parent links (docs/record.md, "Earlier turns in `request`")."""
+    saved = turn["context"]
+    if isinstance(saved, list):
+        return saved
+    by_id, ids, parent = {k["id"]: k for k in known}, [], turn["parent"]
+    for _ in range(saved["parents"]):
+        ids.append(parent)
+        parent = by_id[parent].get("parent") if parent in by_id else None
+    return ids[::-1]
+
+
 def save(nb, path) -> None:
     nbformat.write(nb, path)
 
@@ -106,7 +119,7 @@ def test_restart_then_restore_never_chains_saved_turns_onto_a_new_one(env, modul
         accepted = after.run(f"%elk accept {second['id'][:8]}").stdout
         assert f"leaves {fresh['id'][:8]}" in accepted
         third = rec(after.run("%%chat\nThird"))
-        assert third["context"] == [first["id"], second["id"]] and third["parent"] == second["id"]
+        assert context_ids(third, first, second) == [first["id"], second["id"]] and third["parent"] == second["id"]
         assert user_texts(module_gateway.bodies()[-1]) == ["First", "Second", "Third"]
 
 
@@ -126,7 +139,7 @@ def test_continue_after_restart_then_restore_rebuilds_both_kernels_turns(env, mo
         state = third_kernel.state()
         assert len(state["turns"]) == 4 and state["active"] == [three["id"], four["id"]]
         five = rec(third_kernel.run("%%chat\nFive"))
-        assert five["context"] == [three["id"], four["id"]]
+        assert context_ids(five, three, four) == [three["id"], four["id"]]
         assert user_texts(module_gateway.bodies()[-1]) == ["Three", "Four", "Five"]
     exported = json.loads(cli("export", path, "-f", "json").stdout)
     assert [m["content"] for m in exported] == ["Three", "echo: Three", "Four", "echo: Four"]
@@ -177,7 +190,7 @@ def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, modul
             f"turn {ids[1][:8]}) is invalid: turn.parent is the turn itself",
         ),
         "cycle": (lambda t: t[0].update(parent=t[2]["id"]), "its parents form a cycle"),
-        "dangling": (lambda t: t[1].update(parent="feedbeef" * 4), f"turn {ids[1][:8]}: its parent feedbeef is not in"),
+        "dangling": (lambda t: t[1].update(parent="feedbeef" * 4), f"turn {ids[1][:8]}) cannot be rebuilt: its parent feedbeef is not in"),
         "duplicate": (lambda t: t[2].update(t[1], prompt="edited"), f"turn {ids[1][:8]}: two different records carry"),
     }
     with session(env) as after:
@@ -203,7 +216,7 @@ def test_accept_is_stated_and_survives_a_restart(env, module_gateway, tmp_path):
         out = before.run(f"%elk accept {b['id'][:8]}").stdout
         assert f"joins {b['id'][:8]} (after {a['id'][:8]}); leaves {c['id'][:8]}" in out
         d = rec(before.run("%%chat\nD"))
-        assert d["context"] == [a["id"], b["id"]]
+        assert context_ids(d, a, b) == [a["id"], b["id"]]
         save(before.notebook(), path)
     with session(env) as after:
         out = after.run(f"%elk restore {path}").stdout
@@ -279,12 +292,12 @@ def test_chains_under_the_context_policy_against_llmock(env, tmp_path):
         assert b["mode"] == "chain" and b["request"]["previous_response_id"] == a["reply"]["id"]
         c_run = k.run("%%respond\nC")
         c = rec(c_run)
-        assert c["context"] == [b["id"]] and c["mode"] == "stateless" and "previous_response_id" not in c["request"]
+        assert context_ids(c, a, b) == [b["id"]] and c["mode"] == "stateless" and "previous_response_id" not in c["request"]
         assert c["mode_reason"].startswith(f"{b['id'][:8]}'s stored response holds {a['id'][:8]}")
         assert c["reply"]["text"] == "Hello! You said: " + " ".join([b["prompt"], b["reply"]["text"], "C"])
         k.run("%config ElkMagics.context_turns = 0")
         p1 = rec(k.run("%%respond -c nc\nP1"))
         p2 = rec(k.run("%%respond -c nc --no-context\nP2"))
         p3 = rec(k.run("%%respond -c nc\nP3"))
-        assert p3["context"] == [p1["id"], p2["id"]] and p3["request"]["previous_response_id"] == p1["reply"]["id"]
+        assert context_ids(p3, p1, p2) == [p1["id"], p2["id"]] and p3["request"]["previous_response_id"] == p1["reply"]["id"]
         assert p3["reply"]["text"] == "Hello! You said: " + " ".join(["P2", p2["reply"]["text"], "P3"])

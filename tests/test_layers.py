@@ -47,6 +47,10 @@ CROSSINGS = {
     "media.attachments": {"gateway.dialects.content": "an attachment becomes the neutral content part"},
     "records.turn": {"conversation.session": "a turn record is a Turn's dict (Turn.from_dict reads it back)"},
     "records.notebooks": {"conversation.session": "read_turns returns the Turns a notebook holds"},
+    "records.request_history": {
+        "conversation.session": "rebuilds a Turn's request from the Turns it names",
+        "conversation.identity": "a rebuilt body is checked against its replay key (request_key)",
+    },
     "records.cache": {
         "conversation.identity": "the replay index is keyed by a request's Identity (body, scope, where)"
     },

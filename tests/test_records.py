@@ -14,6 +14,7 @@ from IPython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 from nbclient.exceptions import CellExecutionError
 
+from elk_jupyter.conversation.identity import request_key
 from elk_jupyter.front.magics import ElkMagics
 from elk_jupyter.records import notebooks
 from elk_jupyter.records import turn as record
@@ -28,17 +29,23 @@ def replies(nb) -> list[str]:
 def test_every_turn_leaves_a_valid_complete_record(recorded):
     path, gateway, _ = recorded
     records = list(notebooks.iter_records(notebooks.read_notebook(path)))
-    assert len(records) == 5 == len(gateway.requests)
-    for rec, sent in zip(records, gateway.requests, strict=True):
+    read, unusable = notebooks.read_turns(path)
+    assert len(records) == 5 == len(gateway.requests) == len(read) and unusable == []
+    for rec, sent, rebuilt in zip(records, gateway.requests, read, strict=True):
         assert record.validate(rec) == []
         turn = rec["turn"]
-        assert turn["request"] == sent["body"]  # the exact body the server received
+        assert rebuilt.request == sent["body"]  # the exact body the server received
         assert turn["host"] == gateway.base_url.split("/")[2]
         assert turn["reply"]["model"] == "fake-small-served" and turn["reply"]["id"]
         assert turn["reply"]["usage"] and turn["reply"]["timing"]["total"] is not None
-        assert rec["package"] and rec["version"] == 2
+        assert rec["package"] and rec["version"] == record.RECORD_VERSION == 3
     first, second, r1, r2, other = (r["turn"] for r in records)
-    assert second["parent"] == first["id"] and second["context"] == [first["id"]]
+    # The second turn names the first instead of copying it (docs/record.md, "Earlier turns").
+    key = request_key(gateway.requests[1]["body"], second["host"])
+    assert second["request"]["messages"][1] == {"elk_history": {"turns": 1, "key": key}}
+    assert first["reply"]["text"] not in json.dumps(second)
+    assert second["parent"] == first["id"] and second["context"] == {"parents": 1}  # the last turn of its chain
+    assert read[1].context == (first["id"],)
     assert r2["mode"] == "chain" and r2["request"]["previous_response_id"] == r1["reply"]["id"]
     assert other["conversation"] == "other" and other["request"]["temperature"] == 0
     assert KEY not in path.read_text()
@@ -47,7 +54,7 @@ def test_every_turn_leaves_a_valid_complete_record(recorded):
 def test_validate_names_what_is_wrong():
     assert record.validate([]) == ["the record is not an object"]
     problems = record.validate({"version": 9, "turn": {"id": 1, "endpoint": "x", "reply": {"text": None}}})
-    assert "version is 9, expected 2" in problems
+    assert "version is 9, expected 3" in problems
     assert any(p.startswith("turn.id should be str") for p in problems)
     assert "turn.endpoint is 'x'" in problems and any(p.startswith("turn.reply.text") for p in problems)
 

@@ -254,25 +254,30 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
     from elk_jupyter.display.header import header_of
     from elk_jupyter.display.turn_output import turn_bundle
 
-    by_old = {turn.id: (turn, reply) for turn, reply in rows}
+    fresh = {
+        old.id: (
+            Turn(
+                **{
+                    **old.to_dict(),
+                    "context": tuple(old.context),
+                    "request": reply.request,
+                    "reply": reply.to_dict(),
+                    "status": reply.status,
+                    "host": host,
+                    "replayed": False,
+                    "origin": "live",
+                }
+            ),
+            reply,
+        )
+        for old, reply in rows
+    }
     for output, rec in outputs_holding(nb, record.RECORD_KEY):
         turn_id = (rec.get("turn") or {}).get("id") if isinstance(rec, dict) else None
-        if turn_id not in by_old:
+        if turn_id not in fresh:
             continue
-        old, reply = by_old[turn_id]
-        turn = Turn(
-            **{
-                **old.to_dict(),
-                "context": tuple(old.context),
-                "request": reply.request,
-                "reply": reply.to_dict(),
-                "status": reply.status,
-                "host": host,
-                "replayed": False,
-                "origin": "live",
-            }
-        )
-        saved = record.record_of(turn)
+        turn, reply = fresh[turn_id]
+        saved = record.record_of(turn, lambda ref: fresh[ref][0] if ref in fresh else None)
         output["data"], output["metadata"] = turn_bundle(reply, header_of(saved["turn"]), saved)
     notebooks.write_notebook(nb, target)
 

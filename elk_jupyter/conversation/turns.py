@@ -239,7 +239,7 @@ class TurnRunner:
     def _record(self, turn: Turn, inline_limit: int) -> tuple[dict, str]:
         """(the turn's record, a problem to tell): audio bytes past ``inline_limit`` go to a file
         beside the notebook; if that file cannot be written they stay in the notebook."""
-        saved = record_of(turn)
+        saved = record_of(turn, self.conversations.index.get)
         if not isinstance(turn.reply.get("audio"), dict):
             return saved, ""
         from elk_jupyter.records.audio_files import place_audio

@@ -8,7 +8,9 @@ this bundle and the widget is closed:
 - ``TURN_MIME``: the data the panel's view needs, rendered by the prebuilt JupyterLab extension
   (``labextension/``) with the live panel's own front-end code, trusted or not, with no kernel;
 - ``text/markdown``: an inert copy for every other front-end (VS Code, Colab, GitHub, nbconvert);
-- ``text/plain``; and the turn's record in the output's metadata (docs/record.md).
+- ``text/plain``; and the turn's record in the output's metadata (docs/record.md). The VIEW leaves
+  out the answer and the reasoning when the record holds them (``FROM_RECORD``): the renderer reads
+  them from the output's metadata, and each is stored three times in a notebook, not four.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from elk_jupyter.media.audio import player_data
 from elk_jupyter.records.turn import RECORD_KEY
 from elk_jupyter.tools.loop import shown_calls
 
-__all__ = ["TURN_MIME", "VIEW_VERSION", "turn_bundle", "view_data"]
+__all__ = ["TURN_MIME", "VIEW_VERSION", "turn_bundle", "view_data", "whole_view"]
+
+FROM_RECORD = ("text", "reasoning")  # VIEW fields a saved bundle leaves to its record when they are the same
 
 
 def view_data(reply, header: TurnHeader, audio: dict | None = None) -> dict:
@@ -58,9 +62,11 @@ def view_data(reply, header: TurnHeader, audio: dict | None = None) -> dict:
 
 def turn_bundle(reply, header: TurnHeader, record: dict | None) -> tuple[dict, dict]:
     """``(data, metadata)`` for ``display``/``update_display``: the turn as its output keeps it."""
-    saved = ((record or {}).get("turn") or {}).get("reply", {}).get("audio")
-    view = view_data(reply, header, saved)
+    recorded = ((record or {}).get("turn") or {}).get("reply") or {}
+    view = view_data(reply, header, recorded.get("audio"))
     header = replace(header, audio=view["audio"])  # the copies say what the VIEW's player holds
+    # The answer and reasoning are kept once, in the record (js/view-data.js reads them there).
+    view = {k: v for k, v in view.items() if k not in FROM_RECORD or not v or recorded.get(k) != v}
     data = {
         TURN_MIME: view,
         "text/markdown": static_markdown(reply, header),
@@ -68,3 +74,11 @@ def turn_bundle(reply, header: TurnHeader, record: dict | None) -> tuple[dict, d
     }
     metadata = {RECORD_KEY: record} if record is not None else {}
     return data, metadata
+
+
+def whole_view(data: dict, metadata: dict) -> dict:
+    """The VIEW of a ``turn_bundle`` with the fields it left to the record put back (what the
+    renderer draws, for a view that is not drawn from the output: the chat panel's transcript)."""
+    reply = ((metadata.get(RECORD_KEY) or {}).get("turn") or {}).get("reply") or {}
+    view = data[TURN_MIME]
+    return {**view, **{name: reply[name] for name in FROM_RECORD if name not in view and name in reply}}

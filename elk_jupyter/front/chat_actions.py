@@ -38,7 +38,7 @@ class PanelActions:
         index = self.runner.conversations.index
         missing = [index[i] for i in self._kept if have is not None and i not in have and i in index]
         if missing and self.keeper:
-            self.keep([bundle for turn in missing for bundle in chat_restore.bundles(turn)])
+            self.keep([bundle for turn in missing for bundle in chat_restore.bundles(turn, index.get)])
         if content.get("shown") != [entry["id"] for entry in self.transcript]:
             self.post({"kind": "transcript", "at": 0, "entries": self.transcript})
 

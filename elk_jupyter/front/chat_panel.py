@@ -197,7 +197,7 @@ class ChatPanel(PanelActions, ChatWidget):
         def publish(*_info) -> None:
             self._shell.events.unregister("post_run_cell", publish)
             for turn in turns:
-                for data, metadata in chat_restore.bundles(turn):
+                for data, metadata in chat_restore.bundles(turn, self.runner.conversations.index.get):
                     self.publish(data, metadata)
 
         if turns:

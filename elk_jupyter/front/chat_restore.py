@@ -61,9 +61,10 @@ def _saved(runner, cell: tuple) -> tuple[list, str]:
     return turns, (unusable[0] if unusable else "")
 
 
-def bundles(turn) -> list[tuple[dict, dict]]:
-    """A kept turn as the panel first published it: its prompt, then its finished-turn bundle."""
+def bundles(turn, earlier) -> list[tuple[dict, dict]]:
+    """A kept turn as the panel first published it: its prompt, then its finished-turn bundle
+    (``earlier``: turn id -> turn, the kernel's index, for the record's history references)."""
     reply = Reply.from_dict(turn.reply, turn.request)
-    record = record_of(turn)
+    record = record_of(turn, earlier)
     data, metadata = turn_bundle(reply, header_of(record["turn"]), record)
     return [(prompt_bundle(turn.prompt), {}), (data, metadata)]

@@ -11,7 +11,7 @@ import threading
 from elk_jupyter.display.chat_widget import LiveTurn, reference
 from elk_jupyter.display.header import header_of
 from elk_jupyter.display.markdown_copy import code_blocks, literal
-from elk_jupyter.display.turn_output import TURN_MIME, turn_bundle, view_data
+from elk_jupyter.display.turn_output import turn_bundle, view_data, whole_view
 from elk_jupyter.errors import HistoryError
 from elk_jupyter.gateway.dialects import dialect
 from elk_jupyter.gateway.reply import Reply
@@ -108,7 +108,7 @@ class PanelTurnView:
         data, metadata = turn_bundle(reply, header, record)
         panel = self.frontend.panel  # no final push to the live view: the transcript takes the turn now
         panel.keep([(prompt_bundle(self.frontend.prompt), {}), (data, metadata)])
-        panel.finished(turn["id"], data[TURN_MIME], self.frontend.controls)
+        panel.finished(turn["id"], whole_view(data, metadata), self.frontend.controls)
         self.live.retire()
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.errors import ElkError
+from elk_jupyter.records import request_history
 from elk_jupyter.records.audio_files import inline_audio
 from elk_jupyter.records.metadata import records_under
 from elk_jupyter.records.turn import RECORD_KEY, turn_of, validate
@@ -92,18 +94,39 @@ def iter_records(nb: Mapping) -> Iterator[object]:
 
 def read_turns(path: str | os.PathLike, only: tuple | None = None) -> tuple[list[Turn], list[str]]:
     """(the valid turns of a saved notebook, a one-line reason for each record that is not);
-    ``only`` = (cell id, source): that cell's alone (``cells_named``)."""
+    ``only`` = (cell id, source): that cell's alone (``cells_named``). A request that names the
+    earlier turns it re-sent is rebuilt from their records, wherever they are in the notebook."""
     nb = read_json(path)
-    turns, unusable = [], []
-    for number, record in enumerate(iter_records(nb if only is None else cells_named(nb, *only)), 1):
+    chosen, unusable = _valid(iter_records(nb if only is None else cells_named(nb, *only)), path)
+    everything = chosen if only is None else _valid(iter_records(nb), path)[0]
+    index = {turn.id: turn for _, _, turn in everything}
+    turns = []
+    for named, saved, turn in chosen:
+        try:
+            turn = replace(turn, context=request_history.expand_context(saved["context"], turn.parent, index.get))
+            turns.append(replace(turn, request=request_history.expand(turn.request, turn, index.get)))
+        except request_history.Unrebuildable as err:
+            unusable.append(f"{path}: {named} cannot be rebuilt: {err}")
+    return turns, unusable
+
+
+def _valid(records, path) -> tuple[list[tuple[str, dict, Turn]], list[str]]:
+    """((a record's name for messages, its turn as saved, its Turn) for each valid record, a line
+    for each other)."""
+    valid, unusable = [], []
+    for number, record in enumerate(records, 1):
         problems = validate(record)
         if problems:
-            turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
-            named = f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else ""
-            unusable.append(f"{path}: record {number}{named} is invalid: {'; '.join(problems[:3])}")
-        else:
-            turns.append(turn_of(inline_audio(record, Path(path).parent)))  # a clip beside it plays on replay
-    return turns, unusable
+            unusable.append(f"{path}: {_named_record(number, record)} is invalid: {'; '.join(problems[:3])}")
+        else:  # a clip beside the notebook plays on replay
+            turn = turn_of(inline_audio(record, Path(path).parent))
+            valid.append((_named_record(number, record), record["turn"], turn))
+    return valid, unusable
+
+
+def _named_record(number: int, record) -> str:
+    turn_id = (record.get("turn") or {}).get("id") if isinstance(record, Mapping) else None
+    return f"record {number}" + (f" (turn {turn_id[:8]})" if isinstance(turn_id, str) else "")
 
 
 def cells_named(nb: Mapping, cell_id: str | None, source: str | None) -> dict:

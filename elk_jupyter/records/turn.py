@@ -8,16 +8,19 @@ shared with the experiment record); reading and writing notebook files is ``note
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from elk_jupyter.conversation.session import Turn
 from elk_jupyter.gateway.dialects import NAMES
+from elk_jupyter.records import request_history
 from elk_jupyter.records.audio import check_audio
 from elk_jupyter.records.schema import NUMBER, DictOf, fields, not_json, too_deep
 from elk_jupyter.version import __version__
 
-RECORD_VERSION = 2  # 2: ids unique across kernels, parents may cross conversations (forks)
-READABLE_VERSIONS = (1, 2)
+# 2: ids unique across kernels, parents may cross conversations (forks);
+# 3: a request names the earlier turns it re-sends instead of copying them (request_history)
+RECORD_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 RECORD_KEY = "elk_jupyter"  # the output-metadata key that holds a turn's record
 
 # Required keys and their JSON types; optional keys may also be null.
@@ -29,7 +32,7 @@ TURN_SCHEMA = {
     "request": dict,
     "reply": dict,
     "status": str,
-    "context": list,
+    "context": (list, dict),  # ids, or {"parents": k}: the last k turns of its parent chain
     "created_at": NUMBER,
 }
 TURN_OPTIONAL = {
@@ -70,9 +73,22 @@ REPLY_OPTIONAL = {
 }
 
 
-def record_of(turn: Turn) -> dict:
-    """The versioned record a turn leaves in its output's metadata (see docs/record.md)."""
-    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(turn.to_dict())}
+def record_of(turn: Turn, earlier: Callable[[str], Turn | None] | None = None) -> dict:
+    """The versioned record a turn leaves in its output's metadata (see docs/record.md); with
+    ``earlier`` (turn id -> the kernel's turn), the earlier turns its request re-sends are named,
+    not copied (``request_history``), so a notebook grows linearly with its turns."""
+    data = _set(turn.to_dict(), TURN_SCHEMA)
+    data["reply"] = _set(data["reply"], REPLY_SCHEMA)
+    if earlier is not None:
+        data["request"] = request_history.compact(turn, earlier)
+        data["context"] = request_history.compact_context(turn, earlier)
+    return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(data)}
+
+
+def _set(data: dict, required: Mapping) -> dict:
+    """``data`` without its optional keys that are null: absent and null mean the same here, and a
+    notebook keeps every record (a dozen nulls were ~0.4 KB of every turn)."""
+    return {key: value for key, value in data.items() if value is not None or key in required}
 
 
 def strict_json(value):
@@ -88,8 +104,10 @@ def strict_json(value):
 
 
 def turn_of(record: Mapping) -> Turn:
-    """The turn a valid record holds."""
-    return Turn.from_dict(record["turn"])
+    """The turn a valid record holds, as saved: a context saved as ``{"parents": k}`` is left
+    empty here (``notebooks.read_turns`` rebuilds it and the request from the other records)."""
+    saved = record["turn"]
+    return Turn.from_dict({**saved, "context": saved["context"] if isinstance(saved["context"], list) else []})
 
 
 def validate(record: object) -> list[str]:
@@ -112,7 +130,7 @@ def validate(record: object) -> list[str]:
         problems += fields(turn["reply"], REPLY_SCHEMA, REPLY_OPTIONAL, "turn.reply")
     if turn.get("endpoint") not in NAMES:
         problems.append(f"turn.endpoint is {turn.get('endpoint')!r}")
-    problems += _check_links(turn)
+    problems += _check_links(turn) + _check_history(turn)
     if isinstance(turn.get("reply"), Mapping):
         problems += _check_items(turn["reply"]) + _check_steps(turn["reply"].get("steps") or ())
         problems += check_audio(turn["reply"].get("audio"))
@@ -120,11 +138,36 @@ def validate(record: object) -> list[str]:
     return problems + not_json(record)
 
 
+def _check_history(turn: Mapping) -> list[str]:
+    """A request's reference to the earlier turns it re-sends: one, well formed, within context."""
+    request = turn.get("request")
+    field = request_history.items_field(request) if isinstance(request, Mapping) else None
+    markers = [request_history.marker_of(item) for item in request[field]] if field else []
+    markers = [m for m in markers if m is not None]
+    if not markers:
+        return []
+    where = f"turn.request.{field}"
+    if len(markers) > 1:
+        return [f"{where} names earlier turns more than once"]
+    problems = fields(markers[0], {"turns": int, "key": str}, {}, f"{where}[{request_history.MARKER}]")
+    context = turn.get("context")
+    size = len(context) if isinstance(context, list) else (context or {}).get("parents")
+    if not problems and isinstance(size, int) and not 0 < markers[0]["turns"] <= size:
+        problems.append(f"{where} names {markers[0]['turns']} earlier turns; its context holds {size}")
+    return problems
+
+
 def _check_links(turn: Mapping) -> list[str]:
     """The links a single record can get wrong by itself (the graph is checked by ``lineage``)."""
     problems = []
     context = turn.get("context")
-    if isinstance(context, list) and not all(isinstance(c, str) for c in context):
+    if isinstance(context, Mapping):
+        problems = fields(context, {"parents": int}, {}, "turn.context")
+        if not problems and context["parents"] < 1:
+            problems.append("turn.context.parents should be at least 1")
+        if not problems and not isinstance(turn.get("parent"), str):
+            problems.append("turn.context names parents, and the turn has none")
+    elif isinstance(context, list) and not all(isinstance(c, str) for c in context):
         problems.append("turn.context should hold turn ids (strings)")
     elif isinstance(context, list) and turn.get("id") in context:
         problems.append("turn.context names the turn itself")

@@ -62,7 +62,7 @@ class TurnRenderer extends Widget {
       const typesetter = this._typesetter;
       const typeset = typesetter ? blockTypesetter((element) => typesetter.typeset(element)) : undefined;
       highlighter ??= createHighlighter(SAVED_LANGUAGES);
-      this._cleanup = renderTurn(this.node, staticSource(view), { typeset, highlighter, resolveFile: this._fileUrl() });
+      this._cleanup = renderTurn(this.node, staticSource(view, model.metadata), { typeset, highlighter, resolveFile: this._fileUrl() });
     } catch (error) {
       renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
     }

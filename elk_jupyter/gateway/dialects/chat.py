@@ -99,6 +99,14 @@ class ChatDialect:
         """
         now = time.time() if now is None else now
         messages = [{"role": "system", "content": system}] if system else []
+        messages += self.history_items(history, now)
+        messages.append({"role": "user", "content": self.user_content(prompt, attachments)})
+        return messages
+
+    def history_items(self, history: Sequence, now: float) -> list[dict]:
+        """The messages re-sending earlier turns: a pure function of those turns and ``now``, so
+        a record can keep them as a reference (``records.request_history``)."""
+        messages: list[dict] = []
         for turn in history:
             sent = sent_parts(turn)
             messages.append({"role": "user", "content": self._parts(sent) if sent else turn.prompt})
@@ -109,7 +117,6 @@ class ChatDialect:
                 messages.append({"role": "assistant", "audio": {"id": audio_id}})
             else:
                 messages.append({"role": "assistant", "content": turn.text})
-        messages.append({"role": "user", "content": self.user_content(prompt, attachments)})
         return messages
 
     def wire_body(self, input, model: str, stream: bool = True, **params) -> dict:
@@ -151,7 +158,9 @@ def audio_reference(turn, now: float) -> str | None:
     if not isinstance(audio, dict) or not isinstance(audio.get("id"), str) or not audio["id"]:
         return None
     expires = audio.get("expires_at")
-    if not isinstance(expires, int | float) or isinstance(expires, bool) or expires <= now:
+    if (
+        not isinstance(expires, int | float) or isinstance(expires, bool) or not expires > now
+    ):  # NaN: expired, as saved (null)
         return None
     return audio["id"]
 

@@ -76,6 +76,11 @@ class Dialect(Protocol):
         refer to the step's stored response instead of re-sending)."""
         ...
 
+    def history_items(self, history: Sequence, now: float) -> list[dict]:
+        """The items (chat messages, Responses input items) that re-send the earlier turns
+        ``history`` at ``now``: a pure function of those turns."""
+        ...
+
     def wire_body(self, input, model: str, stream: bool = True, **params) -> dict:
         """The body from this endpoint's own input (chat messages, Responses input)."""
         ...

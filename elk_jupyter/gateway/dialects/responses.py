@@ -97,6 +97,13 @@ class ResponsesDialect:
         its tool steps, then the prompt (alone: the bare string, unless it has parts)."""
         if not history and not attachments:
             return prompt
+        items = self.history_items(history)
+        items.append({"type": "message", "role": "user", "content": self.user_content(prompt, attachments)})
+        return items
+
+    def history_items(self, history: Sequence, now: float | None = None) -> list[dict]:
+        """The input items re-sending earlier turns (each with its parts as sent and its tool
+        steps): a pure function of those turns, so a record can keep them as a reference."""
         # "type": "message" is optional in OpenAI's spec but required by llama-server.
         items: list[dict] = []
         for turn in history:
@@ -105,7 +112,6 @@ class ResponsesDialect:
             for step in steps(turn):
                 items += self.tool_step_items(step)
             items.append({"type": "message", "role": "assistant", "content": turn.text})
-        items.append({"type": "message", "role": "user", "content": self.user_content(prompt, attachments)})
         return items
 
     def wire_body(self, input, model: str, stream: bool = True, **params) -> dict:
