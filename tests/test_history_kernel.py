@@ -190,7 +190,10 @@ def test_impossible_histories_are_one_line_errors_and_restore_nothing(env, modul
             f"turn {ids[1][:8]}) is invalid: turn.parent is the turn itself",
         ),
         "cycle": (lambda t: t[0].update(parent=t[2]["id"]), "its parents form a cycle"),
-        "dangling": (lambda t: t[1].update(parent="feedbeef" * 4), f"turn {ids[1][:8]}) cannot be rebuilt: its parent feedbeef is not in"),
+        "dangling": (
+            lambda t: t[1].update(parent="feedbeef" * 4),
+            f"turn {ids[1][:8]}) cannot be rebuilt: its parent feedbeef is not in",
+        ),
         "duplicate": (lambda t: t[2].update(t[1], prompt="edited"), f"turn {ids[1][:8]}: two different records carry"),
     }
     with session(env) as after:
@@ -292,12 +295,19 @@ def test_chains_under_the_context_policy_against_llmock(env, tmp_path):
         assert b["mode"] == "chain" and b["request"]["previous_response_id"] == a["reply"]["id"]
         c_run = k.run("%%respond\nC")
         c = rec(c_run)
-        assert context_ids(c, a, b) == [b["id"]] and c["mode"] == "stateless" and "previous_response_id" not in c["request"]
+        assert (
+            context_ids(c, a, b) == [b["id"]]
+            and c["mode"] == "stateless"
+            and "previous_response_id" not in c["request"]
+        )
         assert c["mode_reason"].startswith(f"{b['id'][:8]}'s stored response holds {a['id'][:8]}")
         assert c["reply"]["text"] == "Hello! You said: " + " ".join([b["prompt"], b["reply"]["text"], "C"])
         k.run("%config ElkMagics.context_turns = 0")
         p1 = rec(k.run("%%respond -c nc\nP1"))
         p2 = rec(k.run("%%respond -c nc --no-context\nP2"))
         p3 = rec(k.run("%%respond -c nc\nP3"))
-        assert context_ids(p3, p1, p2) == [p1["id"], p2["id"]] and p3["request"]["previous_response_id"] == p1["reply"]["id"]
+        assert (
+            context_ids(p3, p1, p2) == [p1["id"], p2["id"]]
+            and p3["request"]["previous_response_id"] == p1["reply"]["id"]
+        )
         assert p3["reply"]["text"] == "Hello! You said: " + " ".join(["P2", p2["reply"]["text"], "P3"])
