@@ -253,7 +253,7 @@ def main() -> None:
                 f"{size / turns / 1024:.1f} KB",
                 f"{replies / turns / 1024:.1f} KB",
                 f"{size / replies:.1f}x",
-                f"the last turn's record {last / 1024:.1f} KB (it holds the request: every earlier turn)",
+                f"the last turn's record {last / 1024:.1f} KB (earlier turns named, not copied)",
             ]
         )
         print(f"\nbytes a saved notebook gains (slope between {few} and {many} turns; experiment: 8 and 16 runs)")

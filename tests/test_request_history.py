@@ -73,7 +73,7 @@ def test_a_named_turn_that_is_gone_or_edited_is_refused_in_one_line(conversation
     gone = saved(tmp_path, [copy.deepcopy(c) for c in cells[1:]], "gone.ipynb")  # the first cell deleted
     turns, unusable = notebooks.read_turns(gone)
     assert [t.prompt for t in turns] == []  # turn 3 names turns 1 and 2: both later turns refer to the first
-    assert len(unusable) == 2 and all(f"turn {first_id[:8]}, which is not in this notebook" in u for u in unusable)
+    assert len(unusable) == 2 and all(f"{first_id[:8]}" in u and "is not in this notebook" in u for u in unusable)
     edited = [copy.deepcopy(c) for c in cells]
     edited[0].outputs[-1].metadata[RECORD_KEY]["turn"]["reply"]["text"] = "an answer written in by hand"
     turns, unusable = notebooks.read_turns(saved(tmp_path, edited, "edited.ipynb"))
@@ -121,3 +121,23 @@ def test_a_responses_chain_names_only_the_turns_it_re_sends_and_a_body_it_cannot
     # A body whose items are not the earlier turns' (a --param messages=… of the user's own) is kept whole.
     own = {"model": "m", "messages": [{"role": "user", "content": "my own history"}, {"role": "user", "content": "x"}]}
     assert request_history.compact(turn_of("e", "chat", own, context=("a",)), index.get) == own
+
+
+def test_a_saved_context_follows_parents_and_a_loop_or_a_gap_ends_it_in_one_line():
+    a = turn_of("a", "chat", {"model": "m"})
+    b = Turn(**{**turn_of("b", "chat", {"model": "m"}).to_dict(), "parent": "a", "context": ("a",)})
+    index = {"a": a, "b": b}
+    assert request_history.compact_context(b, index.get) == {"parents": 1}
+    assert request_history.expand_context({"parents": 1}, "b", index.get) == ("b",)
+    looped = {"a": Turn(**{**a.to_dict(), "parent": "b", "context": ()}), "b": b}
+    for saved, parent, known, problem in (
+        ({"parents": 10**18}, "b", looped, "its parents form a cycle (through turn b)"),  # ends, however large
+        ({"parents": 2}, "gone", index, "its parent gone is not in this notebook"),
+        ({"parents": 3}, "b", index, "its context names 3 turns; its parent chain holds 2"),
+    ):
+        try:
+            request_history.expand_context(saved, parent, known.get)
+        except request_history.Unrebuildable as err:
+            assert str(err) == problem
+        else:
+            raise AssertionError(f"{saved} was rebuilt")

@@ -109,31 +109,37 @@ def compact_context(turn: Turn, earlier: Callable[[str], Turn | None]) -> list |
     """``turn.context`` as ``{"parents": k}`` when it is the last ``k`` turns of its parent chain
     (what the context policy leaves), else the list of ids."""
     context = list(turn.context)
-    if context and parent_chain(turn.parent, len(context), earlier)[0] == context:
+    if context and parent_chain(turn.parent, len(context), earlier) == (context, None):
         return {"parents": len(context)}
     return context
 
 
 def expand_context(saved, parent: str | None, earlier: Callable[[str], Turn | None]) -> tuple[str, ...]:
-    """The ids a saved ``context`` stands for; ``Unrebuildable`` when a parent in it is missing."""
+    """The ids a saved ``context`` stands for; ``Unrebuildable`` when its chain is broken."""
     if isinstance(saved, list):
         return tuple(saved)
-    ids, missing = parent_chain(parent, saved["parents"], earlier)
-    if missing == parent:
-        raise Unrebuildable(f"its parent {missing[:8]} is not in this notebook")
-    if missing is not None:
-        raise Unrebuildable(f"its context goes back through turn {missing[:8]}, which is not in this notebook")
+    ids, problem = parent_chain(parent, saved["parents"], earlier)
+    if problem is not None:
+        raise Unrebuildable(problem)
     return tuple(ids)
 
 
 def parent_chain(parent: str | None, count: int, earlier: Callable[[str], Turn | None]) -> tuple[list[str], str | None]:
-    """(the ``count`` turns ending at ``parent``, oldest first, following parent links; the id
-    where the chain broke, or None). A loop cannot hang it: it stops after ``count`` steps."""
+    """(the ``count`` turns ending at ``parent``, oldest first, following parent links; why the
+    chain ends before that, or None). A hand-edited loop of parents ends it, however large ``count``."""
     ids: list[str] = []
+    seen: set[str] = set()
     while len(ids) < count:
         turn = earlier(parent) if parent is not None else None
+        if parent is None:
+            return ids[::-1], f"its context names {count} turns; its parent chain holds {len(ids)}"
+        if turn is None and not ids:
+            return [], f"its parent {parent[:8]} is not in this notebook"
         if turn is None:
-            return ids[::-1], parent or "(none)"
+            return ids[::-1], f"its context goes back through turn {parent[:8]}, which is not in this notebook"
+        if turn.id in seen:
+            return ids[::-1], f"its parents form a cycle (through turn {turn.id[:8]})"
         ids.append(turn.id)
+        seen.add(turn.id)
         parent = turn.parent
     return ids[::-1], None
