@@ -153,8 +153,8 @@ def test_saved_file_holds_the_bundle_and_no_widget(saved, ui):
     assert len(outputs) == len(texts)
     for output, text in zip(outputs, texts.values(), strict=True):
         assert set(output["data"]) == {TURN_MIME, "text/markdown", "text/plain"}
-        assert output["data"][TURN_MIME]["text"] == text  # the exact reply, for the renderer
-        assert output["metadata"]["elk_jupyter"]["turn"]["reply"]["text"] == text
+        assert "text" not in output["data"][TURN_MIME]  # the renderer reads the answer from the record
+        assert output["metadata"]["elk_jupyter"]["turn"]["reply"]["text"] == text  # the exact reply
     assert WIDGET_MIME not in raw and "_esm" not in raw  # no per-turn front-end code, no widget view
     assert len(raw) < 12_000 * len(texts)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from elk_jupyter.display.turn_output import TURN_MIME
+from elk_jupyter.display.turn_output import TURN_MIME, whole_view
 from tests.conftest import free_port
 from tests.e2e.conftest import ARTIFACTS, LAB_ARGS, REPO
 from tests.e2e.lab import NB, UIS
@@ -106,7 +106,10 @@ def notebooks(tmp_path_factory):
 def turn_texts(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     return [
-        o["data"][TURN_MIME]["text"] for c in nb.cells for o in c.get("outputs", []) if TURN_MIME in o.get("data", {})
+        whole_view(o["data"], o["metadata"])["text"]  # the answer, kept in the record (docs/record.md)
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if TURN_MIME in o.get("data", {})
     ]
 
 
