@@ -126,6 +126,8 @@ class Runner:
         kept = self.kept
         names = [s.name for s in self.scorers]
         done, todo = self._partition(planned, kept, names)
+        if self.options.replay != "off":  # one read of the cache for every run to send, not one per run
+            self.replays.prefetch(i.identity for i in todo if i.kept is None)
         self._check_budget(todo)
 
         def result() -> ExperimentResult:

@@ -60,6 +60,15 @@ class Cache:
         row = self._connect().execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def held(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the cache holds: one read for many (an experiment's runs), not one each."""
+        db, found = self._connect(), set()
+        for start in range(0, len(keys), 500):  # SQLite's limit on ? parameters is 999 in old builds
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in db.execute(f"SELECT key FROM replies WHERE key IN ({marks})", chunk))
+        return found
+
     def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
         self._connect().execute(
             "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
@@ -212,6 +221,18 @@ class Replays:
             if found is None and writes is not None:
                 writes.missed.add(identity.cache_key)
         return found if isinstance(found, dict) else None
+
+    def prefetch(self, identities: Iterable[Identity]) -> None:
+        """While a batch is open: ask the cache once which of these requests it holds; those it
+        does not are not read again one by one (an experiment's workers each read the file
+        before sending, and waited there behind the writer's commit: ~5 ms a run)."""
+        writes = self._writes
+        if writes is None:
+            return
+        keys = list(dict.fromkeys(i.cache_key for i in identities if i.cache_key not in writes.missed))
+        held = self._safely(lambda: self.cache.held(keys)) if keys else set()
+        if isinstance(held, set):  # None: the cache is off (lookups miss anyway) or was locked (read them later)
+            writes.missed.update(key for key in keys if key not in held)
 
     def _read_saved(self) -> None:
         with self._lock:
