@@ -276,7 +276,9 @@ class Runner:
 
     def _cost(self, model: str, usage) -> float | None:
         price = (self.options.prices or {}).get(model)
+        if not isinstance(price, dict):  # no price: the usage need not be read
+            return None
         numbers = Usage.of(usage)
-        if not isinstance(price, dict) or not numbers.known:
+        if not numbers.known:
             return None
         return ((numbers.prompt or 0) * price["input"] + (numbers.completion or 0) * price["output"]) / 1e6
