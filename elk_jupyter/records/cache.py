@@ -63,23 +63,14 @@ class Cache:
     def held(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` the cache holds: one read for many (an experiment's runs), not one each."""
         db, found = self._connect(), set()
-        for start in range(0, len(keys), 500):  # SQLite's limit on ? parameters is 999 in old builds
+        for start in range(0, len(keys), 500):  # old SQLite builds allow at most 999 ? parameters
             chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in db.execute(f"SELECT key FROM replies WHERE key IN ({marks})", chunk))
+            query = f"SELECT key FROM replies WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in db.execute(query, chunk))
         return found
 
     def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
-        self._connect().execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-            (
-                key,
-                host or "",
-                json.dumps(request, ensure_ascii=False),
-                json.dumps(reply, ensure_ascii=False),
-                time.time(),
-            ),
-        )
+        self._connect().execute(_INSERT, _row(key, host, request, reply))
 
     def put_many(self, rows: list[tuple[str, str | None, dict, dict]]) -> None:
         """Several (key, host, request, reply) in one transaction: one sync to disk, not one each
@@ -87,19 +78,7 @@ class Cache:
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        key,
-                        host or "",
-                        json.dumps(request, ensure_ascii=False),
-                        json.dumps(reply, ensure_ascii=False),
-                        time.time(),
-                    )
-                    for key, host, request, reply in rows
-                ],
-            )
+            db.executemany(_INSERT, [_row(*row) for row in rows])
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -109,6 +88,13 @@ class Cache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+_INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
+
+
+def _row(key: str, host: str | None, request: dict, reply: dict) -> tuple:
+    return key, host or "", json.dumps(request, ensure_ascii=False), json.dumps(reply, ensure_ascii=False), time.time()
 
 
 def _to_stderr(message: str) -> None:
@@ -223,16 +209,12 @@ class Replays:
         return found if isinstance(found, dict) else None
 
     def prefetch(self, identities: Iterable[Identity]) -> None:
-        """While a batch is open: ask the cache once which of these requests it holds; those it
-        does not are not read again one by one (an experiment's workers each read the file
-        before sending, and waited there behind the writer's commit: ~5 ms a run)."""
-        writes = self._writes
-        if writes is None:
-            return
-        keys = list(dict.fromkeys(i.cache_key for i in identities if i.cache_key not in writes.missed))
-        held = self._safely(lambda: self.cache.held(keys)) if keys else set()
-        if isinstance(held, set):  # None: the cache is off (lookups miss anyway) or was locked (read them later)
-            writes.missed.update(key for key in keys if key not in held)
+        """While a batch is open, one read of the cache for many requests (``BatchedWrites.ask``):
+        each experiment worker read it before sending, behind the writer's commit (~5 ms a run)."""
+        if self._writes is not None:
+            self._writes.ask(
+                [i.cache_key for i in identities], lambda keys: self._safely(lambda: self.cache.held(keys))
+            )
 
     def _read_saved(self) -> None:
         with self._lock:

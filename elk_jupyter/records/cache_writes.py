@@ -3,7 +3,8 @@
 Each autocommitted SQLite INSERT waits for the disk (~15 ms on the test machine): done by each
 experiment worker after its run, that wait came straight off the throughput (78% of ideal at
 concurrency 16, issue 24). While ``Replays.batched()`` is open, a store only hands its row over;
-one writer thread takes whatever has queued up and writes it in one transaction. Closing flushes.
+one writer thread takes whatever has queued up within ``EVERY`` seconds of the first row and
+writes it in one transaction. Closing flushes at once.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ class BatchedWrites:
                 self._queue.put(row)
         if closed:  # a run that was in flight when the batch closed: written at once, by its thread
             self._write_batch([row])
+
+    def ask(self, keys: list[str], held: Callable[[list[str]], set | None]) -> None:
+        """Ask once which of ``keys`` the cache holds (``held``: None when it cannot say); those it
+        does not are ``missed``: not read again one by one while this batch is open."""
+        keys = [key for key in dict.fromkeys(keys) if key not in self.missed]
+        found = held(keys) if keys else set()
+        if found is not None:
+            self.missed.update(key for key in keys if key not in found)
 
     def close(self) -> None:
         """Write what is queued and stop the writer; later rows are written one by one."""
