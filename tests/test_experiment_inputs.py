@@ -287,6 +287,19 @@ def test_batched_cache_writes_are_all_on_disk_when_the_experiment_returns(gatewa
     assert [r.text for r in again.runs] == [r.text for r in first.runs]
 
 
+def test_runs_the_cache_holds_are_replayed_and_only_the_others_sent_in_a_new_kernel(gateway):
+    # the experiment asks the cache once for all its runs: a hit is still replayed, a miss sent
+    first = experiment(
+        "Count $n", [{"n": i} for i in range(3)], client=client(gateway), progress=False, state=KernelState()
+    )
+    assert first.errors == 0 and len(gateway.requests) == 3
+    wider = [{"n": i} for i in range(8)]
+    again = experiment("Count $n", wider, client=client(gateway), concurrency=4, progress=False, state=KernelState())
+    assert again.errors == 0 and len(gateway.requests) == 3 + 5
+    assert [r.replayed for r in again.runs] == [True] * 3 + [False] * 5
+    assert [r.text for r in again.runs[:3]] == [r.text for r in first.runs]
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

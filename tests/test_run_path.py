@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment, sweep
 from elk_jupyter.conversation.ask import Ask
-from elk_jupyter.conversation.identity import Identity, Where
+from elk_jupyter.conversation.identity import Identity, Where, request_key
 from elk_jupyter.conversation.kernel import KernelState, recorded_turn
 from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.conversation.turns import TurnRunner
@@ -314,3 +316,34 @@ def test_a_context_note_names_a_bounded_number_of_turns():
     assert short_ids(ids[:8]) == ", ".join(i[:8] for i in ids[:8])
     assert short_ids(ids) == "00000000, 00000001, 00000002, … 93 more …, 00000060, 00000061, 00000062, 00000063"
     assert short_ids([]) == "no earlier turn"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.dictionaries(st.text(max_size=8), _json, max_size=5),
+    host=st.none() | st.text(max_size=10),
+    scope=st.none() | st.text(max_size=10),
+    where=st.builds(
+        Where,
+        st.none() | st.text(max_size=6),
+        st.none() | st.integers(0, 9),
+        st.none() | st.text(max_size=6),
+        st.none() | st.integers(0, 9),
+        st.none() | st.integers(0, 3),
+    ),
+)
+def test_identity_keys_are_request_keys_of_their_documents(body, host, scope, where):
+    # the keys splice one canonical JSON of the body into their documents: the same bytes, so the
+    # same keys as always (cache rows and records written before keep replaying)
+    identity = Identity(body, host, scope, where)
+    assert identity.body_key == request_key(body, host)
+    assert identity.key == request_key({"body": body, "where": {**where.shared(), "cell": where.cell}}, host)
+    shared = where.shared()
+    assert identity.cache_key == request_key({"body": body, "where": shared} if shared else body, scope or host)

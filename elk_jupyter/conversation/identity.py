@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring as _quoted
 
 SHORT_ID = 8  # hex digits shown in the UI; the record keeps the full id
 
@@ -97,19 +98,40 @@ class Identity:
 
     # The keys are hashes of canonical JSON, asked for several times per request (the replay
     # decision, the store, the budget): computed once (the body is never changed once asked).
+    # Each holds the body's canonical JSON: written once (``_body_json``) and spliced into the
+    # three documents, which are byte for byte what ``request_key`` writes (sorted keys: "body"
+    # comes before "host" and "where").
+    @cached_property
+    def _body_json(self) -> str:
+        return _canonical(self.body)
+
     @cached_property
     def body_key(self) -> str:
         """The body and host only: how notebook records are grouped before ``Where.matches``."""
-        return request_key(self.body, self.host)
+        return _key(self._body_json, self.host)
 
     @cached_property
     def key(self) -> str:
         """This request here, in this notebook (a re-run of it samples again in auto mode)."""
-        return request_key({"body": self.body, "where": {**self.where.shared(), "cell": self.where.cell}}, self.host)
+        where = {**self.where.shared(), "cell": self.where.cell}
+        return _key(f'{{"body":{self._body_json},"where":{_canonical(where)}}}', self.host)
 
     @cached_property
     def cache_key(self) -> str:
         """The cache's key: body, scope and the shared part of where (a nowhere request keeps
         its old key, so the cache still serves judge calls stored before)."""
         shared = self.where.shared()
-        return request_key({"body": self.body, "where": shared} if shared else self.body, self.scope or self.host)
+        asked = f'{{"body":{self._body_json},"where":{_canonical(shared)}}}' if shared else self._body_json
+        return _key(asked, self.scope or self.host)
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _key(asked_json: str, host: str | None) -> str:
+    """``request_key`` of the value whose canonical JSON is ``asked_json``."""
+    host = host or ""
+    quoted = _quoted(host) if type(host) is str else _canonical(host)  # what json.dumps writes for a str
+    canonical = f'{{"body":{asked_json},"host":{quoted}}}'
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -126,6 +126,8 @@ class Runner:
         kept = self.kept
         names = [s.name for s in self.scorers]
         done, todo = self._partition(planned, kept, names)
+        if self.options.replay != "off":  # one read of the cache for every run to send, not one per run
+            self.replays.prefetch(i.identity for i in todo if i.kept is None)
         self._check_budget(todo)
 
         def result() -> ExperimentResult:
@@ -274,7 +276,9 @@ class Runner:
 
     def _cost(self, model: str, usage) -> float | None:
         price = (self.options.prices or {}).get(model)
+        if not isinstance(price, dict):  # no price: the usage need not be read
+            return None
         numbers = Usage.of(usage)
-        if not isinstance(price, dict) or not numbers.known:
+        if not numbers.known:
             return None
         return ((numbers.prompt or 0) * price["input"] + (numbers.completion or 0) * price["output"]) / 1e6

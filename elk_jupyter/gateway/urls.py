@@ -7,6 +7,7 @@ carry a password or a token in its query.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import SplitResult, urlsplit
 
 
@@ -36,6 +37,7 @@ def check(url: str) -> SplitResult:
     return parts
 
 
+@functools.lru_cache(maxsize=64)  # pure, and asked for on every request
 def join(url: str, path: str) -> str:
     """``path`` appended to the base URL's path; its query (Azure's ``?api-version=``) is kept."""
     parts = check(url)
@@ -43,6 +45,7 @@ def join(url: str, path: str) -> str:
     return parts._replace(path=joined, fragment="").geturl()
 
 
+@functools.lru_cache(maxsize=64)  # pure, and asked for on every request
 def host(url: str) -> str:
     """host[:port], what records and messages name; empty for an unusable URL."""
     try:
@@ -56,6 +59,7 @@ def host(url: str) -> str:
     return name + (f":{port}" if port else "")
 
 
+@functools.lru_cache(maxsize=64)  # pure, and asked for on every request
 def origin(url: str) -> str:
     """host[:port] and path (no credentials, no query): which gateway, for the replay cache."""
     try:

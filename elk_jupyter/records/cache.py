@@ -60,17 +60,17 @@ class Cache:
         row = self._connect().execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def held(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the cache holds: one read for many (an experiment's runs), not one each."""
+        db, found = self._connect(), set()
+        for start in range(0, len(keys), 500):  # old SQLite builds allow at most 999 ? parameters
+            chunk = keys[start : start + 500]
+            query = f"SELECT key FROM replies WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in db.execute(query, chunk))
+        return found
+
     def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
-        self._connect().execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-            (
-                key,
-                host or "",
-                json.dumps(request, ensure_ascii=False),
-                json.dumps(reply, ensure_ascii=False),
-                time.time(),
-            ),
-        )
+        self._connect().execute(_INSERT, _row(key, host, request, reply))
 
     def put_many(self, rows: list[tuple[str, str | None, dict, dict]]) -> None:
         """Several (key, host, request, reply) in one transaction: one sync to disk, not one each
@@ -78,19 +78,7 @@ class Cache:
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        key,
-                        host or "",
-                        json.dumps(request, ensure_ascii=False),
-                        json.dumps(reply, ensure_ascii=False),
-                        time.time(),
-                    )
-                    for key, host, request, reply in rows
-                ],
-            )
+            db.executemany(_INSERT, [_row(*row) for row in rows])
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -100,6 +88,13 @@ class Cache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+_INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
+
+
+def _row(key: str, host: str | None, request: dict, reply: dict) -> tuple:
+    return key, host or "", json.dumps(request, ensure_ascii=False), json.dumps(reply, ensure_ascii=False), time.time()
 
 
 def _to_stderr(message: str) -> None:
@@ -212,6 +207,14 @@ class Replays:
             if found is None and writes is not None:
                 writes.missed.add(identity.cache_key)
         return found if isinstance(found, dict) else None
+
+    def prefetch(self, identities: Iterable[Identity]) -> None:
+        """While a batch is open, one read of the cache for many requests (``BatchedWrites.ask``):
+        each experiment worker read it before sending, behind the writer's commit (~5 ms a run)."""
+        if self._writes is not None:
+            self._writes.ask(
+                [i.cache_key for i in identities], lambda keys: self._safely(lambda: self.cache.held(keys))
+            )
 
     def _read_saved(self) -> None:
         with self._lock:
