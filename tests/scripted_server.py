@@ -16,14 +16,19 @@ delimited: ``chunked``, ``length`` (Content-Length) or ``close`` (an HTTP/1.0 re
 neither: the body ends when the connection closes). ``ending`` says how it stops: ``end``
 (cleanly), ``close`` (hang up without the final chunk), ``reset`` (TCP RST via SO_LINGER 0),
 ``stall`` (send nothing more until the client hangs up: ``Request.closed`` tells when it did) or
-``silent`` (read the request, then answer nothing at all, not even a status line) or ``hang-up``
-(read the request and close the connection without a byte of answer).
+``silent`` (read the request, then answer nothing at all, not even a status line), ``hang-up``
+(read the request and close the connection without a byte of answer) or ``drop-next`` (end cleanly,
+keep-alive advertised, then close the connection as the client's next request on it arrives, that
+request unanswered and not parsed, counted in ``ScriptedServer.dropped``: what llama-server does
+after every streamed response, and any keep-alive server whose idle timeout fires as a request
+comes in).
 Raw sockets, so every byte is ours.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import socket
 import struct
@@ -43,7 +48,7 @@ class Script:
     headers: dict = field(default_factory=lambda: {"content-type": "text/event-stream"})
     body: list = field(default_factory=list)  # bytes pieces and float pauses (seconds)
     framing: str = "chunked"  # chunked | length | close
-    ending: str = "end"  # end | close | reset | stall | silent | hang-up
+    ending: str = "end"  # end | close | reset | stall | silent | hang-up | drop-next
 
     @classmethod
     def json(cls, obj, status: int = 200, headers: dict | None = None) -> Script:
@@ -102,6 +107,7 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.dropped = 0  # requests that arrived on a connection closed by a ``drop-next`` ending
         self._scripts: collections.deque[Script] = collections.deque()
         self._closing = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -185,9 +191,29 @@ class ScriptedServer:
         if script.ending == "stall":
             self._wait_for_hang_up(conn)
             return False
-        if script.ending == "end" and script.framing == "chunked":
+        if script.ending in ("end", "drop-next") and script.framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
+        if script.ending == "drop-next":
+            self._drop_next(conn)
+            return False
         return script.ending == "end" and script.framing != "close"
+
+    def _drop_next(self, conn: socket.socket) -> None:
+        """Close as cpp-httplib does (shut the write side, drain, close) once the next request's
+        first bytes are here: the client sent it on a connection it had every reason to reuse."""
+        conn.settimeout(0.05)
+        while not self._closing.is_set():
+            try:
+                if conn.recv(1, socket.MSG_PEEK):
+                    self.dropped += 1
+                break
+            except TimeoutError:
+                continue
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.5)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
 
     def _wait_for_hang_up(self, conn: socket.socket) -> None:
         conn.settimeout(0.05)

@@ -57,8 +57,8 @@ CROSSINGS = {
 }
 # Library -> the folders or modules allowed to import it.
 OWNERS = {
-    "requests": {"gateway.transport", "gateway.body"},
-    "urllib3": {"gateway.transport", "gateway.body"},
+    "requests": {"gateway.transport", "gateway.keepalive", "gateway.body"},
+    "urllib3": {"gateway.transport", "gateway.keepalive", "gateway.body"},
     "IPython": {"front"},
     "traitlets": {"front.magics", "display.panel", "display.chat_widget"},
     "anywidget": {"display.panel", "display.chat_widget"},
@@ -76,6 +76,7 @@ IO_FOLDERS = {"front", "cli"}
 IO_MODULES = {
     "gateway.client": "sends requests",
     "gateway.transport": "HTTP",
+    "gateway.keepalive": "HTTP connections kept alive",
     "gateway.body": "HTTP bodies on the wire",
     "media.attachments": "reads the image and text files a cell names",
     "records.notebooks": "reads and writes .ipynb files",

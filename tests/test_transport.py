@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from elk_jupyter import APIError, Client, ConfigError
+from elk_jupyter import APIError, Client, ConfigError, StreamError
 from tests.conftest import free_port
 from tests.scripted_server import Script
-from tests.test_client import HI, KEY, _ok, delta
+from tests.test_client import DONE, HI, KEY, _ok, delta
 
 AZURE = "/openai/deployments/gpt-4o?api-version=2024-10-21"
 
@@ -44,6 +44,54 @@ def test_a_connection_cut_after_the_request_was_sent_is_not_retried(scripted):
     assert str(info.value).startswith(
         f"Gateway error: the connection to 127.0.0.1:{scripted.port} broke after the request was sent"
     )
+
+
+def _dropping(text="ok") -> Script:
+    """A stream answered in full, keep-alive advertised, its connection then closed as the next
+    request arrives on it: llama-server after every streamed response (cpp-httplib)."""
+    return Script(body=[delta(text), delta(None, "stop"), DONE], ending="drop-next")
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_a_kept_alive_connection_the_server_closed_unanswered_is_resent_once_on_a_new_one(scripted, max_retries):
+    scripted.queue(_dropping("one"), _ok("two"))
+    client = client_for(scripted, max_retries=max_retries)  # an experiment's workers retry nothing
+    assert client.chat(HI).text == "one"
+    reply = client.chat(HI)  # sent on the kept-alive connection, closed by the server unread
+    assert (reply.text, reply.attempts) == ("two", 1)
+    assert scripted.dropped == 1 and len(scripted.requests) == 2  # each answered once, the second on a new connection
+
+
+def test_the_resend_takes_a_new_connection_not_another_kept_alive_one(scripted):
+    scripted.queue(_dropping("a"), _dropping("b"), _ok("c"))
+    client = client_for(scripted, max_retries=0)
+    first, second = client.iter_chat(HI), client.iter_chat(HI)
+    next(first), next(second)  # two streams at once: two connections, both kept alive when read
+    list(first), list(second)
+    assert client.chat(HI).text == "c"  # sent on one, resent on neither of them
+    assert scripted.dropped == 1 and len(scripted.requests) == 3
+
+
+def test_the_resend_on_a_new_connection_is_the_only_one(scripted):
+    scripted.queue(_dropping(), Script(ending="hang-up"), _ok(), _ok())
+    client = client_for(scripted)
+    client.chat(HI)
+    with pytest.raises(APIError) as info:
+        client.chat(HI)  # the new connection's request read and left unanswered: may be running
+    assert scripted.dropped == 1 and len(scripted.requests) == 2
+    assert str(info.value) == (
+        f"Gateway error: the connection to 127.0.0.1:{scripted.port} broke after the request was sent "
+        "(remote end closed); not retried (it may have been processed)"
+    )
+
+
+def test_a_kept_alive_connection_cut_once_the_answer_began_is_not_resent(scripted):
+    scripted.queue(_ok(), Script(body=[delta("par")], ending="close"), _ok())
+    client = client_for(scripted)
+    client.chat(HI)
+    with pytest.raises(StreamError, match="the connection broke mid-stream"):
+        client.chat(HI)
+    assert len(scripted.requests) == 2
 
 
 def test_refused_connections_are_retried_because_nothing_was_sent():

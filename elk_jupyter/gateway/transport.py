@@ -1,7 +1,7 @@
 """One HTTP request to the gateway (requests): the prepared body and headers, auth at send time,
 bounded retries only while a request provably did not reach the server, and the errors a user can
 act on (status, gateway code and message, request id). The only module besides ``client`` that
-imports requests; ``client`` streams what this returns.
+imports requests; ``client`` streams what this returns. One resend is not a retry: ``keepalive``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import requests
 import urllib3
 
 from elk_jupyter.errors import APIError, ConfigError, ElkError, error_fields
-from elk_jupyter.gateway import urls
+from elk_jupyter.gateway import keepalive, urls
 
 _READING: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # thread id -> the response it streams
 
@@ -57,7 +57,7 @@ class Transport:
 
     def __init__(self, client) -> None:
         self.client = client
-        self._http = requests.Session()  # keep-alive across cells
+        self._http = keepalive.session()  # keep-alive across cells
         self._http.trust_env = False  # the environment's proxies and CA bundle: _environment_settings
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:
@@ -109,7 +109,8 @@ class Transport:
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
         proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
         try:
-            return self._http.request(
+            return keepalive.resending(
+                self._http.request,
                 method,
                 url,
                 data=data,
