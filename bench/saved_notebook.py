@@ -8,9 +8,11 @@ left out. Beside each figure, its baseline: the reply's own text in UTF-8 (what 
 
 Then JupyterLab 4 (tests/e2e/conftest.py's server, the renderer from elk_jupyter/labextension) opens the 100-turn
 notebook in Chromium: seconds from navigation to the first turn drawn and to all 100 drawn, beside the same
-notebook with only the turns' Markdown copies (what a front-end without the renderer shows), interleaved rounds.
+notebook with only the turns' Markdown copies (what a front-end without the renderer shows) and with no outputs
+at all (what JupyterLab itself takes to open those cells), interleaved rounds, in JupyterLab's default windowing
+mode unless ``--windowing`` says otherwise.
 
-    .venv/bin/python bench/saved_notebook.py [--small] [--no-browser] [--rounds N]
+    .venv/bin/python bench/saved_notebook.py [--small] [--no-browser] [--rounds N] [--windowing MODE]
 
 ``--small`` (CI) runs fewer turns and leaves the browser part out, saying so.
 """
@@ -178,25 +180,37 @@ def markdown_only(path: Path, out: Path) -> None:
     nbformat.write(nb, str(out))
 
 
-DRAWN = """([selector, want]) => {
+def without_outputs(path: Path, out: Path) -> None:
+    """The same cells with no outputs: what JupyterLab itself takes to open and draw the notebook."""
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        cell["outputs"] = []
+    nbformat.write(nb, str(out))
+
+
+DRAWN = """([selector, text, want]) => {
   const panels = [...document.querySelectorAll(selector)];
-  const drawn = panels.filter((p) => p.textContent.includes('Answer ')).length;
+  const drawn = panels.filter((p) => p.textContent.includes(text)).length;
   return drawn >= want ? drawn : false;
 }"""
+# What each notebook shows per turn once drawn: (its elements, a text each holds).
+SHOWN = {
+    "renderer": (".jp-NotebookPanel .elk-panel", "Answer "),
+    "Markdown copy only": (".jp-NotebookPanel .jp-RenderedMarkdown", "Answer "),
+    "no outputs (JupyterLab's floor)": (".jp-NotebookPanel .jp-InputArea-editor", "Question "),
+}
 
 
-def open_times(folder: Path, notebooks: dict, turns: int, rounds: int) -> list:
+def open_times(folder: Path, notebooks: dict, turns: int, rounds: int, windowing: str) -> list:
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROME_ARGS, CHROMIUM, lab_home, lab_server
 
     home, data = folder / "home", folder / "data"
     env = dict(os.environ, **lab_home(home, data), PYTHONPATH=str(ROOT))
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.write_text(json.dumps({"windowingMode": windowing}))
     times = {name: [] for name in notebooks}
-    selectors = {
-        "renderer": ".jp-NotebookPanel .elk-panel",
-        "Markdown copy only": ".jp-NotebookPanel .jp-RenderedMarkdown",
-    }
     with lab_server(folder, env, log_name="bench-saved-notebook.log") as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
         for _ in range(rounds):
@@ -210,9 +224,9 @@ def open_times(folder: Path, notebooks: dict, turns: int, rounds: int) -> list:
                 page.wait_for_timeout(500)
                 start = time.perf_counter()
                 entry.dblclick()
-                page.wait_for_function(DRAWN, arg=[selectors[name], 1], timeout=90_000, polling=20)
+                page.wait_for_function(DRAWN, arg=[*SHOWN[name], 1], timeout=90_000, polling=20)
                 first = time.perf_counter() - start
-                page.wait_for_function(DRAWN, arg=[selectors[name], turns], timeout=180_000, polling=50)
+                page.wait_for_function(DRAWN, arg=[*SHOWN[name], turns], timeout=180_000, polling=50)
                 times[name].append((first, time.perf_counter() - start))
                 context.close()
         browser.close()
@@ -229,6 +243,12 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="CI: fewer turns, no browser")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of opening the 100-turn notebook")
+    parser.add_argument(
+        "--windowing",
+        default="contentVisibility",
+        choices=["contentVisibility", "none", "full", "defer"],
+        help="JupyterLab's notebook windowing mode (its default: contentVisibility)",
+    )
     args = parser.parse_args()
     few, many, turns = (1, 3, 10) if args.small else (2, 8, 100)
     print(f"saved notebook · {machine()}")
@@ -264,11 +284,16 @@ def main() -> None:
             print(f"\nopening a {turns}-turn notebook in JupyterLab: skipped ({skipped})")
             gateway.close()
             return
-        plain = folder / "hundred-markdown.ipynb"
+        plain, empty = folder / "hundred-markdown.ipynb", folder / "hundred-empty.ipynb"
         markdown_only(renderer, plain)
-        rows = open_times(folder, {"renderer": renderer, "Markdown copy only": plain}, turns, args.rounds)
+        without_outputs(renderer, empty)
+        notebooks = {"renderer": renderer, "Markdown copy only": plain, "no outputs (JupyterLab's floor)": empty}
+        rows = open_times(folder, notebooks, turns, args.rounds, args.windowing)
     gateway.close()
-    print(f"\nopening a {turns}-turn notebook in JupyterLab 4 (Chromium), median of {args.rounds} interleaved rounds")
+    print(
+        f"\nopening a {turns}-turn notebook in JupyterLab 4 (Chromium, windowing mode {args.windowing}), "
+        f"median of {args.rounds} interleaved rounds"
+    )
     print(table(rows, ["outputs", "file", "first turn drawn", f"all {turns} drawn"]))
     print("goals: first turn drawn within 1 s, all within 5 s")
 
