@@ -14,6 +14,7 @@ import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.j
 import { createHighlighter } from "../../js/highlight.js";
 import { blockTypesetter } from "../../js/math.js";
 import { renderTurn } from "../../js/view.js";
+import { drawWhenShown } from "../../js/when-shown.js";
 import { SAVED_LANGUAGES } from "./languages.js";
 
 const MAX_FALLBACK_CHARS = 200_000;
@@ -45,9 +46,11 @@ class TurnRenderer extends Widget {
     this._typesetter = options.latexTypesetter || null;
     this._resolver = options.resolver || null;
     this._cleanup = null;
+    this._cancel = null;
   }
 
   renderModel(model) {
+    this._cancel?.();
     this._cleanup?.();
     this._cleanup = null;
     this.node.replaceChildren();
@@ -57,6 +60,13 @@ class TurnRenderer extends Widget {
       renderFallback(this.node, model.data, `This turn was saved in a format this elk-jupyter renderer does not know (view version ${clip(String(version), 40)}); its text:`);
       return Promise.resolve();
     }
+    // Drawn when it is about to be seen, else in idle time (js/when-shown.js): opening a long notebook shows its
+    // first turns without waiting for the others.
+    this._cancel = drawWhenShown(this.node, () => this._draw(model, view));
+    return Promise.resolve();
+  }
+
+  _draw(model, view) {
     try {
       // One MathJax pass per turn, over the formulas the math policy allowed; what it builds is scrubbed after.
       const typesetter = this._typesetter;
@@ -66,7 +76,6 @@ class TurnRenderer extends Widget {
     } catch (error) {
       renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
     }
-    return Promise.resolve();
   }
 
   // An audio clip saved beside the notebook: its path relative to the notebook, then the server's download URL for
@@ -78,6 +87,7 @@ class TurnRenderer extends Widget {
   }
 
   dispose() {
+    this._cancel?.();
     this._cleanup?.();
     this._cleanup = null;
     super.dispose();
