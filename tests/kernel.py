@@ -18,6 +18,7 @@ class Execution:
     outputs: list = field(default_factory=list)  # display_data / execute_result / update_display_data
     comm_msgs: int = 0  # updates after the widget exists
     comm_bytes: int = 0
+    comm_data: list = field(default_factory=list)  # each update's data, in order
     comm_open_bytes: int = 0  # widget creation: initial state, front-end code included
     prompts: list = field(default_factory=list)  # input() prompts the kernel sent on stdin
     payload: list = field(default_factory=list)  # the execute_reply's payloads (set_next_input, ...)
@@ -96,6 +97,7 @@ class Kernel:
             elif kind == "comm_msg":
                 result.comm_msgs += 1
                 result.comm_bytes += len(json.dumps(content["data"]))
+                result.comm_data.append(content["data"])
             elif kind == "comm_open":
                 result.comm_open_bytes += len(json.dumps(content["data"]))
             elif kind == "status" and content["execution_state"] == "idle":
