@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from elk_jupyter.conversation import lineage, settings
@@ -255,30 +256,24 @@ def _write_replayed(nb, turns: list[Turn], rows, host: str, target: Path) -> Non
     from elk_jupyter.display.turn_output import turn_bundle
 
     fresh = {
-        old.id: (
-            Turn(
-                **{
-                    **old.to_dict(),
-                    "context": tuple(old.context),
-                    "request": reply.request,
-                    "reply": reply.to_dict(),
-                    "status": reply.status,
-                    "host": host,
-                    "replayed": False,
-                    "origin": "live",
-                }
-            ),
-            reply,
+        old.id: replace(
+            old,
+            request=reply.request,
+            reply=reply.to_dict(),
+            status=reply.status,
+            host=host,
+            replayed=False,
+            origin="live",
         )
         for old, reply in rows
     }
+    replies = {old.id: reply for old, reply in rows}
     for output, rec in outputs_holding(nb, record.RECORD_KEY):
         turn_id = (rec.get("turn") or {}).get("id") if isinstance(rec, dict) else None
         if turn_id not in fresh:
             continue
-        turn, reply = fresh[turn_id]
-        saved = record.record_of(turn, lambda ref: fresh[ref][0] if ref in fresh else None)
-        output["data"], output["metadata"] = turn_bundle(reply, header_of(saved["turn"]), saved)
+        saved = record.record_of(fresh[turn_id], fresh.get)  # earlier turns named: the re-run ones
+        output["data"], output["metadata"] = turn_bundle(replies[turn_id], header_of(saved["turn"]), saved)
     notebooks.write_notebook(nb, target)
 
 

@@ -77,15 +77,15 @@ def record_of(turn: Turn, earlier: Callable[[str], Turn | None] | None = None) -
     """The versioned record a turn leaves in its output's metadata (see docs/record.md); with
     ``earlier`` (turn id -> the kernel's turn), the earlier turns its request re-sends are named,
     not copied (``request_history``), so a notebook grows linearly with its turns."""
-    data = _set(turn.to_dict(), TURN_SCHEMA)
-    data["reply"] = _set(data["reply"], REPLY_SCHEMA)
+    data = _without_nulls(turn.to_dict(), TURN_SCHEMA)
+    data["reply"] = _without_nulls(data["reply"], REPLY_SCHEMA)
     if earlier is not None:
         data["request"] = request_history.compact(turn, earlier)
         data["context"] = request_history.compact_context(turn, earlier)
     return {"version": RECORD_VERSION, "package": __version__, "turn": strict_json(data)}
 
 
-def _set(data: dict, required: Mapping) -> dict:
+def _without_nulls(data: dict, required: Mapping) -> dict:
     """``data`` without its optional keys that are null: absent and null mean the same here, and a
     notebook keeps every record (a dozen nulls were ~0.4 KB of every turn)."""
     return {key: value for key, value in data.items() if value is not None or key in required}
