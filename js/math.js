@@ -97,37 +97,56 @@ export function scrubTypeset(root) {
   }
 }
 
-// `typeset(element)` (JupyterLab's typesetter) made into one call per turn: the function returned takes a turn's root
-// and typesets all its formulas not seen yet in one MathJax pass (not one per formula). Each formula is judged first:
-// allowed ones get `mathjax_process`, the others become code. The root gets `mathjax_ignore`, so MathJax reads text
-// only inside `.mathjax_process`: prose, headers and errors, `$` or not, are never read as math. Calls run one after
-// the other. (Only the saved-turn renderer imports this: the live panel's bundle leaves it and the lists out.)
-export function blockTypesetter(typeset) {
+// `typesetAll(elements)` (JupyterLab's MathJax, see labextension/src/typeset.js) made into one pass per batch of
+// turns: the function returned takes a turn's root; every root asked for before the pending pass begins (the turns
+// drawn in one task: js/when-shown.js draws several per idle period) is typeset in that one MathJax pass, which
+// measures the page once (a forced layout per pass was most of MathJax's cost when opening a long notebook:
+// bench/saved_notebook.py). In each root, every formula not seen yet is judged first: allowed ones get
+// `mathjax_process`, the others become code. A root gets `mathjax_ignore`, so MathJax reads text only inside
+// `.mathjax_process`: prose, headers and errors, `$` or not, are never read as math. Passes run one after the other.
+// (Only the saved-turn renderer imports this: the live panel's bundle leaves it and the lists out.)
+export function blockTypesetter(typesetAll) {
   let queue = Promise.resolve();
-  async function pass(root) {
-    const pending = [];
-    for (const math of root.querySelectorAll(".elk-math:not(.elk-math-judged)")) {
-      math.classList.add("elk-math-judged");
-      if (safeTex(body(math.textContent.trim()))) {
-        math.classList.add("mathjax_process");
-        pending.push(math);
-      } else {
-        math.replaceWith(asCode(math));
-      }
-    }
-    if (!pending.length) return;
+  let waiting = null; // the roots the queued pass will typeset; more join it until it begins
+  async function pass(roots) {
+    const pending = roots.map(judge);
+    const withMath = roots.filter((root, at) => pending[at].length);
+    if (!withMath.length) return;
     try {
-      await typeset(root);
+      await typesetAll(withMath);
     } finally {
-      for (const math of pending) math.classList.remove("mathjax_process");
-      scrubTypeset(root);
+      for (const math of pending.flat()) math.classList.remove("mathjax_process");
+      withMath.forEach(scrubTypeset);
     }
   }
   return (root) => {
     root.classList.add("mathjax_ignore");
-    queue = queue.then(() => pass(root), () => pass(root));
+    if (!waiting) {
+      const roots = (waiting = new Set());
+      const begin = () => {
+        waiting = null;
+        return pass([...roots]);
+      };
+      queue = queue.then(begin, begin);
+    }
+    waiting.add(root);
     return queue;
   };
+}
+
+// A root's formulas not judged yet: the allowed ones marked for the typesetter (returned), the others made code.
+function judge(root) {
+  const pending = [];
+  for (const math of root.querySelectorAll(".elk-math:not(.elk-math-judged)")) {
+    math.classList.add("elk-math-judged");
+    if (safeTex(body(math.textContent.trim()))) {
+      math.classList.add("mathjax_process");
+      pending.push(math);
+    } else {
+      math.replaceWith(asCode(math));
+    }
+  }
+  return pending;
 }
 
 // A refused formula as code: inline <code>, or a block <pre><code>, with the text exactly as written.

@@ -296,7 +296,7 @@ function drawRun(parent, model, records, run, options) {
   const fullText = typeof record?.reply?.text === "string" ? record.reply.text : run.text;
   const output = el(section, "div", "elk-answer jp-RenderedHTMLCommon");
   policyFor(parent.ownerDocument.defaultView).render(output, fullText);
-  typesetIn(output, options);
+  options.typeset?.(output); // js/math.js blockTypesetter: only allowed formulas, scrubbed after
   if (!record && run.clipped) el(section, "div", "elk-note", "Output clipped: the full text is kept with the records once the experiment finishes.");
   if (run.scores.length) {
     const table = el(section, "table", "elk-matrix-scores");
@@ -326,11 +326,6 @@ function drawFolded(parent, summary, text) {
   const details = el(parent, "details", "elk-matrix-fold");
   el(details, "summary", "", summary);
   return el(details, "pre", "elk-plain", text);
-}
-
-function typesetIn(node, options) {
-  if (!options.typeset) return;
-  for (const math of node.querySelectorAll(".elk-math")) options.typeset(math);
 }
 
 function drawDetail(root, model, records, state, close, options) {

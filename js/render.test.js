@@ -97,7 +97,7 @@ test("rendering the whole corpus runs no script and requests nothing", () => {
 async function typesetOnce(md) {
   const div = render(md);
   const read = [];
-  await blockTypesetter((root) => read.push(...texts(root, ".mathjax_process")))(div);
+  await blockTypesetter(([root]) => read.push(...texts(root, ".mathjax_process")))(div);
   return { div, read };
 }
 

@@ -216,7 +216,7 @@ test("typeset, when given, runs once over the turn and reads only the allowed fo
     + "$$\n\\mmlToken{mglyph}[src=\"//h/\"]{}\n$$\n\n" + Array.from({ length: 1200 }, (_, i) => `$x_{${i}}$`).join(" ");
   const el = host();
   renderTurn(el, staticSource({ ...VIEW, model: "$m$ \\href{//h}{x}", error: "$5 \\(x\\)", text, choices: [] }),
-    { typeset: blockTypesetter((node) => calls.push([node, texts(node, ".mathjax_process")])) });
+    { typeset: blockTypesetter((nodes) => calls.push(...nodes.map((node) => [node, texts(node, ".mathjax_process")]))) });
   await nextFrame();
   assert.equal(calls.length, 1);
   const [root, read] = calls[0];
@@ -228,9 +228,31 @@ test("typeset, when given, runs once over the turn and reads only the allowed fo
   assert.equal(root.querySelector(".mathjax_process"), null); // typeset once: a later paint does not read them again
 });
 
+test("turns drawn in one task are typeset in one pass; a turn drawn while it runs waits for the next", async () => {
+  const passes = [];
+  let release;
+  const typeset = blockTypesetter((nodes) => {
+    passes.push(nodes.map((node) => texts(node, ".mathjax_process")));
+    return passes.length === 1 ? new Promise((resolve) => (release = resolve)) : Promise.resolve();
+  });
+  const draw = (text) => renderTurn(host(), staticSource({ ...VIEW, text, choices: [] }), { typeset });
+  draw("$a$");
+  draw("no math");
+  draw("$b$ and $c$");
+  await nextFrame();
+  assert.deepEqual(passes, [[["$a$"], ["$b$", "$c$"]]]); // one pass, only the roots with allowed math
+  draw("$d$");
+  draw("$e$");
+  await nextFrame();
+  assert.equal(passes.length, 1); // the first pass still runs: the next waits for it, gathering both
+  release();
+  await nextFrame();
+  assert.deepEqual(passes[1], [["$d$"], ["$e$"]]);
+});
+
 test("what a typesetter builds is scrubbed: no element or attribute that fetches, links or restyles", async () => {
   const el = host();
-  const typeset = (node) => {
+  const typeset = ([node]) => {
     for (const math of node.querySelectorAll(".mathjax_process")) {
       math.innerHTML = '<mjx-container class="MathJax" style="position: relative"><mjx-math style="cursor: url(//h/c), auto">'
         + '<a href="//h/a">x</a><img src="//h/i"><mjx-mi style="background:u\\72l(//h/b)" onclick="x()" data="//h/d">y</mjx-mi>'

@@ -12,9 +12,9 @@ import { EXPERIMENT_MIME } from "../../js/matrix-data.js";
 import { newState, renderMatrix } from "../../js/matrix.js";
 import { clip, isKnownView, staticSource, VIEW_MIME } from "../../js/view-data.js";
 import { createHighlighter } from "../../js/highlight.js";
-import { blockTypesetter } from "../../js/math.js";
 import { renderTurn } from "../../js/view.js";
 import { drawWhenShown } from "../../js/when-shown.js";
+import { typesetterFor } from "./typeset.js";
 import { SAVED_LANGUAGES } from "./languages.js";
 
 const MAX_FALLBACK_CHARS = 200_000;
@@ -68,9 +68,9 @@ class TurnRenderer extends Widget {
 
   _draw(model, view) {
     try {
-      // One MathJax pass per turn, over the formulas the math policy allowed; what it builds is scrubbed after.
-      const typesetter = this._typesetter;
-      const typeset = typesetter ? blockTypesetter((element) => typesetter.typeset(element)) : undefined;
+      // One MathJax pass for the turns drawn together, over the formulas the math policy allowed; what it builds is
+      // scrubbed after (./typeset.js, js/math.js).
+      const typeset = typesetterFor(this._typesetter);
       highlighter ??= createHighlighter(SAVED_LANGUAGES);
       this._cleanup = renderTurn(this.node, staticSource(view, model.metadata), { typeset, highlighter, resolveFile: this._fileUrl() });
     } catch (error) {
@@ -106,7 +106,7 @@ class ExperimentRenderer extends Widget {
 
   renderModel(model) {
     const view = model.data[EXPERIMENT_MIME];
-    const typeset = this._typesetter ? (element) => this._typesetter.typeset(element) : undefined;
+    const typeset = typesetterFor(this._typesetter); // the math policy's, as for turns
     try {
       this._state ??= newState(null); // filled from the view on its first draw
       if (renderMatrix(this.node, view, model.metadata, this._state, { typeset })) {

@@ -36,7 +36,9 @@ def hostile(port: int) -> str:
         f"![x](http://127.0.0.1:{port}/md.png) $\\href{{http://127.0.0.1:{port}/tex}}{{t}}$ "
         f"<iframe src=http://127.0.0.1:{port}/frame></iframe> $\\url{{http://127.0.0.1:{port}/url}}$ "
         f'[link](javascript:window.__pwned=3) <a href="javascript:window.__pwned=4">a</a> '
-        f"<http://127.0.0.1:{port}/auto> \\(\\href{{javascript:window.__pwned=5}}{{m}}\\)"
+        f"<http://127.0.0.1:{port}/auto> \\(\\href{{javascript:window.__pwned=5}}{{m}}\\) "
+        # TeX that builds a fetching element or style if typeset without the math policy's allow-list
+        f'$\\mmlToken{{mglyph}}[src="//127.0.0.1:{port}/mglyph"]{{}}$ $\\style{{cursor: url(//127.0.0.1:{port}/style)}}{{x}}$'
     )
 
 
