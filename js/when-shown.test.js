@@ -36,19 +36,32 @@ test("nothing is drawn until seen or idle; a seen turn is drawn at once, the res
   const drawn = [];
   const nodes = [1, 2, 3, 4].map((n) => {
     const at = node();
-    drawWhenShown(at, () => drawn.push(n));
+    drawWhenShown(at, (shown) => drawn.push(shown ? n : -n));
     return at;
   });
   assert.deepEqual(drawn, []);
   show(nodes[2]);
-  assert.deepEqual(drawn, [3]);
+  assert.deepEqual(drawn, [3]); // drawn because seen
   runIdle(0); // a callback forced by its timeout: still one draw
-  assert.deepEqual(drawn, [3, 1]);
+  assert.deepEqual(drawn, [3, -1]);
   runIdle(50); // time to spare: the rest, in order, and the one already drawn is not drawn again
-  assert.deepEqual(drawn, [3, 1, 2, 4]);
+  assert.deepEqual(drawn, [3, -1, -2, -4]);
   show(nodes[0]);
   runIdle(50);
-  assert.deepEqual(drawn, [3, 1, 2, 4]);
+  assert.deepEqual(drawn, [3, -1, -2, -4]);
+});
+
+test("with idle: false, only when seen", () => {
+  const { node, show, runIdle } = page();
+  const drawn = [];
+  const at = node();
+  drawWhenShown(at, (shown) => drawn.push(shown), { idle: false });
+  runIdle(50);
+  runIdle(0);
+  assert.deepEqual(drawn, []);
+  show(at);
+  show(at);
+  assert.deepEqual(drawn, [true]);
 });
 
 test("a cancelled draw never happens, seen or idle", () => {
@@ -64,6 +77,6 @@ test("a cancelled draw never happens, seen or idle", () => {
 
 test("where the page cannot tell what is seen, the turn is drawn at once", () => {
   const drawn = [];
-  drawWhenShown({ ownerDocument: { defaultView: {} } }, () => drawn.push(1));
-  assert.deepEqual(drawn, [1]);
+  drawWhenShown({ ownerDocument: { defaultView: {} } }, (shown) => drawn.push(shown));
+  assert.deepEqual(drawn, [true]);
 });

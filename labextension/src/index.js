@@ -47,10 +47,12 @@ class TurnRenderer extends Widget {
     this._resolver = options.resolver || null;
     this._cleanup = null;
     this._cancel = null;
+    this._cancelTypeset = null;
   }
 
   renderModel(model) {
     this._cancel?.();
+    this._cancelTypeset?.();
     this._cleanup?.();
     this._cleanup = null;
     this.node.replaceChildren();
@@ -62,20 +64,29 @@ class TurnRenderer extends Widget {
     }
     // Drawn when it is about to be seen, else in idle time (js/when-shown.js): opening a long notebook shows its
     // first turns without waiting for the others.
-    this._cancel = drawWhenShown(this.node, () => this._draw(model, view));
+    this._cancel = drawWhenShown(this.node, (shown) => this._draw(model, view, shown));
     return Promise.resolve();
   }
 
-  _draw(model, view) {
+  _draw(model, view, shown) {
     try {
       // One MathJax pass for the turns drawn together, over the formulas the math policy allowed; what it builds is
-      // scrubbed after (./typeset.js, js/math.js).
-      const typeset = typesetterFor(this._typesetter);
+      // scrubbed after (./typeset.js). A turn drawn out of sight has its formulas typeset when it comes into view, as
+      // MathJax's own lazy typesetting does (https://docs.mathjax.org/en/latest/output/lazy.html): MathJax measures
+      // the text around each formula, which in a cell JupyterLab has not attached yet reads as nothing (the formula
+      // came out at the wrong size) and in an attached one forces a layout of the page, at every pass.
+      const now = typesetterFor(this._typesetter);
+      const typeset = now && !shown ? (root) => this._typesetWhenShown(now, root) : now;
       highlighter ??= createHighlighter(SAVED_LANGUAGES);
       this._cleanup = renderTurn(this.node, staticSource(view, model.metadata), { typeset, highlighter, resolveFile: this._fileUrl() });
     } catch (error) {
       renderFallback(this.node, model.data, "This turn could not be drawn; its text:");
     }
+  }
+
+  _typesetWhenShown(typeset, root) {
+    this._cancelTypeset?.();
+    this._cancelTypeset = drawWhenShown(root, () => typeset(root), { idle: false });
   }
 
   // An audio clip saved beside the notebook: its path relative to the notebook, then the server's download URL for
@@ -88,6 +99,7 @@ class TurnRenderer extends Widget {
 
   dispose() {
     this._cancel?.();
+    this._cancelTypeset?.();
     this._cleanup?.();
     this._cleanup = null;
     super.dispose();

@@ -94,8 +94,20 @@ def inert(page, counter) -> None:
     )
 
 
+# True once the saved-turn renderer has typeset every formula of an answer (a live panel has no typesetter).
+TYPESET = """(answer) => answer.closest('.elk-turn-output') === null
+  || [...answer.querySelectorAll('.elk-math')].every((math) => math.querySelector('mjx-container'))"""
+
+
 def answers(page) -> list[str]:
-    return page.locator(f"{NB} .elk-answer").all_inner_texts()
+    """Each answer as a reader sees it: scrolled into view, so the renderer has typeset its formulas (a turn drawn
+    out of sight is typeset when it comes into view)."""
+    texts = []
+    for answer in page.locator(f"{NB} .elk-answer").all():
+        answer.scroll_into_view_if_needed()
+        page.wait_for_function(TYPESET, arg=answer.element_handle(), timeout=30_000)
+        texts.append(answer.inner_text())
+    return texts
 
 
 def open_saved(page, base: str, ui: str, name: str, kernel_dialog: bool) -> None:
@@ -230,6 +242,10 @@ def test_reopened_with_no_kernel_shows_the_panel_as_it_was(browser, jupyter, sav
         body = page.locator(NB).first.inner_text()
         assert "Error displaying widget" not in body and "model not found" not in body.lower()
         assert answers(page) == saved[ui]["live"]  # the same answer, word for word, as when it ran
+        # every formula scaled to the text around it, as MathJax measured it in the page: typeset in a cell JupyterLab
+        # had not attached yet, a formula measured nothing and kept no scale (smaller than its neighbours)
+        scales = page.locator(f"{NB} .elk-turn-output mjx-container").evaluate_all("(all) => all.map((m) => m.style.fontSize)")
+        assert scales and all(scales), scales
         footer = page.locator(f"{NB} .elk-footer").first.inner_text()
         assert "123" in footer and "67 cached" in footer and "8 reasoning" in footer
         inert(page, counter)
