@@ -2,10 +2,11 @@
 (bench/latency_gateway.py, in a process of its own), at concurrency 1 / 4 / 16, next to the ideal
 N·L/C and the floor of this machine (the same requests from a bare requests.Session per thread:
 what HTTP, the test server and the machine's load cost; and from a bare urllib3.PoolManager, the
-floor of the stack under requests), with the load average; then
-the same with a burst of 429s (Retry-After), showing how many requests the shared backoff sends in
-all (a herd would send many more); then one live redraw of the matrix at 2,000 and 16,000 runs
-(the partial result, the live bundle and the view data) beside the figures before issue 24.
+floor of the stack under requests), with the load average; then ten times the runs at concurrency
+16 (the fixed costs spread thin); then the first runs with a burst of 429s (Retry-After), showing how
+many requests the shared backoff sends in all (a herd would send many more); then one live redraw
+of the matrix at 2,000 and 16,000 runs (the partial result, the live bundle and the view data)
+beside the figures before issue 24.
 
     .venv/bin/python bench/experiment_throughput.py [--small] [--runs 48] [--latency 0.1] [--repeats 3]
 """
@@ -227,6 +228,19 @@ def main() -> None:
     print("requests loop and a bare urllib3 loop in turn, one gateway process each:")
     print(table(rows, header))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores: above ~1 the figures sag)")
+    if not args.small:  # the same at ten times the runs: the waves' cost, with the fixed costs spread thin
+        many = runs * 10
+        ours, bare, lower = [], [], []
+        for _ in range(args.repeats):
+            ours.append(one(many, args.latency, 16)[0])
+            bare.append(floor(many, args.latency, 16))
+            lower.append(floor(many, args.latency, 16, "urllib3"))
+        ideal = math.ceil(many / 16) * args.latency
+        shares = [f"{ideal / statistics.median(times):.0%}" for times in (ours, bare, lower)]
+        print(
+            f"\n{many} runs, concurrency 16 (ideal {ideal:.2f} s): ours {statistics.median(ours):.2f} s, "
+            f"{shares[0]} of ideal; bare requests {shares[1]}; bare urllib3 {shares[2]}"
+        )
     throttled = 16
     elapsed, sent = one(runs, args.latency, 16, throttled)
     print(
