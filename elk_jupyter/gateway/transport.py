@@ -108,21 +108,22 @@ class Transport:
 
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
         proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
+        response = None
         try:
-            # The session's adapter, not Session.request: that merges settings, cookies, hooks and
-            # the environment on every request, ~40% of an experiment run's CPU under the GIL. Our
-            # request is what it would prepare; the adapter keeps proxies, TLS, timeouts, the pools
-            # (``keepalive``) and the mapping of urllib3's errors to requests'. No redirect is
-            # followed: the adapter follows none, and a redirected POST would carry the body (and key).
-            request = keepalive.prepared(self._http, method, url, data, headers)
+            # The session's adapter, not Session.request, which merges settings, cookies, hooks and the
+            # environment on every request (~40% of an experiment run's CPU, under the GIL). The adapter
+            # keeps proxies, TLS, timeouts, the pools (``keepalive``) and the mapping of urllib3's errors;
+            # it follows no redirect (a redirected POST would carry the body, and the key, elsewhere).
+            request = keepalive.prepared(self._http, method, url, data, headers)  # what requests prepares
             _Bearer(self.client)(request)  # at send time; ~/.netrc is never read
-            adapter = self._http.get_adapter(url)
-            timeout = (self.client.connect_timeout, self.client.timeout)
-            response = keepalive.resending(adapter.send, request, True, timeout, verify, None, proxies)
-            if response.is_redirect:
-                urlsplit(urljoin(url, response.headers["location"]))  # as requests parsed a Location it won't follow
+            send, timeout = self._http.get_adapter(url).send, (self.client.connect_timeout, self.client.timeout)
+            response = keepalive.resending(send, request, stream=True, timeout=timeout, verify=verify, proxies=proxies)
+            if response.is_redirect:  # a Location requests could not parse stays a malformed response
+                urlsplit(urljoin(url, response.headers["location"]))
             return response
-        except (ValueError, urllib3.exceptions.HTTPError) as err:  # e.g. that Location
+        except (ValueError, urllib3.exceptions.HTTPError) as err:
+            if response is not None:
+                response.close()
             raise APIError(f"{self.client.host} sent a malformed response ({cause(err)}); not retried") from None
 
     def _transport_error(self, err: requests.RequestException, attempts: int, not_sent: str | None) -> ElkError:
