@@ -1,10 +1,12 @@
 """Experiment throughput: runs per second against a local gateway with a fixed latency
 (bench/latency_gateway.py, in a process of its own), at concurrency 1 / 4 / 16, next to the ideal
 N·L/C and the floor of this machine (the same requests from a bare requests.Session per thread:
-what HTTP, the test server and the machine's load cost), with the load average; then
-the same with a burst of 429s (Retry-After), showing how many requests the shared backoff sends in
-all (a herd would send many more); then one live redraw of the matrix at 2,000 and 16,000 runs
-(the partial result, the live bundle and the view data) beside the figures before issue 24.
+what HTTP, the test server and the machine's load cost; and from a bare urllib3.PoolManager, the
+floor of the stack under requests), with the load average; then ten times the runs at concurrency
+16 (the fixed costs spread thin); then the first runs with a burst of 429s (Retry-After), showing how
+many requests the shared backoff sends in all (a herd would send many more); then one live redraw
+of the matrix at 2,000 and 16,000 runs (the partial result, the live bundle and the view data)
+beside the figures before issue 24.
 
     .venv/bin/python bench/experiment_throughput.py [--small] [--runs 48] [--latency 0.1] [--repeats 3]
 """
@@ -83,20 +85,36 @@ def one(runs: int, latency: float, concurrency: int, throttled: int = 0, live: b
     return elapsed, sent
 
 
-def floor(runs: int, latency: float, concurrency: int) -> float:
-    """Seconds for the same streamed requests sent by a bare requests.Session per thread."""
+def floor(runs: int, latency: float, concurrency: int, http: str = "requests") -> float:
+    """Seconds for the same streamed requests sent by a bare requests.Session per thread (``http``
+    "requests", what the transport sends with), or a bare urllib3.PoolManager per thread ("urllib3",
+    the floor of the HTTP stack under requests)."""
+    import json
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import requests
+    import urllib3
 
     gateway = GatewayProcess(latency)
     local = threading.local()
 
     def send(number: int) -> None:
+        body = {"model": "m", "messages": [{"role": "user", "content": f"run {number}"}], "stream": True}
+        if http == "urllib3":
+            pool = getattr(local, "pool", None) or urllib3.PoolManager()
+            local.pool = pool
+            headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+            data = json.dumps(body).encode()
+            response = pool.request(
+                "POST", gateway.base_url + "/chat/completions", body=data, headers=headers, preload_content=False
+            )
+            for _ in response.stream(None):
+                pass
+            response.release_conn()
+            return
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
-        body = {"model": "m", "messages": [{"role": "user", "content": f"run {number}"}], "stream": True}
         with session.post(gateway.base_url + "/chat/completions", json=body, stream=True) as response:
             for _ in response.iter_content(None):
                 pass
@@ -167,12 +185,14 @@ def main() -> None:
     one(4, 0.01, 4)  # imports and first connections, outside the figures
     rows = []
     for concurrency in (1, 4, 16):
-        ours, live, bare = [], [], []
+        ours, live, bare, lower = [], [], [], []
         for _ in range(args.repeats):  # in turn, so all see the same load
             ours.append(one(runs, args.latency, concurrency)[0])
             live.append(one(runs, args.latency, concurrency, live=True)[0])
             bare.append(floor(runs, args.latency, concurrency))
+            lower.append(floor(runs, args.latency, concurrency, "urllib3"))
         elapsed, floor_s, live_s = statistics.median(ours), statistics.median(bare), statistics.median(live)
+        lower_s = statistics.median(lower)
         ideal = math.ceil(runs / concurrency) * args.latency
         rows.append(
             [
@@ -187,6 +207,7 @@ def main() -> None:
                 f"{ideal / elapsed:.0%}",
                 f"{live_s:.2f}",
                 f"{ideal / live_s:.0%}",
+                f"{ideal / lower_s:.0%}",
             ]
         )
     header = [
@@ -201,11 +222,25 @@ def main() -> None:
         "ours/ideal",
         "ours+view s",
         "ours+view/ideal",
+        "bare urllib3/ideal",
     ]
-    print(f"median of {args.repeats}; ours, ours with the live matrix (redrawn, then the saved bundle) and a bare")
-    print("requests loop in turn, one gateway process each:")
+    print(f"median of {args.repeats}; ours, ours with the live matrix (redrawn, then the saved bundle), a bare")
+    print("requests loop and a bare urllib3 loop in turn, one gateway process each:")
     print(table(rows, header))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores: above ~1 the figures sag)")
+    if not args.small:  # the same at ten times the runs: the waves' cost, with the fixed costs spread thin
+        many = runs * 10
+        ours, bare, lower = [], [], []
+        for _ in range(args.repeats):
+            ours.append(one(many, args.latency, 16)[0])
+            bare.append(floor(many, args.latency, 16))
+            lower.append(floor(many, args.latency, 16, "urllib3"))
+        ideal = math.ceil(many / 16) * args.latency
+        shares = [f"{ideal / statistics.median(times):.0%}" for times in (ours, bare, lower)]
+        print(
+            f"\n{many} runs, concurrency 16 (ideal {ideal:.2f} s): ours {statistics.median(ours):.2f} s, "
+            f"{shares[0]} of ideal; bare requests {shares[1]}; bare urllib3 {shares[2]}"
+        )
     throttled = 16
     elapsed, sent = one(runs, args.latency, 16, throttled)
     print(

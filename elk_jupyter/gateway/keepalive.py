@@ -16,6 +16,7 @@ byte of the answer is not this case: the request may be running, and billed, so 
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import requests
@@ -34,8 +35,31 @@ def session() -> requests.Session:
     return http
 
 
+def prepared(http: requests.Session, method: str, url: str, data: bytes | None, headers: dict):
+    """The request ``http.request(method, url, data=data, headers=headers)`` would prepare, without its
+    per-request merging (cookies, hooks, environment, auth: the caller's): the session's default
+    headers under ``headers``, the URL quoted as requests quotes it, the body's Content-Length."""
+    request = requests.PreparedRequest()
+    request.method, request.url, request.body = method, _quoted(url), data
+    request.headers = requests.structures.CaseInsensitiveDict(http.headers)
+    request.headers.update(headers)
+    if data is not None:
+        if data:  # as requests: an empty body goes chunked
+            request.headers["Content-Length"] = str(len(data))
+    elif method not in ("GET", "HEAD"):
+        request.headers["Content-Length"] = "0"
+    return request
+
+
+@functools.lru_cache(maxsize=64)  # a client asks for the same few URLs; a failure is not cached: it raises again
+def _quoted(url: str) -> str:
+    request = requests.PreparedRequest()
+    request.prepare_url(url, None)
+    return request.url
+
+
 def resending(send, *args, **kwargs) -> requests.Response:
-    """``send(*args, **kwargs)`` (``Session.request``), and once more, on a new connection, if the
+    """``send(*args, **kwargs)`` (an adapter's ``send``), and once more, on a new connection, if the
     kept-alive connection it went out on was closed by the server without a byte of answer."""
     try:
         return _once(send, *args, **kwargs)
@@ -56,7 +80,7 @@ def _once(send, *args, **kwargs) -> requests.Response:
 
 def closed_unanswered(err: requests.RequestException) -> bool:
     """Whether the request went out on a kept-alive connection that the server closed (EOF before a
-    status line, reset, broken pipe) before a byte of the answer: ``Session.request`` with
+    status line, reset, broken pipe) before a byte of the answer: the adapter's ``send`` with
     ``stream=True`` returns once the headers are in, so any break it raises came before the body."""
     if not getattr(_CONNECTION, "reused", False):
         return False
