@@ -37,8 +37,9 @@ def session() -> requests.Session:
 
 def prepared(http: requests.Session, method: str, url: str, data: bytes | None, headers: dict):
     """The request ``http.request(method, url, data=data, headers=headers)`` would prepare, without its
-    per-request merging (cookies, hooks, environment, auth: the caller's): the session's default
-    headers under ``headers``, the URL quoted as requests quotes it, the body's Content-Length."""
+    per-request merging (hooks, environment, auth: the caller's): the session's default headers under
+    ``headers``, the URL quoted as requests quotes it, the body's Content-Length, the session's cookies
+    (``kept_cookies`` stores them)."""
     request = requests.PreparedRequest()
     request.method, request.url, request.body = method, _quoted(url), data
     request.headers = requests.structures.CaseInsensitiveDict(http.headers)
@@ -48,7 +49,17 @@ def prepared(http: requests.Session, method: str, url: str, data: bytes | None, 
             request.headers["Content-Length"] = str(len(data))
     elif method not in ("GET", "HEAD"):
         request.headers["Content-Length"] = "0"
+    if http.cookies:  # what the gateway set (a load balancer's affinity cookie) goes back, as Session.request does
+        cookie = requests.cookies.get_cookie_header(http.cookies, request)
+        if cookie:
+            request.headers["Cookie"] = cookie
     return request
+
+
+def kept_cookies(http: requests.Session, request, response: requests.Response) -> None:
+    """The cookies ``response`` sets, kept in the session for the next requests, as Session.request keeps them."""
+    if "set-cookie" in response.headers:
+        requests.cookies.extract_cookies_to_jar(http.cookies, request, response.raw)
 
 
 @functools.lru_cache(maxsize=64)  # a client asks for the same few URLs; a failure is not cached: it raises again

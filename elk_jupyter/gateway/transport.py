@@ -118,6 +118,7 @@ class Transport:
             _Bearer(self.client)(request)  # at send time; ~/.netrc is never read
             send, timeout = self._http.get_adapter(url).send, (self.client.connect_timeout, self.client.timeout)
             response = keepalive.resending(send, request, stream=True, timeout=timeout, verify=verify, proxies=proxies)
+            keepalive.kept_cookies(self._http, request, response)
             if response.is_redirect:  # a Location requests could not parse stays a malformed response
                 urlsplit(urljoin(url, response.headers["location"]))
             return response
