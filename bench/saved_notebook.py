@@ -308,7 +308,18 @@ def main() -> None:
         f"\nopening a {turns}-turn notebook in JupyterLab 4 (Chromium, windowing mode {args.windowing}), "
         f"median of {args.rounds} interleaved rounds"
     )
-    print(table(rows, ["outputs", "file", "first turn drawn", f"all {turns} drawn", "scrolled to the last turn: its formula typeset"]))
+    print(
+        table(
+            rows,
+            [
+                "outputs",
+                "file",
+                "first turn drawn",
+                f"all {turns} drawn",
+                "scrolled to the last turn: its formula typeset",
+            ],
+        )
+    )
     print("goals: first turn drawn within 1 s, all within 5 s")
 
 

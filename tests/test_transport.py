@@ -269,7 +269,9 @@ def test_proxy_settings_changed_between_requests_are_followed(scripted, monkeypa
 
 def test_a_cookie_the_gateway_sets_goes_back_on_the_next_requests(scripted):
     """A load balancer's affinity cookie, as requests' Session keeps it: sent back to the host that set it."""
-    scripted.queue(Script.sse(delta("a"), DONE, headers={"content-type": "text/event-stream", "set-cookie": "node=b7; Path=/"}))
+    scripted.queue(
+        Script.sse(delta("a"), DONE, headers={"content-type": "text/event-stream", "set-cookie": "node=b7; Path=/"})
+    )
     scripted.queue(_ok(), _ok())
     client = client_for(scripted)
     for _ in range(3):
