@@ -12,7 +12,10 @@ notebook with only the turns' Markdown copies (what a front-end without the rend
 at all (what JupyterLab itself takes to open those cells), interleaved rounds, in JupyterLab's default windowing
 mode unless ``--windowing`` says otherwise.
 
-    .venv/bin/python bench/saved_notebook.py [--small] [--no-browser] [--rounds N] [--windowing MODE]
+    .venv/bin/python bench/saved_notebook.py [--small] [--no-browser] [--rounds N] [--windowing MODE] [--baseline DIR]
+
+``--baseline DIR`` also opens the 100-turn notebook with another build of the renderer (e.g. an older checkout's
+``elk_jupyter/labextension``) from a second server, in the same interleaved rounds.
 
 ``--small`` (CI) runs fewer turns and leaves the browser part out, saying so.
 """
@@ -198,6 +201,7 @@ LAST_TYPESET = """(selector) => {
   const panels = document.querySelectorAll(selector);
   return panels.length > 0 && panels[panels.length - 1].querySelector('mjx-container') !== null;
 }"""
+BASELINE = "renderer, baseline build (--baseline)"
 # What each notebook shows per turn once drawn: (its elements, a text each holds).
 SHOWN = {
     "renderer": (".jp-NotebookPanel .elk-panel", "Answer "),
@@ -206,38 +210,53 @@ SHOWN = {
 }
 
 
-def open_times(folder: Path, notebooks: dict, turns: int, rounds: int, windowing: str) -> list:
+def open_times(folder: Path, notebooks: dict, turns: int, rounds: int, windowing: str, baseline: Path | None) -> list:
+    import contextlib
+    import shutil
+
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROME_ARGS, CHROMIUM, lab_home, lab_server
 
-    home, data = folder / "home", folder / "data"
-    env = dict(os.environ, **lab_home(home, data), PYTHONPATH=str(ROOT))
-    tracker = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.write_text(json.dumps({"windowingMode": windowing}))
-    times = {name: [] for name in notebooks}
-    with lab_server(folder, env, log_name="bench-saved-notebook.log") as base, sync_playwright() as p:
+    def server(stack, label: str, labextension: Path | None) -> str:
+        home, data = folder / f"home-{label}", folder / f"data-{label}"
+        if labextension is not None:  # lab_home installs this checkout's build unless one is there already
+            shutil.copytree(labextension, data / "labextensions" / "elk-jupyter-renderer")
+        env = dict(os.environ, **lab_home(home, data), PYTHONPATH=str(ROOT))
+        tracker = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.write_text(json.dumps({"windowingMode": windowing}))
+        return stack.enter_context(lab_server(folder, env, log_name=f"bench-saved-notebook-{label}.log"))
+
+    opened = {name: (path, "this") for name, path in notebooks.items()}
+    if baseline is not None:  # the same notebook drawn by another build of the renderer, in the same rounds
+        opened = {"renderer": opened.pop("renderer"), BASELINE: (notebooks["renderer"], "baseline"), **opened}
+    times = {name: [] for name in opened}
+    with contextlib.ExitStack() as stack, sync_playwright() as p:
+        bases = {"this": server(stack, "this", None)}
+        if baseline is not None:
+            bases["baseline"] = server(stack, "baseline", baseline)
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
         for _ in range(rounds):
-            for name, path in notebooks.items():
+            for name, (path, build) in opened.items():
+                shown = SHOWN[name if name in SHOWN else "renderer"]
                 context = browser.new_context(viewport={"width": 1100, "height": 900})
                 page = context.new_page()
                 # JupyterLab itself loaded and idle first: what is timed is opening the file from its file browser.
-                page.goto(base + "/lab?reset")
+                page.goto(bases[build] + "/lab?reset")
                 entry = page.locator(f".jp-DirListing-item[title*='{path.name}']").first
                 entry.wait_for(timeout=90_000)
                 page.wait_for_timeout(500)
                 start = time.perf_counter()
                 entry.dblclick()
-                page.wait_for_function(DRAWN, arg=[*SHOWN[name], 1], timeout=90_000, polling=20)
+                page.wait_for_function(DRAWN, arg=[*shown, 1], timeout=90_000, polling=20)
                 first = time.perf_counter() - start
-                page.wait_for_function(DRAWN, arg=[*SHOWN[name], turns], timeout=180_000, polling=50)
+                page.wait_for_function(DRAWN, arg=[*shown, turns], timeout=180_000, polling=50)
                 every = time.perf_counter() - start
                 typeset = None
-                if name == "renderer":  # the Markdown copy shows math as code: nothing to typeset
+                if name.startswith("renderer"):  # the Markdown copy shows math as code: nothing to typeset
                     scrolled = time.perf_counter()
-                    page.locator(SHOWN[name][0]).last.scroll_into_view_if_needed()
-                    page.wait_for_function(LAST_TYPESET, arg=SHOWN[name][0], timeout=30_000, polling="raf")
+                    page.locator(shown[0]).last.scroll_into_view_if_needed()
+                    page.wait_for_function(LAST_TYPESET, arg=shown[0], timeout=30_000, polling="raf")
                     typeset = time.perf_counter() - scrolled
                 times[name].append((first, every, typeset))
                 context.close()
@@ -247,7 +266,7 @@ def open_times(folder: Path, notebooks: dict, turns: int, rounds: int, windowing
         first = statistics.median(v[0] for v in values)
         every = statistics.median(v[1] for v in values)
         typeset = f"{statistics.median(v[2] for v in values) * 1000:.0f} ms" if values[0][2] is not None else "-"
-        size = f"{notebooks[name].stat().st_size / 1024:.0f} KB"
+        size = f"{opened[name][0].stat().st_size / 1024:.0f} KB"
         rows.append([name, size, f"{first:.2f} s", f"{every:.2f} s", typeset])
     return rows
 
@@ -262,6 +281,11 @@ def main() -> None:
         default="contentVisibility",
         choices=["contentVisibility", "none", "full", "defer"],
         help="JupyterLab's notebook windowing mode (its default: contentVisibility)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another build of the renderer (an older checkout's elk_jupyter/labextension), opened in the same rounds",
     )
     args = parser.parse_args()
     few, many, turns = (1, 3, 10) if args.small else (2, 8, 100)
@@ -302,7 +326,7 @@ def main() -> None:
         markdown_only(renderer, plain)
         without_outputs(renderer, empty)
         notebooks = {"renderer": renderer, "Markdown copy only": plain, "no outputs (JupyterLab's floor)": empty}
-        rows = open_times(folder, notebooks, turns, args.rounds, args.windowing)
+        rows = open_times(folder, notebooks, turns, args.rounds, args.windowing, args.baseline)
     gateway.close()
     print(
         f"\nopening a {turns}-turn notebook in JupyterLab 4 (Chromium, windowing mode {args.windowing}), "
