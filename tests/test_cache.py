@@ -1,5 +1,5 @@
 """The replay cache through the real magics: whose reply it replays, and that no problem with it
-(a file where its directory should be, an unwritable home, a corrupt or locked database) fails a
+(a file where its directory should be, an unwritable home, a damaged or locked database) fails a
 turn. Also the replay mode read from ``ELK_REPLAY``."""
 
 from __future__ import annotations
@@ -63,12 +63,7 @@ def unwritable_home(tmp_path, env):
     env.setenv("HOME", "/sys")  # no one, root included, may create a directory there
 
 
-def corrupt_database(tmp_path, env):
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "cache.sqlite3").write_bytes(b"this is not an sqlite database" * 100)
-
-
-@pytest.mark.parametrize("breakage", [unusable_file, unwritable_home, corrupt_database])
+@pytest.mark.parametrize("breakage", [unusable_file, unwritable_home])
 def test_an_unusable_cache_is_a_miss_with_one_warning(env, gateway, tmp_path, capsys, breakage):
     breakage(tmp_path, env)
     ip, magics = kernel_state()
@@ -82,6 +77,36 @@ def test_an_unusable_cache_is_a_miss_with_one_warning(env, gateway, tmp_path, ca
     warnings = [line for line in capsys.readouterr().err.splitlines() if "elk-jupyter:" in line]
     assert len(warnings) == 1 and "the replay cache" in warnings[0] and "is unusable" in warnings[0]
     assert magics.runner.replays.unusable is not None
+    assert len(gateway.requests) == 2
+
+
+def not_a_database(path):
+    path.write_bytes(b"this is not an sqlite database" * 100)
+
+
+def damaged_database(path):
+    """A real cache whose pages were overwritten (a machine crash while writing, with no fsync)."""
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # everything after the header: the schema and the rows
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [not_a_database, damaged_database])
+def test_a_damaged_cache_is_set_aside_and_a_new_one_started(env, gateway, tmp_path, capsys, damage):
+    path = tmp_path / "cache" / "cache.sqlite3"
+    ip, _ = kernel_state()
+    turn(ip, "before")  # creates the database
+    damage(path)
+    ip, magics = kernel_state()
+    first = turn(ip, "one")  # the damaged file is found and moved aside: a miss, sent live
+    ip, _ = kernel_state()
+    again = turn(ip, "one")  # the new cache kept it
+    assert (first.status, first.replayed, again.replayed) == ("completed", False, True)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "elk-jupyter:" in line]
+    assert len(warnings) == 1 and "the replay cache" in warnings[0] and "was damaged" in warnings[0]
+    assert magics.runner.replays.unusable is None
+    (aside,) = path.parent.glob("cache.sqlite3.damaged-*")
+    assert aside.read_bytes()[100:200] == b"\xff" * 100 or aside.read_bytes().startswith(b"this is not")
     assert len(gateway.requests) == 2
 
 
@@ -121,7 +146,7 @@ def test_an_unknown_elk_replay_is_a_config_error_naming_the_modes(env, gateway, 
     assert gateway.requests == []  # never silently live, and billed
 
 
-def test_a_sweep_over_a_corrupt_cache_runs_live(gateway, tmp_path, capsys):
+def test_a_sweep_over_a_damaged_cache_runs_live(gateway, tmp_path, capsys):
     from elk_jupyter import Client, sweep
     from elk_jupyter.records.cache import Replays
 
@@ -132,4 +157,4 @@ def test_a_sweep_over_a_corrupt_cache_runs_live(gateway, tmp_path, capsys):
     client = Client(KEY, base_url=gateway.base_url, model="a")
     table = sweep("Hi", models=["a"], repeats=2, client=client, replays=replays, progress=None)
     assert [r["status"] for r in table.rows] == ["completed", "completed"]
-    assert len(warnings) == 1 and "is unusable" in warnings[0] and len(gateway.requests) == 2
+    assert len(warnings) == 1 and "was damaged" in warnings[0] and len(gateway.requests) == 2

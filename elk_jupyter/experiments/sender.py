@@ -38,15 +38,16 @@ class Backoff:
 
 
 class Sender:
-    def __init__(self, client: Client, endpoint: str, max_attempts: int, max_retry_after: float, stop):
-        self.base, self.endpoint = client, endpoint
+    def __init__(self, client: Client, endpoint: str, max_attempts: int, max_retry_after: float, stop, workers: int):
+        # One client for every worker: it sends through the adapter's thread-safe pools, sized for them;
+        # its own retries are off: the backoff is shared.
+        self.client, self.endpoint = client.copy(max_retries=0, connections=workers), endpoint
         self.max_attempts, self.max_retry_after, self.stop = max_attempts, max_retry_after, stop
         self.backoff = Backoff()
-        self._local = threading.local()
 
     def send(self, body: dict) -> Reply:
         """Send one request; a retryable status pauses every worker, then this one tries again."""
-        client = self._client()
+        client = self.client
         for attempt in range(1, self.max_attempts + 1):
             self.backoff.wait()
             reply, error = send_keeping_partial(client, self.endpoint, body)  # never raises an ElkError
@@ -58,9 +59,3 @@ class Sender:
                 return reply
             self.backoff.slow_down(delay)
         return reply
-
-    def _client(self) -> Client:
-        """A client (an HTTP session) per worker thread; its own retries are off: the backoff is shared."""
-        if not hasattr(self._local, "client"):
-            self._local.client = self.base.copy(max_retries=0)
-        return self._local.client

@@ -52,6 +52,7 @@ class Client:
         connect_timeout: float = 10.0,
         max_retries: int = 2,
         max_retry_after: float = 60.0,
+        connections: int = 10,
     ):
         self._api_key = api_key
         self.api_key_env = api_key_env
@@ -61,13 +62,24 @@ class Client:
         self.connect_timeout = settings.seconds("connect_timeout", connect_timeout)
         self.max_retries = settings.retries(max_retries)
         self.max_retry_after = max_retry_after
+        self.connections = connections  # requests in flight at once, from several threads: kept-alive connections
         self._transport = Transport(self)
         self.images = attachments.Images()  # what image placeholders stand for (a kernel's: KernelState.images)
+        self._rule: tuple[str | None, redaction.Redactor] | None = None  # (the key, its redaction rule)
 
     def copy(self, **changes) -> Client:
-        """The same gateway, key and settings with an HTTP session of its own (one per worker thread:
-        a requests session is not thread-safe), ``changes`` applied (e.g. ``max_retries=0``)."""
-        names = ("base_url", "model", "api_key_env", "timeout", "connect_timeout", "max_retries", "max_retry_after")
+        """The same gateway, key and settings with an HTTP session of its own, ``changes`` applied
+        (e.g. ``max_retries=0``, or ``connections`` for a client that several threads send through)."""
+        names = (
+            "base_url",
+            "model",
+            "api_key_env",
+            "timeout",
+            "connect_timeout",
+            "max_retries",
+            "max_retry_after",
+            "connections",
+        )
         copied = Client(self._api_key, **{**{name: getattr(self, name) for name in names}, **changes})
         copied.images = self.images
         return copied
@@ -88,11 +100,19 @@ class Client:
         return self._api_key or os.environ.get(self.api_key_env) or None
 
     def redact(self, text: str | None) -> str | None:  # every spelling ``redaction`` knows
-        return redaction.redact(text, self.api_key())
+        return self._redactor()(text)
 
     def guard(self, body: dict) -> tuple[dict, int]:
         """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached."""
-        return redaction.redactor(self.api_key()).body(body)
+        return self._redactor().body(body)
+
+    def _redactor(self) -> redaction.Redactor:
+        """The rule for the key as it is now (read at each call: the environment may change it), built
+        once per key: building one computes every spelling (~30 µs), and a run asks several times."""
+        key, known = self.api_key(), self._rule
+        if known is None or known[0] != key:
+            known = self._rule = (key, redaction.redactor(key))
+        return known[1]
 
     def key_fingerprint(self) -> str:
         key = self.api_key()

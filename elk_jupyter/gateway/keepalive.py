@@ -27,11 +27,12 @@ import urllib3
 _CONNECTION = threading.local()
 
 
-def session() -> requests.Session:
-    """A requests session whose direct connections tell ``resending`` whether they were kept alive."""
+def session(connections: int = requests.adapters.DEFAULT_POOLSIZE) -> requests.Session:
+    """A requests session whose direct connections tell ``resending`` whether they were kept alive,
+    keeping up to ``connections`` of them per host (requests sent at once from several threads)."""
     http = requests.Session()
     for prefix in ("http://", "https://"):
-        http.mount(prefix, _Adapter())
+        http.mount(prefix, _Adapter(pool_maxsize=max(connections, requests.adapters.DEFAULT_POOLSIZE)))
     return http
 
 

@@ -57,7 +57,7 @@ class Transport:
 
     def __init__(self, client) -> None:
         self.client = client
-        self._http = keepalive.session()  # keep-alive across cells
+        self._http = keepalive.session(client.connections)  # keep-alive across cells
         self._http.trust_env = False  # the environment's proxies and CA bundle: _environment_settings
 
     def request(self, method: str, path: str, body: dict | None) -> requests.Response:

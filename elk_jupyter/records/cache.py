@@ -4,7 +4,8 @@ the one replay policy: replay, go live or refuse.
 
 Only successful replies are stored, so a replay never reproduces a failure. The cache is an
 optimisation: any problem with it (a file where its directory should be, an unwritable home, a
-corrupt or locked database) is a miss with one warning, never a failed or stalled turn. Stdlib only.
+locked database) is a miss with one warning, never a failed or stalled turn; a damaged database
+file is set aside, and a new one is started. Stdlib only.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class Cache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
             try:
+                # No fsync: a commit waited ~1.5 ms for the disk (at the end of every experiment, at the first
+                # turn of a new cache). A crash of the program loses nothing; one of the machine may lose the
+                # last writes or damage the file, which is then set aside (``Replays._set_aside``): every reply
+                # is in its notebook's records too (https://www.sqlite.org/pragma.html#pragma_synchronous).
+                db.execute("PRAGMA synchronous=OFF")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, host TEXT, request TEXT, reply TEXT, stored_at REAL)"
                 )
@@ -88,6 +94,14 @@ class Cache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def set_aside(self) -> Path:
+        """Move a damaged database file out of the way (the next use starts a new one); its new path."""
+        self.close()
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.path.replace(aside)
+        self.path.with_name(self.path.name + "-journal").unlink(missing_ok=True)  # the old file's, if any
+        return aside
 
 
 _INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
@@ -260,6 +274,10 @@ class Replays:
                 self._once("locked", f"the replay cache {self.cache.path} is locked by another process: skipped")
                 return None
             problem = f"{type(err).__name__}: {err}"
+        except sqlite3.DatabaseError as err:
+            problem = f"{type(err).__name__}: {err}"
+            if _damaged(err) and self._set_aside(problem):
+                return None
         except (OSError, sqlite3.Error, ValueError) as err:  # ValueError: a row that is not JSON
             problem = f"{type(err).__name__}: {err}"
         self.unusable = problem
@@ -267,12 +285,30 @@ class Replays:
         self._once("unusable", f"the replay cache {self.cache.path} is unusable ({problem}): off in this kernel")
         return None
 
+    def _set_aside(self, problem: str) -> bool:
+        """Move a damaged file aside, once per kernel: this look-up or write is a miss, the next use
+        starts a new cache. False when it cannot be moved (the cache is then off, as for any problem)."""
+        if "damaged" in self._warned:
+            return False
+        try:
+            aside = self.cache.set_aside()
+        except OSError:
+            return False
+        self._once("damaged", f"the replay cache {self.cache.path} was damaged ({problem}): moved to {aside.name}")
+        return True
+
     def _once(self, kind: str, message: str) -> None:
         with self._lock:
             if kind in self._warned:
                 return
             self._warned.add(kind)
         self._warn(f"elk-jupyter: {message}")
+
+
+def _damaged(err: sqlite3.DatabaseError) -> bool:
+    """SQLITE_NOTADB or SQLITE_CORRUPT: the file is not, or no longer, a database (not one this
+    process may not use: locked, read-only, a full disk)."""
+    return "file is not a database" in str(err) or "malformed" in str(err)
 
 
 def _places(where: Where) -> list[tuple]:
