@@ -37,15 +37,19 @@ class Plan:
     # loop has its own ids and a test can name them before the request is made.
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64  # socketserver's 5 holds a burst of connects back by a SYN retransmit (1 s)
+
+
 class FakeGateway:
     def __init__(self) -> None:
-        self.requests: list[dict] = []  # {"path", "headers", "body"}
+        self.requests: list[dict] = []  # {"path", "headers", "body", "peer": the connection's address}
         self.plans: list[Plan] = []
         self.responses: dict[str, list] = {}  # response id -> full input history
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests served at once
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # clients hang up on purpose
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -118,7 +122,9 @@ def _handler(gateway: FakeGateway):
         def _post(self):
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            gateway.requests.append(
+                {"path": self.path, "headers": dict(self.headers), "body": body, "peer": self.client_address}
+            )
             self.number = len(gateway.requests)
             plan = gateway.plans.pop(0) if gateway.plans else Plan()
             if plan.status >= 400 or plan.error_body is not None:

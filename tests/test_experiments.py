@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 
 import pytest
@@ -209,6 +210,18 @@ def test_a_429_slows_every_worker_down_then_all_runs_finish(gateway):
     result = experiment("$n", [{"n": i} for i in range(4)], client=client(gateway), concurrency=4, progress=False)
     assert result.errors == 0 and len(gateway.requests) == 8
     assert sorted(r.text for r in result.runs) == [f"echo: {i}" for i in range(4)]
+
+
+def test_the_workers_share_one_pool_of_kept_alive_connections_as_large_as_the_concurrency(gateway, caplog):
+    """More workers than requests' default pool (10): every connection is kept and reused, none is
+    opened and dropped per run (urllib3 would log "Connection pool is full, discarding connection")."""
+    for _ in range(36):
+        gateway.plan(words_per_chunk=1, delay=0.05)
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        result = experiment("$n", [{"n": i} for i in range(36)], client=client(gateway), concurrency=12, progress=False)
+    assert result.errors == 0 and gateway.max_in_flight == 12
+    assert len({r["peer"] for r in gateway.requests}) == 12  # 36 requests on 12 connections
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 def test_a_retry_after_beyond_the_limit_fails_that_run_in_one_line(gateway):
