@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
+from elk_jupyter.conversation.identity import Identity, Where, request_key
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.display.tex import BACKSLASH, DOLLAR
 from elk_jupyter.errors import ConfigError, ElkError
@@ -180,6 +181,37 @@ def test_reserved_grid_keys_are_refused_before_any_request(gateway, key):
     with pytest.raises(ConfigError, match="API key comes from the environment"):
         experiment("hi", grid={"api_key": ["x"]}, client=client(gateway), progress=False)
     assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    "grid, said",
+    [
+        ({"temperature": [float("nan")]}, "temperature=nan"),
+        ({"logit_bias": [{"50256": float("-inf")}]}, "logit_bias.50256=-inf"),
+        ({"stop": [["a", 1e999]]}, "stop.1=inf"),
+    ],
+)
+def test_a_non_finite_value_is_named_before_any_request(gateway, grid, said):
+    # the plan writes each body's JSON once, strict: a NaN fails it, then the walk names the field
+    with pytest.raises(ConfigError) as caught:
+        experiment("hi", grid=grid, client=client(gateway), progress=False)
+    assert str(caught.value) == f"{said}: JSON cannot carry NaN or Infinity (nothing was sent)"
+    assert gateway.requests == []
+
+
+def test_a_key_quoted_by_an_expression_is_cut_from_the_body_and_its_replay_key(gateway):
+    # the body's JSON written once for the key scan and the replay keys: a cut body's keys are
+    # those of the body as sent, never of the body as asked
+    result = experiment(
+        "say ${secret} ${n}", [{"n": "é🦌"}], client=client(gateway), namespace={"secret": KEY}, progress=False
+    )
+    (run,) = result.runs
+    sent = gateway.bodies()[0]
+    assert sent["messages"][0]["content"] == "say [redacted key] é🦌" and run.request == sent
+    asked = Identity(sent, run.host, client(gateway).cache_scope(), Where(case=0, repeat=0))
+    assert (
+        run.key == asked.key == request_key({"body": sent, "where": {"case": 0, "repeat": 0, "cell": None}}, run.host)
+    )
 
 
 def test_budget_counts_every_cap_n_repeats_and_judge_calls(gateway):

@@ -90,9 +90,10 @@ class Client:
     def redact(self, text: str | None) -> str | None:  # every spelling ``redaction`` knows
         return redaction.redact(text, self.api_key())
 
-    def guard(self, body: dict) -> tuple[dict, int]:
-        """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached."""
-        return redaction.redactor(self.api_key()).body(body)
+    def guard(self, body: dict, written: str | None = None) -> tuple[dict, int]:
+        """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached.
+        ``written``: the body's JSON when the caller has it (``redaction.Redactor.body``)."""
+        return redaction.redactor(self.api_key()).body(body, written)
 
     def key_fingerprint(self) -> str:
         key = self.api_key()
