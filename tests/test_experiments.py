@@ -174,6 +174,28 @@ def test_templates_are_brace_safe_and_strict(gateway):
     assert gateway.bodies()[0]["messages"][0]["content"] == '{"a": 1, "b": "$5"}' and result.errors == 0
 
 
+def test_an_expression_is_evaluated_in_every_run_and_its_errors_say_the_same(gateway):
+    # each ${expr} is compiled once per text (for speed), still evaluated in each run's own scope
+    calls = []
+    result = experiment(
+        "${ n * 2 } ${tick()}",
+        [{"n": 1}, {"n": 2}],
+        repeats=2,
+        client=client(gateway),
+        progress=False,
+        namespace={"tick": lambda: calls.append(1) or len(calls)},
+    )
+    assert sorted(r.request["messages"][0]["content"] for r in result.runs) == ["2 1", "2 2", "4 3", "4 4"]
+    for template, said in [
+        ("${n +}", "template: ${n +} failed: SyntaxError: invalid syntax (<string>, line 1)"),
+        ("${1/0}", "template: ${1/0} failed: ZeroDivisionError: division by zero"),
+        ("${missing}", "template: ${missing} failed: NameError: name 'missing' is not defined"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            experiment(template, [{"n": 1}], client=client(gateway), progress=False)
+        assert str(caught.value) == said
+
+
 @pytest.mark.parametrize("key", ["model", "stream", "messages", "input", "stream_options"])
 def test_reserved_grid_keys_are_refused_before_any_request(gateway, key):
     with pytest.raises(ConfigError, match=f"grid key '{key}' is set by the experiment itself"):
