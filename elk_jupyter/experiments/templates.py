@@ -67,4 +67,7 @@ def request(endpoint: str, prompt: str, model: str, system: str | None, params: 
     plain = {name: value for name, value in params.items() if "." not in name}
     nested = tuple((field_path(name), value) for name, value in params.items() if "." in name)
     ask = Ask(endpoint, prompt, plain, extra=nested)
-    return dialect(endpoint).request(ask, Settings(), (), system, model, None).body
+    return dialect(endpoint).request(ask, _DEFAULTS, (), system, model, None).body
+
+
+_DEFAULTS = Settings()  # frozen: one for every run (building one is a fifth of a run's request)
