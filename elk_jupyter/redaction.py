@@ -54,12 +54,14 @@ class Redactor:
         pieces.append(text[start:])
         return "".join(pieces), len(spans)
 
-    def body(self, value) -> tuple[object, int]:
+    def body(self, value, written: str | None = None) -> tuple[object, int]:
         """(a copy of a JSON-like value with every string, keys included, redacted; the count).
 
         Iterative, so a deeply nested body cannot exhaust the stack; the value itself when
-        nothing was cut. Values other than str, dict, list and tuple are kept as they are."""
-        if not self.spellings or self._surely_clean(value):
+        nothing was cut. Values other than str, dict, list and tuple are kept as they are.
+        ``written``: the value's JSON (``ensure_ascii=False``, any separators and key order) when
+        the caller has written it already, searched instead of writing it again."""
+        if not self.spellings or self._surely_clean(value, written):
             return value, 0
         count = 0
         root = [value]
@@ -81,18 +83,20 @@ class Redactor:
                 holder[slot] = _Pending(tuple if isinstance(item, tuple) else list, copy)
         return (_built(root[0]), count) if count else (value, 0)
 
-    def _surely_clean(self, value) -> bool:
+    def _surely_clean(self, value, written: str | None = None) -> bool:
         """True when the body's JSON text holds no block of any spelling: one search in C instead
         of a walk (a long conversation's body is mostly earlier turns). JSON writes a string as
         is unless it holds a quote, a backslash or a control character, so this holds only for
-        keys without those."""
+        keys without those (whatever the separators and the order of keys: every string is in the
+        text as it is)."""
         if not self._json_safe:
             return False
-        try:
-            flat = json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError, RecursionError):
-            return False
-        return not self._hinted(flat)
+        if written is None:
+            try:
+                written = json.dumps(value, ensure_ascii=False, default=str)
+            except (TypeError, ValueError, RecursionError):
+                return False
+        return not self._hinted(written)
 
     def _hinted(self, text: str) -> bool:
         return any(block in text for block in self._blocks)

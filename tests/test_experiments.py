@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment
+from elk_jupyter.conversation.identity import Identity, Where, request_key
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.display.tex import BACKSLASH, DOLLAR
 from elk_jupyter.errors import ConfigError, ElkError
@@ -174,6 +175,28 @@ def test_templates_are_brace_safe_and_strict(gateway):
     assert gateway.bodies()[0]["messages"][0]["content"] == '{"a": 1, "b": "$5"}' and result.errors == 0
 
 
+def test_an_expression_is_evaluated_in_every_run_and_its_errors_say_the_same(gateway):
+    # each ${expr} is compiled once per text (for speed), still evaluated in each run's own scope
+    calls = []
+    result = experiment(
+        "${ n * 2 } ${tick()}",
+        [{"n": 1}, {"n": 2}],
+        repeats=2,
+        client=client(gateway),
+        progress=False,
+        namespace={"tick": lambda: calls.append(1) or len(calls)},
+    )
+    assert sorted(r.request["messages"][0]["content"] for r in result.runs) == ["2 1", "2 2", "4 3", "4 4"]
+    for template, said in [
+        ("${n +}", "template: ${n +} failed: SyntaxError: invalid syntax (<string>, line 1)"),
+        ("${1/0}", "template: ${1/0} failed: ZeroDivisionError: division by zero"),
+        ("${missing}", "template: ${missing} failed: NameError: name 'missing' is not defined"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            experiment(template, [{"n": 1}], client=client(gateway), progress=False)
+        assert str(caught.value) == said
+
+
 @pytest.mark.parametrize("key", ["model", "stream", "messages", "input", "stream_options"])
 def test_reserved_grid_keys_are_refused_before_any_request(gateway, key):
     with pytest.raises(ConfigError, match=f"grid key '{key}' is set by the experiment itself"):
@@ -181,6 +204,37 @@ def test_reserved_grid_keys_are_refused_before_any_request(gateway, key):
     with pytest.raises(ConfigError, match="API key comes from the environment"):
         experiment("hi", grid={"api_key": ["x"]}, client=client(gateway), progress=False)
     assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    "grid, said",
+    [
+        ({"temperature": [float("nan")]}, "temperature=nan"),
+        ({"logit_bias": [{"50256": float("-inf")}]}, "logit_bias.50256=-inf"),
+        ({"stop": [["a", 1e999]]}, "stop.1=inf"),
+    ],
+)
+def test_a_non_finite_value_is_named_before_any_request(gateway, grid, said):
+    # the plan writes each body's JSON once, strict: a NaN fails it, then the walk names the field
+    with pytest.raises(ConfigError) as caught:
+        experiment("hi", grid=grid, client=client(gateway), progress=False)
+    assert str(caught.value) == f"{said}: JSON cannot carry NaN or Infinity (nothing was sent)"
+    assert gateway.requests == []
+
+
+def test_a_key_quoted_by_an_expression_is_cut_from_the_body_and_its_replay_key(gateway):
+    # the body's JSON written once for the key scan and the replay keys: a cut body's keys are
+    # those of the body as sent, never of the body as asked
+    result = experiment(
+        "say ${secret} ${n}", [{"n": "é🦌"}], client=client(gateway), namespace={"secret": KEY}, progress=False
+    )
+    (run,) = result.runs
+    sent = gateway.bodies()[0]
+    assert sent["messages"][0]["content"] == "say [redacted key] é🦌" and run.request == sent
+    asked = Identity(sent, run.host, client(gateway).cache_scope(), Where(case=0, repeat=0))
+    assert (
+        run.key == asked.key == request_key({"body": sent, "where": {"case": 0, "repeat": 0, "cell": None}}, run.host)
+    )
 
 
 def test_budget_counts_every_cap_n_repeats_and_judge_calls(gateway):

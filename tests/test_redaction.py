@@ -72,6 +72,21 @@ def test_a_body_is_redacted_in_every_string_keys_included_at_any_depth():
     assert Redactor(KEY).body(clean) == (clean, 0) and Redactor(KEY).body(clean)[0] is clean
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [{"role": "user", "content": f"x {KEY}"}], "temperature": 0.5},
+        {"metadata": {KEY[3:20]: 1}, "z": "é"},
+        {"input": [{"type": "input_image", "image_url": "data:;base64," + B64(f"user:{KEY}".encode()).decode()}]},
+        {"messages": [{"role": "user", "content": "nothing to cut, ünïcode 🦌"}], "b": [1, 2.5, None, True]},
+    ],
+)
+def test_a_body_written_by_the_caller_is_redacted_as_one_written_here(body):
+    # an experiment's plan hands over the body's canonical JSON (sorted keys, no spaces) for the scan
+    written = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert Redactor(KEY).body(body, written) == Redactor(KEY).body(body)
+
+
 def test_a_key_across_the_tool_result_cut_is_redacted_before_the_cut():
     def leak() -> str:
         """Return the key just across the cut."""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from elk_jupyter import Client, experiment, sweep
 from elk_jupyter.conversation.ask import Ask
-from elk_jupyter.conversation.identity import Identity, Where, request_key
+from elk_jupyter.conversation.identity import Identity, Where, request_key, strict_canonical
 from elk_jupyter.conversation.kernel import KernelState, recorded_turn
 from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.conversation.turns import TurnRunner
@@ -347,3 +347,100 @@ def test_identity_keys_are_request_keys_of_their_documents(body, host, scope, wh
     assert identity.key == request_key({"body": body, "where": {**where.shared(), "cell": where.cell}}, host)
     shared = where.shared()
     assert identity.cache_key == request_key({"body": body, "where": shared} if shared else body, scope or host)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.dictionaries(st.text(max_size=8), _json, max_size=5), where=st.builds(Where, case=st.integers(0, 9)))
+def test_an_identity_written_by_the_plan_has_the_same_keys(body, where):
+    # an experiment's plan writes the body's JSON once (``strict_canonical``) and hands it over
+    written = strict_canonical(body)
+    if written is None:  # an infinity: not strict JSON, the plan refuses the body
+        return
+    fresh, handed = Identity(body, "h", "s", where), Identity.written(body, written, "h", "s", where)
+    assert (handed.body_key, handed.key, handed.cache_key) == (fresh.body_key, fresh.key, fresh.cache_key)
+
+
+def test_strict_canonical_is_none_for_what_json_cannot_carry_strictly():
+    assert strict_canonical({"b": [1.5, "é"], "a": None}) == '{"a":null,"b":[1.5,"é"]}'
+    for bad in ({"t": float("nan")}, {"t": [float("-inf")]}, {"t": (1e999,)}, {"t": object()}, {1: 0, "a": 1}):
+        assert strict_canonical(bad) is None
+
+
+IMAGE = "data:image/png;base64,<image 1 omitted>"
+HOST, SCOPE = "127.0.0.1:8000", "http://127.0.0.1:8000/v1 account abc"
+
+
+@pytest.mark.parametrize(
+    "body, where, keys",
+    [
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "run 0"}],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+            Where(case=3, repeat=1),
+            (
+                "06324dcdf45f869bea60ec34e8b3a60b1beef887a0a694df4d6056ccfbbc4fd5",
+                "cef1c8f921da36cec681c742e58714222ea9753be4c23d91f0385f95f73f1da3",
+                "732cd07ff9d847088d0a8649e3df7c8a842ceb16dc8838a9b30a6e066f69e88f",
+            ),
+        ),
+        (
+            {
+                "model": "gpt-é",
+                "messages": [
+                    {"role": "system", "content": 'Sé brève 🦌 \u2028 "q" \\ \n\t\x01'},
+                    {"role": "user", "content": "日本語"},
+                ],
+                "temperature": 0.7,
+                "top_p": 1e-7,
+                "seed": 12345678901234567890,
+            },
+            Where("default", 2, "cell-1"),
+            (
+                "2065b9dafe959e4d506421250912e281b7646139552b33905df999b4af50dd8c",
+                "378b21147cf0f2e38b26d78286f90dcfa5342c850f9fd8dfe2ee30c66ae10744",
+                "9165319162e78f637cb4a97c83dc85687c1a17f74ad3bc5acbc1d6543d008821",
+            ),
+        ),
+        (
+            {
+                "model": "m",
+                "input": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "x"}, {"type": "input_image", "image_url": IMAGE}],
+                    }
+                ],
+                "reasoning": {"effort": "low", "summary": None},
+                "b": 1.5,
+                "a": [0.1, -2.0, 1e300, False],
+            },
+            Where(),
+            (
+                "95c10112d3b06d176795b8d21af81abee4d3ea5ac6815f683b75300e551d35b6",
+                "c9bd57472fc1013a31a6167cee65ce05cb07c7d925c837f0f76a5d28901205f8",
+                "535c0bedaf9090cae5b4197fca812cef8baf4c8a24477d9d2af989817e912c97",
+            ),
+        ),
+        (
+            {"z": {"y": {"x": [[], {}, ""]}}, "ä": "ö", "A": "a"},
+            Where("c", 0),
+            (
+                "ca91fae23a92cc84d68ee0d9f3f4ca99f897ec3ff85d0b4021ad641343ebfc28",
+                "cdd930ff80c76865ba7bafa1dfb65ae622370fb4407102b0953213f098b40db1",
+                "ad535c0d37a76b769df121567efe4813b2062d1265374533ced4df4f49b35565",
+            ),
+        ),
+    ],
+)
+def test_replay_keys_stay_byte_identical(body, where, keys):
+    # saved notebooks and cache files replay by these keys: (body_key, key, cache_key) as written
+    # before the plan handed its JSON over, for unicode, escapes, big ints, floats, nesting, images
+    for identity in (
+        Identity(body, HOST, SCOPE, where),
+        Identity.written(body, strict_canonical(body), HOST, SCOPE, where),
+    ):
+        assert (identity.body_key, identity.key, identity.cache_key) == keys

@@ -101,6 +101,14 @@ class Identity:
     # Each holds the body's canonical JSON: written once (``_body_json``) and spliced into the
     # three documents, which are byte for byte what ``request_key`` writes (sorted keys: "body"
     # comes before "host" and "where").
+    @classmethod
+    def written(cls, body: dict, body_json: str, host: str | None, scope: str | None = None, where: Where = Where()):
+        """The identity of ``body`` whose canonical JSON the caller has already written
+        (``strict_canonical(body)``): an experiment's plan writes it once for every check of the body."""
+        identity = cls(body, host, scope, where)
+        identity.__dict__["_body_json"] = body_json  # the slot ``_body_json`` caches its value in
+        return identity
+
     @cached_property
     def _body_json(self) -> str:
         return _canonical(self.body)
@@ -125,8 +133,24 @@ class Identity:
         return _key(asked, self.scope or self.host)
 
 
+# ``json.dumps`` with these options builds a new encoder per call: built once here instead, as a
+# key is written several times per request (an encoder holds only its options: safe across threads).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STRICT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``."""
+    return _CANONICAL.encode(value)
+
+
+def strict_canonical(body) -> str | None:
+    """The canonical JSON the keys hold of ``body`` when it is strict JSON, else None: it holds a
+    NaN or an infinity, a value JSON cannot carry, keys that cannot be sorted, or too deep a nesting."""
+    try:
+        return _STRICT.encode(body)
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def _key(asked_json: str, host: str | None) -> str:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from elk_jupyter.conversation import run as runs
-from elk_jupyter.conversation.identity import Identity, Where
+from elk_jupyter.conversation.identity import Identity, Where, strict_canonical
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.options import non_finite
 from elk_jupyter.errors import ConfigError, ElkError, unexpected
@@ -181,14 +181,23 @@ class Runner:
 
     def _plan(self) -> list[_Planned]:
         host, scope = self.client.host, self.client.cache_scope()
-        planned = []
-        for index, run in enumerate(self.spec.runs()):
-            body = self.client.guard(templates.body(self.spec, run, self.namespace))[0]  # ${expr} may quote the key
-            bad = non_finite(body)
-            if bad is not None:
-                raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity (nothing was sent)")
-            planned.append(_Planned(index, run, Identity(body, host, scope, Where(case=run.case, repeat=run.repeat))))
-        return planned
+        return [_Planned(index, run, self._identity(run, host, scope)) for index, run in enumerate(self.spec.runs())]
+
+    def _identity(self, run: RunSpec, host: str | None, scope: str) -> Identity:
+        """A run's replay identity: its exact body, redacted (``${expr}`` may quote the key), strict JSON."""
+        asked = templates.body(self.spec, run, self.namespace)
+        # For speed (the plan is all before the first request): the body's canonical JSON, written
+        # once in C, serves the key scan, the NaN check and the replay keys. A body that is not
+        # strict JSON, or was cut, is checked as it always was: the walk names the bad field.
+        written = strict_canonical(asked)
+        body, cut = self.client.guard(asked, written)
+        where = Where(case=run.case, repeat=run.repeat)
+        if written is not None and not cut:
+            return Identity.written(body, written, host, scope, where)
+        bad = non_finite(body)
+        if bad is not None:
+            raise ConfigError(f"{bad}: JSON cannot carry NaN or Infinity (nothing was sent)")
+        return Identity(body, host, scope, where)
 
     def _check_budget(self, todo: list[_Planned]) -> None:
         mode = self.options.replay

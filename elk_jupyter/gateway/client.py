@@ -102,9 +102,10 @@ class Client:
     def redact(self, text: str | None) -> str | None:  # every spelling ``redaction`` knows
         return self._redactor()(text)
 
-    def guard(self, body: dict) -> tuple[dict, int]:
-        """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached."""
-        return self._redactor().body(body)
+    def guard(self, body: dict, written: str | None = None) -> tuple[dict, int]:
+        """(``body`` redacted, spans cut): applied before a body is sent, recorded or cached.
+        ``written``: the body's JSON when the caller has it (``redaction.Redactor.body``)."""
+        return self._redactor().body(body, written)
 
     def _redactor(self) -> redaction.Redactor:
         """The rule for the key as it is now (read at each call: the environment may change it), built
