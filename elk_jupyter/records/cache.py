@@ -76,15 +76,26 @@ class Cache:
         return found
 
     def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
-        self._connect().execute(_INSERT, _row(key, host, request, reply))
+        self._connect().execute(_INSERT, self.row(key, host, request, reply))
 
-    def put_many(self, rows: list[tuple[str, str | None, dict, dict]]) -> None:
-        """Several (key, host, request, reply) in one transaction: one sync to disk, not one each
-        (an autocommitted INSERT waits for the disk every time: ~15 ms here, per experiment run)."""
+    @staticmethod
+    def row(key: str, host: str | None, request: dict, reply: dict) -> tuple:
+        """What the cache stores of one reply (``put_many`` takes these)."""
+        return (
+            key,
+            host or "",
+            json.dumps(request, ensure_ascii=False),
+            json.dumps(reply, ensure_ascii=False),
+            time.time(),
+        )
+
+    def put_many(self, rows: list[tuple]) -> None:
+        """Several ``row``s in one transaction, not one each (each is a write of the journal and the
+        file, and waited ~15 ms for the disk when commits were synced)."""
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(_INSERT, [_row(*row) for row in rows])
+            db.executemany(_INSERT, rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -105,10 +116,6 @@ class Cache:
 
 
 _INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
-
-
-def _row(key: str, host: str | None, request: dict, reply: dict) -> tuple:
-    return key, host or "", json.dumps(request, ensure_ascii=False), json.dumps(reply, ensure_ascii=False), time.time()
 
 
 def _to_stderr(message: str) -> None:
@@ -254,7 +261,10 @@ class Replays:
         the cache did not have is not read again (an experiment looks each run up for its budget,
         then on the run path; the second read would wait behind the writer's commit). Flushed on
         the way out."""
-        writes = BatchedWrites(lambda rows: self._safely(lambda: self.cache.put_many(rows)))
+        writes = BatchedWrites(
+            lambda row: self._safely(lambda: Cache.row(*row)),
+            lambda rows: self._safely(lambda: self.cache.put_many(rows)),
+        )
         self._writes = writes
         try:
             yield self
