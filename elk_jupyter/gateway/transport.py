@@ -107,7 +107,7 @@ class Transport:
         return url, _json_bytes(body), {**headers, "Content-Type": "application/json"}
 
     def _send_once(self, method: str, url: str, data: bytes | None, headers: dict) -> requests.Response:
-        proxies, verify = _environment_settings(tuple(os.environ.get(name) for name in ENVIRONMENT), url)
+        proxies, verify = _environment_settings(tuple(map(os.environ.get, ENVIRONMENT)), url)
         response = None
         try:
             # The session's adapter, not Session.request, which merges settings, cookies, hooks and the
