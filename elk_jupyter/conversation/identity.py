@@ -98,7 +98,7 @@ class Identity:
 
     # The keys are hashes of canonical JSON, asked for several times per request (the replay
     # decision, the store, the budget): computed once (the body is never changed once asked).
-    # Each holds the body's canonical JSON: written once (``_body_json``) and spliced into the
+    # Each holds the body's canonical JSON: written once (``body_json``) and spliced into the
     # three documents, which are byte for byte what ``request_key`` writes (sorted keys: "body"
     # comes before "host" and "where").
     @classmethod
@@ -106,30 +106,31 @@ class Identity:
         """The identity of ``body`` whose canonical JSON the caller has already written
         (``strict_canonical(body)``): an experiment's plan writes it once for every check of the body."""
         identity = cls(body, host, scope, where)
-        identity.__dict__["_body_json"] = body_json  # the slot ``_body_json`` caches its value in
+        identity.__dict__["body_json"] = body_json  # where the cached property ``body_json`` keeps its value
         return identity
 
     @cached_property
-    def _body_json(self) -> str:
+    def body_json(self) -> str:
+        """The body's canonical JSON (sorted keys, no spaces): what the keys hash, and the cache stores."""
         return _canonical(self.body)
 
     @cached_property
     def body_key(self) -> str:
         """The body and host only: how notebook records are grouped before ``Where.matches``."""
-        return _key(self._body_json, self.host)
+        return _key(self.body_json, self.host)
 
     @cached_property
     def key(self) -> str:
         """This request here, in this notebook (a re-run of it samples again in auto mode)."""
         where = {**self.where.shared(), "cell": self.where.cell}
-        return _key(f'{{"body":{self._body_json},"where":{_canonical(where)}}}', self.host)
+        return _key(f'{{"body":{self.body_json},"where":{_canonical(where)}}}', self.host)
 
     @cached_property
     def cache_key(self) -> str:
         """The cache's key: body, scope and the shared part of where (a nowhere request keeps
         its old key, so the cache still serves judge calls stored before)."""
         shared = self.where.shared()
-        asked = f'{{"body":{self._body_json},"where":{_canonical(shared)}}}' if shared else self._body_json
+        asked = f'{{"body":{self.body_json},"where":{_canonical(shared)}}}' if shared else self.body_json
         return _key(asked, self.scope or self.host)
 
 

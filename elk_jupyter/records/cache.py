@@ -75,27 +75,16 @@ class Cache:
             found.update(row[0] for row in db.execute(query, chunk))
         return found
 
-    def put(self, key: str, host: str | None, request: dict, reply: dict) -> None:
-        self._connect().execute(_INSERT, self.row(key, host, request, reply))
+    def put(self, key: str, host: str | None, request: str, reply: dict) -> None:
+        self._connect().execute(_INSERT, _row(key, host, request, reply))
 
-    @staticmethod
-    def row(key: str, host: str | None, request: dict, reply: dict) -> tuple:
-        """What the cache stores of one reply (``put_many`` takes these)."""
-        return (
-            key,
-            host or "",
-            json.dumps(request, ensure_ascii=False),
-            json.dumps(reply, ensure_ascii=False),
-            time.time(),
-        )
-
-    def put_many(self, rows: list[tuple]) -> None:
-        """Several ``row``s in one transaction, not one each (each is a write of the journal and the
-        file, and waited ~15 ms for the disk when commits were synced)."""
+    def put_many(self, rows: list[tuple[str, str | None, str, dict]]) -> None:
+        """Several (key, host, request JSON, reply) in one transaction, not one each (each is a write
+        of the journal and the file, and waited ~15 ms for the disk when commits were synced)."""
         db = self._connect()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(_INSERT, rows)
+            db.executemany(_INSERT, [_row(*row) for row in rows])
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -116,6 +105,11 @@ class Cache:
 
 
 _INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
+
+
+def _row(key: str, host: str | None, request: str, reply: dict) -> tuple:
+    """A reply to ``request``, given as JSON (``Identity.body_json``: written already for the keys)."""
+    return key, host or "", request, json.dumps(reply, ensure_ascii=False), time.time()
 
 
 def _to_stderr(message: str) -> None:
@@ -250,9 +244,9 @@ class Replays:
             self._index(Recorded(identity, reply), first=True)
         writes = self._writes
         if keep and writes is not None:
-            writes.put((identity.cache_key, identity.host, identity.body, reply))
+            writes.put((identity.cache_key, identity.host, identity.body_json, reply))
         elif keep:
-            self._safely(lambda: self.cache.put(identity.cache_key, identity.host, identity.body, reply))
+            self._safely(lambda: self.cache.put(identity.cache_key, identity.host, identity.body_json, reply))
 
     @contextmanager
     def batched(self):
@@ -261,10 +255,7 @@ class Replays:
         the cache did not have is not read again (an experiment looks each run up for its budget,
         then on the run path; the second read would wait behind the writer's commit). Flushed on
         the way out."""
-        writes = BatchedWrites(
-            lambda row: self._safely(lambda: Cache.row(*row)),
-            lambda rows: self._safely(lambda: self.cache.put_many(rows)),
-        )
+        writes = BatchedWrites(lambda rows: self._safely(lambda: self.cache.put_many(rows)))
         self._writes = writes
         try:
             yield self
