@@ -43,6 +43,10 @@ class SSEDecoder:
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]  # the LF of a CRLF whose CR ended the last chunk
         self._skip_lf = False
+        if self._first_line and not self._pending and chunk[:1] != b"\xef":
+            # No BOM can start this stream (U+FEFF is EF BB BF in UTF-8): its first line is like any
+            # other, and the first chunk takes the block path too (issue 24: one reply, one first chunk).
+            self._first_line = False
         if b"\r" in chunk and chunk[-1:] != b"\r" and chunk.count(b"\r") == chunk.count(b"\r\n"):
             # Every CR here is the start of a CRLF (servers that end lines so): the same lines with LF
             # endings, read in C like the rest (issue 25: CRLF streams cost 1.6x raw line by line).
