@@ -29,7 +29,7 @@ import elk_jupyter.experiments as experiments  # noqa: E402
 from bench.common import machine, table  # noqa: E402
 from elk_jupyter import Client  # noqa: E402
 from elk_jupyter.conversation.kernel import KernelState  # noqa: E402
-from elk_jupyter.records.cache import Cache  # noqa: E402
+from elk_jupyter.records.cache_file import Cache  # noqa: E402
 
 # issue 24's figures before the change: a live redraw scanned every run for every cell
 REDRAW_BEFORE = {2000: 0.20, 16000: 6.7}

@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine, median_time, table  # noqa: E402
 from elk_jupyter.conversation.identity import Identity  # noqa: E402
-from elk_jupyter.records.cache import BUSY_TIMEOUT, Cache, Replays  # noqa: E402
+from elk_jupyter.records.cache import Replays  # noqa: E402
+from elk_jupyter.records.cache_file import BUSY_TIMEOUT, Cache  # noqa: E402
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 REPLY = {"endpoint": "chat", "status": "completed", "text": "hello"}

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.records.cache import BUSY_TIMEOUT, Cache
+from elk_jupyter.records.cache_file import BUSY_TIMEOUT, Cache
 from tests.environment import elk_env, fresh_shell, turns, use_env
 
 KEY = "sk-elk-cache-test-A1B2-distinctive"

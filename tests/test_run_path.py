@@ -23,7 +23,8 @@ from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments import budget
 from elk_jupyter.gateway.dialects import dialect
-from elk_jupyter.records.cache import Cache, Recorded, Replays
+from elk_jupyter.records.cache import Recorded, Replays
+from elk_jupyter.records.cache_file import Cache
 from tests.test_turns import Frontend
 
 KEY = "sk-elk-run-path-7TQX"

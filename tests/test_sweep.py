@@ -8,7 +8,8 @@ import pytest
 
 from elk_jupyter import Client, sweep
 from elk_jupyter.errors import ConfigError, ElkError
-from elk_jupyter.records.cache import Cache, Replays
+from elk_jupyter.records.cache import Replays
+from elk_jupyter.records.cache_file import Cache
 
 
 def test_grid_runs_concurrently_and_replays_offline(gateway, tmp_path):

@@ -17,7 +17,7 @@ from elk_jupyter.conversation.turns import TurnRunner
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.gateway.dialects import NAMES, dialect
 from elk_jupyter.media import attachments
-from elk_jupyter.records.cache import Cache
+from elk_jupyter.records.cache_file import Cache
 from elk_jupyter.tools import functions as tools
 
 KEY = "sk-elk-turns-test-3F7Q"

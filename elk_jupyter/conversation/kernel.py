@@ -15,7 +15,8 @@ from elk_jupyter.conversation.identity import Identity, Where
 from elk_jupyter.conversation.session import Conversations, Turn
 from elk_jupyter.errors import ElkError
 from elk_jupyter.media.attachments import Images
-from elk_jupyter.records.cache import Cache, Recorded, Replays
+from elk_jupyter.records.cache import Recorded, Replays
+from elk_jupyter.records.cache_file import Cache
 
 
 class KernelState:

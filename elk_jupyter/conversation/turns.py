@@ -25,7 +25,8 @@ from elk_jupyter.conversation.settings import Settings
 from elk_jupyter.errors import ElkError, StreamError, detached, unexpected
 from elk_jupyter.gateway.reply import Reply
 from elk_jupyter.media import attachments
-from elk_jupyter.records.cache import Cache, Replays
+from elk_jupyter.records.cache import Replays
+from elk_jupyter.records.cache_file import Cache
 from elk_jupyter.records.turn import record_of
 from elk_jupyter.tools import loop as tool_loop
 

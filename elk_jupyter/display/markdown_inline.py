@@ -99,9 +99,10 @@ def safe_url(url: str) -> str | None:
 
 def destination(url: str) -> str:
     """A link destination that cannot break out or decode: `<...>` form, with what would end it (`<`, `>`,
-    a line break), what a table would split on (`|`), backslashes, and an `&` that starts an entity
+    a line break), what a table would split on (`|`), backslashes, a `$` (front-ends that take math out
+    before Markdown would pair it with another and cut the link), and an `&` that starts an entity
     percent-encoded. (A backslash before the `&` is enough for CommonMark, but mistune ignores it.)"""
-    encoded = re.sub(r"[\x00-\x20<>\\|\x7f]", lambda m: f"%{ord(m.group()):02X}", url)
+    encoded = re.sub(r"[\x00-\x20<>\\|\x7f$]", lambda m: f"%{ord(m.group()):02X}", url)
     return "<" + _ENTITY.sub(lambda m: "%26" + m.group()[1:], encoded) + ">"
 
 
@@ -153,8 +154,10 @@ def inline(children, *, one_line: bool = False, in_link: bool = False, in_cell: 
             out.append(" " if one_line else ("\n" if kind == "softbreak" else "\\\n"))
         else:
             piece = _leaf(token, line_start=line_start, one_line=one_line, in_link=in_link, in_cell=in_cell)
-            if out and out[-1].endswith("`") and piece.startswith("`"):
-                # two code spans side by side (math shown as code, then code) would read as one backtick run
+            if out and (out[-1][-1:], piece[:1]) in (("`", "`"), ("$", "$")):
+                # Two code spans side by side (math shown as code, then code) would read as one backtick
+                # run; two formulas side by side (`$a$$b$`) as `$$`, display math to renderers that take
+                # math out first, which then swallows what follows (a code span holding raw HTML).
                 out.append("<span></span>")
             out.append(piece)
         line_start = kind in ("softbreak", "hardbreak") and not one_line
@@ -178,9 +181,13 @@ def _leaf(token, *, line_start: bool, one_line: bool, in_link: bool, in_cell: bo
     if kind == "image":
         return _image(token, in_link=in_link)
     if kind in ("math_inline", "math_inline_double", "math_bracket_inline", "math_bracket_display"):
-        delimiter = "$$" if kind in ("math_inline_double", "math_bracket_display") else "$"
         content = token.content.strip() if kind.startswith("math_bracket") else token.content
-        kept = math(content, delimiter, one_line=one_line) if content else None
+        kept = math(content, "$", one_line=one_line) if content else None
+        if kept is not None and kind in ("math_inline_double", "math_bracket_display"):
+            # Display math inside a line, as `$\displaystyle …$`: an inline `$$…$$` is read as `$`, `$…$`,
+            # `$` by front-ends whose inline math is `$` only (markdown-it's dollarmath by default), and
+            # that last `$` pairs with the next formula's, swallowing the text between into math.
+            return "$\\displaystyle " + kept[1:]
         if kept is not None:
             return kept
         shown = token.markup + token.content + _closing(token.markup)  # as code: MathJax never reads <code>

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import os
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.options import non_finite
 from elk_jupyter.errors import ConfigError, ElkError, unexpected
 from elk_jupyter.experiments import budget, templates
+from elk_jupyter.experiments.finished import Finished
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
 from elk_jupyter.experiments.scorers import Sample, Scorer
 from elk_jupyter.experiments.sender import Sender
@@ -41,38 +41,6 @@ class ExperimentInterrupted(ElkError):
 
 
 PROGRESS_EVERY = 0.1  # seconds between partial results handed to the progress callback
-
-
-class _Finished:
-    """Futures as they finish (no scan of the pending), and the runner woken once for many of them:
-    when the last finishes, when one fails, or when it asked to be (progress, interrupts). Woken for
-    every run, it took the GIL from the workers 48 times in a 48-run experiment (issue 24)."""
-
-    def __init__(self, count: int) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._left = count
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-
-    def add(self, future: futures.Future) -> None:
-        """A done callback (in the worker's thread)."""
-        self._queue.put(future)
-        with self._lock:
-            self._left -= 1
-            last = self._left == 0
-        if last or future.cancelled() or future.exception() is not None:
-            self._wake.set()
-
-    def take(self, wait: float) -> list[futures.Future]:
-        """The futures finished since the last take, after up to ``wait`` seconds for a reason to wake."""
-        self._wake.wait(wait)
-        self._wake.clear()  # before taking: one that finishes meanwhile wakes the next take at once
-        found = []
-        while True:
-            try:
-                found.append(self._queue.get_nowait())
-            except queue.Empty:
-                return found
 
 
 class ExperimentFailed(ExperimentInterrupted):
@@ -157,7 +125,7 @@ class Runner:
         if on_progress is not None:
             on_progress(result())
         pool = futures.ThreadPoolExecutor(max_workers=max(1, self.options.concurrency))
-        finished = _Finished(len(todo))
+        finished = Finished(len(todo))
         pending = {}
         for item in todo:
             future = pool.submit(self._one, item)

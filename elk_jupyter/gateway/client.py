@@ -70,16 +70,7 @@ class Client:
     def copy(self, **changes) -> Client:
         """The same gateway, key and settings with an HTTP session of its own, ``changes`` applied
         (e.g. ``max_retries=0``, or ``connections`` for a client that several threads send through)."""
-        names = (
-            "base_url",
-            "model",
-            "api_key_env",
-            "timeout",
-            "connect_timeout",
-            "max_retries",
-            "max_retry_after",
-            "connections",
-        )
+        names = "base_url model api_key_env timeout connect_timeout max_retries max_retry_after connections".split()
         copied = Client(self._api_key, **{**{name: getattr(self, name) for name in names}, **changes})
         copied.images = self.images
         return copied

@@ -1,6 +1,5 @@
-"""The local reply cache (an SQLite file keyed by request identity: canonical body + gateway +
-account + where it was asked), the replay index in front of it (every record of the notebook), and
-the one replay policy: replay, go live or refuse.
+"""The local reply cache (an SQLite file, ``cache_file``), the replay index in front of it (every
+record of the notebook), and the one replay policy: replay, go live or refuse.
 
 Only successful replies are stored, so a replay never reproduces a failure. The cache is an
 optimisation: any problem with it (a file where its directory should be, an unwritable home, a
@@ -10,8 +9,6 @@ file is set aside, and a new one is started. Stdlib only.
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 import sys
 import threading
@@ -19,97 +16,12 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from elk_jupyter.conversation.identity import Identity, Where
+from elk_jupyter.records.cache_file import Cache, damaged
 from elk_jupyter.records.cache_writes import BatchedWrites
 
-# Another kernel writing holds the lock for milliseconds; sqlite's default wait is 5 s per
-# statement, twice a turn. Past this, skip the cache instead of stalling the turn, and do not
-# knock again for a while (a store right after a locked look-up would wait once more).
-BUSY_TIMEOUT = 0.1  # seconds
 LOCKED_PAUSE = 10.0  # seconds without trying the cache after it was found locked
-
-
-def default_path() -> Path:
-    base = os.environ.get("ELK_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "elk-jupyter"
-    )
-    return Path(base) / "cache.sqlite3"
-
-
-class Cache:
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path else default_path()
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:  # opened on first use: %load_ext stays fast
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
-            try:
-                # No fsync: a commit waited ~1.5 ms for the disk (at the end of every experiment, at the first
-                # turn of a new cache). A crash of the program loses nothing; one of the machine may lose the
-                # last writes or damage the file, which is then set aside (``Replays._set_aside``): every reply
-                # is in its notebook's records too (https://www.sqlite.org/pragma.html#pragma_synchronous).
-                db.execute("PRAGMA synchronous=OFF")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, host TEXT, request TEXT, reply TEXT, stored_at REAL)"
-                )
-            except sqlite3.Error:
-                db.close()
-                raise
-            self._db = db
-        return self._db
-
-    def get(self, key: str) -> dict | None:
-        row = self._connect().execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def held(self, keys: list[str]) -> set[str]:
-        """Which of ``keys`` the cache holds: one read for many (an experiment's runs), not one each."""
-        db, found = self._connect(), set()
-        for start in range(0, len(keys), 500):  # old SQLite builds allow at most 999 ? parameters
-            chunk = keys[start : start + 500]
-            query = f"SELECT key FROM replies WHERE key IN ({','.join('?' * len(chunk))})"
-            found.update(row[0] for row in db.execute(query, chunk))
-        return found
-
-    def put(self, key: str, host: str | None, request: str, reply: dict) -> None:
-        self._connect().execute(_INSERT, _row(key, host, request, reply))
-
-    def put_many(self, rows: list[tuple[str, str | None, str, dict]]) -> None:
-        """Several (key, host, request JSON, reply) in one transaction, not one each (each is a write
-        of the journal and the file, and waited ~15 ms for the disk when commits were synced)."""
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(_INSERT, [_row(*row) for row in rows])
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def set_aside(self) -> Path:
-        """Move a damaged database file out of the way (the next use starts a new one); its new path."""
-        self.close()
-        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        self.path.replace(aside)
-        self.path.with_name(self.path.name + "-journal").unlink(missing_ok=True)  # the old file's, if any
-        return aside
-
-
-_INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)"
-
-
-def _row(key: str, host: str | None, request: str, reply: dict) -> tuple:
-    """A reply to ``request``, given as JSON (``Identity.body_json``: written already for the keys)."""
-    return key, host or "", request, json.dumps(reply, ensure_ascii=False), time.time()
 
 
 def _to_stderr(message: str) -> None:
@@ -277,7 +189,7 @@ class Replays:
             problem = f"{type(err).__name__}: {err}"
         except sqlite3.DatabaseError as err:
             problem = f"{type(err).__name__}: {err}"
-            if _damaged(err) and self._set_aside(problem):
+            if damaged(err) and self._set_aside(problem):
                 return None
         except (OSError, sqlite3.Error, ValueError) as err:  # ValueError: a row that is not JSON
             problem = f"{type(err).__name__}: {err}"
@@ -304,12 +216,6 @@ class Replays:
                 return
             self._warned.add(kind)
         self._warn(f"elk-jupyter: {message}")
-
-
-def _damaged(err: sqlite3.DatabaseError) -> bool:
-    """SQLITE_NOTADB or SQLITE_CORRUPT: the file is not, or no longer, a database (not one this
-    process may not use: locked, read-only, a full disk)."""
-    return "file is not a database" in str(err) or "malformed" in str(err)
 
 
 def _places(where: Where) -> list[tuple]:
