@@ -127,7 +127,7 @@ def test_the_saved_table_is_inert_and_exact(gateway):
     result = experiment("hi", client=client(gateway), progress=False)
     data, metadata = result._repr_mimebundle_()
     table = data["text/markdown"]
-    assert "\\<img src=x onerror=alert\\(1\\)\\> \\|" in table  # every character shown, nothing live
+    assert "\\<img src=x onerror=alert&#40;1&#41;\\> \\|" in table  # every character shown, nothing live
     assert "<details><summary>" in table and "line two" in table
     for html in (markdown_it_html(table), mistune_html(table)):
         assert problems(html) == [] and html.count("<tr>") == 1 + 1 + 7  # header, the case, the aggregates

@@ -142,7 +142,7 @@ def test_finished_bundle_needs_no_widget_and_carries_view_copies_and_record(comm
         "Re-ran this cell",
     )
     assert view["usage"]["prompt_tokens"] == 10 and view["status"] == "completed" and view["model"] == "served-model"
-    assert "Hi \\<img src=x onerror=alert\\(1\\)\\>" in data["text/markdown"]
+    assert "Hi \\<img src=x onerror=alert&#40;1&#41;\\>" in data["text/markdown"]
     assert "<details><summary>Reasoning</summary>" in data["text/markdown"]
     assert "10 prompt" in data["text/markdown"]
     assert data["text/plain"].splitlines()[0] == "[chat · default · served-model · done · turn t1]"

@@ -4,7 +4,8 @@ plain links, math passed through. Works on markdown-it tokens (duck-typed); pure
 Every renderer we target (CommonMark/markdown-it, marked in JupyterLab 4, mistune 3 in nbconvert 7,
 GitHub) honours a backslash before any ASCII punctuation (https://spec.commonmark.org/0.31.2/#backslash-escapes),
 so a text run is made inert by escaping every character that could open a construct: HTML and autolinks
-(`<`), entities (`&`), links and images (`[ ] ( ) !`), code (`` ` ``), emphasis, `{ }`, tables (`|`). A `$`
+(`<`), entities (`&`), images (`!`), code (`` ` ``), emphasis, `{ }`, tables (`|`); brackets and parentheses
+(links) are written as character references instead (`\\(` and `\\[` open math in some front-ends). A `$`
 or a backslash is not escaped but isolated (tex.DOLLAR, tex.BACKSLASH): JupyterLab typesets after Markdown
 removed escapes, so `\\$` and `\\\\(` would still open math. Math itself is kept only when tex.safe_tex
 allows it, else shown as code.
@@ -19,7 +20,12 @@ from elk_jupyter.display.tex import BACKSLASH, DOLLAR, safe_tex
 
 # Escaped wherever they are; `-`, `+`, `=`, `:` and `1.` only matter at the start of a line (lists,
 # setext underlines, thematic breaks, mistune's definition lists), so prose keeps its hyphens.
-_ALWAYS = "`*_{}[]()<>#!|~&"
+_ALWAYS = "`*_{}<>#!|~&"
+# Brackets and parentheses become character references, not `\[` `\(`: those are math delimiters to
+# front-ends that take `\(…\)` and `\[…\]` out of the source before Markdown, and would typeset a code
+# span between them unchecked. A reference is literal text in every context (CommonMark 6.2: it can
+# never open a link).
+_BRACKETS = {"[": "&#91;", "]": "&#93;", "(": "&#40;", ")": "&#41;"}
 _ISOLATED = {"$": DOLLAR, "\\": BACKSLASH}
 _ISOLATED_SPLIT = re.compile(r"([$\\])")
 _HELD = ("\ue000", "\ue001")  # private-use characters: stand-ins for `\` and `$` while the rest is escaped
@@ -70,6 +76,9 @@ def _escaped(text: str) -> str:
     for char in _ALWAYS:
         if char in text:
             text = text.replace(char, "\\" + char)
+    for char, reference in _BRACKETS.items():  # after `&` was escaped: these `&` stay references
+        if char in text:
+            text = text.replace(char, reference)
     return text
 
 
