@@ -276,7 +276,7 @@ def test_the_saved_output_has_a_player_view_and_inert_copies():
     markdown = data["text/markdown"]
     assert problems(markdown_it_html(markdown)) == [] and problems(mistune_html(markdown)) == []
     assert "<audio" not in markdown_it_html(markdown) and "data:" not in markdown
-    assert "*audio: 0.5 s wav clip, 16 KB (in the notebook); the transcript is the text above*" in (
+    assert "*audio: 0.5 s wav clip, 16 KB &#40;in the notebook&#41;; the transcript is the text above*" in (
         markdown.replace("\\", "")
     )
     assert "[audio: 0.5 s wav clip" in data["text/plain"]
