@@ -108,7 +108,8 @@ def test_no_context_feature_lets_the_key_out(tmp_path):
         o["data"]["text/markdown"]
         for c in nb.cells
         for o in c.outputs
-        if "text/markdown" in o.get("data", {}) and "&#40;ELK\\_API\\_KEY&#41; redacted from" in o["data"]["text/markdown"]
+        if "text/markdown" in o.get("data", {})
+        and "&#40;ELK\\_API\\_KEY&#41; redacted from" in o["data"]["text/markdown"]
     ]
     assert len(notes) == 6  # the tool turn, $_error, explain, --file, ${expr} with $frame, --cells
 
