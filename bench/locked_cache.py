@@ -48,7 +48,7 @@ ROW = ("key", "host", "{}", "{}", 0.0)
 
 def measure(turn, locked: bool, repeats: int, folder: Path) -> float:
     path = folder / f"{turn.__name__}-{locked}.sqlite3"
-    Cache(path).put("warm", "host", BODY, REPLY)  # the database and its table exist
+    Cache(path).put("warm", "host", Identity(BODY, "host").body_json, REPLY)  # the database and its table exist
     holder = sqlite3.connect(path, isolation_level=None)
     if locked:
         holder.execute("BEGIN EXCLUSIVE")  # another kernel in the middle of a write
