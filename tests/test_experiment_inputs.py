@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from elk_jupyter import Client, experiment
 from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.errors import ConfigError
-from elk_jupyter.experiments import ExperimentFailed, cases, icontains, rubric
+from elk_jupyter.experiments import ExperimentFailed, cases, contains, icontains, rubric
 from elk_jupyter.experiments.scorers import verdict
 
 KEY = "sk-experiment-inputs-4321"
@@ -209,12 +209,6 @@ def test_numpy_and_other_number_likes_are_scores_and_bad_values_fail_with_a_reas
     assert result.errors == 0 and run.passed is False
 
 
-def contains(needle):
-    from elk_jupyter.experiments import contains as real
-
-    return real(needle)
-
-
 @pytest.mark.parametrize(
     ("answer", "value"),
     [
@@ -389,3 +383,29 @@ def test_a_case_missing_a_template_field_and_a_model_named_twice_are_one_line(ga
     with pytest.raises(ConfigError, match="models must be model names"):
         experiment("Say hi", models=["m1", None], client=client(gateway), progress=False)
     assert gateway.requests == []
+
+
+def test_a_scorers_name_reason_and_error_never_carry_the_key(gateway):
+    def quoting(output, case):
+        raise RuntimeError(f"could not score with {KEY}")
+
+    def explaining(output, case):
+        return 0.5, f"checked against {KEY}"
+
+    result = experiment(
+        "$q", [{"q": "a"}], scorers=[quoting, explaining, contains(KEY)], client=client(gateway), progress=False
+    )
+    saved = json.dumps([result.to_records(), result.summary_data()], default=str)
+    (run,) = result.runs
+    assert KEY not in saved and KEY not in repr(run.scores)
+    assert "could not score with [redacted key]" in run.scores["quoting"].reason
+    assert run.scores["explaining"].reason == "checked against [redacted key]"
+
+
+def test_a_braced_field_in_a_scorer_is_the_case_field(gateway):
+    result = experiment(
+        "$q", [{"q": "a", "want": "echo"}], scorers=[contains("${want}")], client=client(gateway), progress=False
+    )
+    assert result.runs[0].passed is True
+    with pytest.raises(ConfigError, match="no case has the field 'capitol'"):
+        experiment("$q", [{"q": "a"}], scorers=[icontains("${capitol}")], client=client(gateway), progress=False)

@@ -124,8 +124,10 @@ def _experiment(prompt, cases, models, grid, repeats, endpoint, **kw) -> Experim
 
     specs.check_limits(kw["concurrency"], kw["budget"], kw["completion_estimate"])
     given = kw["scorers"]
-    scorers = [as_scorer(s) for s in ([given] if callable(given) else given or ())]  # one scorer or several
     base = kw["client"] or Client()
+    # a scorer's name quotes its argument (``contains("sk-…")``) and names a column of the record
+    scorers = [as_scorer(s) for s in ([given] if callable(given) else given or ())]  # one scorer or several
+    scorers = [dataclasses.replace(s, name=base.redact(s.name)) for s in scorers]
     grid = specs.with_params(grid, kw["params"])
     models = [base.model] if models is None else models  # [] is a mistake, not "the default model"
     spec = specs.build(prompt, cases, models, grid, repeats, endpoint, kw["system"], kw["name"])

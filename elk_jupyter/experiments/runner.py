@@ -10,6 +10,7 @@ before the first request.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import dataclasses
 import os
 import threading
 import time
@@ -23,7 +24,7 @@ from elk_jupyter.errors import ConfigError, ElkError, unexpected
 from elk_jupyter.experiments import budget, templates
 from elk_jupyter.experiments.finished import Finished
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
-from elk_jupyter.experiments.scorers import Sample, Scorer
+from elk_jupyter.experiments.scorers import Sample, Score, Scorer
 from elk_jupyter.experiments.sender import Sender
 from elk_jupyter.experiments.spec import RunSpec, Spec
 from elk_jupyter.gateway.client import Client
@@ -218,7 +219,7 @@ class Runner:
                 cost,
                 lambda prompt, model, cap: self._judge(prompt, model, cap, judged),
             )
-            scores = {scorer.name: scorer(sample) for scorer in self.scorers}
+            scores = {scorer.name: self._score(scorer, sample) for scorer in self.scorers}
         return RunResult(
             item.run.case,
             item.run.column,
@@ -232,6 +233,12 @@ class Runner:
             tuple(judged),
             cost,
         )
+
+    def _score(self, scorer: Scorer, sample: Sample) -> Score:
+        """The scorer's score, its reason redacted: an error or a reason of the user's may quote the key."""
+        score = scorer(sample)
+        reason = self.client.redact(score.reason)
+        return score if reason == score.reason else dataclasses.replace(score, reason=reason)
 
     def _reply(self, item: _Planned) -> tuple[Reply, bool]:
         """(the run's reply, whether it was replayed): kept from this kernel, or on the run path."""

@@ -123,9 +123,14 @@ def _field(template: str, case: dict) -> str:
 
 
 def _field_name(template: str) -> str | None:
+    """The field ``$name`` or ``${name}`` names (templates write both), or None for plain text."""
     if template.startswith("$") and not template.startswith("$$") and len(template) > 1:
-        return template[1:]
+        braced = _BRACED.fullmatch(template)
+        return braced.group(1) if braced else template[1:]
     return None
+
+
+_BRACED = re.compile(r"\$\{\s*([^{}]*?)\s*\}")
 
 
 def _fields(*templates: str) -> tuple:
