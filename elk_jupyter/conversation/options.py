@@ -64,7 +64,7 @@ def parse_param(item: str, namespace: Mapping) -> tuple[list[str], object]:
         if raw[1:] not in namespace:
             raise ValueError(f"--param {key}: variable {raw[1:]!r} is not defined")
         value = namespace[raw[1:]]
-    elif raw[:1] in '{["':
+    elif raw[:1] and raw[0] in '{["':  # ("" is in every string: an empty value is the empty text)
         try:
             value = json.loads(raw)
         except ValueError as err:

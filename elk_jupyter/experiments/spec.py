@@ -181,9 +181,13 @@ def check_grid(grid: dict) -> tuple:
         values = grid[name]
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise ConfigError(f"grid key {name!r} needs a list of values, got {values!r}")
-        values = tuple(values)
+        values = tuple(_plain(v) for v in values)
         if not values:
             raise ConfigError(f"grid key {name!r} has no values")
+        try:  # a value is sent and names its column as JSON: a set or an object would fail mid-way
+            json.dumps(values)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"grid key {name!r}: a value JSON cannot carry ({err})") from None
         pairs.append((name, values))
     return tuple(pairs)
 
@@ -202,8 +206,12 @@ def load_cases(cases) -> tuple[dict, ...]:
         rows = cases.to_dict("records")  # a pandas DataFrame
     elif isinstance(cases, dict):
         rows = [cases]
-    else:
+    elif hasattr(cases, "__iter__"):
         rows = list(cases)
+    else:
+        raise ConfigError(
+            f"cases must be a list of dicts, a DataFrame or a .csv/.jsonl path, not {type(cases).__name__}"
+        )
     if not rows:
         raise ConfigError("the experiment has no cases")
     for number, row in enumerate(rows):
@@ -222,3 +230,10 @@ def check_limits(concurrency, budget, completion_estimate) -> None:
         raise ConfigError(f"budget must be a finite number of USD >= 0, not {budget!r}")
     if isinstance(completion_estimate, bool) or not isinstance(completion_estimate, int) or completion_estimate < 1:
         raise ConfigError(f"completion_estimate must be a whole number of tokens >= 1, not {completion_estimate!r}")
+
+
+def _plain(value):
+    """A numpy value as its Python one (``-g seed=@seeds`` of ``np.arange(3)``: int64 is no int)."""
+    if type(value).__module__ == "numpy" and callable(getattr(value, "tolist", None)):
+        return value.tolist()  # duck-typed: numpy is not imported
+    return value
