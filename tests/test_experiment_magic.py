@@ -90,3 +90,58 @@ def test_the_magics_help_shows_every_option_and_the_inline_syntax(ip):
     for names, _ in ARGUMENTS:
         assert any(name in text for name in names), names
     assert "-g FIELD=V1,V2" in text and "--score 'icontains(\"$capital\")'" in text and "--case country=France" in text
+
+
+def test_a_score_lambda_and_comprehension_see_the_notebooks_names(ip, gateway):
+    ip.run_cell("import numpy as np\nlimit = 100\nwords = ['echo']")
+    line = (
+        "%%experiment --score 'lambda out, case: np.bool_(len(out) < limit)' "
+        "--score '[contains(w) for w in words if len(w) < limit]' -o res\nhi"
+    )
+    outcome = ip.run_cell(line)
+    assert outcome.success, outcome.error_in_exec
+    (run,) = ip.user_ns["res"].runs
+    assert {name: (s.passed, s.reason) for name, s in run.scores.items()} == {
+        "<lambda>": (True, ""),
+        "contains('echo')": (True, ""),
+    }
+
+
+def test_numpy_grid_values_and_empty_values_are_sent(ip, gateway):
+    ip.run_cell("import numpy as np\nseeds = np.arange(2)")
+    outcome = ip.run_cell("%%experiment --models m1 -g seed=@seeds -g stop=a,,b -p user= --case q= -o res\n[$q]")
+    assert outcome.success, outcome.error_in_exec
+    bodies = gateway.bodies()
+    assert sorted((b["seed"], b["stop"]) for b in bodies) == [(s, t) for s in (0, 1) for t in ("", "a", "b")]
+    assert {b["user"] for b in bodies} == {""} and {b["model"] for b in bodies} == {"m1"}
+    assert {b["messages"][-1]["content"] for b in bodies} == {"[]"}
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("--grid not_a_dict", "the grid must be a dict of field -> list of values, not list"),
+        ("--cases a_number --case n=1", "cases must be a list of dicts, a DataFrame or a .csv/.jsonl path, not int"),
+        ("--cases a_number", "cases must be a list of dicts, a DataFrame or a .csv/.jsonl path, not int"),
+        ("--cases my_casse", "--cases: variable 'my_casse' is not defined"),
+        ("-p temperature=@a_set", "a value JSON cannot carry"),
+        ("-g =1,2", "-g expects FIELD=V1,V2, got '=1,2'"),
+        ("-g a..b=1,2", "-g a..b: a field name has an empty part"),
+        ("--score None", "not a scorer: None"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["Plain", "Context", "Verbose", "Minimal"])
+def test_bad_variables_are_one_line_in_every_xmode(ip, gateway, line, words, mode):
+    from IPython.utils.capture import capture_output
+
+    ip.run_cell("not_a_dict = [1, 2]\na_number = 5\na_set = object()")
+    ip.run_line_magic("xmode", mode)
+    try:
+        with capture_output() as shown:
+            outcome = ip.run_cell(f"%%experiment {line}\nCapital of France?")
+    finally:
+        ip.run_line_magic("xmode", "Context")
+    assert not outcome.success and words in str(outcome.error_in_exec)
+    assert len(shown.stdout.strip().splitlines()) == 1, shown.stdout
+    assert gateway.requests == [] and KEY not in shown.stdout
+    assert ip.run_cell("1 + 1").success  # the next cell works

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import json
+import keyword
 import shlex
 import sys
 import time
@@ -22,7 +23,7 @@ from elk_jupyter.conversation.settings import REPLAY_MODES
 from elk_jupyter.errors import ConfigError, ElkError, detached
 from elk_jupyter.experiments.redraw import RedrawMemo
 from elk_jupyter.experiments.runner import ExperimentInterrupted
-from elk_jupyter.experiments.spec import load_cases
+from elk_jupyter.experiments.spec import load_cases, with_params
 from elk_jupyter.experiments.view import bundle, progress_line
 from elk_jupyter.gateway.dialects import NAMES
 
@@ -32,7 +33,10 @@ ARGUMENTS = (
         ("--cases",),
         {"metavar": "VAR|PATH", "help": "test cases: a list of dicts or a DataFrame, or a .csv/.jsonl path"},
     ),
-    (("-m", "--model"), {"action": "append", "default": [], "help": "model id (repeatable, or comma-separated)"}),
+    (
+        ("-m", "--model", "--models"),  # --models: the name experiment() gives it
+        {"action": "append", "default": [], "help": "model id (repeatable, or comma-separated)"},
+    ),
     (("--grid",), {"metavar": "VAR", "help": "a dict variable: request field -> list of values"}),
     (
         ("-g", "--vary"),
@@ -175,10 +179,14 @@ def _scorers(namespace: Mapping, expressions: list[str]) -> list:
     """Each ``--score EXPR`` evaluated in the notebook: a scorer, a list of them, or a call."""
     found = []
     for expr in expressions:
-        if expr.isidentifier() and expr not in namespace and expr not in _scorer_scope():
+        named = expr.isidentifier() and not keyword.iskeyword(expr)  # None, True: values, not variables
+        if named and expr not in namespace and expr not in _scorer_scope():
             raise ConfigError(f"--score: variable {expr!r} is not defined")
+        # One dict as the globals: a lambda's or a comprehension's body looks names up there, not
+        # in the locals, and must see the notebook's names (``lambda out, case: len(out) < limit``).
+        scope = {**_scorer_scope(), **namespace}
         try:
-            value = eval(expr, _scorer_scope(), namespace)  # noqa: S307 - the user's own notebook, as a cell would
+            value = eval(expr, scope)  # noqa: S307 - the user's own notebook, as a cell would
         except SyntaxError as err:
             raise ConfigError(f"--score {expr!r}: not a Python expression ({err.msg})") from None
         except Exception as err:  # the user's expression failed: its error, in one line
@@ -191,7 +199,7 @@ def _values(item: str, namespace: Mapping) -> tuple[str, list]:
     """``-g FIELD=V1,V2``: the field's path through the one ``-p`` parser, and its values (JSON
     when the whole list parses as JSON, else each comma-separated value as ``-p`` reads it)."""
     key, sep, raw = item.partition("=")
-    if not sep:
+    if not sep or not key.strip():
         raise ConfigError(f"-g expects FIELD=V1,V2, got {item!r}")
     path, value = parse_param(f"{key}={raw}", namespace) if raw.startswith("@") else parse_param(f"{key}=0", {})
     if raw.startswith("@"):
@@ -206,9 +214,12 @@ def _values(item: str, namespace: Mapping) -> tuple[str, list]:
 
 
 def _grid(args, namespace: Mapping) -> dict:
-    grid = dict(_variable(namespace, args.grid, "--grid")) if args.grid else {}
+    grid = with_params(_variable(namespace, args.grid, "--grid"), None) if args.grid else {}
     try:
         inline = [_values(item, namespace) for item in args.vary]
+    except ValueError as err:  # the -p parser's words: name the option the user typed
+        raise ConfigError(str(err).replace("--param", "-g")) from None
+    try:
         fixed = [parse_param(item, namespace) for item in args.param]
     except ValueError as err:
         raise ConfigError(str(err)) from None
@@ -224,6 +235,8 @@ def _cases(args, namespace: Mapping):
     cases = args.cases
     if cases is not None and cases in namespace:
         cases = namespace[cases]
+    elif cases is not None and cases.isidentifier():  # no suffix: a variable's name, mistyped or not run yet
+        raise ConfigError(f"--cases: variable {cases!r} is not defined (a file needs its .csv or .jsonl suffix)")
     if not args.case:
         return cases
     extra = []

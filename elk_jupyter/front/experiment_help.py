@@ -11,7 +11,7 @@ Inline, with no variables prepared in another cell (the options are one line)::
     %%experiment -m m1,m2 -g temperature=0,1 --case country=France capital=Paris --case country=Peru capital=Lima --score 'icontains("$capital")' -o result
     What is the capital of $country? One word.
 
--m MODEL             model id (repeatable, or comma-separated)
+-m, --models M1,M2   model ids (repeatable, or comma-separated)
 -g FIELD=V1,V2       a grid field (repeatable): values are JSON (0,0.7 · "a,b","c"), else
                      comma-separated text; a.b nests (response_format.type=json_object,text);
                      FIELD=@VAR takes a list variable
