@@ -77,4 +77,78 @@ def test_inspect_adds_up_a_notebooks_experiments(ip, gateway, tmp_path):
     out = done.stdout
     assert "1 experiments" in out and "2 runs (2 live, 0 replayed)" in out and "20 total" in out
     assert "$0.026" in out and "\x1b" not in out and KEY not in out
-    assert "notebook (turns + live experiment runs): 14 prompt · 6 completion · 20 total" in out
+    assert "notebook (live turns + live experiment runs): 14 prompt · 6 completion · 20 total" in out
+
+
+def test_a_judge_verdict_asked_once_is_billed_once_and_its_price_counts(ip, gateway, capsys):
+    gateway.plan(text="Paris", usage=USAGE)
+    gateway.plan(text="Paris", usage=USAGE)
+    gateway.plan(text="SCORE: 1", usage=USAGE)  # two repeats, one output: the judge is asked once
+    ip.user_ns["prices"] = {**PRICES, "j": PRICES["m1"]}
+    line = "%%experiment -m m1 --repeats 2 --score 'rubric(\"good?\")' --judge j --prices prices -o res\nQ"
+    assert ip.run_cell(line).success
+    assert [b["model"] for b in gateway.bodies()] == ["m1", "m1", "j"]
+    lines = usage_lines(ip, capsys)
+    assert "30 total" in lines["(experiments)"] and "$0.039" in lines["(experiments)"]  # 3 requests sent
+    assert "10 tokens replayed" in lines["(experiments)"] and "30 total" in lines["(notebook)"]
+
+
+def test_scoring_the_kernels_runs_again_keeps_them_billed(ip, gateway, capsys):
+    for _ in range(2):
+        gateway.plan(text="Paris", usage=USAGE)
+    assert ip.run_cell("%%experiment -m m1 --case n=1 --case n=2 -o res\nQ $n").success
+    assert ip.run_cell("%%experiment -m m1 --case n=1 --case n=2 --score 'contains(\"P\")' -o res\nQ $n").success
+    assert len(gateway.requests) == 2 and all(r.scores for r in ip.user_ns["res"].runs)
+    lines = usage_lines(ip, capsys)
+    assert "2 runs (2 live, 0 replayed)" in lines["(experiments)"] and "20 total" in lines["(notebook)"]
+
+
+def test_inspect_counts_a_copied_experiment_once_and_says_which_record_it_skipped(ip, gateway, tmp_path):
+    import copy
+    import dataclasses
+
+    from elk_jupyter.records.turn import record_of
+    from tests.environment import turns
+
+    for _ in range(2):
+        gateway.plan(text="x", usage=USAGE)
+    gateway.plan(text="hi", usage=USAGE)
+    ip.user_ns["prices"] = PRICES
+    assert ip.run_cell("%%experiment -m m1 --case n=1 --case n=2 --prices prices -o res\nQ $n").success
+    assert ip.run_cell("%%chat\nhello").success
+    data, metadata = bundle(ip.user_ns["res"])
+    hostile, huge = copy.deepcopy(metadata), copy.deepcopy(metadata)
+    hostile["elk_jupyter_experiment"]["runs"][0]["cost"] = "a lot"
+    for run in huge["elk_jupyter_experiment"]["runs"]:
+        run["cost"], run["replayed"] = 1e308, False
+        run["reply"]["id"] = run["reply"]["id"] + "-other"  # another sending: its costs overflow a float
+    replayed = dataclasses.replace(turns(ip)[0], replayed=True)
+    cells = [
+        new_code_cell("%%experiment ...", outputs=[new_output("display_data", data=data, metadata=m)])
+        for m in (metadata, metadata, hostile)  # the cell copied, then a hand-edited copy
+    ]
+    cells.append(
+        new_code_cell("%%chat", outputs=[new_output("display_data", metadata={"elk_jupyter": record_of(replayed)})])
+    )
+    out = inspect(cells, tmp_path)
+    assert "note: experiment record 3 skipped (not counted): runs[0].cost should be number or null, got str" in out
+    assert "experiment runs: 4 runs (2 live, 2 replayed) · 14 prompt · 6 completion · 20 total · $0.026" in out
+    assert "notebook (live turns + live experiment runs): 14 prompt · 6 completion · 20 total" in out  # turn replayed
+    cells[1].outputs[0].metadata = huge  # costs whose sum overflows a float: no figure, not a crash
+    assert "experiment runs: 4 runs (4 live, 0 replayed) · 28 prompt · 12 completion · 40 total\n" in inspect(
+        cells[:2], tmp_path
+    )
+
+
+def inspect(cells, tmp_path) -> str:
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    done = subprocess.run(
+        [sys.executable, "-m", "elk_jupyter.cli.main", "inspect", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

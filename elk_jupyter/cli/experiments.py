@@ -105,16 +105,26 @@ def _short(text: str, width: int = 50) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def results_in(path: str) -> list[ExperimentResult]:
-    """The notebook's valid experiment records as ExperimentResults (an invalid one is skipped)."""
-    return [result_of(found) for found in iter_experiments(notebooks.read_json(path)) if not validate(found)]
+def results_in(path: str) -> tuple[list[ExperimentResult], list[str]]:
+    """The notebook's valid experiment records as ExperimentResults, and a note for each invalid
+    one, which is skipped (its totals cannot be trusted) but said, so no total silently drops it."""
+    found, skipped = [], []
+    for number, data in enumerate(iter_experiments(notebooks.read_json(path)), 1):
+        issues = validate(data)
+        if issues:
+            skipped.append(f"experiment record {number} skipped (not counted): {issues[0]}")
+        else:
+            found.append(result_of(data))
+    return found, skipped
 
 
-def print_totals(experiments: list[ExperimentResult], turn_totals: dict) -> None:
+def print_totals(experiments: list[ExperimentResult], turn_totals: dict, skipped: list[str] = ()) -> None:
     """``elk-jupyter inspect``'s experiment lines: each experiment's totals, then the notebook's."""
     from elk_jupyter.experiments.totals import totals
     from elk_jupyter.gateway.usage import Usage
 
+    for note in skipped:
+        print(f"note: {note}")
     if not experiments:
         return
     print(f"\n{len(experiments)} experiments")
@@ -124,4 +134,4 @@ def print_totals(experiments: list[ExperimentResult], turn_totals: dict) -> None
     runs = totals(result.runs for result in experiments)
     print(f"experiment runs: {runs.describe()}")
     counts = {k: turn_totals.get(k, 0) + runs.billed.get(k, 0) for k in runs.billed}
-    print(f"notebook (turns + live experiment runs): {Usage(**counts).describe(total=True)}")
+    print(f"notebook (live turns + live experiment runs): {Usage(**counts).describe(total=True)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from elk_jupyter.conversation import lineage, settings
 from elk_jupyter.conversation.options import set_path
-from elk_jupyter.conversation.session import Conversations, Turn
+from elk_jupyter.conversation.session import Conversation, Conversations, Turn
 from elk_jupyter.display.terminal import SafeText
 from elk_jupyter.errors import ElkError, unexpected
 from elk_jupyter.gateway.dialects import dialect
@@ -93,8 +93,8 @@ def run_inspect(args) -> None:
     turns = notebooks.load_turns(args.notebook)
     from elk_jupyter.cli.experiments import print_totals, results_in
 
-    experiments = results_in(args.notebook)
-    if not turns and not experiments:
+    experiments, skipped = results_in(args.notebook)
+    if not turns and not experiments and not skipped:
         raise ElkError(f"{args.notebook}: no elk-jupyter records in this notebook")
     conversations: dict[str, list[Turn]] = {}
     for turn in turns:
@@ -113,7 +113,7 @@ def run_inspect(args) -> None:
                 f"{numbers['total']:>6} tok  {_short(turn.prompt)!r} -> {_short(turn.text)!r}{flag}"
             )
     print(f"\nusage: {Usage(**totals).describe(total=True)}")  # the one written form of usage
-    print_totals(experiments, totals)
+    print_totals(experiments, Conversation("", turns=turns).usage_totals(), skipped)  # billed: replays are not
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -78,7 +78,7 @@ class _Planned:
     index: int
     run: RunSpec
     identity: Identity  # the body, and where: the case and the repeat
-    kept: dict | None = None  # this kernel's reply, scored again with other scorers
+    kept: RunResult | None = None  # this kernel's run, its reply scored again with other scorers
 
     @property
     def body(self) -> dict:
@@ -160,7 +160,7 @@ class Runner:
         for item in planned:
             previous = kept.get(item.key) if self.options.replay != "off" else None
             if previous is not None and previous.ok and sorted(previous.scores) != sorted(names):
-                item.kept = previous.reply  # other scorers now: score the same reply again
+                item.kept = previous  # other scorers now: score the same reply again
                 todo.append(item)
             elif previous is not None and (previous.ok or not self.options.retry_failed):
                 done[item.index] = previous
@@ -242,8 +242,8 @@ class Runner:
 
     def _reply(self, item: _Planned) -> tuple[Reply, bool]:
         """(the run's reply, whether it was replayed): kept from this kernel, or on the run path."""
-        if item.kept is not None:
-            return Reply.from_dict(item.kept, item.body), True
+        if item.kept is not None:  # as it came the first time: a live run stays billed once in the totals
+            return Reply.from_dict(item.kept.reply, item.body), item.kept.replayed
         try:
             ran = runs.run(
                 self.replays,
@@ -274,8 +274,12 @@ class Runner:
             lock = self._judge_locks.setdefault(identity.key, threading.Lock())
         with lock:  # the same verdict asked by two workers at once (repeats with one output) is sent once
             refusal = "replay is 'only' and this judge call was never recorded"
-            reply = runs.run(self.replays, identity, self.options.replay, self._send, refusal=refusal).reply
-        judged.append({"key": identity.key, "request": request, "reply": reply.to_dict()})
+            ran = runs.run(self.replays, identity, self.options.replay, self._send, refusal=refusal)
+        reply = ran.reply  # the same verdict for two repeats is sent once: the totals bill it once
+        cost = self._cost(request["model"], reply.usage)
+        judged.append(
+            {"key": identity.key, "request": request, "reply": reply.to_dict(), "replayed": ran.replayed, "cost": cost}
+        )
         if not reply.ok:
             raise ElkError(f"the judge failed: {reply.error}")
         return reply.text

@@ -2,11 +2,13 @@
 
 ``%elk usage`` adds this kernel's experiment runs to the notebook's totals, and ``elk-jupyter
 inspect`` the runs saved in a notebook's experiment records. As with turns, only live runs
-count as billed: a replayed run (from the notebook's records or the cache) was not sent.
+count as billed: a replayed run (from the notebook's records or the cache) was not sent, and
+neither was a judge's verdict served again (two repeats with one output ask it once).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,7 +27,7 @@ class RunTotals:
     judge_calls: int = 0
     billed: dict = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))  # live runs and their judges
     replayed_tokens: int = 0  # tokens of replayed runs: shown, not billed
-    cost: float | None = None  # USD of live runs with a price
+    cost: float | None = None  # USD of live runs and judge calls with a price
 
     @property
     def usage(self) -> Usage:
@@ -52,21 +54,42 @@ def totals(experiments: Iterable[Iterable]) -> RunTotals:
     count, runs, live, replayed, errors, judges, tokens = 0, 0, 0, 0, 0, 0, 0
     billed = dict.fromkeys(COUNTS, 0)
     costs = []
+    seen = set()  # live replies already counted: a copied cell shows the same runs again
     for experiment in experiments:
         count += 1
         for run in experiment:
             runs += 1
             errors += not run.ok
-            usages = [run.reply.get("usage")] + [(j.get("reply") or {}).get("usage") for j in run.judges]
             judges += len(run.judges)
-            if run.replayed:
-                replayed += 1
-                tokens += sum(Usage.of(u).numbers()["total"] for u in usages)
-                continue
-            live += 1
-            for usage in usages:
-                for key, value in Usage.of(usage).numbers().items():
+            sent = _sent(run.key, run.reply)
+            again = run.replayed or (sent is not None and sent in seen)
+            if not again:
+                seen.add(sent)
+            replayed += again
+            live += not again
+            calls = [(run.reply, run.cost, again)]
+            calls += [(j.get("reply") or {}, j.get("cost"), again or j.get("replayed") is True) for j in run.judges]
+            for reply, cost, served in calls:
+                numbers = Usage.of(reply.get("usage")).numbers()
+                if served:
+                    tokens += numbers["total"]
+                    continue
+                for key, value in numbers.items():
                     billed[key] += value
-            if run.cost is not None:
-                costs.append(run.cost)
-    return RunTotals(count, runs, live, replayed, errors, judges, billed, tokens, sum(costs) if costs else None)
+                if _usd(cost) is not None:
+                    costs.append(cost)
+    total = sum(costs) if costs else None  # past the largest float it is inf: no figure, not a crash
+    return RunTotals(count, runs, live, replayed, errors, judges, billed, tokens, _usd(total))
+
+
+def _sent(key, reply) -> tuple | None:
+    """What tells one sending of a run from another (the server's id and when it was sent), or None."""
+    found = reply.get("id"), reply.get("started_at")
+    return None if found == (None, None) else (str(key), *map(str, found))
+
+
+def _usd(value) -> float | None:
+    """A cost a total can hold: a finite number >= 0 (a hand-edited record may say anything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        return None
+    return value

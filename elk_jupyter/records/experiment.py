@@ -22,7 +22,7 @@ EXPERIMENT_KEY = "elk_jupyter_experiment"
 EXPERIMENT_VERSION = 1
 REPLY = Shape(REPLY_SCHEMA, REPLY_OPTIONAL)
 SCORE = Shape({"value": NUMBER, "passed": bool}, {"reason": str})
-JUDGE = Shape({"key": str, "request": dict, "reply": REPLY})
+JUDGE = Shape({"key": str, "request": dict, "reply": REPLY}, {"replayed": bool, "cost": NUMBER})
 RUN = Shape(
     {
         "key": str,
