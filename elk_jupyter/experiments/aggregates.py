@@ -55,7 +55,6 @@ def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
 def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
     """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
     passes = [r.passed for r in runs if r.passed is not None]
-    scores = [r.score for r in runs if r.score is not None]
     cases = by_case(runs)
     case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
     spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
@@ -70,7 +69,9 @@ def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
         runs=len(runs),
         errors=sum(not r.ok for r in runs),
         pass_rate=sum(passes) / len(passes) if passes else None,
-        mean_score=statistics.fmean(scores) if scores else None,
+        # over cases, as its interval and the paired test are: a case with more scored runs (fewer
+        # errors) does not weigh more, and the value stays inside its interval
+        mean_score=statistics.fmean(means) if means else None,
         spread=statistics.fmean(spreads) if spreads else None,
         tokens=sum(u["total"] for u in usages),
         cost=sum(costs) if costs else None,
