@@ -273,3 +273,28 @@ def test_the_mean_score_is_the_per_case_mean_its_interval_is_about():
     assert score["low"] == pytest.approx(theirs.low, abs=0.035) and score["high"] == pytest.approx(
         theirs.high, abs=0.035
     )
+
+
+def test_a_failed_request_is_no_pass_rate_without_scorers_and_a_fail_with_them(gateway, tmp_path, monkeypatch):
+    from elk_jupyter import Client, experiment
+    from elk_jupyter.conversation.kernel import KernelState
+    from elk_jupyter.experiments import contains
+
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ELK_REPLAY", raising=False)
+    client = Client("sk-statistics-test-1", base_url=gateway.base_url, model="m1")
+    failed = {"status": 500, "error_body": {"error": {"message": "boom"}}, "headers": {"x-should-retry": "false"}}
+    cases = [{"n": 0}, {"n": 1}, {"n": 2}]
+    gateway.plan(**failed)
+    bare = experiment("$n", cases, client=client, concurrency=1, progress=False, state=KernelState())
+    column = bare.summary_data()["columns"][0]
+    assert bare.errors == 1 and column["errors"] == 1
+    # docs/experiments-data.md: pass_rate is null without scorers (it was 0% [0%, 79%] over the failed run)
+    assert column["pass_rate"] is None and column["pass_at_k"] == {} and column["pass_hat_k"] == {}
+    assert "pass rate –" in repr(bare)
+    gateway.plan(**failed)
+    scored = experiment(
+        "$n", cases, scorers=[contains("")], client=client, concurrency=1, progress=False, state=KernelState()
+    )
+    rate = scored.summary_data()["columns"][0]["pass_rate"]
+    assert (rate["passed"], rate["n"]) == (2, 3)  # with scorers a failed request is a failed run
