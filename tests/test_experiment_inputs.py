@@ -409,3 +409,65 @@ def test_a_braced_field_in_a_scorer_is_the_case_field(gateway):
     assert result.runs[0].passed is True
     with pytest.raises(ConfigError, match="no case has the field 'capitol'"):
         experiment("$q", [{"q": "a"}], scorers=[icontains("${capitol}")], client=client(gateway), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ('q,a\n1,"2\n3,4\n5,6\n', 2),  # read leniently, rows 3 and 4 became part of the field that opens on line 2
+        ('"q,a\n1,2\n', 1),
+        ('q,a\n1,"two\r\nlines"\n3,"4\n', 4),  # a closed multi-line field before it: the line is still right
+    ],
+)
+def test_a_quote_never_closed_is_one_line_naming_where_it_opens(tmp_path, content, line):
+    path = tmp_path / "c.csv"
+    path.write_bytes(content.encode())
+    with pytest.raises(ConfigError) as caught:
+        cases.read(path)
+    assert str(caught.value) == f"{path}:{line}: a quoted field starts here and is never closed"
+
+
+def test_own_text_that_starts_like_the_formula_guard_reads_as_the_readme_says(tmp_path):
+    path = tmp_path / "sql.csv"
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows([["query"], ["''-1' OR 1=1"], ["'-1' OR 1=1"], ["'plain"]])
+    assert [row["query"] for row in cases.read(path)] == ["'-1' OR 1=1", "-1' OR 1=1", "'plain"]
+
+
+def test_jsonl_nested_deeper_than_the_parser_is_one_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"a": 1}\n{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"deep\.jsonl:2: nested too deeply for JSON to read$"):
+        cases.read(path)
+
+
+def test_a_case_nested_deeper_than_a_record_keeps_is_refused_not_cut(tmp_path):
+    path = tmp_path / "nested.jsonl"
+    path.write_text('{"a": 1}\n{"a": ' + "[" * 40 + "1" + "]" * 40 + "}\n", encoding="utf-8")
+    assert cases.read(path)[1]["a"] == json.loads("[" * 40 + "1" + "]" * 40)
+    with pytest.raises(ConfigError, match=r"^case 1: a case value is nested more than 32 levels deep"):
+        experiment("$a", str(path), client=Client(KEY, base_url="http://127.0.0.1:9/v1"), progress=False)
+    looped: list = []
+    looped.append(looped)
+    with pytest.raises(ConfigError, match="holds itself"):
+        experiment("$a", [{"a": looped}], client=Client(KEY, base_url="http://127.0.0.1:9/v1"), progress=False)
+
+
+def test_a_dataframe_with_missing_times_and_array_cells_gives_values_not_reprs(gateway):
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "q": ["a", "b"],
+            "when": pd.to_datetime(["2024-01-02", None]),  # the missing one is pd.NaT, whose str() is "NaT"
+            "tags": [np.array(["x", "y"]), np.array([], dtype=object)],  # a list column as parquet reads it
+            "n": pd.array([1, None], dtype="Int64"),
+        }
+    )
+    result = experiment("Say $q $tags", frame, client=client(gateway), progress=False)
+    assert result.spec.cases == (
+        {"q": "a", "when": "2024-01-02 00:00:00", "tags": ["x", "y"], "n": 1},
+        {"q": "b", "when": None, "tags": [], "n": None},
+    )
+    sent = sorted(b["messages"][-1]["content"] for b in gateway.bodies())
+    assert "'x' 'y'" not in " ".join(sent) and "NaT" not in " ".join(sent)

@@ -216,3 +216,85 @@ def test_diff_of_three_shared_cases_is_too_few_to_tell():
     shown = first.diff(second)
     assert shown.comparison["pass"]["verdict"] == "too_few" and shown.comparison["pass"]["p_value"] is None
     assert "too few cases to tell" in shown.plain_text()
+
+
+def _graded(cases: int, repeats: int, outcome) -> ExperimentResult:
+    """Columns "a" and "b": ``outcome(model, case, repeat)`` is a (score, passed) pair, or None for a
+    run whose request failed (as the runner keeps it: its reply's status, no scores)."""
+    spec = build("q $n", [{"n": i} for i in range(cases)], ["a", "b"], None, repeats, "chat", None, "t")
+    runs = []
+    for run in spec.runs():
+        found = outcome(run.column.model, run.case, run.repeat)
+        if found is None:
+            reply, scores = {"status": "failed", "error": "HTTP 500"}, {}
+        else:
+            reply, scores = {"status": "completed", "text": "x"}, {"s": Score(*found)}
+        runs.append(RunResult(run.case, run.column, run.repeat, f"{run}", {}, reply, scores=scores))
+    return ExperimentResult(spec, runs, ["s"])
+
+
+def test_the_sign_test_verdict_names_the_side_that_wins_more_cases():
+    # 5 repeats: A passes 2 of 5 where B passes 1 of 5 (15 cases), B passes 5 of 5 where A passes none
+    # (4 cases): A wins 15 cases, B 4, while the mean pass-rate difference is -1/19
+    def outcome(model, case, repeat):
+        wins = (2 if model == "a" else 1) if case < 15 else (0 if model == "a" else 5)
+        return (1.0, True) if repeat < wins else (0.0, False)
+
+    test = _graded(19, 5, outcome).compare("a", "b").passing
+    assert (test.a_better, test.b_better) == (15, 4) and test.effect == pytest.approx(-1 / 19)
+    assert test.p_value == pytest.approx(scipy.stats.binomtest(15, 19, 0.5).pvalue)  # 0.019
+    assert test.verdict == "a_better"  # the test rejected "each side wins half the cases" for A, not B
+
+
+def test_identical_differences_over_many_cases_are_a_difference():
+    # from NORMAL_FROM cases on the score test is a normal limit; every case differing by the same
+    # amount has no spread, and the sign test is then the evidence: all 150 cases for A
+    result = _graded(150, 1, lambda model, case, repeat: (1.0, True) if model == "a" else (0.5, False))
+    test = result.compare("a", "b").scoring
+    assert test.effect == pytest.approx(0.5) and test.verdict == "a_better"
+    assert test.p_value == pytest.approx(scipy.stats.binomtest(150, 150, 0.5).pvalue)
+
+
+def test_the_mean_score_is_the_per_case_mean_its_interval_is_about():
+    # cases 0-2 score 1 in all 3 repeats; cases 3-29 have two failed requests and one 0: a mean over
+    # runs (9/36) would weigh the cases without errors three times and sit outside the interval
+    def outcome(model, case, repeat):
+        if case < 3:
+            return (1.0, True)
+        return None if repeat < 2 else (0.0, False)
+
+    column = _graded(30, 3, outcome).summary_data()["columns"][0]
+    score = column["mean_score"]
+    assert score["value"] == pytest.approx(3 / 30) and score["low"] <= score["value"] <= score["high"]
+    per_case = [1.0] * 3 + [0.0] * 27
+    theirs = scipy.stats.bootstrap(
+        (per_case,), lambda x, axis: x.mean(axis=axis), method="percentile", n_resamples=20000, random_state=1
+    ).confidence_interval
+    assert score["low"] == pytest.approx(theirs.low, abs=0.035) and score["high"] == pytest.approx(
+        theirs.high, abs=0.035
+    )
+
+
+def test_a_failed_request_is_no_pass_rate_without_scorers_and_a_fail_with_them(gateway, tmp_path, monkeypatch):
+    from elk_jupyter import Client, experiment
+    from elk_jupyter.conversation.kernel import KernelState
+    from elk_jupyter.experiments import contains
+
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ELK_REPLAY", raising=False)
+    client = Client("sk-statistics-test-1", base_url=gateway.base_url, model="m1")
+    failed = {"status": 500, "error_body": {"error": {"message": "boom"}}, "headers": {"x-should-retry": "false"}}
+    cases = [{"n": 0}, {"n": 1}, {"n": 2}]
+    gateway.plan(**failed)
+    bare = experiment("$n", cases, client=client, concurrency=1, progress=False, state=KernelState())
+    column = bare.summary_data()["columns"][0]
+    assert bare.errors == 1 and column["errors"] == 1
+    # docs/experiments-data.md: pass_rate is null without scorers (it was 0% [0%, 79%] over the failed run)
+    assert column["pass_rate"] is None and column["pass_at_k"] == {} and column["pass_hat_k"] == {}
+    assert "pass rate –" in repr(bare)
+    gateway.plan(**failed)
+    scored = experiment(
+        "$n", cases, scorers=[contains("")], client=client, concurrency=1, progress=False, state=KernelState()
+    )
+    rate = scored.summary_data()["columns"][0]["pass_rate"]
+    assert (rate["passed"], rate["n"]) == (2, 3)  # with scorers a failed request is a failed run

@@ -52,16 +52,16 @@ def by_case(runs: list[RunResult]) -> dict[int, list[RunResult]]:
     return grouped
 
 
-def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
-    """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw)."""
-    passes = [r.passed for r in runs if r.passed is not None]
-    scores = [r.score for r in runs if r.score is not None]
+def aggregate(runs: list[RunResult], intervals: bool = True, scored: bool = True) -> Aggregate:
+    """A column's figures; ``intervals=False`` leaves out the bootstrap (the live view's redraw).
+    ``scored=False``: the experiment has no scorers, so no pass rate (a failed request's ✗ is not one)."""
+    passes = [r.passed for r in runs if r.passed is not None] if scored else []
     cases = by_case(runs)
     case_scores = {c: [r.score for r in rs if r.score is not None] for c, rs in cases.items()}
     spreads = [statistics.pstdev(v) for v in case_scores.values() if len(v) > 1]
     means = [statistics.fmean(v) for v in case_scores.values() if v]
     verdicts = [(len(p), sum(p)) for p in ([r.passed for r in rs if r.passed is not None] for rs in cases.values())]
-    verdicts = [v for v in verdicts if v[0]]
+    verdicts = [v for v in verdicts if v[0] and scored]
     most = min((n for n, _ in verdicts), default=0)  # pass@k is defined for k up to every case's repeats
     costs = [r.cost for r in runs if r.cost is not None]
     latencies = [r.latency for r in runs if r.ok and r.latency is not None]
@@ -70,7 +70,9 @@ def aggregate(runs: list[RunResult], intervals: bool = True) -> Aggregate:
         runs=len(runs),
         errors=sum(not r.ok for r in runs),
         pass_rate=sum(passes) / len(passes) if passes else None,
-        mean_score=statistics.fmean(scores) if scores else None,
+        # over cases, as its interval and the paired test are: a case with more scored runs (fewer
+        # errors) does not weigh more, and the value stays inside its interval
+        mean_score=statistics.fmean(means) if means else None,
         spread=statistics.fmean(spreads) if spreads else None,
         tokens=sum(u["total"] for u in usages),
         cost=sum(costs) if costs else None,

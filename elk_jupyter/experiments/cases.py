@@ -66,13 +66,16 @@ def _likely_encoding(data: bytes) -> str:
 def _read_csv(text: str, path: Path) -> list[dict]:
     # newline="" semantics on text already read: io.StringIO with newline="" splits lines on \r, \n
     # and \r\n only, and the csv reader keeps line breaks inside quoted fields
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    # strict: a quote never closed would otherwise swallow every later row into one field, silently
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    started = 1  # the line the row being read starts on (a quoted field may span lines)
     try:
         header = next(reader, None)
         if header is None:
             return []
-        rows = []
+        rows, started = [], reader.line_num + 1
         for row in reader:
+            started = reader.line_num + 1  # where the next row starts
             if not row:
                 continue  # a blank line (csv.DictReader skips them too)
             if len(row) != len(header):
@@ -82,6 +85,8 @@ def _read_csv(text: str, path: Path) -> list[dict]:
                 )
             rows.append(row)
     except csv.Error as err:
+        if "end of data" in str(err):
+            raise ConfigError(f"{path}:{started}: a quoted field starts here and is never closed") from None
         raise ConfigError(f"{path}:{reader.line_num}: not CSV ({err})") from None
     keep = _named_columns(header, rows, path)
     return [{header[i]: unguarded(row[i]) for i in keep} for row in rows]
@@ -123,6 +128,8 @@ def _read_jsonl(text: str, path: Path) -> list[dict]:
             row = json.loads(line, strict=False)  # a raw tab or form feed inside a string: kept
         except ValueError as err:
             raise ConfigError(f"{path}:{number}: not JSON ({err})") from None
+        except RecursionError:  # the json module recurses once per [ or {
+            raise ConfigError(f"{path}:{number}: nested too deeply for JSON to read") from None
         if not isinstance(row, dict):
             raise ConfigError(f"{path}:{number}: each line must be a JSON object, not {type(row).__name__}")
         rows.append(row)
@@ -130,13 +137,16 @@ def _read_jsonl(text: str, path: Path) -> list[dict]:
 
 
 def json_value(value, depth: int = 0):
-    """A case value as a record can hold it (strict JSON): NaN and infinities (pandas' missing
-    values) become None, numpy scalars their Python value, anything else JSON has no type for its
+    """A case value as a record can hold it (strict JSON): NaN, infinities, NaT and NA (pandas'
+    missing values) become None, numpy scalars their Python value, anything else JSON has no type for its
     ``str`` (what a template shows of it anyway)."""
-    if depth > 32:
+    if depth > 32:  # what a record keeps (gateway.usage.MAX_DEPTH); a value that holds itself ends here too
+        raise ConfigError("a case value is nested more than 32 levels deep (or holds itself)")
+    if type(value).__name__ in ("NaTType", "NAType"):  # pandas' missing time and missing value; str() is "NaT"
         return None
-    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)) and not getattr(value, "ndim", 0):
-        value = value.item()  # duck-typed: numpy is not imported
+    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)):  # duck-typed: not imported
+        # an array (a list column read from parquet holds one per cell) is its list, not its repr "['a' 'b']"
+        value = value.tolist() if getattr(value, "ndim", 0) else value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, int, bool)):

@@ -53,7 +53,8 @@ class RedrawMemo:
         """Per column, without the bootstrap (a live redraw): only changed columns are computed."""
         for column in result.spec.columns:
             if column not in self._aggregates:
-                self._aggregates[column] = aggregate(self._columns.get(column, []), intervals=False)
+                runs = self._columns.get(column, [])
+                self._aggregates[column] = aggregate(runs, intervals=False, scored=bool(result.scorer_names))
         found = {c: self._aggregates[c] for c in result.spec.columns}
         result.share_aggregates(False, found)  # summary_data(intervals=False) reads the same
         return found

@@ -137,7 +137,8 @@ class ExperimentResult:
         """Per column; computed once per result (a result is a snapshot: the runner makes a new one)."""
         if intervals not in self._aggregates:
             grouped = self.column_runs()
-            self._aggregates[intervals] = {c: aggregate(grouped[c], intervals) for c in self.spec.columns}
+            scored = bool(self.scorer_names)
+            self._aggregates[intervals] = {c: aggregate(grouped[c], intervals, scored) for c in self.spec.columns}
         return self._aggregates[intervals]
 
     def share_aggregates(self, intervals: bool, found: dict[Column, Aggregate]) -> None:

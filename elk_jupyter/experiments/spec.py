@@ -214,10 +214,15 @@ def load_cases(cases) -> tuple[dict, ...]:
         )
     if not rows:
         raise ConfigError("the experiment has no cases")
+    found = []
     for number, row in enumerate(rows):
         if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
             raise ConfigError(f"case {number} is not a dict with string keys: {row!r:.80}")
-    return tuple({name: case_files.json_value(value) for name, value in row.items()} for row in rows)
+        try:
+            found.append({name: case_files.json_value(value) for name, value in row.items()})
+        except ConfigError as err:
+            raise ConfigError(f"case {number}: {err}") from None
+    return tuple(found)
 
 
 def check_limits(concurrency, budget, completion_estimate) -> None:

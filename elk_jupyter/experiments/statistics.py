@@ -15,6 +15,7 @@ Formulas (each checked against scipy or published tables in tests/test_experimen
 - pass/fail between two columns: exact McNemar test, i.e. the two-sided binomial (sign) test on
   the cases where the columns differ (with repeats: where the case's pass rates differ). Exact
   two-sided p for p = 1/2: ``min(1, 2 · P(X <= min(b, c)))``, X ~ Binomial(b + c, 1/2).
+  Its verdict names the side better in more cases (with repeats the mean difference may not).
 - scores between two columns: paired bootstrap of the mean per-case difference (interval), and
   its p-value as the share of bootstrap means, shifted to the null of no difference, at least as
   far from 0 as the observed one.
@@ -160,7 +161,10 @@ class PairedTest:
         if self.p_value is None:
             return "too_few"
         if self.p_value < ALPHA:
-            return "a_better" if self.effect > 0 else "b_better"
+            # the sign test rejects on the count of cases each side wins; with repeats the mean
+            # difference can point the other way (many small wins against a few large losses)
+            ahead = self.a_better - self.b_better if self.kind == "pass" else self.effect
+            return "a_better" if ahead > 0 else "b_better"
         return "no_difference"
 
     def text(self, a: str = "A", b: str = "B") -> str:
@@ -221,7 +225,10 @@ def paired_bootstrap(
     if len(differences) >= NORMAL_FROM:  # the normal approximation, as for one column's mean
         low, high = _normal_interval(differences, 1 - alpha)
         se = statistics.stdev(differences) / math.sqrt(len(differences))
-        p = 1.0 if se == 0 else 2 * (1 - statistics.NormalDist().cdf(abs(effect) / se))
+        if se == 0:  # every case differs by the same amount (no null can centre there): the sign test's p
+            p = binomial_two_sided(a_better, a_better + b_better)
+        else:
+            p = 2 * (1 - statistics.NormalDist().cdf(abs(effect) / se))
         return PairedTest("score", len(pairs), effect, p, a_better, b_better, low, high, needed)
     means = bootstrap_means(differences, resamples, seed)
     low, high = _percentile_interval(means, 1 - alpha)
