@@ -74,6 +74,17 @@ def test_an_undecodable_file_is_one_line_naming_the_file_and_the_encoding(tmp_pa
     assert "\n" not in message and str(path) in message and "'cp1252'" in message and "bug" not in message
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_no_bom_is_named_not_read_as_one_field(tmp_path, encoding):
+    # ASCII text in UTF-16 with no BOM is valid UTF-8 (a NUL in every other byte): it read as rows
+    # of one field each, 'where the header has 2'
+    path = tmp_path / "exported.csv"
+    path.write_bytes("country,capital\nPeru,Lima\n".encode(encoding))
+    with pytest.raises(ConfigError, match=f"it looks like {encoding}; save it as UTF-8") as caught:
+        cases.read(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [

@@ -44,18 +44,28 @@ def read(path: Path) -> list[dict]:
 def decode(data: bytes, path: Path) -> str:
     """UTF-8 (a BOM allowed); otherwise one line saying which encoding the file looks like."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"cases file {path} is not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}): "
-            f"it looks like {_likely_encoding(data)}; save it as UTF-8, or read it with "
-            f"pandas.read_csv(path, encoding={_likely_encoding(data)!r}) and pass the DataFrame"
-        ) from None
+        raise _not_utf8(path, f"byte 0x{data[err.start]:02x} at offset {err.start}", data) from None
+    # UTF-16 with no BOM is valid UTF-8 when its text is ASCII: a NUL in every other byte
+    if data.count(0) * 4 >= len(data) > 0:
+        raise _not_utf8(path, f"{data.count(0)} NUL bytes in {len(data)}", data) from None
+    return text
+
+
+def _not_utf8(path: Path, why: str, data: bytes) -> ConfigError:
+    encoding = _likely_encoding(data)
+    return ConfigError(
+        f"cases file {path} is not UTF-8 ({why}): it looks like {encoding}; save it as UTF-8, or read it "
+        f"with pandas.read_csv(path, encoding={encoding!r}) and pass the DataFrame"
+    )
 
 
 def _likely_encoding(data: bytes) -> str:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
+    if data.count(0) * 4 >= len(data):  # no BOM: the NULs fall on the high bytes, second (LE) or first (BE)
+        return "utf-16-le" if data[1::2].count(0) >= data[::2].count(0) else "utf-16-be"
     try:
         data.decode("cp1252")  # Windows' "ANSI" CSV: Excel's default "CSV" export
     except UnicodeDecodeError:
