@@ -103,6 +103,13 @@ def _no_process_in_unit_tests(event: str, args) -> None:
 sys.addaudithook(_no_process_in_unit_tests)
 
 
+def pytest_sessionstart(session):
+    # matplotlib builds its font cache the first time it is imported on a machine, running fc-list:
+    # on a fresh machine, once here, not inside whichever unit test draws the first figure
+    with contextlib.suppress(ImportError):
+        import matplotlib.font_manager  # noqa: F401
+
+
 @pytest.fixture(autouse=True)
 def _unit_tests_stay_in_process(request):
     """A unit test that starts a process fails: it belongs to the kernel tier (mark it so)."""
