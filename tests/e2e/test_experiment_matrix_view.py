@@ -1,7 +1,9 @@
 """The experiment matrix as a reader meets it in a saved notebook reopened with no kernel, with data
 other than the live test's: long column labels, a scorer with a long reason, a failing column.
 The pairs of figures under the compare stay one per line (JupyterLab floats an output's <dt>/<dd>),
-and a dark theme leaves every tinted cell readable."""
+the matrix's selects keep their keys in Notebook 7's command mode (the notebook took arrows and
+letters: a select never changed, "a" / "b" inserted cells), and a dark theme leaves every tinted cell
+readable."""
 
 from __future__ import annotations
 
@@ -111,6 +113,35 @@ def test_compare_figures_and_scores_stay_in_line(browser, light):
             assert [td.evaluate(lines_of) for td in row.locator("td").all()[:2]] == [1, 1]
         ARTIFACTS.mkdir(exist_ok=True)
         matrix.screenshot(path=str(ARTIFACTS / "experiment-matrix-long-labels.png"))
+    finally:
+        context.close()
+
+
+FOCUSED = "() => document.activeElement?.getAttribute('aria-label')"
+
+
+@pytest.mark.parametrize("ui", ["notebook7", "lab"])
+def test_the_selects_keep_their_keys_in_command_mode(browser, light, ui):
+    context, page, matrix = opened(browser, light, ui)
+    try:
+        cells = page.locator(f"{NB} .jp-Cell")
+        show = matrix.get_by_label("Show", exact=True)
+        show.focus()
+        page.keyboard.press("ArrowDown")  # the notebook moved to the next cell; the select stayed on "all cases"
+        assert (show.input_value(), page.evaluate(FOCUSED)) == ("failing", "Show")
+        page.keyboard.press("End")
+        assert show.input_value() == "changed"
+        page.keyboard.press("a")  # type-ahead to "all cases"; the notebook inserted a cell above
+        assert show.input_value() == "all" and cells.count() == 1
+        page.keyboard.press("b")  # no option: nothing happens (the notebook inserted a cell below)
+        assert show.input_value() == "all" and cells.count() == 1
+        column_b = matrix.get_by_label("Column B", exact=True)
+        column_b.focus()
+        page.keyboard.press("ArrowUp")
+        assert column_b.input_value() == "0" and page.evaluate(FOCUSED) == "Column B"
+        assert matrix.get_by_role("region", name="Compare columns").count() == 0
+        page.keyboard.press("Tab")  # Tab still leaves the select
+        assert page.evaluate(FOCUSED) == "Compare A and B"
     finally:
         context.close()
 
