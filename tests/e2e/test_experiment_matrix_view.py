@@ -2,8 +2,8 @@
 other than the live test's: long column labels, a scorer with a long reason, a failing column.
 The pairs of figures under the compare stay one per line (JupyterLab floats an output's <dt>/<dd>),
 the matrix's selects keep their keys in Notebook 7's command mode (the notebook took arrows and
-letters: a select never changed, "a" / "b" inserted cells), and a dark theme leaves every tinted cell
-readable."""
+letters: a select never changed, "a" / "b" inserted cells), a dark theme leaves every tinted cell
+readable, and a bidi override left open in one case value does not reorder the rest of the case's label."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.e2e.test_saved_notebook import NO_KERNELS, fresh_page, open_saved
 MATRIX = f"{NB} .elk-experiment-output .elk-matrix"
 MODELS = ["model-" + "with-a-long-descriptive-name-" * 3 + n for n in ("one", "two")]
 NAME = "matrix-view.ipynb"
+RLO = "\u202e"  # right-to-left override, left open
 
 
 def because(output, case):
@@ -33,6 +34,7 @@ def because(output, case):
 def notebook(module_gateway, tmp_path_factory):
     """An experiment run in this process against the local gateway, saved as a kernel would save it."""
     cases = [{"country": c, "capital": k} for c, k in [("France", "Paris"), ("Peru", "Lima"), ("Japan", "Tokyo")]]
+    cases.append({"country": "Chile", "capital": RLO + "Santiago"})  # saved with sorted keys: capital first
     for n, city in enumerate(["Paris", "Lyon", "Lima", "Cusco", "Tokyo", "Osaka"] * 2):
         module_gateway.plan(text=f"{city}, answer {n}")  # every output its own: the compare has words to mark
     with pytest.MonkeyPatch.context() as mp:
@@ -181,3 +183,31 @@ def test_dark_theme_keeps_tinted_cells_readable(browser, jupyter, notebook, tmp_
             matrix.screenshot(path=str(ARTIFACTS / "experiment-matrix-dark.png"))
         finally:
             context.close()
+
+
+# Where a substring of an element's text is drawn: its left edge.
+LEFT_OF = """([th, part]) => {
+  const node = th.firstChild;
+  const at = node.textContent.indexOf(part);
+  const range = document.createRange();
+  range.setStart(node, at);
+  range.setEnd(node, at + 1);
+  return at < 0 ? null : range.getBoundingClientRect().left;
+}"""
+
+
+def test_a_bidi_override_stays_in_its_value(browser, light):
+    context, page, matrix = opened(browser, light)
+    try:
+        th = matrix.locator("tbody th", has_text="Santiago")
+        label = th.element_handle()
+        where = {part: page.evaluate(LEFT_OF, [label, part]) for part in ("capital", "Santiago", "country")}
+        # read left to right as written: the override reversed "Santiago, country=Chile" (the other field too)
+        assert where["capital"] < where["Santiago"] < where["country"], where
+        assert th.inner_text() == "capital=Santiago, country=Chile"
+        # the value itself, as it is, in the run's details
+        matrix.get_by_role("button", name="Open run: capital=Santiago, country=Chile", exact=False).first.click()
+        detail = matrix.get_by_role("region", name="Run details")
+        assert RLO + "Santiago" in detail.locator("dd").all_inner_texts()
+    finally:
+        context.close()
