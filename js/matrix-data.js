@@ -272,8 +272,14 @@ export function filterRows(model, rows, filter, columns, pair) {
   }
 }
 
+// Bidi embeddings, overrides and isolates: one left open in a value (a right-to-left override) reordered the text
+// after it, the other fields of the label (q=<U+202E>abc, want=zz read "q=zz=tnaw ,cba"). The label is a summary in
+// logical order without them; the value as it is shows in the run's details.
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+const logical = (text) => text.replace(BIDI_CONTROLS, "");
+
 export function caseLabel(fields, row) {
-  const text = fields.map(([k, v]) => `${k}=${v}`).join(", ");
+  const text = fields.map(([k, v]) => `${logical(k)}=${logical(v)}`).join(", ");
   return text ? clip(text, 80) : `case ${row + 1}`;
 }
 

@@ -208,10 +208,24 @@ function rovingFocus(table, grid, state) {
 const navigators = new WeakMap();
 const listening = new WeakSet();
 
+// A select of the matrix keeps the keys it reads (arrows, Home/End, Page Up/Down, a letter to jump to an option):
+// in command mode Lumino took them first (ArrowDown moved to the next notebook cell, "a" and "b" inserted one) and
+// the select never changed. The event goes on to the select's default action; only the notebook does not see it.
+function selectKeeps(event) {
+  const target = event.target;
+  if (!target?.matches?.("select") || !target.closest(".elk-matrix")) return false;
+  if (event.ctrlKey || event.metaKey || event.altKey) return false; // Ctrl+S and the like stay the notebook's
+  return event.key !== "Tab" && event.key !== "Escape";
+}
+
 function listenFirst(window) {
   if (!window || listening.has(window)) return;
   listening.add(window);
   window.addEventListener("keydown", (event) => {
+    if (selectKeeps(event)) {
+      event.stopPropagation();
+      return;
+    }
     const from = event.target?.closest?.("button.elk-cell");
     const table = from?.closest("table.elk-matrix-table");
     navigators.get(table)?.(event, from);
@@ -440,6 +454,7 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
       return;
     }
     drawToolbar(root, model, state, redraw);
+    listenFirst(host.ownerDocument.defaultView); // the selects' keys, with or without cells
     const scroll = el(root, "div", "elk-matrix-scroll");
     // Kept as the user scrolls (reading it back at a redraw would force a layout of the old table).
     scroll.addEventListener("scroll", () => (state.scroll = [scroll.scrollLeft, scroll.scrollTop]), { passive: true });
