@@ -193,3 +193,13 @@ def test_the_compare_and_diff_markdown_stay_inert_with_the_hostile_corpus(gatewa
         for html in (markdown_it_html(table), mistune_html(table)):
             assert problems(html) == []
         assert all(line.count(" | ") <= 3 for line in table.splitlines() if line.startswith("| "))
+
+
+def test_a_bidi_override_in_one_value_stays_out_of_the_markdown_copys_case_label(gateway):
+    # the same rule as the view's caseLabel (tests/e2e/test_experiment_matrix_view.py): the other
+    # field must not be reordered by an override left open in the first
+    result = run(gateway, models=("m1",), cases=[{"capital": "\u202eSantiago", "country": "Chile"}])
+    markdown = bundle(result)[0]["text/markdown"]
+    assert "capital=Santiago, country=Chile" in markdown
+    assert not any(control in markdown for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert result.runs[0].case == 0 and result.spec.cases[0]["capital"] == "\u202eSantiago"  # the record keeps it

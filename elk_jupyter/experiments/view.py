@@ -66,8 +66,15 @@ def cell_markdown(runs: list[RunResult]) -> str:
     return f"{head} · {_output(first.text)} · *{_figures(runs)}*"
 
 
+# Bidi embeddings, overrides and isolates: one left open in a value reorders the rest of the label,
+# the other fields with it ({q: <U+202E>abc, want: zz} reads "q=zz=tnaw ,cba"); as js/matrix-data.js's
+# caseLabel, the label is a summary in logical order without them (the record keeps the value).
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
 def _case_label(case: dict) -> str:
     text = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in case.items())
+    text = text.translate(_BIDI_CONTROLS)
     return _inert(text[:60] + ("…" if len(text) > 60 else "")) or "(no fields)"
 
 
