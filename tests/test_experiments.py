@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -391,3 +392,31 @@ def test_any_output_and_case_value_stay_one_inert_row(text, case):
     table = ExperimentResult(spec, [run], [])._repr_mimebundle_()[0]["text/markdown"]
     for html in (markdown_it_html(table), mistune_html(table)):
         assert problems(html) == [] and html.count("<tr>") == 1 + 1 + 7
+
+
+def test_a_run_in_flight_at_an_interrupt_is_kept_live_not_sent_again_nor_unbilled(gateway):
+    """A run already sent when the kernel is interrupted lands after it: the re-run keeps it as this
+    kernel's live run (billed once), neither sending it again nor calling it replayed from the cache."""
+    from elk_jupyter.experiments.runner import ExperimentInterrupted
+    from elk_jupyter.experiments.totals import totals
+
+    gateway.plan(delay=0.1)
+    for _ in range(2):  # in flight when the first run's progress interrupts; the last run never starts
+        gateway.plan(delay=0.6)
+    cases = [{"n": i} for i in range(4)]
+    state = KernelState()
+
+    def interrupt(partial):
+        if partial.runs:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ExperimentInterrupted) as stopped:
+        experiment("$n", cases, concurrency=2, client=client(gateway), progress=interrupt, state=state)
+    assert len(stopped.value.result.runs) == 1
+    while gateway.in_flight or len(gateway.requests) < 3:
+        time.sleep(0.02)
+    time.sleep(0.2)  # the late run's worker keeps its result
+    again = experiment("$n", cases, concurrency=2, scorers=[contains("$n")], client=client(gateway), state=state)
+    assert len(gateway.requests) == 4 and again.errors == 0  # each run sent once
+    assert [r.replayed for r in again.runs] == [False] * 4 and all(r.passed for r in again.runs)
+    assert totals([again.runs]).live == 4

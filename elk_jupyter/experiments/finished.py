@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as futures
+import dataclasses
 import queue
 import threading
 
@@ -37,3 +38,19 @@ class Finished:
                 found.append(self._queue.get_nowait())
             except queue.Empty:
                 return found
+
+
+def keep_late(pending: dict, kept: dict) -> None:
+    """After an interrupt, keep each run already sent as this kernel's run when it lands: it was
+    billed, so a re-run neither sends it again nor counts it as replayed from the cache."""
+    for future, item in pending.items():
+        future.add_done_callback(lambda done, key=item.key: _keep(done, kept, key))
+
+
+def _keep(future: futures.Future, kept: dict, key: str) -> None:
+    run = None if future.cancelled() or future.exception() is not None else future.result()
+    if run is None or not run.ok or run.replayed:
+        return
+    # a judge asked after the stop was refused: such a run is scored again on the re-run
+    judged = all((j.get("reply") or {}).get("status") in ("completed", "incomplete") for j in run.judges)
+    kept[key] = run if judged else dataclasses.replace(run, scores={}, judges=())

@@ -22,7 +22,7 @@ from elk_jupyter.conversation.kernel import KernelState
 from elk_jupyter.conversation.options import non_finite
 from elk_jupyter.errors import ConfigError, ElkError, unexpected
 from elk_jupyter.experiments import budget, templates
-from elk_jupyter.experiments.finished import Finished
+from elk_jupyter.experiments.finished import Finished, keep_late
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
 from elk_jupyter.experiments.scorers import Sample, Score, Scorer
 from elk_jupyter.experiments.sender import Sender
@@ -146,6 +146,7 @@ class Runner:
         except BaseException as err:  # an interrupt, or any failure: stop at once, keep what finished
             self._stop.set()
             pool.shutdown(wait=False, cancel_futures=True)  # pending runs never start: nothing more is billed
+            keep_late(pending, kept)
             raise stopped(err, result()) from None
         pool.shutdown(wait=False)  # every run is done: its idle threads end on their own (joining them cost ~1.5 ms)
         final = result()
