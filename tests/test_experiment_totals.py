@@ -92,6 +92,9 @@ def test_a_judge_verdict_asked_once_is_billed_once_and_its_price_counts(ip, gate
     lines = usage_lines(ip, capsys)
     assert "30 total" in lines["(experiments)"] and "$0.039" in lines["(experiments)"]  # 3 requests sent
     assert "10 tokens replayed" in lines["(experiments)"] and "30 total" in lines["(notebook)"]
+    # the table's figure is the same: the runs and the verdict once (not the runs only)
+    result = ip.user_ns["res"]
+    assert result.cost == pytest.approx(0.039) and "0.039" in bundle(result)[0]["text/plain"]
 
 
 def test_scoring_the_kernels_runs_again_keeps_them_billed(ip, gateway, capsys):

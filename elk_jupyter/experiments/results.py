@@ -111,7 +111,11 @@ class ExperimentResult:
 
     @property
     def cost(self) -> float | None:
+        """What the experiment cost: its runs, and each judge verdict once (two repeats with one
+        output share one), counted the same live and replayed, so a replay shows the same figure."""
         costs = [r.cost for r in self.runs if r.cost is not None]
+        verdicts = {j.get("key"): j.get("cost") for r in self.runs for j in r.judges}
+        costs += [c for c in verdicts.values() if isinstance(c, (int, float)) and not isinstance(c, bool)]
         return sum(costs) if costs else None
 
     def _index(self) -> dict:
