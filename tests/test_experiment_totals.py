@@ -64,17 +64,7 @@ def test_inspect_adds_up_a_notebooks_experiments(ip, gateway, tmp_path):
     ).success
     data, metadata = bundle(ip.user_ns["res"])
     output = new_output("display_data", data=data, metadata=metadata)
-    path = tmp_path / "exp.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("%%experiment ...", outputs=[output])]), path)
-    done = subprocess.run(
-        [sys.executable, "-m", "elk_jupyter.cli.main", "inspect", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = inspect([new_code_cell("%%experiment ...", outputs=[output])], tmp_path)
     assert "1 experiments" in out and "2 runs (2 live, 0 replayed)" in out and "20 total" in out
     assert "$0.026" in out and "\x1b" not in out and KEY not in out
     assert "notebook (live turns + live experiment runs): 14 prompt · 6 completion · 20 total" in out
@@ -135,7 +125,7 @@ def test_inspect_counts_a_copied_experiment_once_and_says_which_record_it_skippe
         new_code_cell("%%chat", outputs=[new_output("display_data", metadata={"elk_jupyter": record_of(replayed)})])
     )
     out = inspect(cells, tmp_path)
-    assert "note: experiment record 3 skipped (not counted): runs[0].cost should be number or null, got str" in out
+    assert "note: experiment record 3 is invalid: runs[0].cost should be number or null, got str" in out
     assert "experiment runs: 4 runs (2 live, 2 replayed) · 14 prompt · 6 completion · 20 total · $0.026" in out
     assert "notebook (live turns + live experiment runs): 14 prompt · 6 completion · 20 total" in out  # turn replayed
     cells[1].outputs[0].metadata = huge  # costs whose sum overflows a float: no figure, not a crash

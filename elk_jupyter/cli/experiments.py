@@ -31,13 +31,7 @@ def add_parser(commands) -> None:
 
 
 def load(path: str) -> list[ExperimentResult]:
-    found, problems = [], []
-    for number, data in enumerate(iter_experiments(notebooks.read_json(path)), 1):
-        issues = validate(data)
-        if issues:
-            problems.append(f"experiment record {number} is invalid: {'; '.join(issues[:2])}")
-        else:
-            found.append(result_of(data))
+    found, problems = results_in(path)
     if not found:
         raise ElkError(f"{path}: no valid experiment records" + (f" ({problems[0]})" if problems else ""))
     return found
@@ -106,16 +100,16 @@ def _short(text: str, width: int = 50) -> str:
 
 
 def results_in(path: str) -> tuple[list[ExperimentResult], list[str]]:
-    """The notebook's valid experiment records as ExperimentResults, and a note for each invalid
-    one, which is skipped (its totals cannot be trusted) but said, so no total silently drops it."""
-    found, skipped = [], []
+    """The notebook's valid experiment records as ExperimentResults, and what is wrong with each
+    invalid one: skipped (it cannot be trusted), but said, so no total silently drops it."""
+    found, problems = [], []
     for number, data in enumerate(iter_experiments(notebooks.read_json(path)), 1):
         issues = validate(data)
         if issues:
-            skipped.append(f"experiment record {number} skipped (not counted): {issues[0]}")
+            problems.append(f"experiment record {number} is invalid: {'; '.join(issues[:2])}")
         else:
             found.append(result_of(data))
-    return found, skipped
+    return found, problems
 
 
 def print_totals(experiments: list[ExperimentResult], turn_totals: dict, skipped: list[str] = ()) -> None:
@@ -123,8 +117,8 @@ def print_totals(experiments: list[ExperimentResult], turn_totals: dict, skipped
     from elk_jupyter.experiments.totals import totals
     from elk_jupyter.gateway.usage import Usage
 
-    for note in skipped:
-        print(f"note: {note}")
+    for problem in skipped:
+        print(f"note: {problem} (skipped, not counted)")
     if not experiments:
         return
     print(f"\n{len(experiments)} experiments")
