@@ -146,3 +146,23 @@ def inspect(cells, tmp_path) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_a_run_replay_only_cannot_serve_is_not_sent_neither_live_nor_replayed(ip, gateway, capsys):
+    from elk_jupyter.experiments.results import result_of
+    from elk_jupyter.records import experiment as records
+
+    gateway.plan(text="Paris", usage=USAGE)
+    assert ip.run_cell("%%experiment -m m1 --case n=1 -o res\nQ $n").success  # recorded: replay can serve it
+    line = "%%experiment -m m1 --case n=1 --case n=2 --case n=3 --replay only -o only\nQ $n"
+    assert ip.run_cell(line).success
+    assert len(gateway.requests) == 1
+    runs = sorted(ip.user_ns["only"].runs, key=lambda r: r.case)
+    assert [(r.replayed, r.sent) for r in runs] == [(True, True), (False, False), (False, False)]
+    lines = usage_lines(ip, capsys)
+    assert "4 runs (1 live, 1 replayed, 2 not sent, 2 errors)" in lines["(experiments)"]
+    # the record says it (only for such runs), passes the validator and reads back the same
+    record = bundle(ip.user_ns["only"])[1][records.EXPERIMENT_KEY]
+    assert [run.get("sent") for run in sorted(record["runs"], key=lambda r: r["case"])] == [None, False, False]
+    assert records.validate(record) == []
+    assert [r.sent for r in sorted(result_of(record).runs, key=lambda r: r.case)] == [True, False, False]

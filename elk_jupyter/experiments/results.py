@@ -50,6 +50,7 @@ class RunResult:
     scores: dict = field(default_factory=dict)  # scorer name -> Score
     judges: tuple = ()  # ({key, request, reply}, ...) of model-graded scorers
     cost: float | None = None
+    sent: bool = True  # False: it never left (replay "only" and never recorded), so it is neither live nor replayed
 
     @_once  # a redraw reads it for every run: computed once
     def ok(self) -> bool:
@@ -267,6 +268,7 @@ def result_of(record: dict) -> ExperimentResult:
             scores={name: score_from(s) for name, s in run["scores"].items()},
             judges=tuple(run["judges"]),
             cost=run.get("cost"),
+            sent=run.get("sent") is not False,
         )
         for run in record["runs"]
     ]

@@ -208,7 +208,7 @@ class Runner:
 
     # -- one run
     def _one(self, item: _Planned) -> RunResult:
-        reply, replayed = self._reply(item)
+        reply, replayed, sent = self._reply(item)
         cost = self._cost(item.run.column.model, reply.usage)
         judged: list[dict] = []
         scores = {}
@@ -233,6 +233,7 @@ class Runner:
             scores,
             tuple(judged),
             cost,
+            sent,
         )
 
     def _score(self, scorer: Scorer, sample: Sample) -> Score:
@@ -241,10 +242,11 @@ class Runner:
         reason = self.client.redact(score.reason)
         return score if reason == score.reason else dataclasses.replace(score, reason=reason)
 
-    def _reply(self, item: _Planned) -> tuple[Reply, bool]:
-        """(the run's reply, whether it was replayed): kept from this kernel, or on the run path."""
+    def _reply(self, item: _Planned) -> tuple[Reply, bool, bool]:
+        """(the run's reply, whether it was replayed, whether it was sent or replayed at all): kept
+        from this kernel, or on the run path."""
         if item.kept is not None:  # as it came the first time: a live run stays billed once in the totals
-            return Reply.from_dict(item.kept.reply, item.body), item.kept.replayed
+            return Reply.from_dict(item.kept.reply, item.body), item.kept.replayed, item.kept.sent
         try:
             ran = runs.run(
                 self.replays,
@@ -256,8 +258,8 @@ class Runner:
         except runs.NotRecorded as err:  # a run that cannot be served is a failed run, not a failed experiment
             reply = Reply(self.spec.endpoint, item.body)
             reply.fail("error", err.message)
-            return reply, False
-        return ran.reply, ran.replayed
+            return reply, False, False
+        return ran.reply, ran.replayed, True
 
     def _send(self, body: dict) -> tuple[Reply, None]:
         if self._stop.is_set():  # interrupted: what is still queued is not sent

@@ -25,6 +25,7 @@ class RunTotals:
     replayed: int = 0
     errors: int = 0
     judge_calls: int = 0
+    unsent: int = 0  # runs that never left (replay "only", never recorded): neither live nor replayed
     billed: dict = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))  # live runs and their judges
     replayed_tokens: int = 0  # tokens of replayed runs: shown, not billed
     cost: float | None = None  # USD of live runs and judge calls with a price
@@ -36,6 +37,8 @@ class RunTotals:
     def describe(self) -> str:
         """``12 runs (10 live, 2 replayed, 1 error) · 40 prompt · 12 completion · 52 total · $0.0004``."""
         flags = [f"{self.live} live", f"{self.replayed} replayed"]
+        if self.unsent:
+            flags.append(f"{self.unsent} not sent")
         if self.errors:
             flags.append(f"{self.errors} error{'s' * (self.errors != 1)}")
         parts = [f"{self.runs} runs ({', '.join(flags)})"]
@@ -51,7 +54,7 @@ class RunTotals:
 
 def totals(experiments: Iterable[Iterable]) -> RunTotals:
     """The totals of ``experiments``, each an iterable of RunResult."""
-    count, runs, live, replayed, errors, judges, tokens = 0, 0, 0, 0, 0, 0, 0
+    count, runs, live, replayed, errors, judges, tokens, unsent = 0, 0, 0, 0, 0, 0, 0, 0
     billed = dict.fromkeys(COUNTS, 0)
     costs = []
     seen = set()  # live replies already counted: a copied cell shows the same runs again
@@ -61,10 +64,13 @@ def totals(experiments: Iterable[Iterable]) -> RunTotals:
             runs += 1
             errors += not run.ok
             judges += len(run.judges)
-            sent = _sent(run.key, run.reply)
-            again = run.replayed or (sent is not None and sent in seen)
+            if not run.sent:  # nothing left, nothing was served: no tokens, no cost
+                unsent += 1
+                continue
+            sending = _sending(run.key, run.reply)
+            again = run.replayed or (sending is not None and sending in seen)
             if not again:
-                seen.add(sent)
+                seen.add(sending)
             replayed += again
             live += not again
             calls = [(run.reply, run.cost, again)]
@@ -79,10 +85,10 @@ def totals(experiments: Iterable[Iterable]) -> RunTotals:
                 if _usd(cost) is not None:
                     costs.append(cost)
     total = sum(costs) if costs else None  # past the largest float it is inf: no figure, not a crash
-    return RunTotals(count, runs, live, replayed, errors, judges, billed, tokens, _usd(total))
+    return RunTotals(count, runs, live, replayed, errors, judges, unsent, billed, tokens, _usd(total))
 
 
-def _sent(key, reply) -> tuple | None:
+def _sending(key, reply) -> tuple | None:
     """What tells one sending of a run from another (the server's id and when it was sent), or None."""
     found = reply.get("id"), reply.get("started_at")
     return None if found == (None, None) else (str(key), *map(str, found))

@@ -36,7 +36,7 @@ RUN = Shape(
         "scores": DictOf(SCORE),
         "judges": ListOf(JUDGE),
     },
-    {"host": str, "replayed": bool, "cost": NUMBER},
+    {"host": str, "replayed": bool, "cost": NUMBER, "sent": bool},
 )
 SPEC = Shape(
     {
@@ -82,6 +82,7 @@ def _run_dict(run) -> dict:
         "scores": {name: score.to_dict() for name, score in run.scores.items()},
         "judges": [dict(j) for j in run.judges],
         "cost": run.cost,
+        **({} if run.sent else {"sent": False}),  # written only for a run that never left
     }
 
 
