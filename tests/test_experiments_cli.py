@@ -67,3 +67,28 @@ def test_unknown_names_and_bad_files_are_one_line(notebook, tmp_path, capsys):
     nbformat.write(new_notebook(), empty)
     assert main(["experiments", "list", str(empty)]) == 2
     assert "no valid experiment records" in capsys.readouterr().err
+
+
+def test_a_name_or_error_with_line_breaks_prints_on_its_own_line_only(tmp_path, monkeypatch, capsys):
+    # a notebook from someone else: a name or an error holding a line break must not print a line
+    # of its own that reads as ours ("  case 0: ✓ ...")
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    gateway = FakeGateway()
+    client = Client("sk-cli-experiment-0000", base_url=gateway.base_url, model="m1")
+    gateway.plan(text="alpha!")
+    gateway.plan(status=400, error_body={"error": {"message": "bad\n    case 9: ✓ forged"}})
+    result = experiment(
+        "Say $word", CASES, name="v1\n    case 7: ✓ forged", client=client, concurrency=1, progress=False
+    )
+    gateway.close()
+    data, metadata = result._repr_mimebundle_()
+    path = tmp_path / "names.ipynb"
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("...", outputs=[new_output("display_data", data=data, metadata=metadata)])]),
+        path,
+    )
+    for args in (["list"], ["show", result.spec.id], ["diff", result.spec.id, result.spec.id]):
+        assert main(["experiments", args[0], str(path), *args[1:]]) == 0
+        assert not any(
+            "forged" in line and "v1" not in line and "bad" not in line for line in capsys.readouterr().out.splitlines()
+        )

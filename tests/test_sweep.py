@@ -116,3 +116,16 @@ def test_sweep_honours_elk_replay_like_the_magics(gateway, tmp_path, monkeypatch
     monkeypatch.setenv("ELK_REPLAY", "sometimes")
     with pytest.raises(ConfigError, match="is not a replay mode"):
         sweep("Hi", client=client, replays=replays, progress=None)
+
+
+def test_progress_false_is_no_progress_and_a_reply_with_line_breaks_stays_one_row(
+    gateway, tmp_path, monkeypatch, capsys
+):
+    # experiment() takes progress=False: a sweep must too (it was an AttributeError, "a bug: please report it")
+    monkeypatch.setenv("ELK_CACHE_DIR", str(tmp_path / "cache"))
+    gateway.plan(text="two\n| fake | row")
+    table = sweep("Hi", client=Client("sk-sweep-test-1234", base_url=gateway.base_url, model="a"), progress=False)
+    assert capsys.readouterr() == ("", "")
+    assert table.rows[0]["text"] == "two\n| fake | row"  # the data keeps it; the plain table shows one line per run
+    assert repr(table).splitlines()[1].endswith(" | two | fake | row")
+    assert len(repr(table).splitlines()) == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from elk_jupyter.errors import ElkError
 from elk_jupyter.experiments.comparison import compare_runs
 from elk_jupyter.experiments.results import ExperimentResult, result_of
-from elk_jupyter.experiments.view import AGGREGATE_ROWS, plain_text, summary_line
+from elk_jupyter.experiments.view import AGGREGATE_ROWS, one_line, plain_text, summary_line
 from elk_jupyter.records import notebooks
 from elk_jupyter.records.experiment import iter_experiments, validate
 
@@ -52,7 +52,7 @@ def run(args) -> None:
         for result in results:
             spec = result.spec
             print(
-                f"{spec.id[:8]}  {spec.name:<24} {len(spec.cases)} cases × {len(spec.columns)} columns × "
+                f"{spec.id[:8]}  {one_line(spec.name):<24} {len(spec.cases)} cases × {len(spec.columns)} columns × "
                 f"{spec.repeats} repeats · {summary_line(result)}"
             )
     elif args.action == "show":
@@ -66,7 +66,7 @@ def diff(first: ExperimentResult, second: ExperimentResult) -> list[str]:
     """Per column present in both: aggregate deltas; then each run whose output or score changed."""
     if list(first.spec.cases) != list(second.spec.cases):
         raise ElkError("the two experiments do not have the same cases: nothing to compare run by run")
-    lines = [f"{first.spec.name} -> {second.spec.name}"]
+    lines = [f"{one_line(first.spec.name)} -> {one_line(second.spec.name)}"]
     columns = [c for c in first.spec.columns if c in set(second.spec.columns)]
     if not columns:  # different models or params: pair the columns by position
         columns = list(zip(first.spec.columns, second.spec.columns, strict=False))
@@ -123,7 +123,7 @@ def print_totals(experiments: list[ExperimentResult], turn_totals: dict, skipped
         return
     print(f"\n{len(experiments)} experiments")
     for result in experiments:
-        name = " ".join(result.spec.name.split())
+        name = one_line(result.spec.name)
         print(f"  {name if len(name) <= 24 else name[:23] + '…':<24} {totals([result.runs]).describe()}")
     runs = totals(result.runs for result in experiments)
     print(f"experiment runs: {runs.describe()}")

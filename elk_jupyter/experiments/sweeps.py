@@ -14,6 +14,7 @@ import sys
 
 from elk_jupyter.errors import ConfigError, ElkError
 from elk_jupyter.experiments.results import ExperimentResult, RunResult
+from elk_jupyter.experiments.view import one_line
 
 
 class SweepTable:
@@ -57,7 +58,7 @@ class SweepTable:
 
     def __repr__(self) -> str:
         lines = [" | ".join(self.COLUMNS)]
-        lines += [" | ".join(_cell(row.get(c))[:40] for c in self.COLUMNS) for row in self.rows]
+        lines += [" | ".join(one_line(_cell(row.get(c)))[:40] for c in self.COLUMNS) for row in self.rows]
         return "\n".join(lines)
 
 
@@ -149,7 +150,7 @@ def _template(prompt) -> tuple[str, str | None]:
 
 
 def _progress(out):
-    if out is None:
+    if not out:  # None, or False as ``experiment(progress=False)`` takes it: no progress lines
         return False
 
     def write(result: ExperimentResult) -> None:

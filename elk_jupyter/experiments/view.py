@@ -127,9 +127,15 @@ def progress_bar(result: ExperimentResult, width: int = 20) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
+def one_line(text: str) -> str:
+    """Text for one line of the plain table: a name or error from a record (hostile: a line break in
+    it would print a line of its own that looks like ours) with its whitespace runs as one space."""
+    return " ".join(str(text).split())
+
+
 def _plain_cell(number: int, runs: list[RunResult]) -> str:
     first = runs[0]
-    shown = " ".join(first.text.split())[:50] if first.ok else f"[{first.error}]"[:50]
+    shown = one_line(first.text)[:50] if first.ok else f"[{one_line(first.error)}]"[:50]
     return f"    case {number}: {MARKS[first.passed]} {shown}"
 
 
@@ -181,7 +187,7 @@ def markdown(result: ExperimentResult, live: bool = False, memo: RedrawMemo | No
 
 def plain_text(result: ExperimentResult, live: bool = False, memo: RedrawMemo | None = None) -> str:
     spec = result.spec
-    lines = [f"experiment {spec.name}: {summary_line(result)}"]
+    lines = [f"experiment {one_line(spec.name)}: {summary_line(result)}"]
     aggregates = _aggregates(result, live, memo)
     cell = memo.cell if memo is not None else result.cell
     for column in spec.columns:
