@@ -203,3 +203,17 @@ def test_a_bidi_override_in_one_value_stays_out_of_the_markdown_copys_case_label
     assert "capital=Santiago, country=Chile" in markdown
     assert not any(control in markdown for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
     assert result.runs[0].case == 0 and result.spec.cases[0]["capital"] == "\u202eSantiago"  # the record keeps it
+
+
+def test_the_compare_and_diff_markdown_label_a_case_as_the_matrix_does(gateway):
+    # one label rule for every table: an override left open in one value must not reorder the other
+    # field in a compare either, and a list or dict value reads as JSON there too (not Python's repr)
+    cases = [{"capital": "\u202eSantiago", "country": "Chile"}, {"capital": "Lima", "country": {"names": ["Perú"]}}]
+    result = run(gateway, cases=cases)
+    rows = [line for line in bundle(result)[0]["text/markdown"].splitlines() if "capital=" in line]
+    labels = [row.split(" | ")[0] for row in rows]
+    for shown in (result.compare(0, 1), result.diff(result)):
+        markdown = shown._repr_mimebundle_()[0]["text/markdown"]
+        assert [line.split(" | ")[0] for line in markdown.splitlines() if "capital=" in line] == labels
+        assert not any(control in markdown for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "capital=Santiago, country=Chile" in labels[0] and '"Perú"' in labels[1]

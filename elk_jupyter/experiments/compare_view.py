@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from elk_jupyter.display.markdown_inline import code_span, escape_text
 from elk_jupyter.experiments import matrix
 from elk_jupyter.experiments.spec import case_identity
-from elk_jupyter.experiments.view import MARKS, cell_markdown
+from elk_jupyter.experiments.view import MARKS, case_label, cell_markdown
 from elk_jupyter.records.experiment import record_of
 
 if TYPE_CHECKING:  # results shows itself through this module: importing it back would be a cycle
@@ -73,10 +73,11 @@ class ComparisonView:
         title = f"{code_span(names[0])} → {code_span(names[1])}" if self.is_diff else code_span(names[0])
         lines = [f"**compare {title}**", "", f"| case | {escape_text(a_label)} | {escape_text(b_label)} | changed |"]
         lines.append("|---|---|---|---|")
-        for number, (case, a, b) in enumerate(zip(cases, a_cells, b_cells, strict=True)):
+        for case, a, b in zip(cases, a_cells, b_cells, strict=True):
             changed = bool(a and b and (a[0].text != b[0].text or a[0].passed != b[0].passed))
-            label = escape_text(", ".join(f"{k}={v}" for k, v in case.items())[:60]) or f"case {number + 1}"
-            lines.append(f"| {label} | {cell_markdown(a)} | {cell_markdown(b)} | {MARKS[True] if changed else ''} |")
+            lines.append(
+                f"| {case_label(case)} | {cell_markdown(a)} | {cell_markdown(b)} | {MARKS[True] if changed else ''} |"
+            )
         both, changed = self.changed()
         lines += ["", f"{changed} of {both} cases changed"]
         lines += [f"<br>{escape_text(line)}" for line in self.text.splitlines()]

@@ -72,8 +72,11 @@ def cell_markdown(runs: list[RunResult]) -> str:
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
-def _case_label(case: dict) -> str:
-    text = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in case.items())
+def case_label(case: dict) -> str:
+    """A case's fields on one table row, as the matrix and compare views label it (and matrix-data.js)."""
+    text = ", ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)}" for k, v in case.items()
+    )
     text = text.translate(_BIDI_CONTROLS)
     return _inert(text[:60] + ("…" if len(text) > 60 else "")) or "(no fields)"
 
@@ -154,7 +157,7 @@ def _rows(result: ExperimentResult, memo: RedrawMemo | None) -> list[str]:
         row = memo.rows.get(number) if memo is not None else None
         if row is None:
             cells = [cell_markdown(cell(number, column)) for column in spec.columns]
-            row = f"| {_case_label(case)} | " + " | ".join(cells) + " |"
+            row = f"| {case_label(case)} | " + " | ".join(cells) + " |"
             if memo is not None:
                 memo.rows[number] = row
         rows.append(row)
