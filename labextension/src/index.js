@@ -117,11 +117,12 @@ class ExperimentRenderer extends Widget {
   }
 
   renderModel(model) {
+    this._model = model;
     const view = model.data[EXPERIMENT_MIME];
     const typeset = typesetterFor(this._typesetter); // the math policy's, as for turns
     try {
       this._state ??= newState(null); // filled from the view on its first draw
-      if (renderMatrix(this.node, view, model.metadata, this._state, { typeset })) {
+      if (renderMatrix(this.node, view, model.metadata, this._state, { typeset, stopped: this._stopped() })) {
         return Promise.resolve();
       }
       const version = view !== null && typeof view === "object" ? view.version : undefined;
@@ -130,6 +131,18 @@ class ExperimentRenderer extends Widget {
       renderFallback(this.node, model.data, "This experiment could not be drawn; its text:");
     }
     return Promise.resolve();
+  }
+
+  // A live view whose cell is not executing was saved mid-run (or its kernel went): nothing will update it. Only
+  // known once attached (the first draw is detached), so it is drawn again then.
+  _stopped() {
+    const prompt = this.node.isConnected && this.node.closest(".jp-CodeCell")?.querySelector(".jp-InputPrompt");
+    return Boolean(prompt) && !prompt.textContent.includes("*");
+  }
+
+  onAfterAttach(msg) {
+    super.onAfterAttach(msg);
+    if (this._model?.data[EXPERIMENT_MIME]?.live === true && this._stopped()) this.renderModel(this._model);
   }
 }
 
