@@ -85,7 +85,7 @@ function drawHeader(root, model, stopped) {
     el(header, "span", "elk-tag", parts.join(" · "));
   }
   // A live view nothing updates any more (saved mid-run and reopened, or its kernel gone) is not running: it says so.
-  if (model.live && stopped) el(header, "span", "elk-matrix-stopped", "incomplete: saved while running");
+  if (model.live && stopped) el(header, "span", "elk-matrix-stopped", `incomplete: ${stopped}`);
   else if (model.live) el(header, "span", "elk-matrix-live", "running…");
 }
 
@@ -450,7 +450,7 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
       }
     });
     if (state.pair === null && model.columns.length) state.pair = [0, Math.min(1, model.columns.length - 1)];
-    drawHeader(root, model, options.stopped === true);
+    drawHeader(root, model, typeof options.stopped === "string" ? options.stopped : null);
     if (!model.columns.length) {
       el(root, "div", "elk-note", "This experiment has no columns.");
       return;

@@ -92,3 +92,40 @@ def test_saved_midrun_reopens_as_incomplete(browser, jupyter, midrun, tmp_path_f
             raise
         finally:
             context.close()
+
+
+def test_kernel_restarted_midrun_stops_saying_running(jupyter, session_gateway, browser):
+    """Restart Kernel while the runs finish: no update will come, so the view must not keep "running…"."""
+    cases = [{"n": str(i)} for i in range(20)]
+    magic = (
+        "%%experiment --cases cases -m fake-small,fake-big --concurrency 2 --replay off --name rs -o res\nRestart $n"
+    )
+    name = "restarted.ipynb"
+    cells = [nbformat.v4.new_code_cell(f"%load_ext elk_jupyter\ncases = {cases!r}"), nbformat.v4.new_code_cell(magic)]
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC}), str(jupyter["root"] / name)
+    )
+    session_gateway.plans.clear()
+    for _ in range(40):
+        session_gateway.plan(text="a b c d", delay=0.1)
+    context, page = fresh_page(browser)
+    try:
+        page.goto(jupyter["url"] + UIS["lab"].format(name))
+        page.wait_for_selector(f"{NB} .jp-Cell .cm-content", timeout=90_000)
+        page.wait_for_function(KERNEL_READY, arg=NB, timeout=90_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        page.wait_for_selector(f"{NB} {MATRIX} >> text=/[1-9]\\d*\\/40 runs/", timeout=60_000)
+        assert page.locator(f"{NB} .elk-matrix-live").count() == 1
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        stopped = page.locator(f"{NB} .elk-matrix-stopped")
+        stopped.wait_for(timeout=15_000)
+        assert stopped.inner_text() == "incomplete: stopped before the last run"
+        assert page.locator(f"{NB} .elk-matrix-live").count() == 0
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "restarted_failed.png"), full_page=True)
+        raise
+    finally:
+        context.close()
