@@ -75,7 +75,7 @@ function cellSummary(runs) {
   return `${head} · ${text.length > PREVIEW ? `${text.slice(0, PREVIEW)}…` : text}`;
 }
 
-function drawHeader(root, model, stopped) {
+function drawHeader(root, model) {
   const header = el(root, "div", "elk-matrix-header");
   const names = model.sources.map((s) => s.name).join(" → ");
   el(header, "span", "elk-matrix-title", `${model.mode === "matrix" ? "experiment" : model.mode} ${names}`);
@@ -84,9 +84,7 @@ function drawHeader(root, model, stopped) {
     if (source.cost !== null) parts.push(formatValue(source.cost, "usd"));
     el(header, "span", "elk-tag", parts.join(" · "));
   }
-  // A live view nothing updates any more (saved mid-run and reopened, or its kernel gone) is not running: it says so.
-  if (model.live && stopped) el(header, "span", "elk-matrix-stopped", `incomplete: ${stopped}`);
-  else if (model.live) el(header, "span", "elk-matrix-live", "running…");
+  if (model.live) el(header, "span", "elk-matrix-live", "running…");
 }
 
 function drawToolbar(root, model, state, redraw) {
@@ -450,7 +448,7 @@ export function renderMatrix(host, view, metadata, state, options = {}) {
       }
     });
     if (state.pair === null && model.columns.length) state.pair = [0, Math.min(1, model.columns.length - 1)];
-    drawHeader(root, model, typeof options.stopped === "string" ? options.stopped : null);
+    drawHeader(root, model);
     if (!model.columns.length) {
       el(root, "div", "elk-note", "This experiment has no columns.");
       return;

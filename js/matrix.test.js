@@ -237,15 +237,6 @@ test("a live update redraws in place: sort, open run and focus are kept", () => 
   assert.equal(node.querySelector(".elk-matrix-live"), null);
 });
 
-test("a live view nothing updates any more says it is incomplete, not running", () => {
-  const node = host();
-  renderMatrix(node, { ...sampleView(), live: true }, {}, {}, { stopped: "saved while running" });
-  assert.equal(node.querySelector(".elk-matrix-live"), null);
-  assert.equal(node.querySelector(".elk-matrix-stopped").textContent, "incomplete: saved while running");
-  renderMatrix(node, { ...sampleView(), live: false }, {}, {}, { stopped: "saved while running" }); // a finished one says neither
-  assert.equal(node.querySelector(".elk-matrix-stopped"), null);
-});
-
 test("keyboard: the cells are one Tab stop; arrows, Home and End move; Escape closes a run back to its cell", () => {
   const node = host();
   const view = sampleView();

@@ -117,12 +117,11 @@ class ExperimentRenderer extends Widget {
   }
 
   renderModel(model) {
-    this._model = model;
     const view = model.data[EXPERIMENT_MIME];
     const typeset = typesetterFor(this._typesetter); // the math policy's, as for turns
     try {
       this._state ??= newState(null); // filled from the view on its first draw
-      if (renderMatrix(this.node, view, model.metadata, this._state, { typeset, stopped: this._liveStopped(view) })) {
+      if (renderMatrix(this.node, view, model.metadata, this._state, { typeset })) {
         return Promise.resolve();
       }
       const version = view !== null && typeof view === "object" ? view.version : undefined;
@@ -131,56 +130,6 @@ class ExperimentRenderer extends Widget {
       renderFallback(this.node, model.data, "This experiment could not be drawn; its text:");
     }
     return Promise.resolve();
-  }
-
-  // Why a live view is not running any more, or null: its cell is not executing, so nothing will update it. Saved
-  // mid-run and reopened (this renderer never saw it run), or its kernel restarted or died mid-run (the prompt lost
-  // its "*" while the view was live: watched). Only known once attached (the first draw is detached).
-  _liveStopped(view) {
-    if (view?.live === true) return this._stopped();
-    this._unwatch();
-    return null;
-  }
-
-  _stopped() {
-    const prompt = this.node.isConnected && this.node.closest(".jp-CodeCell")?.querySelector(".jp-InputPrompt");
-    if (!prompt) return null;
-    if (prompt.textContent.includes("*")) {
-      this._sawRunning = true;
-      this._watch(prompt);
-      return null;
-    }
-    this._unwatch();
-    return this._sawRunning ? "stopped before the last run" : "saved while running";
-  }
-
-  _watch(prompt) {
-    if (this._observer) return;
-    this._observer = new MutationObserver(() => {
-      if (this._model?.data[EXPERIMENT_MIME]?.live !== true) this._unwatch();
-      else if (!prompt.textContent.includes("*")) this.renderModel(this._model);
-    });
-    this._observer.observe(prompt, { childList: true, characterData: true, subtree: true });
-  }
-
-  _unwatch() {
-    this._observer?.disconnect();
-    this._observer = null;
-  }
-
-  onAfterAttach(msg) {
-    super.onAfterAttach(msg);
-    if (this._model?.data[EXPERIMENT_MIME]?.live === true) this.renderModel(this._model);
-  }
-
-  onBeforeDetach(msg) {
-    this._unwatch();
-    super.onBeforeDetach(msg);
-  }
-
-  dispose() {
-    this._unwatch();
-    super.dispose();
   }
 }
 
